@@ -1,0 +1,264 @@
+"""Settings for taisly-dash, read from the environment (see .env.example).
+
+Development needs no environment at all. ``DJANGO_ENV=production`` refuses to start on a default
+``SECRET_KEY``, ``DEBUG`` on, or no encryption keys for stored Taisly keys.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+from taisly_dash.env import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DJANGO_ENV = env_choice("DJANGO_ENV", ("development", "test", "production"), "development")
+PRODUCTION = DJANGO_ENV == "production"
+TESTING = DJANGO_ENV == "test" or "pytest" in sys.modules
+
+_DEV_SECRET_KEY = "dev-insecure-secret-key-do-not-use-in-production"  # noqa: S105
+SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET_KEY)
+DEBUG = env_bool("DEBUG", not PRODUCTION and not TESTING)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# Stored Taisly keys are encrypted with these (MultiFernet, newest first), never with SECRET_KEY.
+TAISLY_DASH_ENCRYPTION_KEYS = env_list("TAISLY_DASH_ENCRYPTION_KEYS", [])
+if not TAISLY_DASH_ENCRYPTION_KEYS and not PRODUCTION:
+    # A fixed development key so `make run` works with no environment. Never used in production.
+    TAISLY_DASH_ENCRYPTION_KEYS = ["ZGV2LW9ubHktZmVybmV0LWtleS1ub3Qtc2VjcmV0ISE="]
+
+if PRODUCTION:
+    if SECRET_KEY == _DEV_SECRET_KEY or not SECRET_KEY or len(SECRET_KEY) < 32:
+        raise ImproperlyConfigured("Set SECRET_KEY (at least 32 characters) in production.")
+    if DEBUG:
+        raise ImproperlyConfigured("DEBUG must be off in production.")
+    if not TAISLY_DASH_ENCRYPTION_KEYS:
+        raise ImproperlyConfigured(
+            "Set TAISLY_DASH_ENCRYPTION_KEYS (or TAISLY_DASH_ENCRYPTION_KEYS_FILE) in production."
+        )
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured("Set ALLOWED_HOSTS in production.")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "csp",
+    "bulma",
+    "django_q",
+    "accounts",
+    "posting",
+    "oversight",
+    "sandbox",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+]
+
+ROOT_URLCONF = "taisly_dash.urls"
+WSGI_APPLICATION = "taisly_dash.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
+            ],
+        },
+    },
+]
+
+# --- Databases ------------------------------------------------------------------------------
+# The dashboard: PostgreSQL in production and CI, a SQLite file by default. SQLite runs in WAL mode
+# with a busy timeout because the qclusters (ORM broker) write to the same file as the web process.
+_SQLITE_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+}
+
+
+def _database(url: str) -> dict:
+    try:
+        config = dj_database_url.parse(url, conn_max_age=0)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"Cannot read database URL {url.split('@')[-1]!r}: {exc}") from exc
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        config["OPTIONS"] = {**_SQLITE_OPTIONS, **config.get("OPTIONS", {})}
+    return config
+
+
+DATABASES = {
+    "default": _database(env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")),
+    # The sandbox (a fake Taisly) keeps its state apart, as a real remote API would.
+    "sandbox": _database(
+        env_str("SANDBOX_DATABASE_URL", f"sqlite:///{BASE_DIR / 'sandbox.sqlite3'}")
+    ),
+}
+DATABASE_ROUTERS = ["sandbox.routers.SandboxRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+# --- Language and time ------------------------------------------------------------------------
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("id", _("Bahasa Indonesia"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+TIME_ZONE = "UTC"
+USE_TZ = True
+
+# --- Static and media -------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
+MEDIA_URL = "media/"
+# Uploads go to a temp dir on the same filesystem as media storage, so saving is a rename.
+FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR", None)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+# --- Security ---------------------------------------------------------------------------------
+SESSION_COOKIE_SECURE = PRODUCTION
+CSRF_COOKIE_SECURE = PRODUCTION
+SESSION_COOKIE_HTTPONLY = True
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# Strict CSP: no inline script, no CDN. htmx comes from django-htmx's own static files.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# --- Email ------------------------------------------------------------------------------------
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "taisly-dash <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Taisly -----------------------------------------------------------------------------------
+TAISLY_BASE_URL = env_str(
+    "TAISLY_BASE_URL",
+    "https://app.taisly.com/api/private" if PRODUCTION else "http://127.0.0.1:8765/api/private",
+)
+# Seconds: connecting, reading an ordinary answer, and reading the answer after a long upload.
+TAISLY_CONNECT_TIMEOUT = env_float("TAISLY_CONNECT_TIMEOUT", 5.0, minimum=0.1)
+TAISLY_READ_TIMEOUT = env_float("TAISLY_READ_TIMEOUT", 30.0, minimum=0.1)
+TAISLY_UPLOAD_READ_TIMEOUT = env_float("TAISLY_UPLOAD_READ_TIMEOUT", 300.0, minimum=1)
+
+# The sandbox's own knobs (only read by `manage.py sandbox`).
+SANDBOX_PUBLISH_SECONDS = env_float("SANDBOX_PUBLISH_SECONDS", 5.0, minimum=0)
+SANDBOX_RATE_WINDOW_SECONDS = env_int("SANDBOX_RATE_WINDOW_SECONDS", 3600, minimum=1)
+
+# --- Background tasks (django-q2, ORM broker) --------------------------------------------------
+# The default cluster runs sync, alerts and webhooks; the `uploads` cluster forwards videos to
+# Taisly. Each queue's `retry` exceeds its `timeout`, so a slow task is never handed out twice
+# while it still runs. `catch_up=False`: a worker that was down does not replay missed schedules.
+Q_CLUSTER = {
+    "name": "default",
+    "orm": "default",
+    "workers": env_int("Q_WORKERS", 2, minimum=1),
+    "timeout": 120,
+    "retry": 180,
+    "max_attempts": 1,
+    "catch_up": False,
+    "save_limit": 500,
+    "ack_failures": True,
+    "sync": TESTING,
+    "ALT_CLUSTERS": {
+        "uploads": {
+            "workers": env_int("Q_UPLOAD_WORKERS", 2, minimum=1),
+            "timeout": 1800,
+            "retry": 2100,
+        },
+    },
+}
+
+# --- Logging ----------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
