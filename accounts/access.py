@@ -1,0 +1,69 @@
+"""The one way in to workspace-owned things.
+
+Every view that touches a workspace or anything inside one goes through these helpers:
+- an outsider gets 404 (we do not confirm that the thing exists),
+- a member without write rights gets 403 from the ``_rw`` variants,
+- staff get read access everywhere (oversight), never write access unless they are members.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest
+
+from accounts.models import Membership, Workspace
+
+
+@dataclass(frozen=True)
+class WorkspaceAccess:
+    workspace: Workspace
+    membership: Membership | None  # None when a staff member looks in without being a member
+
+    @property
+    def role(self) -> str | None:
+        return self.membership.role if self.membership else None
+
+    @property
+    def can_write(self) -> bool:
+        return bool(self.membership and self.membership.can_write)
+
+    @property
+    def is_owner(self) -> bool:
+        return bool(self.membership and self.membership.is_owner)
+
+    @property
+    def is_staff_view(self) -> bool:
+        return self.membership is None
+
+
+def get_workspace_for_user(request: HttpRequest, code) -> WorkspaceAccess:
+    """The workspace with this code, if the user is a member or staff; else 404."""
+    user = request.user
+    if not user.is_authenticated:
+        raise Http404
+    try:
+        workspace = Workspace.objects.get(code=code)
+    except (Workspace.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+    membership = Membership.objects.filter(workspace=workspace, user=user).first()
+    if membership is None and not user.is_staff:
+        raise Http404
+    return WorkspaceAccess(workspace=workspace, membership=membership)
+
+
+def get_workspace_for_user_rw(request: HttpRequest, code) -> WorkspaceAccess:
+    """As ``get_workspace_for_user``, and 403 unless the user may write (owner or editor)."""
+    access = get_workspace_for_user(request, code)
+    if not access.can_write:
+        raise PermissionDenied
+    return access
+
+
+def get_workspace_for_owner(request: HttpRequest, code) -> WorkspaceAccess:
+    """As ``get_workspace_for_user``, and 403 unless the user owns the workspace."""
+    access = get_workspace_for_user(request, code)
+    if not access.is_owner:
+        raise PermissionDenied
+    return access
