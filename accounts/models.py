@@ -8,6 +8,8 @@ from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from accounts.fields import EncryptedTextField
+
 
 def timezone_choices() -> list[tuple[str, str]]:
     return [(name, name) for name in sorted(zoneinfo.available_timezones())]
@@ -121,3 +123,121 @@ class Membership(models.Model):
     @property
     def is_owner(self) -> bool:
         return self.role == self.Role.OWNER
+
+
+class Invitation(models.Model):
+    """An emailed, expiring, single-use invitation to join a workspace.
+
+    Only a hash of the token is stored; the token itself lives in the emailed link.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(_("email address"))
+    role = models.CharField(
+        _("role"), max_length=16, choices=Membership.Role.choices, default=Membership.Role.VIEWER
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.workspace}"
+
+
+class TaislyConnection(models.Model):
+    """A workspace's Taisly account: its API key (encrypted), plan and health."""
+
+    class Plan(models.TextChoices):
+        STARTER = "STARTER", "Starter"
+        INFLUENCER = "INFLUENCER", "Influencer"
+        PRO = "PRO", "Pro"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        REVOKED = "revoked", _("Revoked")
+        INVALID = "invalid", _("Invalid")
+
+    HOURLY_LIMITS = {Plan.STARTER: 50, Plan.INFLUENCER: 200, Plan.PRO: 1000}
+
+    workspace = models.OneToOneField(
+        Workspace, on_delete=models.CASCADE, related_name="taisly_connection"
+    )
+    api_key = EncryptedTextField(_("API key"), blank=True, default="")
+    key_hint = models.CharField(_("key"), max_length=32, blank=True)
+    plan = models.CharField(_("plan"), max_length=16, choices=Plan.choices, default=Plan.STARTER)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE
+    )
+    blocked_until = models.DateTimeField(null=True, blank=True)
+    connected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    connected_at = models.DateTimeField(auto_now_add=True)
+    last_verified_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.workspace} ({self.key_hint or 'no key'})"
+
+    @property
+    def hourly_limit(self) -> int:
+        return self.HOURLY_LIMITS.get(self.plan, 50)
+
+    @staticmethod
+    def hint_for(api_key: str) -> str:
+        return f"taisly_…{api_key[-4:]}" if api_key else ""
+
+
+class AuditEvent(models.Model):
+    """Who did what, where. ``details`` never holds a secret."""
+
+    class Action(models.TextChoices):
+        KEY_CONNECTED = "key.connected", _("Taisly key connected")
+        KEY_REGENERATED = "key.regenerated", _("Taisly key regenerated")
+        KEY_REVOKED = "key.revoked", _("Taisly key revoked")
+        KEY_DISCONNECTED = "key.disconnected", _("Taisly key disconnected")
+        WORKSPACE_CREATED = "workspace.created", _("Workspace created")
+        WORKSPACE_RENAMED = "workspace.renamed", _("Workspace renamed")
+        WORKSPACE_DELETED = "workspace.deleted", _("Workspace deleted")
+        MEMBER_INVITED = "member.invited", _("Member invited")
+        INVITATION_REVOKED = "member.invitation_revoked", _("Invitation revoked")
+        MEMBER_JOINED = "member.joined", _("Member joined")
+        MEMBER_ROLE_CHANGED = "member.role_changed", _("Member role changed")
+        MEMBER_REMOVED = "member.removed", _("Member removed")
+        POST_CREATED = "post.created", _("Post created")
+        POST_CANCELLED = "post.cancelled", _("Scheduled post cancelled")
+        REPOST_ADDED = "repost.added", _("Repost rule added")
+        REPOST_DELETED = "repost.deleted", _("Repost rule deleted")
+        REPOST_PAUSED = "repost.paused", _("Repost rule paused")
+        REPOST_RESUMED = "repost.resumed", _("Repost rule resumed")
+
+    workspace = models.ForeignKey(
+        Workspace, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
+    workspace_name = models.CharField(max_length=100, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_email = models.EmailField(blank=True)
+    action = models.CharField(max_length=40, choices=Action.choices)
+    target = models.CharField(max_length=200, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["workspace", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_email} {self.action} {self.target}"

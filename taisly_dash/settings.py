@@ -119,7 +119,9 @@ def _database(url: str) -> dict:
     try:
         config = dj_database_url.parse(url, conn_max_age=0)
     except ValueError as exc:
-        raise ImproperlyConfigured(f"Cannot read database URL {url.split('@')[-1]!r}: {exc}") from exc
+        raise ImproperlyConfigured(
+            f"Cannot read database URL {url.split('@')[-1]!r}: {exc}"
+        ) from exc
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["OPTIONS"] = {**_SQLITE_OPTIONS, **config.get("OPTIONS", {})}
     return config
