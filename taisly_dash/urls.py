@@ -11,4 +11,10 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    # People and workspaces: sign-up, profile, invitations, /w/<code>/ pages.
+    path("", include("accounts.urls")),
+    # A workspace's Taisly key: connect, regenerate, revoke, disconnect.
+    path("w/<uuid:code>/taisly/", include("accounts.urls_keys")),
+    # Staff oversight of every workspace.
+    path("oversight/", include("oversight.urls")),
 ]
