@@ -4,12 +4,17 @@ from playwright.sync_api import Page, expect
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_user_logs_in_and_sees_the_base_layout(page: Page, live_server, django_user_model,
-                                                  screenshot_dir):
+def test_a_user_logs_in_and_sees_the_base_layout(
+    page: Page, live_server, django_user_model, screenshot_dir
+):
     django_user_model.objects.create_user(email="alice@example.test", password="s3cret-pass-123")
     csp_violations: list[str] = []
-    page.on("console", lambda msg: csp_violations.append(msg.text)
-            if "Content Security Policy" in msg.text else None)
+    page.on(
+        "console",
+        lambda msg: (
+            csp_violations.append(msg.text) if "Content Security Policy" in msg.text else None
+        ),
+    )
 
     page.goto(f"{live_server.url}/")
     expect(page).to_have_url(f"{live_server.url}/login/?next=/")
@@ -25,14 +30,16 @@ def test_a_user_logs_in_and_sees_the_base_layout(page: Page, live_server, django
     assert page.evaluate("typeof window.htmx") == "object"
     # Bulma is applied (the navbar is dark), so the CSS came through the CSP.
     background = page.evaluate(
-        "getComputedStyle(document.querySelector('.navbar')).backgroundColor")
+        "getComputedStyle(document.querySelector('.navbar')).backgroundColor"
+    )
     assert background not in ("rgba(0, 0, 0, 0)", "transparent")
     page.screenshot(path=f"{screenshot_dir}/base_layout.png", full_page=True)
     assert csp_violations == []
 
 
-def test_wrong_password_gets_a_sentence_not_an_error_page(page: Page, live_server,
-                                                            django_user_model):
+def test_wrong_password_gets_a_sentence_not_an_error_page(
+    page: Page, live_server, django_user_model
+):
     django_user_model.objects.create_user(email="bob@example.test", password="s3cret-pass-123")
     page.goto(f"{live_server.url}/login/")
     page.get_by_label("Email").fill("bob@example.test")

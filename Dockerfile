@@ -1,0 +1,22 @@
+# Production image: gunicorn (gthread) for the web; the same image runs the qclusters.
+#   docker run ... taisly-dash                                  # web
+#   docker run ... taisly-dash python manage.py qcluster        # default cluster
+#   docker run -e Q_CLUSTER_NAME=uploads ... taisly-dash python manage.py qcluster
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DJANGO_ENV=production
+WORKDIR /app
+
+COPY pyproject.toml ./
+RUN pip install --no-cache-dir --upgrade pip
+COPY . .
+RUN pip install --no-cache-dir . \
+    && SECRET_KEY=build-only-secret-key-build-only-secret-key \
+       TAISLY_DASH_ENCRYPTION_KEYS=$(python -c "import base64,os;print(base64.urlsafe_b64encode(os.urandom(32)).decode())") \
+       ALLOWED_HOSTS=localhost python manage.py collectstatic --noinput -v0
+
+RUN useradd --system --home /app taisly && mkdir -p /app/media && chown taisly /app/media
+USER taisly
+EXPOSE 8000
+CMD ["gunicorn", "taisly_dash.wsgi", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", \
+     "--workers", "2", "--threads", "8", "--timeout", "600"]
