@@ -1,0 +1,118 @@
+"""Control endpoints under /control/: accounts, the clock, faults, state. No auth: never expose
+the sandbox beyond a development machine or a test run."""
+
+from __future__ import annotations
+
+import math
+from functools import wraps
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from sandbox import clock, faults, probe, services, shapes
+from sandbox.errors import ApiError, bad_request
+from sandbox.http import error, ok, read_json
+from sandbox.models import Fault
+
+
+def _control(*methods: str):
+    def decorator(view):
+        @csrf_exempt
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs):
+            if request.method not in methods:
+                return error(405, "METHOD_NOT_ALLOWED", f"Use {' or '.join(methods)}.")
+            try:
+                return view(request, *args, **kwargs)
+            except ApiError as exc:
+                return error(exc.status, exc.code, exc.message)
+
+        return wrapper
+
+    return decorator
+
+
+def _string_list(body: dict, name: str, default: list[str]) -> list[str]:
+    value = body.get(name, default)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise bad_request("INVALID_BODY", f"`{name}` must be an array of network names.")
+    return value
+
+
+@_control("POST")
+def accounts(request: HttpRequest) -> JsonResponse:
+    """Same answer as `manage.py sandbox_account`: {"api_key", "plan", "platforms"} at top level."""
+    body = read_json(request)
+    plan = body.get("plan", "STARTER")
+    if not isinstance(plan, str):
+        raise bad_request("INVALID_BODY", "`plan` must be a plan name.")
+    account, plaintext = services.account_create(
+        plan=plan,
+        networks=_string_list(
+            body, "platforms", ["TikTok", "Instagram", "YouTube", "X", "Facebook"]
+        ),
+        disconnected=_string_list(body, "disconnected", []),
+    )
+    return JsonResponse(shapes.account_created(account, plaintext))
+
+
+@_control("POST")
+def clock_move(request: HttpRequest) -> JsonResponse:
+    body = read_json(request)
+    if body.get("reset") is True:
+        clock.reset()
+    else:
+        seconds = body.get("advance")
+        if (
+            not isinstance(seconds, int | float)
+            or isinstance(seconds, bool)
+            or not math.isfinite(seconds)
+            or seconds < 0
+        ):
+            raise bad_request("INVALID_BODY", 'Send {"advance": seconds ≥ 0} or {"reset": true}.')
+        clock.advance(seconds)
+    return ok(_clock_state())
+
+
+def _clock_state() -> dict:
+    return {"now": clock.iso(clock.now()), "offsetSeconds": clock.offset_seconds()}
+
+
+@_control("POST", "DELETE")
+def fault_queue(request: HttpRequest) -> JsonResponse:
+    if request.method == "DELETE":
+        faults.faults_clear()
+        return ok({"cleared": True})
+    body = read_json(request)
+    fault = faults.fault_add(
+        mode=str(body.get("mode", "")),
+        count=body.get("count", 1),
+        delay=body.get("delay", 20),
+        retry_after=body.get("retryAfter", 30),
+    )
+    return ok(_fault(fault))
+
+
+def _fault(fault: Fault) -> dict:
+    return {
+        "mode": fault.mode,
+        "remaining": fault.remaining,
+        "delay": fault.delay,
+        "retryAfter": fault.retry_after,
+    }
+
+
+@_control("GET")
+def state(request: HttpRequest) -> JsonResponse:
+    return ok(
+        {
+            **_clock_state(),
+            "faults": [_fault(fault) for fault in Fault.objects.filter(remaining__gt=0)],
+            "lastUpload": probe.last_upload() or None,
+        }
+    )
+
+
+@csrf_exempt
+def not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+    return error(404, "NOT_FOUND", f"No such endpoint: {request.method} {request.path}.")

@@ -1,0 +1,97 @@
+"""The server around the API: unknown paths, wrong methods, the clock and account control."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta
+
+import pytest
+import requests
+
+from tests.sandbox.test_keys import assert_error
+from tests.sandbox_server import MANAGE, ROOT
+
+
+def test_unknown_api_paths_answer_the_envelope(sandbox):
+    response = requests.get(f"{sandbox.base_url}/no/such/thing", timeout=5)
+
+    assert_error(response, 404, "NOT_FOUND")
+
+
+def test_a_wrong_method_answers_405_in_the_envelope(api):
+    assert_error(api.post("/reposts"), 405, "METHOD_NOT_ALLOWED")
+    assert_error(api.get("/repost/add"), 405, "METHOD_NOT_ALLOWED")
+
+
+def test_the_clock_moves_forward_and_resets(sandbox):
+    start = datetime.fromisoformat(sandbox.reset_clock()["now"])
+
+    moved = sandbox.advance(7200)
+
+    assert moved["offsetSeconds"] == 7200
+    assert datetime.fromisoformat(moved["now"]) - start >= timedelta(seconds=7200)
+    assert sandbox.reset_clock()["offsetSeconds"] == 0
+
+
+@pytest.mark.parametrize("body", [{"advance": -5}, {"advance": "10"}, {}, {"reset": False}])
+def test_the_clock_refuses_bad_moves(sandbox, body):
+    response = requests.post(f"{sandbox.root_url}/control/clock", json=body, timeout=5)
+
+    assert_error(response, 400, "INVALID_BODY")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"plan": "GOLD"},
+        {"platforms": ["MySpace"]},
+        {"platforms": ["TikTok"], "disconnected": ["X"]},
+        {"platforms": "TikTok"},
+    ],
+)
+def test_control_refuses_bad_accounts(sandbox, body):
+    response = requests.post(f"{sandbox.root_url}/control/accounts", json=body, timeout=5)
+
+    assert response.status_code == 400
+    assert response.json()["success"] is False
+
+
+def test_sandbox_account_command_prints_one_json_object(sandbox):
+    env = {**os.environ, "SANDBOX_DATABASE_URL": f"sqlite:///{sandbox.db_path}"}
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(MANAGE),
+            "sandbox_account",
+            "--plan",
+            "PRO",
+            "--platforms",
+            "TikTok,YouTube",
+            "--disconnected",
+            "YouTube",
+        ],  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    account = json.loads(completed.stdout)
+    assert set(account) == {"api_key", "plan", "platforms"}
+    assert account["plan"] == "PRO"
+    assert [(p["platform"], p["connected"]) for p in account["platforms"]] == [
+        ("TikTok", True),
+        ("YouTube", False),
+    ]
+    # Same database as the running server: the key works there at once.
+    response = requests.get(
+        f"{sandbox.base_url}/platform/platforms",
+        headers={"Authorization": f"Bearer {account['api_key']}"},
+        timeout=5,
+    )
+    assert [p["_id"] for p in response.json()["data"]] == [p["_id"] for p in account["platforms"]]

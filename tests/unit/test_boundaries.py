@@ -1,0 +1,141 @@
+"""The sandbox and the dashboard meet only over HTTP: neither imports the other.
+
+Every .py file is parsed (not imported), so a violation is found even in code no test runs.
+Besides import statements, calls that import by name (importlib.import_module, __import__) and
+model lookups by app label (apps.get_model) count as imports. Dotted strings that only configure
+Django (INSTALLED_APPS, DATABASE_ROUTERS = ["sandbox.routers.SandboxRouter"]) do not.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DASHBOARD = ("accounts", "posting", "oversight", "taisly_dash")
+SANDBOX = ("sandbox",)
+IMPORT_CALLS = {"import_module", "__import__"}
+MODEL_CALLS = {"get_model"}
+
+
+def python_files(package: str) -> list[Path]:
+    return sorted(path for path in (ROOT / package).rglob("*.py") if ".venv" not in path.parts)
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imported_modules(source: str, module: str, *, is_package: bool = False) -> set[str]:
+    """Every module `source` (the text of `module`) imports, relative imports made absolute."""
+    found: set[str] = set()
+    package = module if is_package else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".") if package else []
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join(filter(None, [*anchor, base]))
+            found.add(base)
+            # `from taisly_dash import settings` imports taisly_dash.settings too.
+            found.update(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
+        elif isinstance(node, ast.Call) and node.args:
+            name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
+            first = node.args[0]
+            if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+                continue
+            if name in IMPORT_CALLS:
+                found.add(first.value)
+            elif name in MODEL_CALLS:
+                found.add(first.value.partition(".")[0])  # "posting.Post" or "posting"
+    return found
+
+
+def offending(path: Path, forbidden: tuple[str, ...]) -> list[str]:
+    module = module_name(path)
+    try:
+        modules = imported_modules(
+            path.read_text(encoding="utf-8"), module, is_package=path.name == "__init__.py"
+        )
+    except SyntaxError as exc:
+        pytest.fail(f"{path.relative_to(ROOT)} does not parse: {exc}")
+    return sorted(
+        name
+        for name in modules
+        if any(name == top or name.startswith(f"{top}.") for top in forbidden)
+    )
+
+
+def test_the_sandbox_imports_nothing_from_the_dashboard():
+    files = python_files("sandbox")
+    assert ROOT / "sandbox" / "views.py" in files  # the walk really found the sandbox
+
+    violations = {
+        str(path.relative_to(ROOT)): found
+        for path in files
+        if (found := offending(path, DASHBOARD))
+    }
+
+    assert violations == {}, (
+        "The sandbox must not import dashboard code (use django.conf.settings, not "
+        f"taisly_dash.settings): {violations}"
+    )
+
+
+def test_the_dashboard_imports_nothing_from_the_sandbox():
+    files = [path for package in DASHBOARD for path in python_files(package)]
+    assert ROOT / "taisly_dash" / "settings.py" in files
+
+    violations = {
+        str(path.relative_to(ROOT)): found for path in files if (found := offending(path, SANDBOX))
+    }
+
+    assert violations == {}, f"Dashboard code must reach the sandbox over HTTP only: {violations}"
+
+
+# --- The checker itself: it must see what it claims to see ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "module", "expected"),
+    [
+        ("import posting.models", "sandbox.views", "posting.models"),
+        ("from posting.models import Post", "sandbox.views", "posting.models"),
+        ("from taisly_dash import settings", "sandbox.views", "taisly_dash.settings"),
+        ("import taisly_dash.settings as s", "sandbox.views", "taisly_dash.settings"),
+        ("def f():\n    from accounts import access", "sandbox.views", "accounts.access"),
+        ("importlib.import_module('oversight.views')", "sandbox.x", "oversight.views"),
+        ("__import__('sandbox.services')", "posting.views", "sandbox.services"),
+        ("apps.get_model('posting', 'Post')", "sandbox.views", "posting"),
+        ("apps.get_model('sandbox.Post')", "posting.sync", "sandbox"),
+        ("from .. import services", "sandbox.management.commands.x", "sandbox.management"),
+        ("from ...services import post_create", "sandbox.management.commands.x",
+         "sandbox.services"),
+    ],
+)  # fmt: skip
+def test_the_checker_sees_every_kind_of_import(source, module, expected):
+    assert expected in imported_modules(source, module)
+
+
+def test_the_checker_ignores_dotted_strings_that_are_not_imports():
+    source = 'DATABASE_ROUTERS = ["sandbox.routers.SandboxRouter"]\nINSTALLED_APPS = ["sandbox"]'
+
+    assert imported_modules(source, "taisly_dash.settings") == set()
+
+
+def test_the_checker_flags_a_violation_in_a_real_file(tmp_path, monkeypatch):
+    package = tmp_path / "sandbox"
+    package.mkdir()
+    bad = package / "leak.py"
+    bad.write_text("from django.conf import settings\nfrom posting import services\n")
+    monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
+
+    assert offending(bad, DASHBOARD) == ["posting", "posting.services"]
