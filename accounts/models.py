@@ -99,6 +99,7 @@ class Membership(models.Model):
         EDITOR = "editor", _("Editor")
         VIEWER = "viewer", _("Viewer")
 
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
@@ -131,6 +132,7 @@ class Invitation(models.Model):
     Only a hash of the token is stored; the token itself lives in the emailed link.
     """
 
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="invitations")
     email = models.EmailField(_("email address"))
     role = models.CharField(
@@ -167,6 +169,7 @@ class TaislyConnection(models.Model):
         ACTIVE = "active", _("Active")
         REVOKED = "revoked", _("Revoked")
         INVALID = "invalid", _("Invalid")
+        DISCONNECTED = "disconnected", _("Disconnected")
 
     HOURLY_LIMITS = {Plan.STARTER: 50, Plan.INFLUENCER: 200, Plan.PRO: 1000}
 
@@ -185,9 +188,20 @@ class TaislyConnection(models.Model):
     )
     connected_at = models.DateTimeField(auto_now_add=True)
     last_verified_at = models.DateTimeField(null=True, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.workspace} ({self.key_hint or 'no key'})"
+
+    @property
+    def is_active(self) -> bool:
+        """True when the stored key may be used (services keep a key stored whenever active).
+
+        Revoke and disconnect blank the stored key and keep only its hint; an invalid key (Taisly
+        said 401) keeps its ciphertext until the owner replaces or disconnects it. Reading this
+        does not decrypt anything, so pages may ``defer("api_key")``.
+        """
+        return self.status == self.Status.ACTIVE
 
     @property
     def hourly_limit(self) -> int:

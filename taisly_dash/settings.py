@@ -7,6 +7,7 @@ Development needs no environment at all. ``DJANGO_ENV=production`` refuses to st
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -65,6 +66,7 @@ INSTALLED_APPS = [
     "csp",
     "bulma",
     "django_q",
+    "axes",
     "accounts",
     "posting",
     "oversight",
@@ -79,10 +81,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The signed-in user's own time zone and language, on every request.
+    "accounts.middleware.UserPreferencesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into our friendly page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "taisly_dash.urls"
@@ -100,6 +106,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "csp.context_processors.nonce",
+                "accounts.context_processors.workspaces",
             ],
         },
     },
@@ -144,9 +151,34 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+if TESTING and not PRODUCTION:
+    # Tests create many users; the real hasher's deliberate slowness (about a second a user on a
+    # small CI machine) would dominate the run. Never used outside tests.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# Axes first: it refuses locked-out attempts before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Closed deployments switch sign-up off; people then join only through an invitation.
+ACCOUNT_SIGNUP_OPEN = env_bool("ACCOUNT_SIGNUP_OPEN", True)
+INVITATION_EXPIRY_DAYS = env_int("INVITATION_EXPIRY_DAYS", 7, minimum=1)
+
+# --- Login rate limiting (django-axes) ------------------------------------------------------
+# Five failures for one email from one address lock that pair out for 15 minutes. Locking by
+# address alone would shut out a whole agency office behind one NAT after a single typo streak.
+# Off under pytest (tests log in with force_login); the lockout test switches it on.
+AXES_ENABLED = env_bool("AXES_ENABLED", not TESTING)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "accounts.forms.axes_username"
+AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked_out"
 
 # --- Language and time ------------------------------------------------------------------------
 LANGUAGE_CODE = "en"

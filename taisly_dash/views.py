@@ -4,17 +4,29 @@ import logging
 
 from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError, connection
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from accounts.models import Membership
+
 logger = logging.getLogger(__name__)
 
 
 @login_required
+@require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html")
+    """The user's workspaces. The current workspace lives in the URL (``/w/<code>/``), so this
+    page is where one is chosen; the navigation's switcher does the same from any page."""
+    memberships = (
+        Membership.objects.filter(user=request.user)
+        .select_related("workspace")
+        .annotate(members_count=Count("workspace__memberships"))
+        .order_by("workspace__kind", "workspace__name", "workspace__id")
+    )
+    return render(request, "home.html", {"memberships": memberships})
 
 
 @never_cache

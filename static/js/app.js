@@ -9,4 +9,13 @@ document.addEventListener("DOMContentLoaded", () => {
       if (target) target.classList.toggle("is-active", open);
     });
   });
+
+  // Sign-up: start in the browser's time zone (UTC without JavaScript; changeable in the profile).
+  document.querySelectorAll("input[data-browser-timezone]").forEach((input) => {
+    try {
+      if (!input.value) input.value = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+    } catch (e) {
+      // Leave it empty: the server falls back to UTC.
+    }
+  });
 });

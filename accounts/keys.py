@@ -1,0 +1,545 @@
+"""A workspace's Taisly key: connect, regenerate, revoke, disconnect.
+
+Every action is a keyword-only service that either returns a ``KeyOutcome`` (what changed and a
+translated sentence for the user) or raises ``KeyActionError`` (a translated sentence saying what
+went wrong; nothing was stored). Views only parse and render.
+
+The plaintext key lives in local variables here and in the Taisly client, nowhere else: it is
+stored only through the encrypted field, audited only as its hint, never logged. Every function
+that holds it is under ``sensitive_variables`` so an error report cannot show it.
+
+No database transaction is held open while Taisly is called: on SQLite a write transaction locks
+the whole file, and a slow Taisly would stall every other request.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import models, transaction
+from django.db.models.functions import Cast
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.debug import sensitive_variables
+
+from accounts.audit import audit_record
+from accounts.crypto import DecryptionError
+from accounts.models import AuditEvent, TaislyConnection, User, Workspace
+from posting.taisly import (
+    TaislyAuthError,
+    TaislyClient,
+    TaislyError,
+    TaislyForbidden,
+    TaislyProtocolError,
+    TaislyRateLimited,
+    TaislyRejected,
+    TaislyServerError,
+    TaislyUnavailable,
+    key_hint,
+)
+
+logger = logging.getLogger(__name__)
+
+Status = TaislyConnection.Status
+Plan = TaislyConnection.Plan
+
+
+class KeyActionError(Exception):
+    """A key action did not happen. ``message`` is a translated sentence for the user."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class KeyNotStored(KeyActionError):
+    """Taisly issued a new key but storing it failed; the old key no longer works.
+
+    The view shows ``new_key`` once (on a never-cached page) so it is not lost. It is kept out of
+    ``args``, ``str()`` and ``repr()``.
+    """
+
+    def __init__(self, message: str, *, new_key: str, plan: str) -> None:
+        super().__init__(message)
+        self.new_key = new_key
+        self.key_hint = key_hint(new_key)
+        self.plan = plan
+        self.plan_label = _plan_label(plan)
+
+    def __repr__(self) -> str:
+        return f"KeyNotStored(key_hint={self.key_hint!r})"
+
+
+@dataclass(frozen=True)
+class KeyOutcome:
+    connection: TaislyConnection
+    #: A translated sentence saying what happened.
+    message: str
+    #: How many social accounts Taisly listed for the key (connect only).
+    platform_count: int | None = field(default=None)
+
+
+# --- Reading ---------------------------------------------------------------------------------
+
+
+def connection_for_page(workspace: Workspace) -> TaislyConnection | None:
+    """The workspace's connection for display: the key itself is deferred, never decrypted."""
+    return (
+        TaislyConnection.objects.defer("api_key")
+        .select_related("connected_by")
+        .filter(workspace=workspace)
+        .first()
+    )
+
+
+def _with_token():
+    # The raw column (Fernet ciphertext) beside the model: Cast to a plain TextField skips the
+    # encrypted field's decryption. Used for conditional updates ("only if the key is unchanged").
+    return TaislyConnection.objects.annotate(token=Cast("api_key", models.TextField()))
+
+
+# --- Messages --------------------------------------------------------------------------------
+
+
+def _minutes(seconds: float) -> int:
+    return max(1, math.ceil(seconds / 60))
+
+
+def _rate_limited_sentence(seconds: float) -> str:
+    minutes = _minutes(seconds)
+    return ngettext(
+        "Taisly's hourly request limit for this key is used up. "
+        "Try again in about %(minutes)d minute.",
+        "Taisly's hourly request limit for this key is used up. "
+        "Try again in about %(minutes)d minutes.",
+        minutes,
+    ) % {"minutes": minutes}
+
+
+def _taisly_sentence(exc: TaislyError) -> str:
+    """What a Taisly failure means, in one translated sentence (without the outcome)."""
+    if isinstance(exc, TaislyForbidden):
+        return _(
+            "Taisly refused this key: its plan does not allow API access (a FREE plan cannot use "
+            "the API). Upgrade the Taisly account to Starter or higher, then try again."
+        )
+    if isinstance(exc, TaislyAuthError):
+        return _(
+            "Taisly did not accept this key. Check that you copied all of it and that it has not "
+            "been regenerated or revoked since."
+        )
+    if isinstance(exc, TaislyRateLimited):
+        return _rate_limited_sentence(exc.retry_after)
+    if isinstance(exc, TaislyUnavailable):
+        if exc.timeout:
+            return _("Taisly did not answer in time.")
+        return _("Taisly could not be reached.")
+    if isinstance(exc, TaislyServerError):
+        return _("Taisly had a problem of its own (HTTP %(status)s).") % {"status": exc.status}
+    if isinstance(exc, TaislyProtocolError):
+        return _("Taisly's answer could not be understood.")
+    if isinstance(exc, TaislyRejected):
+        return _("Taisly refused the request (HTTP %(status)s).") % {"status": exc.status or "200"}
+    return _("The request to Taisly could not be made.")
+
+
+def _known_plan(value: str | None) -> str | None:
+    value = (value or "").strip().upper()
+    return value if value in Plan.values else None
+
+
+def _plan_label(plan: str) -> str:
+    return str(Plan(plan).label) if plan in Plan.values else plan
+
+
+# --- Guards ----------------------------------------------------------------------------------
+
+
+def _stored_connection(workspace: Workspace) -> TaislyConnection:
+    """The workspace's connection with a usable stored key, or KeyActionError."""
+    try:
+        connection = TaislyConnection.objects.get(workspace=workspace)
+    except TaislyConnection.DoesNotExist:
+        raise KeyActionError(_("This workspace has no Taisly key connected.")) from None
+    except DecryptionError:
+        logger.error(
+            "The stored Taisly key of workspace %s cannot be decrypted with the configured "
+            "TAISLY_DASH_ENCRYPTION_KEYS",
+            workspace.code,
+        )
+        raise KeyActionError(
+            _(
+                "The stored key cannot be read with this server's encryption keys. Disconnect it "
+                "and connect the key again."
+            )
+        ) from None
+    if not connection.api_key:
+        raise KeyActionError(_("This workspace has no Taisly key connected. Connect a key first."))
+    return connection
+
+
+def _ensure_not_blocked(connection: TaislyConnection) -> None:
+    # Until blocked_until every call would only be answered 429 and count against the key.
+    if connection.blocked_until and connection.blocked_until > timezone.now():
+        remaining = (connection.blocked_until - timezone.now()).total_seconds()
+        raise KeyActionError(_rate_limited_sentence(remaining))
+
+
+def _block(connection: TaislyConnection, exc: TaislyRateLimited) -> None:
+    until = timezone.now() + timedelta(seconds=exc.retry_after)
+    TaislyConnection.objects.filter(pk=connection.pk).update(blocked_until=until)
+
+
+def _mark_if_unchanged(connection: TaislyConnection, token: str, **fields) -> bool:
+    """Update the connection only while it still holds ``token`` (another owner may have
+    stored a new key meanwhile). Returns whether it did."""
+    fields.setdefault("status_changed_at", timezone.now())
+    return bool(_with_token().filter(pk=connection.pk, token=token).update(**fields))
+
+
+def _raw_token(connection: TaislyConnection) -> str:
+    return _with_token().values_list("token", flat=True).get(pk=connection.pk)
+
+
+# --- Services --------------------------------------------------------------------------------
+
+
+@sensitive_variables()
+def connection_connect(
+    *,
+    workspace: Workspace,
+    api_key: str,
+    plan: str | None,
+    actor: User,
+    request: HttpRequest | None = None,
+) -> KeyOutcome:
+    """Verify ``api_key`` against Taisly (key info, then platforms) and only then store it.
+
+    The plan comes from Taisly's key info when it names one we know, else ``plan`` (the owner's
+    choice). Replaces any key the workspace had. Raises ``KeyActionError``; nothing is stored then.
+    """
+    api_key = (api_key or "").strip()
+    existing = TaislyConnection.objects.defer("api_key").filter(workspace=workspace).first()
+    try:
+        client = TaislyClient(api_key, context=existing)
+    except ValueError:
+        raise KeyActionError(_("This is not a Taisly key.")) from None
+    try:
+        with client:
+            info = client.key_info()
+            platforms = client.platforms()
+    except TaislyError as exc:
+        logger.info(
+            "Connecting a Taisly key to workspace %s failed: %s",
+            workspace.code,
+            type(exc).__name__,
+        )
+        raise KeyActionError(
+            _("%(reason)s Nothing was saved.") % {"reason": _taisly_sentence(exc)}
+        ) from None
+
+    if (info.plan or "").strip().upper() == "FREE":
+        raise KeyActionError(
+            _("%(reason)s Nothing was saved.")
+            % {"reason": _taisly_sentence(TaislyForbidden(status=403))}
+        )
+    chosen = _known_plan(info.plan) or _known_plan(plan)
+    if chosen is None:
+        raise KeyActionError(
+            _(
+                "Taisly did not say which plan this key is on. Choose the plan, then connect "
+                "again. Nothing was saved."
+            )
+        )
+
+    connection = connection_store(
+        workspace=workspace,
+        api_key=api_key,
+        plan=chosen,
+        actor=actor,
+        verified=True,
+        request=request,
+    )
+    count = len(platforms)
+    message = ngettext(
+        "Taisly key %(hint)s connected (plan %(plan)s, %(count)d social account).",
+        "Taisly key %(hint)s connected (plan %(plan)s, %(count)d social accounts).",
+        count,
+    ) % {"hint": connection.key_hint, "plan": _plan_label(chosen), "count": count}
+    return KeyOutcome(connection=connection, message=message, platform_count=count)
+
+
+@sensitive_variables()
+def connection_store(
+    *,
+    workspace: Workspace,
+    api_key: str,
+    plan: str,
+    actor: User | None,
+    verified: bool,
+    request: HttpRequest | None = None,
+) -> TaislyConnection:
+    """Store ``api_key`` (encrypted) as the workspace's active key and audit it.
+
+    Does not ask Taisly: views go through ``connection_connect``, which verifies first. Called
+    directly only for keys known good, such as the demo seed's freshly made sandbox keys.
+    """
+    hint = key_hint(api_key)
+    now = timezone.now()
+    with transaction.atomic():
+        connection = (
+            TaislyConnection.objects.select_for_update()
+            .defer("api_key")
+            .filter(workspace=workspace)
+            .first()
+        )
+        if connection is None:
+            connection = TaislyConnection(workspace=workspace)
+        connection.api_key = api_key
+        connection.key_hint = hint
+        connection.plan = plan
+        connection.status = Status.ACTIVE
+        connection.blocked_until = None
+        connection.connected_by = actor
+        connection.connected_at = now
+        connection.last_verified_at = now if verified else None
+        connection.status_changed_at = now
+        connection.save()
+        audit_record(
+            workspace=workspace,
+            actor=actor,
+            action=AuditEvent.Action.KEY_CONNECTED,
+            target=hint,
+            details={"hint": hint, "plan": plan},
+            request=request,
+        )
+    return connection
+
+
+@sensitive_variables()
+def connection_regenerate(
+    *, workspace: Workspace, actor: User, request: HttpRequest | None = None
+) -> KeyOutcome:
+    """Ask Taisly for a new key (the old one stops working at once) and store it.
+
+    If storing fails after Taisly issued the key, raises ``KeyNotStored`` carrying the new key so
+    the view can show it once; the connection is marked invalid (its old key is dead).
+    """
+    connection = _stored_connection(workspace)
+    if connection.status != Status.ACTIVE:
+        # Taisly would only answer 401: an invalid key cannot ask for its successor.
+        raise KeyActionError(
+            _("The stored key no longer works, so it cannot be regenerated. Connect a new key.")
+        )
+    _ensure_not_blocked(connection)
+    old_token = _raw_token(connection)
+    client = TaislyClient(connection.api_key, context=connection)
+    try:
+        with client:
+            generated = client.key_generate()
+    except TaislyAuthError as exc:
+        if exc.forbidden:
+            raise KeyActionError(
+                _("%(reason)s The key was not regenerated.") % {"reason": _taisly_sentence(exc)}
+            ) from None
+        _mark_if_unchanged(connection, old_token, status=Status.INVALID)
+        raise KeyActionError(
+            _(
+                "Taisly no longer accepts the stored key, so it could not be regenerated; it is "
+                "now marked invalid. Generate a new key on Taisly and connect it."
+            )
+        ) from None
+    except TaislyRateLimited as exc:
+        _block(connection, exc)
+        raise KeyActionError(
+            _("%(reason)s The key was not regenerated.") % {"reason": _taisly_sentence(exc)}
+        ) from None
+    except TaislyError as exc:
+        if exc.ambiguous:
+            raise KeyActionError(
+                _(
+                    "%(reason)s Taisly may or may not have issued a new key. If the stored key "
+                    "stops working, generate a new key on Taisly and connect it."
+                )
+                % {"reason": _taisly_sentence(exc)}
+            ) from None
+        raise KeyActionError(
+            _("%(reason)s The key was not regenerated.") % {"reason": _taisly_sentence(exc)}
+        ) from None
+
+    new_key = generated.api_key
+    hint = key_hint(new_key)
+    plan = _known_plan(generated.plan) or connection.plan
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            connection.api_key = new_key
+            connection.key_hint = hint
+            connection.plan = plan
+            connection.status = Status.ACTIVE
+            connection.last_verified_at = now
+            connection.status_changed_at = now
+            connection.save(
+                update_fields=[
+                    "api_key",
+                    "key_hint",
+                    "plan",
+                    "status",
+                    "last_verified_at",
+                    "status_changed_at",
+                ]
+            )
+            audit_record(
+                workspace=workspace,
+                actor=actor,
+                action=AuditEvent.Action.KEY_REGENERATED,
+                target=hint,
+                details={"hint": hint, "plan": plan},
+                request=request,
+            )
+    except Exception as exc:
+        # Only the exception's type: a database error message could quote the parameters.
+        logger.error(
+            "Storing the regenerated Taisly key of workspace %s failed (%s); "
+            "the new key is shown to the user once",
+            workspace.code,
+            type(exc).__name__,
+        )
+        _after_store_failed(connection, old_token, actor, hint, plan, request)
+        raise KeyNotStored(
+            _(
+                "Taisly issued a new key, but it could not be saved here. The old key no longer "
+                "works. Copy the new key below now: it is shown only this once. Then connect it "
+                "again."
+            ),
+            new_key=new_key,
+            plan=plan,
+        ) from None
+    return KeyOutcome(
+        connection=connection,
+        message=_("New Taisly key %(hint)s generated and stored. The old key no longer works.")
+        % {"hint": hint},
+    )
+
+
+def _after_store_failed(connection, old_token, actor, hint, plan, request) -> None:
+    # Best effort: the database may be what failed.
+    try:
+        _mark_if_unchanged(connection, old_token, status=Status.INVALID)
+        audit_record(
+            workspace=connection.workspace,
+            actor=actor,
+            action=AuditEvent.Action.KEY_REGENERATED,
+            target=hint,
+            details={"hint": hint, "plan": plan, "stored": False},
+            request=request,
+        )
+    except Exception as exc:
+        logger.error("Recording the failed key store also failed (%s)", type(exc).__name__)
+
+
+@sensitive_variables()
+def connection_revoke(
+    *, workspace: Workspace, actor: User, request: HttpRequest | None = None
+) -> KeyOutcome:
+    """Revoke the key at Taisly and forget it here (only its hint stays).
+
+    If Taisly answers 401 the key was already dead (revoked or regenerated elsewhere): it is
+    marked revoked all the same, and the sentence says so.
+    """
+    connection = _stored_connection(workspace)
+    _ensure_not_blocked(connection)
+    old_token = _raw_token(connection)
+    already_dead = False
+    client = TaislyClient(connection.api_key, context=connection)
+    try:
+        with client:
+            client.key_revoke()
+    except TaislyAuthError as exc:
+        if exc.forbidden:
+            raise KeyActionError(
+                _("%(reason)s The key was not revoked.") % {"reason": _taisly_sentence(exc)}
+            ) from None
+        already_dead = True
+    except TaislyRateLimited as exc:
+        _block(connection, exc)
+        raise KeyActionError(
+            _("%(reason)s The key was not revoked.") % {"reason": _taisly_sentence(exc)}
+        ) from None
+    except TaislyError as exc:
+        raise KeyActionError(
+            _("%(reason)s The key may not have been revoked; try again.")
+            % {"reason": _taisly_sentence(exc)}
+        ) from None
+
+    with transaction.atomic():
+        if not _mark_if_unchanged(
+            connection, old_token, api_key="", status=Status.REVOKED, blocked_until=None
+        ):
+            raise KeyActionError(
+                _("The key was changed by someone else meanwhile. Reload the page and check.")
+            )
+        audit_record(
+            workspace=workspace,
+            actor=actor,
+            action=AuditEvent.Action.KEY_REVOKED,
+            target=connection.key_hint,
+            details={
+                "hint": connection.key_hint,
+                "plan": connection.plan,
+                **({"already_invalid": True} if already_dead else {}),
+            },
+            request=request,
+        )
+    connection.refresh_from_db(fields=["status", "status_changed_at", "blocked_until"])
+    if already_dead:
+        message = _(
+            "Taisly no longer accepted key %(hint)s (it was already revoked or regenerated). "
+            "It is marked revoked and forgotten here."
+        ) % {"hint": connection.key_hint}
+    else:
+        message = _("Key %(hint)s revoked at Taisly and forgotten here.") % {
+            "hint": connection.key_hint
+        }
+    return KeyOutcome(connection=connection, message=message)
+
+
+def connection_disconnect(
+    *, workspace: Workspace, actor: User, request: HttpRequest | None = None
+) -> KeyOutcome:
+    """Forget the key here, without calling Taisly (the key keeps working there)."""
+    with transaction.atomic():
+        connection = (
+            TaislyConnection.objects.select_for_update()
+            .defer("api_key")
+            .filter(workspace=workspace)
+            .first()
+        )
+        if connection is None or connection.status == Status.DISCONNECTED:
+            raise KeyActionError(_("This workspace has no Taisly key connected."))
+        connection.api_key = ""
+        connection.status = Status.DISCONNECTED
+        connection.blocked_until = None
+        connection.status_changed_at = timezone.now()
+        connection.save(update_fields=["api_key", "status", "blocked_until", "status_changed_at"])
+        audit_record(
+            workspace=workspace,
+            actor=actor,
+            action=AuditEvent.Action.KEY_DISCONNECTED,
+            target=connection.key_hint,
+            details={"hint": connection.key_hint, "plan": connection.plan},
+            request=request,
+        )
+    return KeyOutcome(
+        connection=connection,
+        message=_(
+            "Key %(hint)s disconnected: it is forgotten here but still works at Taisly until "
+            "you revoke or regenerate it there."
+        )
+        % {"hint": connection.key_hint},
+    )

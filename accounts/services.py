@@ -1,0 +1,426 @@
+"""Business actions on people and workspaces. Views parse and render; these decide.
+
+Every function is keyword-only. Rule violations raise ``django.core.exceptions.ValidationError``
+with a sentence meant for the person who tried. Each change to a workspace writes an
+``AuditEvent`` through ``accounts.audit.audit_record``.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import logging
+import secrets
+import smtplib
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.audit import audit_record
+from accounts.models import AuditEvent, Invitation, Membership, User, Workspace
+
+logger = logging.getLogger(__name__)
+
+Role = Membership.Role
+ROLE_RANK = {Role.VIEWER: 1, Role.EDITOR: 2, Role.OWNER: 3}
+
+
+def _last_owner_error() -> ValidationError:
+    return ValidationError(
+        _("A workspace always keeps at least one owner. Make someone else an owner first."),
+        code="last_owner",
+    )
+
+
+# --- People ---------------------------------------------------------------------------------
+
+
+def user_sign_up(
+    *,
+    email: str,
+    password: str,
+    display_name: str = "",
+    timezone_name: str = "UTC",
+    language: str = settings.LANGUAGE_CODE,
+) -> User:
+    """Create an account. The personal workspace comes from the ``post_save`` signal."""
+    if language not in dict(settings.LANGUAGES):
+        language = settings.LANGUAGE_CODE
+    return User.objects.create_user(
+        email=email,
+        password=password,
+        display_name=display_name.strip(),
+        timezone=timezone_name,
+        language=language,
+    )
+
+
+def profile_update(*, user: User, display_name: str, timezone_name: str, language: str) -> User:
+    user.display_name = display_name.strip()
+    user.timezone = timezone_name
+    user.language = language
+    user.save(update_fields=["display_name", "timezone", "language"])
+    return user
+
+
+def user_set_language(*, user: User, language: str) -> None:
+    if language in dict(settings.LANGUAGES) and user.language != language:
+        user.language = language
+        user.save(update_fields=["language"])
+
+
+# --- Workspaces -----------------------------------------------------------------------------
+
+
+def workspace_create(
+    *,
+    name: str,
+    owner: User,
+    kind: str = Workspace.Kind.CLIENT,
+    request: HttpRequest | None = None,
+) -> Workspace:
+    """A new workspace with ``owner`` as its first owner."""
+    with transaction.atomic():
+        workspace = Workspace.objects.create(name=name, kind=kind, created_by=owner)
+        Membership.objects.create(workspace=workspace, user=owner, role=Role.OWNER)
+        audit_record(
+            workspace=workspace,
+            actor=owner,
+            action=AuditEvent.Action.WORKSPACE_CREATED,
+            target=name,
+            details={"kind": kind},
+            request=request,
+        )
+    return workspace
+
+
+def workspace_create_personal(*, user: User) -> Workspace:
+    """The workspace every account starts with, named after its owner."""
+    return workspace_create(
+        name=user.get_short_name()[:100], owner=user, kind=Workspace.Kind.PERSONAL
+    )
+
+
+def workspace_rename(
+    *, workspace: Workspace, name: str, actor: User, request: HttpRequest | None = None
+) -> Workspace:
+    old = workspace.name
+    if old == name:
+        return workspace
+    workspace.name = name
+    workspace.save(update_fields=["name"])
+    audit_record(
+        workspace=workspace,
+        actor=actor,
+        action=AuditEvent.Action.WORKSPACE_RENAMED,
+        target=name,
+        details={"from": old, "to": name},
+        request=request,
+    )
+    return workspace
+
+
+def workspace_delete(
+    *, workspace: Workspace, actor: User, request: HttpRequest | None = None
+) -> None:
+    """Delete a client workspace with everything in it. Personal workspaces stay."""
+    if workspace.kind == Workspace.Kind.PERSONAL:
+        raise ValidationError(
+            _("A personal workspace cannot be deleted; rename it instead."), code="personal"
+        )
+    with transaction.atomic():
+        # Recorded first; deleting the workspace keeps the event (its name is copied into it).
+        audit_record(
+            workspace=workspace,
+            actor=actor,
+            action=AuditEvent.Action.WORKSPACE_DELETED,
+            target=workspace.name,
+            details={"code": str(workspace.code)},
+            request=request,
+        )
+        workspace.delete()
+
+
+# --- Members --------------------------------------------------------------------------------
+
+
+def _locked_owner_ids(workspace: Workspace) -> list[int]:
+    # Locks the owner rows so two owners demoting each other at once cannot both succeed.
+    return list(
+        Membership.objects.select_for_update()
+        .filter(workspace=workspace, role=Role.OWNER)
+        .values_list("pk", flat=True)
+    )
+
+
+def member_role_change(
+    *, membership: Membership, role: str, actor: User, request: HttpRequest | None = None
+) -> Membership:
+    if role not in Role.values:
+        raise ValidationError(_("Choose a role."), code="role")
+    with transaction.atomic():
+        owners = _locked_owner_ids(membership.workspace)
+        membership = Membership.objects.select_for_update().get(pk=membership.pk)
+        old = membership.role
+        if old == role:
+            return membership
+        if old == Role.OWNER and owners == [membership.pk]:
+            raise _last_owner_error()
+        membership.role = role
+        membership.save(update_fields=["role"])
+        audit_record(
+            workspace=membership.workspace,
+            actor=actor,
+            action=AuditEvent.Action.MEMBER_ROLE_CHANGED,
+            target=membership.user.email,
+            details={"from": old, "to": role},
+            request=request,
+        )
+    return membership
+
+
+def member_remove(
+    *, membership: Membership, actor: User, request: HttpRequest | None = None
+) -> None:
+    """Remove a member, or let members leave (``actor`` is the member). Never the last owner."""
+    with transaction.atomic():
+        owners = _locked_owner_ids(membership.workspace)
+        membership = Membership.objects.select_for_update().get(pk=membership.pk)
+        if membership.role == Role.OWNER and owners == [membership.pk]:
+            raise _last_owner_error()
+        left = membership.user_id == actor.pk
+        audit_record(
+            workspace=membership.workspace,
+            actor=actor,
+            action=AuditEvent.Action.MEMBER_REMOVED,
+            target=membership.user.email,
+            details={"role": membership.role, "left": left},
+            request=request,
+        )
+        membership.delete()
+
+
+# --- Invitations ----------------------------------------------------------------------------
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def invitation_is_pending(invitation: Invitation) -> bool:
+    return (
+        invitation.accepted_at is None
+        and invitation.revoked_at is None
+        and invitation.expires_at > timezone.now()
+    )
+
+
+def invitations_pending(*, workspace: Workspace):
+    return Invitation.objects.filter(
+        workspace=workspace,
+        accepted_at__isnull=True,
+        revoked_at__isnull=True,
+        expires_at__gt=timezone.now(),
+    ).select_related("invited_by")
+
+
+def invitation_create(
+    *, workspace: Workspace, email: str, role: str, inviter: User, request: HttpRequest
+) -> tuple[Invitation, str]:
+    """Invite ``email`` and send the link. Returns the invitation and its token.
+
+    The token exists only in the email; the database keeps its SHA-256. A new invitation to the
+    same address replaces a pending one, so only the newest link works.
+    """
+    email = email.strip().lower()
+    if role not in Role.values:
+        raise ValidationError(_("Choose a role."), code="role")
+    if Membership.objects.filter(workspace=workspace, user__email__iexact=email).exists():
+        raise ValidationError(
+            _("%(email)s is already a member of this workspace."),
+            code="member",
+            params={"email": email},
+        )
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    with transaction.atomic():
+        Invitation.objects.filter(
+            workspace=workspace, email__iexact=email, accepted_at__isnull=True, revoked_at=None
+        ).update(revoked_at=now)
+        invitation = Invitation.objects.create(
+            workspace=workspace,
+            email=email,
+            role=role,
+            token_hash=_token_hash(token),
+            invited_by=inviter,
+            expires_at=now + timedelta(days=settings.INVITATION_EXPIRY_DAYS),
+        )
+        audit_record(
+            workspace=workspace,
+            actor=inviter,
+            action=AuditEvent.Action.MEMBER_INVITED,
+            target=email,
+            details={"role": role},
+            request=request,
+        )
+    # Sent after the commit, so a slow mail server never holds the database's write lock.
+    link = request.build_absolute_uri(reverse("accounts:invitation", args=[token]))
+    try:
+        _invitation_send(invitation=invitation, link=link)
+    except (OSError, smtplib.SMTPException):
+        logger.exception("Could not send the invitation email for workspace %s", workspace.code)
+        Invitation.objects.filter(pk=invitation.pk).update(revoked_at=timezone.now())
+        raise ValidationError(
+            _("The invitation email could not be sent, so no invitation was made. Try again."),
+            code="mail",
+        ) from None
+    return invitation, token
+
+
+def _invitation_send(*, invitation: Invitation, link: str) -> None:
+    context = {
+        "invitation": invitation,
+        "workspace": invitation.workspace,
+        "inviter": invitation.invited_by,
+        "role": invitation.get_role_display(),
+        "link": link,
+        "expiry_days": settings.INVITATION_EXPIRY_DAYS,
+    }
+    subject = render_to_string("accounts/email/invitation_subject.txt", context)
+    body = render_to_string("accounts/email/invitation_body.txt", context)
+    send_mail(
+        " ".join(subject.split()),
+        body,
+        settings.DEFAULT_FROM_EMAIL,
+        [invitation.email],
+    )
+
+
+def invitation_revoke(
+    *, invitation: Invitation, actor: User, request: HttpRequest | None = None
+) -> None:
+    updated = Invitation.objects.filter(
+        pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True
+    ).update(revoked_at=timezone.now())
+    if not updated:
+        raise ValidationError(
+            _("This invitation was already accepted or revoked."), code="not_pending"
+        )
+    audit_record(
+        workspace=invitation.workspace,
+        actor=actor,
+        action=AuditEvent.Action.INVITATION_REVOKED,
+        target=invitation.email,
+        details={"role": invitation.role},
+        request=request,
+    )
+
+
+def invitation_for_token(*, token: str) -> Invitation | None:
+    """The invitation this link's token belongs to, whatever its state; ``None`` if unknown."""
+    if not token or len(token) > 200:
+        return None
+    return (
+        Invitation.objects.select_related("workspace", "invited_by")
+        .filter(token_hash=_token_hash(token))
+        .first()
+    )
+
+
+class AcceptOutcome(enum.Enum):
+    JOINED = "joined"
+    UPGRADED = "upgraded"  # was a member already; the invitation's role was higher
+    ALREADY_MEMBER = "already_member"
+
+
+@dataclass(frozen=True)
+class AcceptResult:
+    membership: Membership
+    outcome: AcceptOutcome
+
+
+def invitation_problem(*, invitation: Invitation | None, user: User | None = None) -> str | None:
+    """Why this invitation cannot be accepted (by ``user``), as a sentence; ``None`` if it can.
+
+    Accepting needs the account whose email the invitation was sent to: an agency invites a
+    client's address, and a forwarded link must not let someone else in.
+    """
+    if invitation is None:
+        return _("This invitation link is not valid. Check that you copied all of it.")
+    if invitation.revoked_at is not None:
+        return _("This invitation was withdrawn. Ask the workspace owner for a new one.")
+    if invitation.accepted_at is not None:
+        return _("This invitation has already been used. Each link works once.")
+    if invitation.expires_at <= timezone.now():
+        return _("This invitation has expired. Ask the workspace owner to send a new one.")
+    if user is not None and user.email.lower() != invitation.email.lower():
+        return _(
+            "This invitation was sent to %(invited)s, but you are logged in as %(current)s. "
+            "Log out and continue as %(invited)s, or ask the owner to invite %(current)s."
+        ) % {"invited": invitation.email, "current": user.email}
+    return None
+
+
+def invitation_accept(
+    *, invitation: Invitation, user: User, request: HttpRequest | None = None
+) -> AcceptResult:
+    """Join the workspace. The link works once: the claim is a conditional UPDATE."""
+    problem = invitation_problem(invitation=invitation, user=user)
+    if problem:
+        raise ValidationError(problem, code="invalid")
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = Invitation.objects.filter(
+            pk=invitation.pk,
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
+            expires_at__gt=now,
+        ).update(accepted_at=now, accepted_by=user)
+        if not claimed:
+            # Someone used the link between our check and now.
+            invitation.refresh_from_db()
+            problem = invitation_problem(invitation=invitation) or _(
+                "This invitation can no longer be used."
+            )
+            raise ValidationError(problem, code="invalid")
+        workspace = invitation.workspace
+        membership = Membership.objects.filter(workspace=workspace, user=user).first()
+        if membership is None:
+            membership = Membership.objects.create(
+                workspace=workspace, user=user, role=invitation.role
+            )
+            outcome = AcceptOutcome.JOINED
+        elif ROLE_RANK[invitation.role] > ROLE_RANK[membership.role]:
+            old = membership.role
+            membership.role = invitation.role
+            membership.save(update_fields=["role"])
+            outcome = AcceptOutcome.UPGRADED
+            audit_record(
+                workspace=workspace,
+                actor=user,
+                action=AuditEvent.Action.MEMBER_ROLE_CHANGED,
+                target=user.email,
+                details={"from": old, "to": invitation.role, "invitation": True},
+                request=request,
+            )
+        else:
+            outcome = AcceptOutcome.ALREADY_MEMBER
+        if outcome is AcceptOutcome.JOINED:
+            audit_record(
+                workspace=workspace,
+                actor=user,
+                action=AuditEvent.Action.MEMBER_JOINED,
+                target=user.email,
+                details={"role": membership.role},
+                request=request,
+            )
+    return AcceptResult(membership=membership, outcome=outcome)

@@ -1,0 +1,516 @@
+"""People and workspaces: sign-up, profile, workspaces, members, invitations, audit log.
+
+Every view that touches a workspace goes through ``accounts.access``: outsiders get 404,
+members without the right role get 403.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login, update_session_auth_hash
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordChangeForm
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.i18n import set_language
+from django_htmx.middleware import HtmxDetails
+
+from accounts import services
+from accounts.access import (
+    WorkspaceAccess,
+    get_workspace_for_owner,
+    get_workspace_for_user,
+)
+from accounts.forms import (
+    InviteForm,
+    ProfileForm,
+    RoleForm,
+    SignUpForm,
+    WorkspaceDeleteForm,
+    WorkspaceNameForm,
+)
+from accounts.models import AuditEvent, Invitation, Membership
+
+AUDIT_PAGE_SIZE = 50
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def _error_text(error: ValidationError) -> str:
+    return " ".join(error.messages)
+
+
+def _safe_next(request: HttpRequest, value: str | None) -> str | None:
+    if value and url_has_allowed_host_and_scheme(
+        value, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return value
+    return None
+
+
+def audit_rows(events) -> list[AuditEvent]:
+    """Audit events with ``change``: the role (or from → to) from their details, in words."""
+    labels = dict(Membership.Role.choices)
+    rows = list(events)
+    for event in rows:
+        details = event.details or {}
+        if "from" in details and "to" in details:
+            old, new = details["from"], details["to"]
+            event.change = f"{labels.get(old, old)} → {labels.get(new, new)}"
+        elif "role" in details:
+            event.change = str(labels.get(details["role"], details["role"]))
+        else:
+            event.change = ""
+    return rows
+
+
+def _membership_in(access: WorkspaceAccess, member_code) -> Membership:
+    """A membership of this workspace by its code; 404 for any other."""
+    try:
+        return Membership.objects.select_related("user", "workspace").get(
+            workspace=access.workspace, code=member_code
+        )
+    except Membership.DoesNotExist:
+        raise Http404 from None
+
+
+# --- Log in rate limiting ---------------------------------------------------------------------
+
+
+def login_locked_out(request: HttpRequest, original_response=None, credentials=None):
+    """django-axes calls this instead of its bare 403 when a login is locked out."""
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    return render(
+        request,
+        "registration/locked_out.html",
+        {"minutes": minutes, "failure_limit": settings.AXES_FAILURE_LIMIT},
+        status=429,
+    )
+
+
+# --- Sign-up, profile, language ---------------------------------------------------------------
+
+
+@sensitive_post_parameters("password1", "password2")
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    """Create an account. With ``?invitation=<token>`` the account is for the invited address
+    and, when sign-up is closed, such an invitation is the only way in."""
+    if request.user.is_authenticated:
+        return redirect("home")
+    token = request.GET.get("invitation", "")
+    invitation = services.invitation_for_token(token=token) if token else None
+    if invitation is not None and services.invitation_problem(invitation=invitation):
+        invitation = None
+    if not settings.ACCOUNT_SIGNUP_OPEN and invitation is None:
+        return render(request, "accounts/signup_closed.html", status=403)
+
+    locked_email = invitation.email if invitation else None
+    form = SignUpForm(request.POST or None, locked_email=locked_email)
+    if request.method == "POST" and form.is_valid():
+        user = services.user_sign_up(
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password1"],
+            display_name=form.cleaned_data["display_name"],
+            timezone_name=form.cleaned_data["timezone"],
+            language=getattr(request, "LANGUAGE_CODE", settings.LANGUAGE_CODE),
+        )
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, _("Welcome! Your account is ready."))
+        if invitation is not None:
+            return redirect("accounts:invitation", token=token)
+        return redirect(_safe_next(request, request.GET.get("next")) or "home")
+    return render(request, "accounts/signup.html", {"form": form, "invitation": invitation})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def profile(request: HttpRequest) -> HttpResponse:
+    form = ProfileForm(request.POST or None, instance=request.user)
+    if request.method == "POST" and form.is_valid():
+        services.profile_update(
+            user=request.user,
+            display_name=form.cleaned_data["display_name"],
+            timezone_name=form.cleaned_data["timezone"],
+            language=form.cleaned_data["language"],
+        )
+        response = redirect("accounts:profile")
+        # The same language for this browser after logging out.
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME,
+            request.user.language,
+            max_age=settings.LANGUAGE_COOKIE_AGE,
+            samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+            secure=settings.LANGUAGE_COOKIE_SECURE,
+        )
+        messages.success(request, _("Your profile was saved."))
+        return response
+    return render(request, "accounts/profile.html", {"form": form, "now": timezone.now()})
+
+
+@sensitive_post_parameters("old_password", "new_password1", "new_password2")
+@login_required
+@require_http_methods(["GET", "POST"])
+def password_change(request: HttpRequest) -> HttpResponse:
+    form = PasswordChangeForm(request.user, request.POST or None)
+    for field in form.fields.values():
+        field.widget.attrs["class"] = "input"
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        update_session_auth_hash(request, user)  # stay logged in here, out everywhere else
+        messages.success(request, _("Your password was changed."))
+        return redirect("accounts:profile")
+    return render(request, "accounts/password_change.html", {"form": form})
+
+
+@require_POST
+def language(request: HttpRequest) -> HttpResponse:
+    """The footer's language switch: remembered on the profile too when logged in."""
+    if request.user.is_authenticated:
+        services.user_set_language(user=request.user, language=request.POST.get("language", ""))
+    return set_language(request)
+
+
+# --- Workspaces -----------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def workspace_create(request: HttpRequest) -> HttpResponse:
+    form = WorkspaceNameForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        workspace = services.workspace_create(
+            name=form.cleaned_data["name"], owner=request.user, request=request
+        )
+        messages.success(request, _("Workspace “%(name)s” created.") % {"name": workspace.name})
+        return redirect("accounts:workspace", code=workspace.code)
+    return render(request, "accounts/workspace_create.html", {"form": form})
+
+
+@login_required
+@require_GET
+def workspace_home(request: HttpRequest, code) -> HttpResponse:
+    access = get_workspace_for_user(request, code)
+    members_count = Membership.objects.filter(workspace=access.workspace).count()
+    return render(
+        request,
+        "accounts/workspace_home.html",
+        {"access": access, "workspace": access.workspace, "members_count": members_count},
+    )
+
+
+@login_required
+@require_GET
+def workspace_settings(request: HttpRequest, code) -> HttpResponse:
+    access = get_workspace_for_owner(request, code)
+    form = WorkspaceNameForm(initial={"name": access.workspace.name})
+    return render(
+        request,
+        "accounts/workspace_settings.html",
+        {"access": access, "workspace": access.workspace, "form": form},
+    )
+
+
+@login_required
+@require_POST
+def workspace_rename(request: HttpRequest, code) -> HttpResponse:
+    access = get_workspace_for_owner(request, code)
+    form = WorkspaceNameForm(request.POST)
+    if not form.is_valid():
+        return render(
+            request,
+            "accounts/workspace_settings.html",
+            {"access": access, "workspace": access.workspace, "form": form},
+            status=422,
+        )
+    services.workspace_rename(
+        workspace=access.workspace,
+        name=form.cleaned_data["name"],
+        actor=request.user,
+        request=request,
+    )
+    messages.success(request, _("Workspace renamed."))
+    return redirect("accounts:workspace_settings", code=access.workspace.code)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def workspace_delete(request: HttpRequest, code) -> HttpResponse:
+    """GET asks for the workspace's name as confirmation; POST deletes."""
+    access = get_workspace_for_owner(request, code)
+    workspace = access.workspace
+    form = WorkspaceDeleteForm(request.POST or None, workspace=workspace)
+    error = None
+    if request.method == "POST" and form.is_valid():
+        name = workspace.name
+        try:
+            services.workspace_delete(workspace=workspace, actor=request.user, request=request)
+        except ValidationError as exc:
+            error = _error_text(exc)
+        else:
+            messages.success(request, _("Workspace “%(name)s” was deleted.") % {"name": name})
+            return redirect("home")
+    status = 422 if request.method == "POST" else 200
+    return render(
+        request,
+        "accounts/workspace_delete.html",
+        {"access": access, "workspace": workspace, "form": form, "error": error},
+        status=status,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def workspace_leave(request: HttpRequest, code) -> HttpResponse:
+    """GET confirms; POST leaves. Staff looking in are not members, so they have nothing to
+    leave (404)."""
+    access = get_workspace_for_user(request, code)
+    if access.membership is None:
+        raise Http404
+    error = None
+    if request.method == "POST":
+        try:
+            services.member_remove(
+                membership=access.membership, actor=request.user, request=request
+            )
+        except ValidationError as exc:
+            error = _error_text(exc)
+        else:
+            messages.success(request, _("You left “%(name)s”.") % {"name": access.workspace.name})
+            return redirect("home")
+    return render(
+        request,
+        "accounts/workspace_leave.html",
+        {"access": access, "workspace": access.workspace, "error": error},
+        status=422 if error else 200,
+    )
+
+
+# --- Members and invitations ------------------------------------------------------------------
+
+
+def _members_context(access: WorkspaceAccess) -> dict:
+    members = list(
+        Membership.objects.filter(workspace=access.workspace)
+        .select_related("user")
+        .order_by("user__email")
+    )
+    show_invitations = access.is_owner or access.is_staff_view
+    return {
+        "access": access,
+        "workspace": access.workspace,
+        "members": members,
+        "owners_count": sum(1 for m in members if m.is_owner),
+        "invitations": (
+            list(services.invitations_pending(workspace=access.workspace))
+            if show_invitations
+            else []
+        ),
+        "show_invitations": show_invitations,
+        "roles": Membership.Role.choices,
+    }
+
+
+@login_required
+@require_GET
+def members(request: HttpRequest, code) -> HttpResponse:
+    access = get_workspace_for_user(request, code)
+    return render(request, "accounts/members.html", _members_context(access))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def member_invite(request: HttpRequest, code) -> HttpResponse:
+    access = get_workspace_for_owner(request, code)
+    form = InviteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            invitation, _token = services.invitation_create(
+                workspace=access.workspace,
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+                inviter=request.user,
+                request=request,
+            )
+        except ValidationError as exc:
+            form.add_error("email" if exc.code == "member" else None, exc)
+        else:
+            messages.success(
+                request,
+                _("Invitation sent to %(email)s. The link works once, for %(days)s days.")
+                % {"email": invitation.email, "days": settings.INVITATION_EXPIRY_DAYS},
+            )
+            return redirect("accounts:members", code=access.workspace.code)
+    return render(
+        request,
+        "accounts/member_invite.html",
+        {"access": access, "workspace": access.workspace, "form": form},
+        status=422 if form.errors else 200,
+    )
+
+
+@login_required
+@require_POST
+def member_role(request: HtmxHttpRequest, code, member_code) -> HttpResponse:
+    """Change a member's role. With htmx, answers with the member's row only."""
+    access = get_workspace_for_owner(request, code)
+    membership = _membership_in(access, member_code)
+    form = RoleForm(request.POST)
+    error = None
+    if not form.is_valid():
+        error = _("Choose a role.")
+    else:
+        try:
+            membership = services.member_role_change(
+                membership=membership,
+                role=form.cleaned_data["role"],
+                actor=request.user,
+                request=request,
+            )
+        except ValidationError as exc:
+            error = _error_text(exc)
+    if request.htmx:
+        membership.refresh_from_db()
+        context = _members_context(access)
+        context.update({"member": membership, "row_error": error})
+        return render(request, "accounts/members.html#member_row", context)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(
+            request,
+            _("%(email)s is now %(role)s.")
+            % {"email": membership.user.email, "role": membership.get_role_display()},
+        )
+    return redirect("accounts:members", code=access.workspace.code)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def member_remove(request: HtmxHttpRequest, code, member_code) -> HttpResponse:
+    """GET confirms (the no-JavaScript way); POST removes (htmx asks with ``hx-confirm``)."""
+    access = get_workspace_for_owner(request, code)
+    membership = _membership_in(access, member_code)
+    if request.method == "POST":
+        try:
+            services.member_remove(membership=membership, actor=request.user, request=request)
+        except ValidationError as exc:
+            messages.error(request, _error_text(exc))
+        else:
+            messages.success(
+                request, _("%(email)s was removed.") % {"email": membership.user.email}
+            )
+        if (
+            membership.user_id == request.user.pk
+            and not Membership.objects.filter(pk=membership.pk).exists()
+        ):
+            return redirect("home")  # an owner removed themselves: they can no longer look in
+        return redirect("accounts:members", code=access.workspace.code)
+    return render(
+        request,
+        "accounts/member_remove.html",
+        {"access": access, "workspace": access.workspace, "member": membership},
+    )
+
+
+@login_required
+@require_POST
+def invitation_revoke(request: HttpRequest, code, invitation_code) -> HttpResponse:
+    access = get_workspace_for_owner(request, code)
+    try:
+        invitation = Invitation.objects.select_related("workspace").get(
+            workspace=access.workspace, code=invitation_code
+        )
+    except Invitation.DoesNotExist:
+        raise Http404 from None
+    try:
+        services.invitation_revoke(invitation=invitation, actor=request.user, request=request)
+    except ValidationError as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(
+            request, _("The invitation to %(email)s was withdrawn.") % {"email": invitation.email}
+        )
+    return redirect("accounts:members", code=access.workspace.code)
+
+
+@require_http_methods(["GET", "POST"])
+def invitation(request: HttpRequest, token: str) -> HttpResponse:
+    """The emailed link. Logged out: log in or sign up first, then come back here.
+
+    An unknown link is a 404 and a used, withdrawn or expired one a 410, each with a sentence
+    and nothing about the workspace. A live link shows the workspace, the role and the address
+    it was sent to; only the account with that address can accept it.
+    """
+    found = services.invitation_for_token(token=token)
+    dead = services.invitation_problem(invitation=found)
+    if dead:
+        return render(
+            request,
+            "accounts/invitation.html",
+            {"invitation": None, "problem": dead},
+            status=404 if found is None else 410,
+        )
+    user = request.user if request.user.is_authenticated else None
+    if user is None and request.method == "POST":
+        return redirect_to_login(request.get_full_path())
+    problem = services.invitation_problem(invitation=found, user=user)
+    if request.method == "POST" and not problem:
+        try:
+            result = services.invitation_accept(invitation=found, user=user, request=request)
+        except ValidationError as exc:
+            problem = _error_text(exc)
+        else:
+            workspace = result.membership.workspace
+            if result.outcome is services.AcceptOutcome.JOINED:
+                text = _("You joined “%(name)s” as %(role)s.")
+            elif result.outcome is services.AcceptOutcome.UPGRADED:
+                text = _("You are now %(role)s in “%(name)s”.")
+            else:
+                text = _("You were already a member of “%(name)s” (%(role)s).")
+            role = result.membership.get_role_display()
+            messages.success(request, text % {"name": workspace.name, "role": role})
+            return redirect("accounts:workspace", code=workspace.code)
+    return render(
+        request,
+        "accounts/invitation.html",
+        {
+            "invitation": found,
+            "problem": problem,
+            "signup_url": f"{reverse('accounts:signup')}?{urlencode({'invitation': token})}",
+            "login_url": f"{reverse('login')}?{urlencode({'next': request.path})}",
+        },
+        status=422 if problem and request.method == "POST" else 200,
+    )
+
+
+# --- Audit log ------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def audit_log(request: HttpRequest, code) -> HttpResponse:
+    """The workspace's own log: owners, and staff looking in."""
+    access = get_workspace_for_user(request, code)
+    if not (access.is_owner or access.is_staff_view):
+        raise PermissionDenied
+    events = AuditEvent.objects.filter(workspace=access.workspace)
+    page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = audit_rows(page.object_list)
+    return render(
+        request,
+        "accounts/audit_log.html",
+        {"access": access, "workspace": access.workspace, "page": page},
+    )

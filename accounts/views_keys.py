@@ -1,0 +1,117 @@
+"""The Taisly key page of a workspace and its four actions. Views parse and render; the services
+in ``accounts.keys`` decide. Every path that holds the key hides it from error reports."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.middleware import HtmxDetails
+
+from accounts import keys
+from accounts.access import WorkspaceAccess, get_workspace_for_owner, get_workspace_for_user
+from accounts.forms_keys import ConnectKeyForm
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def _context(access: WorkspaceAccess, **extra) -> dict:
+    return {
+        "access": access,
+        "workspace": access.workspace,
+        "connection": keys.connection_for_page(access.workspace),
+        "now_utc": timezone.now(),
+        **extra,
+    }
+
+
+@login_required
+@require_GET
+def detail(request: HtmxHttpRequest, code) -> HttpResponse:
+    access = get_workspace_for_user(request, code)
+    return render(request, "accounts/keys/detail.html", _context(access))
+
+
+@sensitive_variables()
+@sensitive_post_parameters("api_key")
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def connect(request: HtmxHttpRequest, code) -> HttpResponse:
+    access = get_workspace_for_owner(request, code)
+    form = ConnectKeyForm(request.POST if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                outcome = keys.connection_connect(
+                    workspace=access.workspace,
+                    api_key=form.cleaned_data["api_key"],
+                    plan=form.cleaned_data["plan"] or None,
+                    actor=request.user,
+                    request=request,
+                )
+            except keys.KeyActionError as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.success(request, outcome.message)
+                return redirect("taisly:detail", code=access.workspace.code)
+        status = 422
+    return render(request, "accounts/keys/connect.html", _context(access, form=form), status=status)
+
+
+def _confirm_or_act(request: HtmxHttpRequest, code, *, action: str, service) -> HttpResponse:
+    access = get_workspace_for_owner(request, code)
+    if request.method == "GET":
+        context = _context(access, action=action)
+        connection = context["connection"]
+        if connection is None or connection.status == connection.Status.DISCONNECTED:
+            messages.info(request, _("This workspace has no Taisly key connected."))
+            return redirect("taisly:detail", code=access.workspace.code)
+        return render(request, "accounts/keys/confirm.html", context)
+    try:
+        outcome = service(workspace=access.workspace, actor=request.user, request=request)
+    except keys.KeyNotStored as exc:
+        # Shown once, in the answer to this POST: never in a URL, never cached.
+        return render(
+            request,
+            "accounts/keys/new_key_once.html",
+            _context(access, error=exc),
+        )
+    except keys.KeyActionError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, outcome.message)
+    return redirect("taisly:detail", code=access.workspace.code)
+
+
+@sensitive_variables()
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def regenerate(request: HtmxHttpRequest, code) -> HttpResponse:
+    """GET asks to confirm; POST regenerates."""
+    return _confirm_or_act(request, code, action="regenerate", service=keys.connection_regenerate)
+
+
+@sensitive_variables()
+@login_required
+@require_http_methods(["GET", "POST"])
+def revoke(request: HtmxHttpRequest, code) -> HttpResponse:
+    """GET asks to confirm; POST revokes."""
+    return _confirm_or_act(request, code, action="revoke", service=keys.connection_revoke)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def disconnect(request: HtmxHttpRequest, code) -> HttpResponse:
+    """GET asks to confirm; POST forgets the key here."""
+    return _confirm_or_act(request, code, action="disconnect", service=keys.connection_disconnect)

@@ -1,0 +1,282 @@
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+
+import pytest
+import time_machine
+from django.core import mail
+from django.core.exceptions import ValidationError
+from django.test import RequestFactory
+from django.urls import reverse
+
+from accounts import services
+from accounts.models import Invitation, Membership, User
+
+NEW = "newcomer@example.test"
+
+
+def _invite(client, workspace, email=NEW, role="viewer"):
+    return client.post(
+        reverse("accounts:member_invite", kwargs={"code": workspace.code}),
+        {"email": email, "role": role},
+    )
+
+
+def _link(message) -> str:
+    return re.search(r"https?://[^/\s]+(/invitations/[^/\s]+/)", message.body).group(1)
+
+
+@pytest.fixture
+def invited(alice, workspace, login, mailoutbox):
+    """alice invited NEW as a viewer; returns the path of the emailed link."""
+    response = _invite(login(alice), workspace)
+    assert response.status_code == 302
+    return _link(mailoutbox[-1])
+
+
+def test_inviting_emails_a_single_use_link_and_stores_only_its_hash(
+    alice, workspace, login, mailoutbox
+):
+    response = _invite(login(alice), workspace, email="  NewComer@Example.test ")
+    assert response["Location"] == reverse("accounts:members", kwargs={"code": workspace.code})
+    assert len(mailoutbox) == 1
+    message = mailoutbox[0]
+    assert message.to == [NEW]
+    assert "Acme" in message.subject
+    assert "Alice invited you" in message.body and "Viewer" in message.body
+    token = _link(message).split("/")[2]
+    invitation = Invitation.objects.get(workspace=workspace)
+    assert invitation.email == NEW
+    assert invitation.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert token not in str(Invitation.objects.values().get())
+    lifetime = invitation.expires_at - invitation.created_at
+    assert abs(lifetime - dt.timedelta(days=7)) < dt.timedelta(seconds=5)
+    event = workspace.audit_events.get(action="member.invited")
+    assert (event.target, event.details, event.actor) == (NEW, {"role": "viewer"}, alice)
+
+
+def test_the_expiry_is_a_setting(alice, workspace, login, settings, mailoutbox):
+    settings.INVITATION_EXPIRY_DAYS = 2
+    _invite(login(alice), workspace)
+    invitation = Invitation.objects.get(workspace=workspace)
+    lifetime = invitation.expires_at - invitation.created_at
+    assert abs(lifetime - dt.timedelta(days=2)) < dt.timedelta(seconds=5)
+    assert "2 days" in mailoutbox[0].body
+
+
+def test_inviting_a_member_again_is_refused(alice, bob, workspace, login, mailoutbox):
+    response = _invite(login(alice), workspace, email="bob@example.test")
+    assert response.status_code == 422
+    assert b"already a member" in response.content
+    assert mailoutbox == []
+
+
+def test_a_new_invitation_replaces_the_pending_one(alice, workspace, login, mailoutbox, client):
+    owner = login(alice)
+    _invite(owner, workspace)
+    first = _link(mailoutbox[0])
+    _invite(owner, workspace, role="editor")
+    second = _link(mailoutbox[1])
+    assert client.get(first).status_code == 410
+    assert client.get(second).status_code == 200
+
+
+def test_an_invalid_address_is_refused(alice, workspace, login):
+    response = _invite(login(alice), workspace, email="not-an-email")
+    assert response.status_code == 422
+    assert not Invitation.objects.exists()
+
+
+def test_a_failing_mail_server_leaves_no_usable_invitation(alice, workspace, settings, db):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 9  # nothing listens there
+    request = RequestFactory().post("/")
+    with pytest.raises(ValidationError, match="could not be sent"):
+        services.invitation_create(
+            workspace=workspace, email=NEW, role="viewer", inviter=alice, request=request
+        )
+    assert Invitation.objects.get().revoked_at is not None
+
+
+def test_logged_out_the_link_offers_sign_up_or_log_in_and_names_the_address(client, invited):
+    response = client.get(invited)
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "Join “Acme”" in text
+    assert NEW in text
+    token = invited.split("/")[2]
+    assert f"/signup/?invitation={token}" in text
+    assert "/login/?next=%2Finvitations%2F" in text
+
+
+def test_signing_up_from_the_link_then_accepting(client, invited, workspace):
+    token = invited.split("/")[2]
+    signup = client.get(f"{reverse('accounts:signup')}?invitation={token}")
+    assert f'value="{NEW}"'.encode() in signup.content
+    response = client.post(
+        f"{reverse('accounts:signup')}?invitation={token}",
+        {"email": NEW, "password1": "a-long-enough-pass-42", "password2": "a-long-enough-pass-42"},
+    )
+    assert response["Location"] == invited
+    page = client.get(invited)
+    assert b"Accept invitation" in page.content
+    accepted = client.post(invited)
+    assert accepted["Location"] == reverse("accounts:workspace", kwargs={"code": workspace.code})
+    user = User.objects.get(email=NEW)
+    assert Membership.objects.get(workspace=workspace, user=user).role == "viewer"
+    invitation = Invitation.objects.get()
+    assert invitation.accepted_by == user and invitation.accepted_at is not None
+    event = workspace.audit_events.get(action="member.joined")
+    assert (event.actor, event.target) == (user, NEW)
+
+
+def test_sign_up_from_an_invitation_is_for_the_invited_address(client, invited):
+    token = invited.split("/")[2]
+    response = client.post(
+        f"{reverse('accounts:signup')}?invitation={token}",
+        {
+            "email": "someone-else@example.test",
+            "password1": "a-long-enough-pass-42",
+            "password2": "a-long-enough-pass-42",
+        },
+    )
+    assert response.status_code == 200
+    assert b"sign up with that address" in response.content
+    assert not User.objects.filter(email="someone-else@example.test").exists()
+
+
+def test_when_sign_up_is_closed_an_invitation_still_lets_people_in(client, invited, settings):
+    settings.ACCOUNT_SIGNUP_OPEN = False
+    token = invited.split("/")[2]
+    assert client.get(reverse("accounts:signup")).status_code == 403
+    response = client.post(
+        f"{reverse('accounts:signup')}?invitation={token}",
+        {"email": NEW, "password1": "a-long-enough-pass-42", "password2": "a-long-enough-pass-42"},
+    )
+    assert response.status_code == 302
+    assert User.objects.filter(email=NEW).exists()
+
+
+def test_logging_in_from_the_link_comes_back_to_it(client, invited, workspace):
+    User.objects.create_user(email=NEW, password="a-long-enough-pass-42")
+    login_url = f"{reverse('login')}?next={invited}"
+    response = client.post(
+        login_url, {"username": NEW, "password": "a-long-enough-pass-42", "next": invited}
+    )
+    assert response["Location"] == invited
+    assert client.post(invited).status_code == 302
+    assert Membership.objects.filter(workspace=workspace, user__email=NEW).exists()
+
+
+def test_posting_to_the_link_logged_out_asks_to_log_in(client, invited):
+    response = client.post(invited)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+    assert not Membership.objects.filter(user__email=NEW).exists()
+
+
+def test_the_link_works_once(client, invited, charlie, login):
+    User.objects.create_user(email=NEW, password="a-long-enough-pass-42")
+    newcomer = login(User.objects.get(email=NEW))
+    assert newcomer.post(invited).status_code == 302
+    again = newcomer.get(invited)
+    assert again.status_code == 410
+    assert b"already been used" in again.content
+    stranger = client.get(invited)
+    assert stranger.status_code == 410
+    assert b"Acme" not in stranger.content  # a dead link says nothing about the workspace
+
+
+def test_another_account_cannot_accept(invited, charlie, login, workspace):
+    client = login(charlie)
+    page = client.get(invited)
+    assert page.status_code == 200
+    assert b"sent to newcomer@example.test, but you are logged in as charlie@" in page.content
+    assert b"Accept invitation" not in page.content
+    response = client.post(invited)
+    assert response.status_code == 422
+    assert not Membership.objects.filter(workspace=workspace, user=charlie).exists()
+    assert Invitation.objects.get().accepted_at is None
+
+
+def test_an_expired_link_gets_a_sentence(client, invited):
+    User.objects.create_user(email=NEW, password="a-long-enough-pass-42")
+    with time_machine.travel(dt.timedelta(days=8)):
+        response = client.get(invited)
+        assert response.status_code == 410
+        assert b"has expired" in response.content
+        client.force_login(User.objects.get(email=NEW))
+        assert client.post(invited).status_code == 410
+    assert not Membership.objects.filter(user__email=NEW, workspace__name="Acme").exists()
+
+
+def test_a_withdrawn_link_gets_a_sentence(client, invited, alice, workspace, login):
+    invitation = Invitation.objects.get()
+    response = login(alice).post(
+        reverse(
+            "accounts:invitation_revoke",
+            kwargs={"code": workspace.code, "invitation_code": invitation.code},
+        )
+    )
+    assert response.status_code == 302
+    assert workspace.audit_events.filter(action="member.invitation_revoked").exists()
+    page = client.get(invited)
+    assert page.status_code == 410
+    assert b"withdrawn" in page.content
+
+
+def test_withdrawing_twice_says_so(alice, invited, workspace, login):
+    invitation = Invitation.objects.get()
+    url = reverse(
+        "accounts:invitation_revoke",
+        kwargs={"code": workspace.code, "invitation_code": invitation.code},
+    )
+    client = login(alice)
+    client.post(url)
+    response = client.post(url, follow=True)
+    assert b"already accepted or revoked" in response.content
+
+
+def test_a_made_up_link_is_a_404_with_a_sentence(client, db):
+    response = client.get(reverse("accounts:invitation", args=["made-up-token"]))
+    assert response.status_code == 404
+    assert b"not valid" in response.content
+
+
+def test_a_member_accepting_keeps_the_higher_role(alice, bob, workspace, login, mailoutbox):
+    # bob is an editor; an invitation as viewer does not demote him.
+    owner = login(alice)
+    Membership.objects.filter(user=bob, workspace=workspace).delete()
+    _invite(owner, workspace, email="bob@example.test", role="viewer")
+    link = _link(mailoutbox[-1])
+    Membership.objects.create(user=bob, workspace=workspace, role="editor")
+    response = login(bob).post(link, follow=True)
+    assert b"already a member" in response.content
+    assert Membership.objects.get(user=bob, workspace=workspace).role == "editor"
+
+
+def test_a_member_accepting_a_higher_role_is_upgraded(alice, vera, workspace, login, mailoutbox):
+    owner = login(alice)
+    Membership.objects.filter(user=vera, workspace=workspace).delete()
+    _invite(owner, workspace, email="vera@example.test", role="editor")
+    link = _link(mailoutbox[-1])
+    Membership.objects.create(user=vera, workspace=workspace, role="viewer")
+    login(vera).post(link)
+    assert Membership.objects.get(user=vera, workspace=workspace).role == "editor"
+
+
+def test_pending_invitations_are_listed_for_owners(alice, invited, workspace, login):
+    text = (
+        login(alice)
+        .get(reverse("accounts:members", kwargs={"code": workspace.code}))
+        .content.decode()
+    )
+    assert NEW in text
+    assert "Withdraw" in text
+
+
+def test_the_invitation_mail_is_sent_once(alice, workspace, login):
+    _invite(login(alice), workspace)
+    assert len(mail.outbox) == 1

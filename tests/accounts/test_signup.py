@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from accounts.models import AuditEvent, Membership, User, Workspace
+
+SIGNUP = {
+    "email": "New.Person@Example.test",
+    "display_name": "New Person",
+    "password1": "a-long-enough-pass-42",
+    "password2": "a-long-enough-pass-42",
+    "timezone": "Asia/Jakarta",
+}
+
+
+def test_signing_up_logs_in_and_gives_a_personal_workspace(client, db):
+    response = client.post(reverse("accounts:signup"), SIGNUP)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("home")
+    user = User.objects.get(email="new.person@example.test")  # stored lowercased
+    assert user.timezone == "Asia/Jakarta"
+    membership = Membership.objects.get(user=user)
+    assert membership.role == Membership.Role.OWNER
+    assert membership.workspace.kind == Workspace.Kind.PERSONAL
+    assert membership.workspace.name == "New Person"
+    home = client.get(reverse("home"))
+    assert home.status_code == 200
+    assert b"New Person" in home.content
+
+
+def test_sign_up_uses_the_language_the_visitor_chose(client, db):
+    client.cookies["django_language"] = "id"
+    client.post(reverse("accounts:signup"), SIGNUP)
+    assert User.objects.get(email="new.person@example.test").language == "id"
+
+
+def test_an_unknown_browser_time_zone_falls_back_to_utc(client, db):
+    client.post(reverse("accounts:signup"), {**SIGNUP, "timezone": "Mars/Olympus"})
+    assert User.objects.get(email="new.person@example.test").timezone == "UTC"
+
+
+def test_sign_up_refuses_an_email_already_in_use(client, alice):
+    response = client.post(reverse("accounts:signup"), {**SIGNUP, "email": "ALICE@example.test"})
+    assert response.status_code == 200
+    assert b"already exists" in response.content
+    assert User.objects.filter(email__iexact="alice@example.test").count() == 1
+
+
+def test_sign_up_applies_the_password_validators(client, db):
+    response = client.post(
+        reverse("accounts:signup"), {**SIGNUP, "password1": "123", "password2": "123"}
+    )
+    assert response.status_code == 200
+    assert not User.objects.filter(email="new.person@example.test").exists()
+    assert b"too short" in response.content
+
+
+def test_a_logged_in_user_is_sent_home_from_sign_up(alice, login):
+    response = login(alice).get(reverse("accounts:signup"))
+    assert response.status_code == 302
+
+
+def test_sign_up_can_be_switched_off(client, db, settings):
+    settings.ACCOUNT_SIGNUP_OPEN = False
+    response = client.get(reverse("accounts:signup"))
+    assert response.status_code == 403
+    assert b"Sign-up is closed" in response.content
+    response = client.post(reverse("accounts:signup"), SIGNUP)
+    assert response.status_code == 403
+    assert not User.objects.filter(email="new.person@example.test").exists()
+    assert b"Create an account" not in client.get(reverse("login")).content
+
+
+def test_the_login_page_offers_sign_up_when_open(client, db):
+    assert b"Create an account" in client.get(reverse("login")).content
+
+
+@pytest.mark.parametrize("how", ["create_user", "create_superuser", "createsuperuser"])
+def test_every_new_user_gets_a_personal_workspace_however_created(db, how):
+    if how == "createsuperuser":
+        call_command("createsuperuser", email="root@example.test", interactive=False)
+        user = User.objects.get(email="root@example.test")
+    else:
+        user = getattr(User.objects, how)(email="x@example.test", password="whatever-123")
+    memberships = Membership.objects.filter(user=user)
+    assert memberships.count() == 1
+    assert memberships.get().workspace.kind == Workspace.Kind.PERSONAL
+    assert memberships.get().is_owner
+    assert AuditEvent.objects.filter(
+        workspace=memberships.get().workspace, action=AuditEvent.Action.WORKSPACE_CREATED
+    ).exists()
+
+
+def test_saving_a_user_again_makes_no_second_workspace(alice):
+    alice.display_name = "Alice A."
+    alice.save()
+    assert Workspace.objects.filter(kind="personal", memberships__user=alice).count() == 1
+
+
+def test_personas_each_have_a_personal_workspace_and_the_right_role(
+    workspace, alice, bob, vera, charlie, staff
+):
+    assert Membership.objects.get(user=alice, workspace=workspace).role == "owner"
+    assert Membership.objects.get(user=bob, workspace=workspace).role == "editor"
+    assert Membership.objects.get(user=vera, workspace=workspace).role == "viewer"
+    assert not Membership.objects.filter(user=charlie, workspace=workspace).exists()
+    assert not Membership.objects.filter(user=staff, workspace=workspace).exists()
+    for user in (alice, bob, vera, charlie, staff):
+        assert Membership.objects.filter(user=user, workspace__kind="personal").count() == 1

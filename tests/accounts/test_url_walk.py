@@ -1,0 +1,213 @@
+"""Walk every URL pattern of the project as an outsider (and every write as a viewer).
+
+Nobody has to remember to add a new view here: the patterns come from the resolver, and every
+parameter is filled with the workspace's code or with the code (or id) of each object that
+belongs to the workspace, found through the models themselves. Outsiders must get 404 (or 405
+for a method the view never takes): never a 2xx, never a redirect, never a 403 (which would
+confirm that the workspace exists). Taisly must never be called on their behalf.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+import responses
+from django.apps import apps
+from django.db import models
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
+
+from accounts.models import Invitation, Membership, Workspace
+
+# Namespaces not walked, and why.
+SKIPPED_NAMESPACES = {
+    # Django's admin: staff only, it sends everyone else to its own login page (checked below).
+    "admin",
+}
+
+# Named routes without a workspace in them that any logged-in person may use, and why.
+PER_USER_ROUTES = {
+    "home": "the user's own workspace list",
+    "healthz": "load balancer probe, reveals no workspace",
+    "login": "logging in",
+    "logout": "logging out (walking it would end the session)",
+    "set_language": "Django's language switch",
+    "accounts:language": "the language switch, stored on the user's own profile",
+    "accounts:signup": "redirects a logged-in user home",
+    "accounts:profile": "the user's own profile",
+    "accounts:password_change": "the user's own password",
+    "accounts:password_reset": "asks for an email address",
+    "accounts:password_reset_done": "a fixed sentence",
+    "accounts:password_reset_complete": "a fixed sentence",
+    # The uid and token are the credential; a wrong pair gets a "link cannot be used" page.
+    "accounts:password_reset_confirm": "a password-reset link, not a workspace",
+    "accounts:workspace_create": "creates the user's own workspace",
+}
+
+# What a viewer may still POST in a workspace they can read (everything else needs write).
+VIEWER_MAY_POST = {
+    "accounts:workspace_leave": "anyone may leave a workspace",
+}
+
+PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    route: str  # "w/<uuid:code>/members/"
+    params: tuple[tuple[str, str], ...]  # (converter, name)
+
+    @property
+    def namespace(self) -> str:
+        return self.name.split(":")[0] if ":" in self.name else ""
+
+
+def _walk(resolver: URLResolver, prefix: str = "", namespace: str = "") -> Iterator[Route]:
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            inner = entry.namespace or ""
+            full = f"{namespace}:{inner}" if namespace and inner else (inner or namespace)
+            if (inner or namespace) in SKIPPED_NAMESPACES:
+                continue
+            yield from _walk(entry, prefix + str(entry.pattern), full)
+        elif isinstance(entry, URLPattern):
+            route = prefix + str(entry.pattern)
+            name = entry.name or entry.lookup_str
+            full = f"{namespace}:{name}" if namespace and entry.name else name
+            assert "(?P" not in route and "^" not in route, (
+                f"{full}: a regex route; use path() so this walk can fill it"
+            )
+            params = tuple((m["converter"] or "str", m["name"]) for m in PARAM.finditer(route))
+            yield Route(full, route, params)
+
+
+def all_routes() -> list[Route]:
+    return list(_walk(get_resolver()))
+
+
+def _workspace_objects(workspace: Workspace) -> list[models.Model]:
+    """Every row that belongs to the workspace: directly (a ``workspace`` key) or one step away
+    (a key to something with a ``workspace`` key), from every installed app."""
+    found: list[models.Model] = []
+    for model in apps.get_models():
+        field_names = {f.name for f in model._meta.get_fields()}
+        if "workspace" in field_names and model is not Workspace:
+            found.extend(model.objects.filter(workspace=workspace))
+            continue
+        for f in model._meta.get_fields():
+            if (
+                isinstance(f, models.ForeignKey)
+                and f.related_model is not Workspace
+                and "workspace" in {g.name for g in f.related_model._meta.get_fields()}
+            ):
+                found.extend(model.objects.filter(**{f"{f.name}__workspace": workspace}))
+                break
+    return found
+
+
+def _candidates(converter: str, name: str, workspace: Workspace, objects) -> list[str]:
+    if converter == "uuid":
+        codes = [str(o.code) for o in objects if isinstance(getattr(o, "code", None), uuid.UUID)]
+        if name == "code":
+            # Usually the workspace; but a view may address its own object as `code` too.
+            return [str(workspace.code), *codes]
+        return [*codes, str(uuid.uuid4())]
+    if converter == "int":
+        return sorted({str(o.pk) for o in objects}) or ["1"]
+    # str, slug, path: tokens are credentials; a made-up one must reveal nothing.
+    return ["not-a-real-token-0123456789"]
+
+
+def _urls(route: Route, workspace: Workspace, objects) -> list[str]:
+    urls = ["/" + route.route]
+    for converter, name in route.params:
+        values = _candidates(converter, name, workspace, objects)
+        pattern = f"<{converter}:{name}>" if f"<{converter}:{name}>" in route.route else f"<{name}>"
+        urls = [u.replace(pattern, v, 1) for u in urls for v in values]
+    return urls
+
+
+@pytest.fixture
+def populated(workspace, alice, bob, vera):
+    """The workspace with members and a pending invitation, so object codes exist to try."""
+    Invitation.objects.create(
+        workspace=workspace,
+        email="pending@example.test",
+        role=Membership.Role.VIEWER,
+        token_hash="1" * 64,
+        invited_by=alice,
+        expires_at=timezone.now() + timedelta(days=7),
+    )
+    return workspace
+
+
+def test_the_walk_finds_the_workspace_routes():
+    names = {r.name for r in all_routes()}
+    assert {"accounts:members", "accounts:member_role", "oversight:index"} <= names
+
+
+def test_an_outsider_gets_nothing_from_any_url(populated, charlie, login):
+    client = login(charlie)
+    objects = _workspace_objects(populated)
+    assert any(isinstance(o, Membership) for o in objects)
+    walked, leaks = 0, []
+    # No Taisly call may happen on an outsider's behalf: any outgoing request would fail here.
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as taisly:
+        for route in all_routes():
+            if not route.params and route.namespace != "oversight":
+                assert route.name in PER_USER_ROUTES, (
+                    f"{route.name} ({route.route}) takes no workspace code: add it to "
+                    "PER_USER_ROUTES with a reason if any logged-in person may use it"
+                )
+                continue
+            if route.name in PER_USER_ROUTES:
+                continue
+            for url in _urls(route, populated, objects):
+                for method in ("get", "post"):
+                    walked += 1
+                    response = getattr(client, method)(url)
+                    if response.status_code not in (404, 405):
+                        leaks.append(
+                            f"{method.upper()} {url} ({route.name}) → {response.status_code}"
+                        )
+        assert len(taisly.calls) == 0
+    assert not leaks, "\n".join(leaks)
+    assert walked > 20
+
+
+def test_a_viewer_cannot_write_anywhere(populated, vera, login):
+    """Every POST in the workspace answers a viewer with 403 (or 404/405), unless listed."""
+    client = login(vera)
+    objects = _workspace_objects(populated)
+    problems = []
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as taisly:
+        for route in all_routes():
+            if not any(name == "code" for _, name in route.params):
+                continue
+            if route.name in VIEWER_MAY_POST:
+                continue
+            for url in _urls(route, populated, objects):
+                response = client.post(url)
+                if response.status_code not in (403, 404, 405):
+                    problems.append(f"POST {url} ({route.name}) → {response.status_code}")
+        assert len(taisly.calls) == 0
+    assert not problems, "\n".join(problems)
+
+
+def test_staff_pages_are_a_404_for_everyone_else(alice, login):
+    client = login(alice)  # owns a workspace, but is not staff
+    for route in all_routes():
+        if route.namespace == "oversight" and not route.params:
+            assert client.get("/" + route.route).status_code == 404
+
+
+def test_the_admin_sends_non_staff_to_its_login(charlie, login):
+    response = login(charlie).get("/admin/accounts/membership/")
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]

@@ -1,0 +1,90 @@
+"""The people every workspace test is about (healthchecks' ``BaseTestCase`` as fixtures).
+
+- ``workspace``: a client workspace "Acme"
+- ``alice`` owns it, ``bob`` edits in it, ``vera`` only views it
+- ``charlie`` is an outsider (a member of nothing but his own personal workspace)
+- ``staff`` is staff and a member of nothing but their personal workspace
+
+Every persona's password is ``PERSONA_PASSWORD``; ``login(user)`` returns a logged-in test Client.
+Use them with ``from tests.personas import *  # noqa: F401,F403`` in a conftest.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from django.test import Client
+
+from accounts.models import Membership, User, Workspace
+
+__all__ = [
+    "PERSONA_PASSWORD",
+    "alice",
+    "bob",
+    "charlie",
+    "login",
+    "staff",
+    "vera",
+    "workspace",
+]
+
+PERSONA_PASSWORD = "pass-for-tests-123"
+
+
+def _user(email: str, display_name: str, **extra) -> User:
+    return User.objects.create_user(
+        email=email, password=PERSONA_PASSWORD, display_name=display_name, **extra
+    )
+
+
+@pytest.fixture
+def workspace(db) -> Workspace:
+    return Workspace.objects.create(name="Acme", kind=Workspace.Kind.CLIENT)
+
+
+def _member(workspace: Workspace, user: User, role: str) -> User:
+    Membership.objects.create(workspace=workspace, user=user, role=role)
+    return user
+
+
+@pytest.fixture
+def alice(workspace) -> User:
+    """Owner of ``workspace``."""
+    return _member(workspace, _user("alice@example.test", "Alice"), Membership.Role.OWNER)
+
+
+@pytest.fixture
+def bob(workspace) -> User:
+    """Editor in ``workspace``."""
+    return _member(workspace, _user("bob@example.test", "Bob"), Membership.Role.EDITOR)
+
+
+@pytest.fixture
+def vera(workspace) -> User:
+    """Viewer in ``workspace``: reads everything, writes nothing."""
+    return _member(workspace, _user("vera@example.test", "Vera"), Membership.Role.VIEWER)
+
+
+@pytest.fixture
+def charlie(db) -> User:
+    """An outsider: not a member of ``workspace``."""
+    return _user("charlie@example.test", "Charlie")
+
+
+@pytest.fixture
+def staff(db) -> User:
+    """Staff: reads everything for oversight, is a member of no client workspace."""
+    return _user("staff@example.test", "Staff", is_staff=True)
+
+
+@pytest.fixture
+def login(db) -> Callable[[User], Client]:
+    """``login(user)`` → a Django test Client already logged in as ``user``."""
+
+    def _login(user: User) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return _login
