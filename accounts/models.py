@@ -31,6 +31,10 @@ class UserManager(BaseUserManager):
         extra.setdefault("is_superuser", False)
         return self._create_user(email, password, **extra)
 
+    def get_by_natural_key(self, email: str):
+        # Emails are stored lower-cased; "Alice@Example.test" logs in as alice@example.test.
+        return self.get(email__iexact=email.strip())
+
     def create_superuser(self, email: str, password: str | None = None, **extra):
         extra.setdefault("is_staff", True)
         extra.setdefault("is_superuser", True)

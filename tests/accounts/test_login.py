@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from django.urls import reverse
 
 from tests.personas import PERSONA_PASSWORD
@@ -94,3 +95,13 @@ def test_a_success_before_the_limit_resets_the_count(client, alice, settings):
         reverse("login"), {"username": "alice@example.test", "password": PERSONA_PASSWORD}
     )
     assert ok.status_code == 302
+
+
+@pytest.mark.django_db
+def test_login_ignores_the_case_of_the_email(client, django_user_model):
+    django_user_model.objects.create_user(email="mixed@example.test", password="pass-for-tests-123")
+    response = client.post(
+        "/login/", {"username": "  Mixed@Example.TEST ", "password": "pass-for-tests-123"}
+    )
+    assert response.status_code == 302
+    assert client.get("/").context["user"].email == "mixed@example.test"
