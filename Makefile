@@ -43,7 +43,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 messages: $(STAMP)
-	$(PY) manage.py makemessages -l id --ignore=.venv --ignore=tests --no-obsolete
+	$(PY) manage.py makemessages -l id --ignore=.venv --ignore=tests --ignore=sandbox --no-obsolete
 	$(PY) manage.py compilemessages --ignore=.venv
 
 clean:
