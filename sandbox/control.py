@@ -116,3 +116,20 @@ def state(request: HttpRequest) -> JsonResponse:
 @csrf_exempt
 def not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
     return error(404, "NOT_FOUND", f"No such endpoint: {request.method} {request.path}.")
+
+
+# Django's own error answers (handler400/403/500 in urls.py), for failures outside the views'
+# reach: a malformed request Django refuses itself, an exception in a middleware. Without them
+# Django answers with an HTML page, not the envelope.
+
+
+def request_refused(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return error(400, "INVALID_REQUEST", "The request could not be read.")
+
+
+def forbidden(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return error(403, "FORBIDDEN", "This request is not allowed.")
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    return error(500, "INTERNAL_ERROR", "Something went wrong in the sandbox.")

@@ -17,3 +17,7 @@ def bad_request(code: str, message: str) -> ApiError:
 
 def not_found(code: str, message: str) -> ApiError:
     return ApiError(404, code, message)
+
+
+def invalid_key() -> ApiError:
+    return ApiError(401, "INVALID_API_KEY", "The API key is missing, unknown or revoked.")

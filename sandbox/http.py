@@ -11,7 +11,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from sandbox import services
-from sandbox.errors import ApiError, bad_request
+from sandbox.errors import ApiError, bad_request, invalid_key
 from sandbox.models import Plan
 
 
@@ -58,22 +58,24 @@ def api_view(*methods: str) -> Callable:
         @csrf_exempt
         @wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs):
-            scheme, _, plaintext = request.headers.get("Authorization", "").partition(" ")
-            key = services.key_find(plaintext.strip()) if scheme.lower() == "bearer" else None
-            if key is None:
-                return error(401, "INVALID_API_KEY", "The API key is missing, unknown or revoked.")
-            if key.account.plan == Plan.FREE:
-                return error(
-                    403, "PLAN_NOT_ALLOWED", "The FREE plan cannot use the API: upgrade to use it."
-                )
-            retry_after = services.call_record(key=key)
-            if retry_after is not None:
-                return rate_limited(retry_after)
-            if request.method not in methods:
-                return error(
-                    405, "METHOD_NOT_ALLOWED", f"Use {' or '.join(methods)} for this endpoint."
-                )
             try:
+                scheme, _, plaintext = request.headers.get("Authorization", "").partition(" ")
+                key = services.key_find(plaintext.strip()) if scheme.lower() == "bearer" else None
+                if key is None:
+                    raise invalid_key()
+                if key.account.plan == Plan.FREE:
+                    return error(
+                        403,
+                        "PLAN_NOT_ALLOWED",
+                        "The FREE plan cannot use the API: upgrade to use it.",
+                    )
+                retry_after = services.call_record(key=key)
+                if retry_after is not None:
+                    return rate_limited(retry_after)
+                if request.method not in methods:
+                    return error(
+                        405, "METHOD_NOT_ALLOWED", f"Use {' or '.join(methods)} for this endpoint."
+                    )
                 return view(request, key, *args, **kwargs)
             except ApiError as exc:
                 return error(exc.status, exc.code, exc.message)

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 from django.http import HttpRequest, HttpResponse
 
-from sandbox.http import error
 
-logger = logging.getLogger(__name__)
-
-
-class ErrorEnvelopeMiddleware:
-    """Unexpected exceptions still answer with the error envelope; every answer has a length.
+class ContentLengthMiddleware:
+    """Every answer has a length.
 
     Without Content-Length, Django's development server closes the connection after each
     answer (CommonMiddleware would set it, but this process does not run it), so clients could
@@ -27,10 +21,6 @@ class ErrorEnvelopeMiddleware:
         if not response.streaming and not response.has_header("Content-Length"):
             response["Content-Length"] = str(len(response.content))
         return response
-
-    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse:
-        logger.exception("Sandbox error on %s %s", request.method, request.path)
-        return error(500, "INTERNAL_ERROR", "Something went wrong in the sandbox.")
 
 
 _DRAIN_CHUNK = 64 * 1024

@@ -79,12 +79,13 @@ def _number(value) -> float | None:
 
 
 # The last upload probed, for GET /control/state: lets a test check the temp file is gone.
+# Replaced whole (never updated in place), so a request thread never reads a half-written one.
 _last_upload: dict = {}
 
 
 def remember_upload(*, path: str, size: int, code: str) -> None:
-    _last_upload.clear()
-    _last_upload.update(path=path, size=size, code=code)
+    global _last_upload
+    _last_upload = {"path": path, "size": size, "code": code}
 
 
 def last_upload() -> dict:

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import connections, transaction
 
 from sandbox import clock
-from sandbox.errors import bad_request, not_found
+from sandbox.errors import bad_request, invalid_key, not_found
 from sandbox.models import (
     Account,
     ApiCall,
@@ -88,12 +88,21 @@ def hash_key(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode()).hexdigest()
 
 
-def key_issue(*, account: Account) -> tuple[ApiKey, str]:
-    """Revoke the account's current key, if any, and issue a new one."""
+def key_issue(*, account: Account, replacing: ApiKey | None = None) -> tuple[ApiKey, str]:
+    """Revoke the account's current key and issue a new one.
+
+    ``replacing`` is the key the request came with: it must still be live when the lock is held,
+    else 401. Two regenerations racing with one key would otherwise both "succeed", and the
+    loser would hand its caller a key the winner had already revoked.
+    """
     plaintext = "taisly_" + secrets.token_hex(32)
-    moment = clock.now()
     with transaction.atomic(using=DB):
-        ApiKey.objects.filter(account=account, revoked_at__isnull=True).update(revoked_at=moment)
+        _lock(account)
+        moment = clock.now()
+        live = ApiKey.objects.filter(account=account, revoked_at__isnull=True)
+        if replacing is not None and not live.filter(pk=replacing.pk).exists():
+            raise invalid_key()
+        live.update(revoked_at=moment)
         key = ApiKey.objects.create(
             account=account,
             key_hash=hash_key(plaintext),
@@ -114,21 +123,36 @@ def key_find(plaintext: str) -> ApiKey | None:
 
 
 def key_revoke(*, key: ApiKey) -> None:
-    ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=clock.now())
+    """Revoke ``key``; 401 when a concurrent regeneration or revocation got there first."""
+    revoked = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(
+        revoked_at=clock.now()
+    )
+    if not revoked:
+        raise invalid_key()
+
+
+def _lock(account: Account) -> None:
+    """Serialise writes for one account until the surrounding transaction ends.
+
+    PostgreSQL locks the account row. SQLite has no row locks, but the sandbox's SQLite
+    connections open every transaction with BEGIN IMMEDIATE (``transaction_mode`` in settings),
+    which takes the database's write lock up front.
+    """
+    if connections[DB].features.has_select_for_update:
+        Account.objects.select_for_update().filter(pk=account.pk).first()
 
 
 def call_record(*, key: ApiKey) -> int | None:
     """Count one API call against the account's sliding window.
 
     Returns None when the call may proceed, else the seconds until the oldest counted call leaves
-    the window (the call is then not counted). The transaction serialises concurrent calls (SQLite
-    takes its write lock at BEGIN IMMEDIATE; PostgreSQL locks the account row).
+    the window (the call is then not counted). The lock makes check-and-count one step, so
+    concurrent calls cannot all see room for one more.
     """
     account = key.account
     window = timedelta(seconds=settings.SANDBOX_RATE_WINDOW_SECONDS)
     with transaction.atomic(using=DB):
-        if connections[DB].features.has_select_for_update:
-            Account.objects.select_for_update().filter(pk=account.pk).first()
+        _lock(account)
         moment = clock.now()
         since = moment - window
         counted = ApiCall.objects.filter(account=account, at__gt=since)
@@ -302,16 +326,20 @@ def repost_add(*, account: Account, from_id: str, to_ids: Sequence[str]) -> Repo
     target_ids = [p.object_id for p in targets]
     if source.object_id in target_ids:
         raise bad_request("REPOST_TO_SELF", "A platform cannot repost to itself.")
-    # A→B is refused while any rule B→…A… exists (paused or not: resuming it would loop).
-    for rule in RepostRule.objects.filter(account=account, from_platform__in=targets):
-        if source.object_id in rule.to_ids:
-            raise bad_request(
-                "CIRCULAR_REPOST",
-                "This rule would repost in a circle with an existing rule.",
-            )
-    return RepostRule.objects.create(
-        account=account, from_platform=source, to_ids=target_ids, created_at=clock.now()
-    )
+    # Check and create under the account's lock: two requests adding A→B and B→A at the same
+    # time must not both pass the check.
+    with transaction.atomic(using=DB):
+        _lock(account)
+        # A→B is refused while any rule B→…A… exists (paused or not: resuming it would loop).
+        for rule in RepostRule.objects.filter(account=account, from_platform__in=targets):
+            if source.object_id in rule.to_ids:
+                raise bad_request(
+                    "CIRCULAR_REPOST",
+                    "This rule would repost in a circle with an existing rule.",
+                )
+        return RepostRule.objects.create(
+            account=account, from_platform=source, to_ids=target_ids, created_at=clock.now()
+        )
 
 
 def repost_get(*, account: Account, object_id: str) -> RepostRule:

@@ -28,3 +28,8 @@ urlpatterns = [
     # Everything else answers with the error envelope, not an HTML page.
     re_path(r"", control.not_found),
 ]
+
+handler400 = control.request_refused
+handler403 = control.forbidden
+handler404 = control.not_found
+handler500 = control.server_error

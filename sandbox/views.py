@@ -7,7 +7,7 @@ import math
 import re
 from pathlib import Path
 
-from django.core.exceptions import BadRequest, RequestDataTooBig, TooManyFieldsSent
+from django.core.exceptions import BadRequest, SuspiciousOperation
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.http import HttpRequest, JsonResponse
 from django.http.multipartparser import MultiPartParserError
@@ -34,7 +34,7 @@ def key_info(request: HttpRequest, key: ApiKey) -> JsonResponse:
 
 @api_view("POST")
 def key_generate(request: HttpRequest, key: ApiKey) -> JsonResponse:
-    new_key, plaintext = services.key_issue(account=key.account)
+    new_key, plaintext = services.key_issue(account=key.account, replacing=key)
     return ok(shapes.key_issued(new_key, plaintext))
 
 
@@ -61,7 +61,8 @@ def post_create(request: HttpRequest, key: ApiKey) -> JsonResponse:
         try:
             video = request.FILES.get("video")
             fields = request.POST
-        except (MultiPartParserError, RequestDataTooBig, TooManyFieldsSent, BadRequest):
+        # SuspiciousOperation: too big, too many fields, too many files.
+        except (MultiPartParserError, SuspiciousOperation, BadRequest):
             raise bad_request("INVALID_BODY", "The multipart body could not be read.") from None
         if video is None:
             raise bad_request("VIDEO_REQUIRED", "Attach the video file as the `video` field.")

@@ -13,8 +13,8 @@ second after they are due (SANDBOX_PUBLISH_SECONDS=1).
 from __future__ import annotations
 
 import os
+import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,10 +33,7 @@ class SandboxError(RuntimeError):
     pass
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+_BOUND = re.compile(r"Taisly sandbox on http://127\.0\.0\.1:(\d+)/")
 
 
 class SandboxServer:
@@ -80,7 +77,7 @@ class SandboxServer:
         if self.process is not None:
             return self
         self.upload_dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = None
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "taisly_dash.settings",
@@ -92,8 +89,11 @@ class SandboxServer:
             **self.extra_env,
         }
         self._log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop())
+        log_start = self._log.tell()
+        # Port 0: the server binds a free port itself and prints it. Picking one here and passing
+        # it on would leave a gap in which another process could take it (and answer for it).
         self.process = subprocess.Popen(
-            [sys.executable, str(MANAGE), "sandbox", "--addrport", f"127.0.0.1:{self.port}"],
+            [sys.executable, str(MANAGE), "sandbox", "--addrport", "127.0.0.1:0"],
             cwd=ROOT,
             env=env,
             stdout=self._log,
@@ -103,15 +103,25 @@ class SandboxServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 self._fail_start(f"exited with code {self.process.returncode}")
-            try:
-                response = self.session.get(f"{self.root_url}/control/state", timeout=1)
-                if response.status_code == 200:
-                    return self
-            except requests.ConnectionError:
-                pass
+            if self.port is None:
+                self.port = self._bound_port(log_start)
+            if self.port is not None:
+                try:
+                    response = self.session.get(f"{self.root_url}/control/state", timeout=1)
+                    if response.status_code == 200:
+                        return self
+                except requests.ConnectionError:
+                    pass
             time.sleep(0.1)
         self._fail_start(f"did not answer within {self.startup_timeout} s")
         raise AssertionError("unreachable")
+
+    def _bound_port(self, log_start: int) -> int | None:
+        """The port from the server's "Taisly sandbox on http://127.0.0.1:PORT/…" line."""
+        with open(self.log_path, "rb") as log:
+            log.seek(log_start)
+            found = _BOUND.search(log.read().decode(errors="replace"))
+        return int(found.group(1)) if found else None
 
     def _fail_start(self, why: str) -> None:
         self.stop()

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import re
 
-# A Taisly key is "taisly_" + 64 hex characters; scrub anything close to that shape.
-_KEY_PATTERN = re.compile(r"taisly_[0-9A-Za-z]{12,}")
+# A Taisly key is "taisly_" + 64 hex characters; scrub anything close to that shape, and a long
+# run of hex on its own too (a server quoting the key without its prefix).
+_KEY_PATTERN = re.compile(r"taisly_[0-9A-Za-z]{12,}|(?<![0-9A-Za-z])[0-9A-Fa-f]{32,}")
 
 
 def scrub(text: str | None) -> str | None:
@@ -55,11 +56,6 @@ class TaislyError(Exception):
     def _message(self) -> str:
         head = " ".join(str(p) for p in (self.endpoint, self.status, self.code) if p)
         return f"{head}: {self.detail}" if self.detail else head or type(self).__name__
-
-    @property
-    def sent_body(self) -> bool:
-        """Alias of ``ambiguous``: the request may have reached Taisly and been acted on."""
-        return self.ambiguous
 
     @property
     def error_code(self) -> str:
@@ -130,7 +126,7 @@ class TaislyServerError(TaislyError):
 class TaislyUnavailable(TaislyError):
     """No answer: the connection failed or timed out.
 
-    ``ambiguous`` (alias ``sent_body``) is True when the request may have reached Taisly before
+    ``ambiguous`` is True when the request may have reached Taisly before
     the connection broke (a read timeout, a connection dropped mid-answer): the operation may have
     been carried out, so a post must be reconciled against history before it is retried. It is
     False only when the request certainly never left (connect timeout, connection refused, DNS).

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -109,6 +111,29 @@ def test_generate_returns_a_new_key_and_the_old_one_stops_at_once(sandbox, api):
     assert_error(api.get("/user/api-key"), 401, "INVALID_API_KEY")
     fresh = Api(sandbox.base_url, data["apiKey"])
     assert fresh.get("/user/api-key").json()["data"]["keyHint"] == data["keyHint"]
+
+
+def test_concurrent_regenerations_with_one_key_issue_one_live_key(sandbox, api):
+    # Each request is authenticated before it regenerates; without a locked re-check, several
+    # would pass and all but the last would hand out a key that is already revoked.
+    key = api.key
+    for _round in range(4):
+        start = threading.Barrier(8)
+
+        def regenerate(_, key=key, start=start):
+            start.wait(timeout=10)
+            return Api(sandbox.base_url, key).post("/user/api-key/generate")
+
+        with ThreadPoolExecutor(8) as pool:
+            responses = list(pool.map(regenerate, range(8)))
+
+        issued = [r.json()["data"]["apiKey"] for r in responses if r.status_code == 200]
+        assert len(issued) == 1, [r.status_code for r in responses]
+        for response in responses:
+            if response.status_code != 200:
+                assert_error(response, 401, "INVALID_API_KEY")
+        key = issued[0]
+        assert Api(sandbox.base_url, key).get("/user/api-key").status_code == 200
 
 
 def test_a_regenerated_key_sees_the_same_platforms(sandbox, api):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
 from tests.sandbox.conftest import Api
 from tests.sandbox.test_keys import assert_error
+from tests.sandbox_server import SandboxServer
 
 LIMIT = 50
 WINDOW = 3600
@@ -78,3 +82,27 @@ def test_a_larger_plan_has_a_larger_limit(api_for):
     api = api_for(plan="INFLUENCER")
 
     spend(api, LIMIT + 1)
+
+
+def test_concurrent_calls_never_get_past_the_limit(api):
+    # Check-and-count is one locked step: 80 calls at once still let exactly 50 through.
+    def call(_):
+        return Api(api.base_url, api.key).get("/user/api-key").status_code
+
+    with ThreadPoolExecutor(20) as pool:
+        codes = Counter(pool.map(call, range(80)))
+
+    assert codes == {200: LIMIT, 429: 80 - LIMIT}
+
+
+def test_the_window_length_is_a_setting(tmp_path):
+    with SandboxServer(tmp_path, rate_window_seconds=60) as short:
+        account = short.create_account()
+        api = Api(short.base_url, account["api_key"], account)
+        spend(api, LIMIT)
+
+        body = assert_error(api.get("/user/api-key"), 429, "RATE_LIMITED")
+        assert 0 < body["retryAfter"] <= 60
+
+        short.advance(61)
+        assert api.get("/user/api-key").status_code == 200

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.sandbox.conftest import Api
 from tests.sandbox.test_keys import assert_error
 from tests.sandbox.test_posts import statuses
 
@@ -57,6 +60,30 @@ def test_it_refuses_circular_rule(api):
 
     assert_error(response, 400, "CIRCULAR_REPOST")
     assert len(api.get("/reposts").json()["data"]) == 1
+
+
+def test_concurrent_opposite_rules_never_both_exist(api_for):
+    # Check-then-create runs under the account's lock, so A→B and B→A sent at the same moment
+    # cannot both pass the circle check.
+    api = api_for(plan="PRO")
+    ids = api.platform_ids
+    for _round in range(5):
+        start = threading.Barrier(6)
+
+        def add(n):
+            source, target = ("TikTok", "X") if n % 2 else ("X", "TikTok")
+            start.wait(timeout=10)
+            body = {"from": ids[source], "to": [ids[target]]}
+            return Api(api.base_url, api.key).post("/repost/add", json=body).status_code
+
+        with ThreadPoolExecutor(6) as pool:
+            codes = list(pool.map(add, range(6)))
+
+        rules = api.get("/reposts").json()["data"]
+        assert len({rule["from"] for rule in rules}) == 1, codes
+        assert sorted(codes) == [200] * len(rules) + [400] * (6 - len(rules))
+        for rule in rules:
+            api.post("/repost/delete", json={"id": rule["_id"]})
 
 
 def test_it_refuses_a_circle_hidden_among_several_targets(api):

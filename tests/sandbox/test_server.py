@@ -10,7 +10,12 @@ from datetime import datetime, timedelta
 
 import pytest
 import requests
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
+from django.http import Http404
+from django.test import Client, override_settings
 
+from sandbox import faults
+from sandbox.management.commands.sandbox import SANDBOX_SETTINGS
 from tests.sandbox.test_keys import assert_error
 from tests.sandbox_server import MANAGE, ROOT
 
@@ -95,3 +100,27 @@ def test_sandbox_account_command_prints_one_json_object(sandbox):
         timeout=5,
     )
     assert [p["_id"] for p in response.json()["data"]] == [p["_id"] for p in account["platforms"]]
+
+
+@pytest.mark.parametrize(
+    ("raised", "status", "code"),
+    [
+        (RuntimeError("boom"), 500, "INTERNAL_ERROR"),
+        (SuspiciousOperation("odd"), 400, "INVALID_REQUEST"),
+        (PermissionDenied(), 403, "FORBIDDEN"),
+        (Http404(), 404, "NOT_FOUND"),
+    ],
+)
+def test_failures_outside_the_views_answer_the_envelope(monkeypatch, raised, status, code):
+    # An exception in a middleware never reaches a view's error handling: Django answers it
+    # through the URLconf's handlers, which must speak the envelope rather than HTML.
+    def explode():
+        raise raised
+
+    monkeypatch.setattr(faults, "fault_claim", explode)
+    client = Client(raise_request_exception=False)
+    with override_settings(**SANDBOX_SETTINGS):
+        response = client.get("/api/private/user/api-key")
+
+    assert_error(response, status, code)
+    assert response["Content-Type"] == "application/json"

@@ -15,7 +15,7 @@ SANDBOX_SETTINGS = {
     # This process serves only the sandbox: no sessions, CSRF, CSP or HTML error pages.
     "MIDDLEWARE": [
         "sandbox.middleware.drain_request_body",
-        "sandbox.middleware.ErrorEnvelopeMiddleware",
+        "sandbox.middleware.ContentLengthMiddleware",
         "sandbox.faults.fault_middleware",
     ],
     "DEBUG": False,
