@@ -34,9 +34,11 @@ def _sign_up(page: Page, name: str, password: str = PASSWORD) -> None:
     page.get_by_role("button", name="Sign up").click()
 
 
-def test_sign_up_create_a_client_invite_a_viewer_who_cannot_invite(
-    page: Page, new_context, live_server, screenshot_dir
+def test_sign_up_create_a_client_connect_a_key_invite_a_viewer_who_cannot_touch(
+    page: Page, new_context, live_server, screenshot_dir, settings, sandbox
 ):
+    settings.TAISLY_BASE_URL = sandbox.base_url
+    api_key = sandbox.create_account(plan="PRO", platforms=("TikTok", "Instagram"))["api_key"]
     csp: list[str] = []
     _watch_csp(page, csp)
     page.set_viewport_size({"width": 1280, "height": 860})
@@ -59,6 +61,17 @@ def test_sign_up_create_a_client_invite_a_viewer_who_cannot_invite(
     expect(page.get_by_test_id("role")).to_have_text("Owner")
     workspace_url = page.url
     page.screenshot(path=f"{screenshot_dir}/people_workspace_home.png", full_page=True)
+
+    # Connect the client's Taisly key: verified with the sandbox, then shown as plan and hint.
+    page.get_by_role("navigation").get_by_role("link", name="Taisly key").click()
+    page.get_by_role("link", name="Connect a Taisly key").click()
+    connect_url = page.url
+    page.get_by_label("Taisly API key").fill(api_key)
+    page.get_by_role("button", name="Check and connect").click()
+    expect(page.get_by_test_id("key-plan")).to_have_text("Pro")
+    expect(page.get_by_test_id("key-hint")).to_have_text(f"taisly_…{api_key[-4:]}")
+    assert api_key not in page.content()
+    page.goto(workspace_url)
 
     # The switcher knows both workspaces.
     page.get_by_test_id("workspace-switcher").hover()
@@ -115,6 +128,16 @@ def test_sign_up_create_a_client_invite_a_viewer_who_cannot_invite(
     expect(viewer.get_by_role("alert")).to_contain_text("Ask one of its owners")
     viewer.screenshot(path=f"{screenshot_dir}/people_viewer_403.png", full_page=True)
 
+    # Nor can the viewer reach the connect page, and the key page offers no actions.
+    response = viewer.goto(connect_url)
+    assert response.status == 403
+    viewer.get_by_role("navigation").get_by_role("link", name="Taisly key").click()
+    expect(viewer.get_by_test_id("key-hint")).to_have_text(f"taisly_…{api_key[-4:]}")
+    expect(viewer.get_by_role("link", name="Connect a Taisly key")).to_have_count(0)
+    for action in ("Regenerate key", "Revoke key", "Disconnect"):
+        expect(viewer.locator("main")).not_to_contain_text(action)
+    assert api_key not in viewer.content()
+
     # The link worked once.
     response = viewer.goto(link)
     assert response.status == 410
@@ -125,7 +148,7 @@ def test_sign_up_create_a_client_invite_a_viewer_who_cannot_invite(
     expect(page.get_by_test_id("members")).to_contain_text("client@acme.test")
     page.get_by_role("navigation").get_by_role("link", name="Audit log").click()
     events = page.get_by_test_id("audit-events")
-    for text in ("Workspace created", "Member invited", "Member joined"):
+    for text in ("Workspace created", "Taisly key connected", "Member invited", "Member joined"):
         expect(events).to_contain_text(text)
     page.screenshot(path=f"{screenshot_dir}/people_audit.png", full_page=True)
 
