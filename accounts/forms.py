@@ -6,7 +6,7 @@ import zoneinfo
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth.forms import BaseUserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
@@ -42,6 +42,18 @@ class BulmaFormMixin:
 def _valid_timezone(value: str) -> str:
     value = (value or "").strip()
     return value if value in zoneinfo.available_timezones() else "UTC"
+
+
+class EmailAuthenticationForm(AuthenticationForm):
+    """Django's login form with our own sentence for a failed login (the stock one speaks of a
+    "username", and its Indonesian reads awkwardly)."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": _(
+            "Please enter a correct email and password. The password is case-sensitive."
+        ),
+    }
 
 
 class SignUpForm(BulmaFormMixin, BaseUserCreationForm):

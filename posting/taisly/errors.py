@@ -126,10 +126,10 @@ class TaislyServerError(TaislyError):
 class TaislyUnavailable(TaislyError):
     """No answer: the connection failed or timed out.
 
-    ``ambiguous`` is True when the request may have reached Taisly before
-    the connection broke (a read timeout, a connection dropped mid-answer): the operation may have
-    been carried out, so a post must be reconciled against history before it is retried. It is
-    False only when the request certainly never left (connect timeout, connection refused, DNS).
+    ``ambiguous`` is True when the request may have reached Taisly before the connection broke (a
+    read timeout, a connection dropped mid-answer): the operation may have been carried out, so a
+    post must be reconciled against history before it is retried. It is False only when the
+    request certainly never left (connect timeout, connection refused, DNS).
     """
 
     transient = True

@@ -105,3 +105,22 @@ def test_login_ignores_the_case_of_the_email(client, django_user_model):
     )
     assert response.status_code == 302
     assert client.get("/").context["user"].email == "mixed@example.test"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("language", "sentence"),
+    [
+        ("en", "Please enter a correct email and password."),
+        ("id", "Masukkan email dan kata sandi yang benar."),
+    ],
+)
+def test_a_failed_login_says_so_in_the_visitors_language(client, alice, language, sentence):
+    response = client.post(
+        "/login/",
+        {"username": alice.email, "password": "not-the-password"},
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+    assert response.status_code == 200
+    assert sentence in response.content.decode()
+    assert "both fields may be case-sensitive" not in response.content.decode()
