@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.personas import *  # noqa: F401,F403 (persona fixtures: alice, bob, vera, ...)
 from tests.sandbox_server import SandboxServer
 
 

@@ -6,7 +6,7 @@
 - ``staff`` is staff and a member of nothing but their personal workspace
 
 Every persona's password is ``PERSONA_PASSWORD``; ``login(user)`` returns a logged-in test Client.
-Use them with ``from tests.personas import *  # noqa: F401,F403`` in a conftest.py.
+The root tests/conftest.py makes them available to every test.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
-from tests.personas import *  # noqa: F401,F403 (persona fixtures)
 from tests.personas import PERSONA_PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -21,8 +21,6 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from tests.personas import *  # noqa: F401,F403
-
 ROOT = Path(__file__).resolve().parents[2]
 LC_MESSAGES = ROOT / "locale" / "id" / "LC_MESSAGES"
 PO = LC_MESSAGES / "django.po"

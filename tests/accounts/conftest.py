@@ -1,1 +1,0 @@
-from tests.personas import *  # noqa: F401,F403
