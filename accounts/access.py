@@ -8,6 +8,7 @@ Every view that touches a workspace or anything inside one goes through these he
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
@@ -44,13 +45,22 @@ def get_workspace_for_user(request: HttpRequest, code) -> WorkspaceAccess:
     if not user.is_authenticated:
         raise Http404
     try:
-        workspace = Workspace.objects.get(code=code)
-    except (Workspace.DoesNotExist, ValueError, TypeError):
+        # A str that is not a UUID would make the ORM raise ValidationError (a 500), not 404.
+        code = code if isinstance(code, uuid.UUID) else uuid.UUID(str(code))
+    except ValueError:
         raise Http404 from None
-    membership = Membership.objects.filter(workspace=workspace, user=user).first()
-    if membership is None and not user.is_staff:
+    # Members (everyone but staff looking in): the membership and its workspace in one query.
+    membership = (
+        Membership.objects.select_related("workspace")
+        .filter(workspace__code=code, user=user)
+        .first()
+    )
+    if membership is not None:
+        return WorkspaceAccess(workspace=membership.workspace, membership=membership)
+    workspace = Workspace.objects.filter(code=code).first() if user.is_staff else None
+    if workspace is None:
         raise Http404
-    return WorkspaceAccess(workspace=workspace, membership=membership)
+    return WorkspaceAccess(workspace=workspace, membership=None)
 
 
 def get_workspace_for_user_rw(request: HttpRequest, code) -> WorkspaceAccess:

@@ -21,7 +21,8 @@ def axes_username(request: HttpRequest, credentials: dict | None = None) -> str:
     raw = (credentials or {}).get("username")
     if raw is None and request is not None:
         raw = request.POST.get("username", "")
-    return (raw or "").strip().lower()
+    # Cut to what axes can store (255 characters): a longer name would fail its insert with a 500.
+    return (raw or "").strip().lower()[:255]
 
 
 class BulmaFormMixin:

@@ -292,14 +292,15 @@ def connection_store(
     hint = key_hint(api_key)
     now = timezone.now()
     with transaction.atomic():
-        connection = (
-            TaislyConnection.objects.select_for_update()
-            .defer("api_key")
-            .filter(workspace=workspace)
-            .first()
+        # The row first, then its lock: two first connects at once (a double click) would
+        # otherwise both find no row and the second insert would fail on the one-per-workspace
+        # constraint. get_or_create lets the second wait for the first's row and use it.
+        TaislyConnection.objects.defer("api_key").get_or_create(
+            workspace=workspace, defaults={"status": Status.DISCONNECTED}
         )
-        if connection is None:
-            connection = TaislyConnection(workspace=workspace)
+        connection = (
+            TaislyConnection.objects.select_for_update().defer("api_key").get(workspace=workspace)
+        )
         connection.api_key = api_key
         connection.key_hint = hint
         connection.plan = plan
@@ -347,7 +348,12 @@ def connection_regenerate(
             raise KeyActionError(
                 _("%(reason)s The key was not regenerated.") % {"reason": _taisly_sentence(exc)}
             ) from None
-        _mark_if_unchanged(connection, old_token, status=Status.INVALID)
+        if not _mark_if_unchanged(connection, old_token, status=Status.INVALID):
+            # A new key was stored meanwhile (the other click of a double click regenerated
+            # it first, which is why Taisly refused the old one): nothing is wrong with it.
+            raise KeyActionError(
+                _("The key was changed by someone else meanwhile. Reload the page and check.")
+            ) from None
         raise KeyActionError(
             _(
                 "Taisly no longer accepts the stored key, so it could not be regenerated; it is "
@@ -453,7 +459,8 @@ def connection_revoke(
     marked revoked all the same, and the sentence says so.
     """
     connection = _stored_connection(workspace)
-    _ensure_not_blocked(connection)
+    # No local rate-limit block here: a leaked key that someone is burning must still be
+    # revocable. It costs at most one request, which Taisly may answer with 429 again.
     old_token = _raw_token(connection)
     already_dead = False
     client = TaislyClient(connection.api_key, context=connection)

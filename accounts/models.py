@@ -10,6 +10,8 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.fields import EncryptedTextField
 
+EMAIL_MAX_LENGTH = 254
+
 
 def timezone_choices() -> list[tuple[str, str]]:
     return [(name, name) for name in sorted(zoneinfo.available_timezones())]
@@ -33,7 +35,11 @@ class UserManager(BaseUserManager):
 
     def get_by_natural_key(self, email: str):
         # Emails are stored lower-cased; "Alice@Example.test" logs in as alice@example.test.
-        return self.get(email__iexact=email.strip())
+        email = email.strip()
+        if len(email) > EMAIL_MAX_LENGTH:
+            # No account has such an address; and SQLite refuses a LIKE pattern that long.
+            raise self.model.DoesNotExist
+        return self.get(email__iexact=email)
 
     def create_superuser(self, email: str, password: str | None = None, **extra):
         extra.setdefault("is_staff", True)
@@ -65,6 +71,12 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.display_name or self.email
+
+    def clean(self) -> None:
+        # Lower-cased like every other way in (sign-up, the manager), so the admin cannot make
+        # "Bob@x" beside "bob@x": logging in looks emails up without regard to case.
+        super().clean()
+        self.email = (self.email or "").strip().lower()
 
     def get_full_name(self) -> str:
         return self.display_name or self.email

@@ -18,7 +18,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -52,16 +52,28 @@ def user_sign_up(
     timezone_name: str = "UTC",
     language: str = settings.LANGUAGE_CODE,
 ) -> User:
-    """Create an account. The personal workspace comes from the ``post_save`` signal."""
+    """Create an account. The personal workspace comes from the ``post_save`` signal.
+
+    Raises ``ValidationError`` (code ``exists``) when an account with this email was made since
+    the form checked (the other click of a double click): the unique constraint decides.
+    """
     if language not in dict(settings.LANGUAGES):
         language = settings.LANGUAGE_CODE
-    return User.objects.create_user(
-        email=email,
-        password=password,
-        display_name=display_name.strip(),
-        timezone=timezone_name,
-        language=language,
-    )
+    try:
+        with transaction.atomic():  # the account and its personal workspace, or neither
+            return User.objects.create_user(
+                email=email,
+                password=password,
+                display_name=display_name.strip(),
+                timezone=timezone_name,
+                language=language,
+            )
+    except IntegrityError:
+        if not User.objects.filter(email__iexact=email.strip()).exists():
+            raise
+        raise ValidationError(
+            _("An account with this email already exists. Log in instead."), code="exists"
+        ) from None
 
 
 def profile_update(*, user: User, display_name: str, timezone_name: str, language: str) -> User:
@@ -162,6 +174,21 @@ def _locked_owner_ids(workspace: Workspace) -> list[int]:
     )
 
 
+def _locked_membership(membership: Membership) -> Membership:
+    # Re-read under lock: another request (a second click, another owner) may have removed it.
+    locked = (
+        Membership.objects.select_for_update(of=("self",))
+        .select_related("user", "workspace")
+        .filter(pk=membership.pk)
+        .first()
+    )
+    if locked is None:
+        raise ValidationError(
+            _("This person is no longer a member of this workspace."), code="gone"
+        )
+    return locked
+
+
 def member_role_change(
     *, membership: Membership, role: str, actor: User, request: HttpRequest | None = None
 ) -> Membership:
@@ -169,7 +196,7 @@ def member_role_change(
         raise ValidationError(_("Choose a role."), code="role")
     with transaction.atomic():
         owners = _locked_owner_ids(membership.workspace)
-        membership = Membership.objects.select_for_update().get(pk=membership.pk)
+        membership = _locked_membership(membership)
         old = membership.role
         if old == role:
             return membership
@@ -194,7 +221,7 @@ def member_remove(
     """Remove a member, or let members leave (``actor`` is the member). Never the last owner."""
     with transaction.atomic():
         owners = _locked_owner_ids(membership.workspace)
-        membership = Membership.objects.select_for_update().get(pk=membership.pk)
+        membership = _locked_membership(membership)
         if membership.role == Role.OWNER and owners == [membership.pk]:
             raise _last_owner_error()
         left = membership.user_id == actor.pk

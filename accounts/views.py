@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.i18n import set_language
+from django_htmx.http import HttpResponseClientRefresh
 from django_htmx.middleware import HtmxDetails
 
 from accounts import services
@@ -120,13 +121,17 @@ def signup(request: HttpRequest) -> HttpResponse:
     locked_email = invitation.email if invitation else None
     form = SignUpForm(request.POST or None, locked_email=locked_email)
     if request.method == "POST" and form.is_valid():
-        user = services.user_sign_up(
-            email=form.cleaned_data["email"],
-            password=form.cleaned_data["password1"],
-            display_name=form.cleaned_data["display_name"],
-            timezone_name=form.cleaned_data["timezone"],
-            language=getattr(request, "LANGUAGE_CODE", settings.LANGUAGE_CODE),
-        )
+        try:
+            user = services.user_sign_up(
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password1"],
+                display_name=form.cleaned_data["display_name"],
+                timezone_name=form.cleaned_data["timezone"],
+                language=getattr(request, "LANGUAGE_CODE", settings.LANGUAGE_CODE),
+            )
+        except ValidationError as exc:
+            form.add_error("email", exc)
+            return render(request, "accounts/signup.html", {"form": form, "invitation": invitation})
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, _("Welcome! Your account is ready."))
         if invitation is not None:
@@ -382,7 +387,14 @@ def member_role(request: HtmxHttpRequest, code, member_code) -> HttpResponse:
         except ValidationError as exc:
             error = _error_text(exc)
     if request.htmx:
-        membership.refresh_from_db()
+        try:
+            membership.refresh_from_db()
+        except Membership.DoesNotExist:
+            # Removed meanwhile (another owner, another tab): no row is left to redraw.
+            messages.error(
+                request, error or _("This person is no longer a member of this workspace.")
+            )
+            return HttpResponseClientRefresh()
         context = _members_context(access)
         context.update({"member": membership, "row_error": error})
         return render(request, "accounts/members.html#member_row", context)
@@ -446,6 +458,37 @@ def invitation_revoke(request: HttpRequest, code, invitation_code) -> HttpRespon
     return redirect("accounts:members", code=access.workspace.code)
 
 
+def _accepted_by(invitation: Invitation | None, user) -> bool:
+    return bool(
+        invitation is not None
+        and user is not None
+        and invitation.accepted_at is not None
+        and invitation.accepted_by_id == user.pk
+    )
+
+
+def _joined(request: HttpRequest, invitation: Invitation, user) -> HttpResponse:
+    """The answer to an Accept that already happened: the workspace, if still a member."""
+    membership = (
+        Membership.objects.filter(workspace=invitation.workspace, user=user)
+        .select_related("workspace")
+        .first()
+    )
+    if membership is None:  # removed since: the used link is all there is to say
+        return render(
+            request,
+            "accounts/invitation.html",
+            {"invitation": None, "problem": services.invitation_problem(invitation=invitation)},
+            status=410,
+        )
+    messages.success(
+        request,
+        _("You joined “%(name)s” as %(role)s.")
+        % {"name": membership.workspace.name, "role": membership.get_role_display()},
+    )
+    return redirect("accounts:workspace", code=membership.workspace.code)
+
+
 @require_http_methods(["GET", "POST"])
 def invitation(request: HttpRequest, token: str) -> HttpResponse:
     """The emailed link. Logged out: log in or sign up first, then come back here.
@@ -455,6 +498,9 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
     it was sent to; only the account with that address can accept it.
     """
     found = services.invitation_for_token(token=token)
+    user = request.user if request.user.is_authenticated else None
+    if request.method == "POST" and _accepted_by(found, user):
+        return _joined(request, found, user)  # a second click on Accept: the first one worked
     dead = services.invitation_problem(invitation=found)
     if dead:
         return render(
@@ -463,7 +509,6 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
             {"invitation": None, "problem": dead},
             status=404 if found is None else 410,
         )
-    user = request.user if request.user.is_authenticated else None
     if user is None and request.method == "POST":
         return redirect_to_login(request.get_full_path())
     problem = services.invitation_problem(invitation=found, user=user)
@@ -471,6 +516,8 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         try:
             result = services.invitation_accept(invitation=found, user=user, request=request)
         except ValidationError as exc:
+            if _accepted_by(found, user):  # the other click got there first
+                return _joined(request, found, user)
             problem = _error_text(exc)
         else:
             workspace = result.membership.workspace

@@ -17,6 +17,7 @@ from django_htmx.middleware import HtmxDetails
 from accounts import keys
 from accounts.access import WorkspaceAccess, get_workspace_for_owner, get_workspace_for_user
 from accounts.forms_keys import ConnectKeyForm
+from accounts.models import TaislyConnection
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -68,13 +69,30 @@ def connect(request: HtmxHttpRequest, code) -> HttpResponse:
     return render(request, "accounts/keys/connect.html", _context(access, form=form), status=status)
 
 
+Status = TaislyConnection.Status
+# The states of the stored key in which each action can be asked for (the detail page offers
+# only these; a typed or stale URL gets the reason instead of a confirmation that cannot work).
+_ACTIONABLE = {
+    "regenerate": {Status.ACTIVE},
+    "revoke": {Status.ACTIVE, Status.INVALID},
+    "disconnect": {Status.ACTIVE, Status.INVALID, Status.REVOKED},
+}
+
+
 def _confirm_or_act(request: HtmxHttpRequest, code, *, action: str, service) -> HttpResponse:
     access = get_workspace_for_owner(request, code)
     if request.method == "GET":
         context = _context(access, action=action)
         connection = context["connection"]
-        if connection is None or connection.status == connection.Status.DISCONNECTED:
-            messages.info(request, _("This workspace has no Taisly key connected."))
+        if connection is None or connection.status not in _ACTIONABLE[action]:
+            if connection is not None and connection.status == Status.INVALID:
+                reason = _(
+                    "The stored key no longer works, so it cannot be regenerated. Connect a new "
+                    "key."
+                )
+            else:
+                reason = _("This workspace has no Taisly key connected.")
+            messages.info(request, reason)
             return redirect("taisly:detail", code=access.workspace.code)
         return render(request, "accounts/keys/confirm.html", context)
     try:

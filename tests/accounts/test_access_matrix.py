@@ -8,10 +8,18 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Invitation, Membership
+from accounts.access import (
+    get_workspace_for_owner,
+    get_workspace_for_user,
+    get_workspace_for_user_rw,
+)
+from accounts.models import AuditEvent, Invitation, Membership, Workspace
 
 PERSONAS = ("alice", "bob", "vera", "staff", "charlie")
 
@@ -81,6 +89,16 @@ CASES = [
 ]
 
 
+def _state(workspace) -> tuple:
+    """What any write here would change: the workspace, its people, invitations and log."""
+    return (
+        list(Workspace.objects.filter(pk=workspace.pk).values_list("name", flat=True)),
+        sorted(Membership.objects.filter(workspace=workspace).values_list("user_id", "role")),
+        sorted(Invitation.objects.filter(workspace=workspace).values_list("email", "revoked_at")),
+        AuditEvent.objects.count(),
+    )
+
+
 def _id(case: Case) -> str:
     return f"{case.name.split(':')[1]}-{case.method}"
 
@@ -118,8 +136,12 @@ def test_each_persona_gets_what_their_role_allows(
 ):
     client = login(everyone[persona])
     url = reverse(case.name, kwargs=_kwargs(case, workspace, vera, invitation))
+    before = _state(workspace)
     response = getattr(client, case.method)(url, case.data)
     assert response.status_code == case.expect[persona], response.content[:400]
+    if response.status_code in (403, 404):
+        assert _state(workspace) == before, "a refused request changed something"
+        assert mailoutbox == []
     if response.status_code == 403:
         assert b"Your role does not allow this" in response.content
     if response.status_code == 404:
@@ -176,3 +198,56 @@ def test_workspace_pages_ask_anonymous_visitors_to_log_in(client, workspace):
     response = client.get(reverse("accounts:members", kwargs={"code": workspace.code}))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("login"))
+
+
+def _request_as(user):
+    request = RequestFactory().get("/")
+    request.user = user
+    return request
+
+
+HELPERS = (get_workspace_for_user, get_workspace_for_user_rw, get_workspace_for_owner)
+
+
+@pytest.mark.parametrize("code", ["not-a-uuid", "", "x" * 5000, "\x00", 12, None])
+def test_the_access_helpers_answer_a_code_that_is_not_a_uuid_with_404(code, alice, staff):
+    # URL converters hand over UUIDs, but a view taking a code from a form or a query string
+    # must get a 404 too, not the ORM's ValidationError (a 500).
+    for user in (alice, staff):
+        for helper in HELPERS:
+            with pytest.raises(Http404):
+                helper(_request_as(user), code)
+
+
+def test_a_member_is_looked_up_with_the_workspace_in_one_query(
+    alice, workspace, django_assert_num_queries
+):
+    with django_assert_num_queries(1):
+        access = get_workspace_for_owner(_request_as(alice), str(workspace.code))
+        assert access.workspace.name == "Acme" and access.is_owner
+
+
+def test_staff_looking_in_get_the_workspace_without_a_membership(staff, workspace):
+    access = get_workspace_for_user(_request_as(staff), workspace.code)
+    assert access.workspace == workspace and access.is_staff_view and not access.can_write
+    with pytest.raises(PermissionDenied):
+        get_workspace_for_user_rw(_request_as(staff), workspace.code)
+
+
+@pytest.mark.parametrize(
+    ("url_name", "kwargs", "methods"),
+    [
+        ("home", {}, ("post", "put", "delete")),
+        ("accounts:profile", {}, ("put", "delete", "patch")),
+        ("accounts:password_change", {}, ("put", "delete")),
+        ("accounts:language", {}, ("get", "put")),
+        ("accounts:workspace_create", {}, ("put", "delete")),
+        ("accounts:signup", {}, ("put", "delete")),
+        ("accounts:invitation", {"token": "some-token"}, ("put", "delete")),
+    ],
+)
+def test_the_per_user_views_reject_the_wrong_method(url_name, kwargs, methods, charlie, login):
+    client = login(charlie)
+    for method in methods:
+        response = getattr(client, method)(reverse(url_name, kwargs=kwargs))
+        assert response.status_code == 405, (method, url_name)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import reverse
 
 from accounts.audit import audit_record
-from accounts.models import AuditEvent, TaislyConnection, Workspace
+from accounts.models import AuditEvent, Membership, TaislyConnection, Workspace
 from accounts.views import AUDIT_PAGE_SIZE
 
 
@@ -29,9 +29,9 @@ def test_the_log_is_paginated_with_a_fixed_number_of_queries(
     )
     client = login(alice)
     client.get(_audit_url(workspace))
-    # 1 session, 2 user, 3 workspace, 4 membership (access), 5 count, 6 page of events,
-    # 7 navigation memberships.
-    with django_assert_num_queries(7):
+    # 1 session, 2 user, 3 membership with its workspace (access), 4 count, 5 page of events,
+    # 6 navigation memberships.
+    with django_assert_num_queries(6):
         first = client.get(_audit_url(workspace))
     assert first.content.decode().count("@example.test</td>") == AUDIT_PAGE_SIZE
     assert b"Page 1 of 2" in first.content
@@ -125,3 +125,31 @@ def test_roles_in_the_log_are_shown_in_words(alice, vera, workspace, login):
         {"role": "editor"},
     )
     assert "(Viewer → Editor)" in client.get(_audit_url(workspace)).content.decode()
+
+
+def test_the_oversight_pages_have_a_fixed_number_of_queries_whatever_the_row_count(
+    staff, alice, charlie, workspace, login, django_assert_num_queries
+):
+    def grow():
+        for i in range(3):
+            extra = Workspace.objects.create(name=f"Client {i}")
+            Membership.objects.create(workspace=extra, user=charlie, role="owner")
+            TaislyConnection.objects.create(workspace=extra, key_hint=f"taisly_…{i:04d}")
+            audit_record(workspace=extra, actor=charlie, action="workspace.renamed", target="x")
+
+    client = login(staff)
+    audit_record(workspace=workspace, actor=alice, action="member.invited", target="y")
+    grow()
+    client.get(reverse("oversight:index"))
+    for _ in range(2):
+        # 1 session, 2 user, 3 navigation memberships, 4 workspaces with counts and connections.
+        with django_assert_num_queries(4):
+            client.get(reverse("oversight:index"))
+        # 1 session, 2 user, 3 count, 4 page of events with their workspaces, 5 the filter's
+        # workspaces, 6 navigation memberships.
+        with django_assert_num_queries(6):
+            client.get(reverse("oversight:audit"))
+        # As above, and 7 the workspace the log is narrowed to.
+        with django_assert_num_queries(7):
+            client.get(reverse("oversight:audit") + f"?workspace={workspace.code}")
+        grow()

@@ -69,13 +69,22 @@ def stored_keys(db: Path) -> dict[str, tuple[str, str]]:
     return {name: (plan, fernet.decrypt(token.encode()).decode()) for name, plan, token in rows}
 
 
-def assert_no_plaintext_key(db: Path) -> None:
+def assert_no_plaintext_key(db: Path, keys: dict[str, tuple[str, str]]) -> None:
+    """No key-shaped text, and no part of the stored keys (even without the ``taisly_`` prefix,
+    as bytes or as its hex text), in the database files or the task tables."""
+    secrets = [api_key.removeprefix("taisly_") for _plan, api_key in keys.values()]
+    assert secrets and all(len(secret) >= 32 for secret in secrets)
+    pieces = [secret[i : i + 16].encode() for secret in secrets for i in range(0, 49, 16)]
+    pieces += [bytes.fromhex(secret)[:16] for secret in secrets]
     # Every file SQLite may have written to: the database and its write-ahead log.
     for path in db.parent.glob(db.name + "*"):
-        assert not PLAINTEXT_KEY.search(path.read_bytes()), f"plaintext key in {path.name}"
+        data = path.read_bytes()
+        assert not PLAINTEXT_KEY.search(data), f"plaintext key in {path.name}"
+        assert not [p for p in pieces if p in data], f"part of a stored key in {path.name}"
     for table in ("django_q_ormq", "django_q_task"):
         for row in query(db, f"SELECT * FROM {table}"):  # noqa: S608 (fixed names)
             assert not PLAINTEXT_KEY.search(repr(row).encode())
+            assert not [p for p in pieces if p in repr(row).encode()]
 
 
 def memberships(db: Path, email: str) -> set[tuple[str, str, str]]:
@@ -131,7 +140,7 @@ def test_the_seed_makes_the_demo_idempotently_and_stores_no_plaintext(sandbox, d
     assert query(
         dashboard_db, "SELECT is_staff FROM accounts_user WHERE email = ?", "staff@demo.test"
     ) == [(1,)]
-    assert_no_plaintext_key(dashboard_db)
+    assert_no_plaintext_key(dashboard_db, keys)
 
     counts = (
         "SELECT (SELECT count(*) FROM accounts_user), (SELECT count(*) FROM "
@@ -144,7 +153,7 @@ def test_the_seed_makes_the_demo_idempotently_and_stores_no_plaintext(sandbox, d
     assert "unchecked" not in second.stdout
     assert query(dashboard_db, counts) == before
     assert stored_keys(dashboard_db) == keys
-    assert_no_plaintext_key(dashboard_db)
+    assert_no_plaintext_key(dashboard_db, keys)
 
 
 def test_a_wiped_sandbox_gets_new_accounts_and_keys(sandbox, dashboard_db, tmp_path):
@@ -160,7 +169,7 @@ def test_a_wiped_sandbox_gets_new_accounts_and_keys(sandbox, dashboard_db, tmp_p
         for name, (plan, api_key) in new.items():
             assert api_key != old[name][1]
             assert key_plan_at(fresh.base_url, api_key) == plan
-    assert_no_plaintext_key(dashboard_db)
+    assert_no_plaintext_key(dashboard_db, {**{f"old {n}": k for n, k in old.items()}, **new})
 
 
 def test_the_seed_refuses_to_run_in_production(settings, db):

@@ -280,3 +280,38 @@ def test_pending_invitations_are_listed_for_owners(alice, invited, workspace, lo
 def test_the_invitation_mail_is_sent_once(alice, workspace, login):
     _invite(login(alice), workspace)
     assert len(mail.outbox) == 1
+
+
+def test_a_second_click_on_accept_lands_in_the_workspace_too(invited, workspace, login):
+    newcomer = login(User.objects.create_user(email=NEW, password="a-long-enough-pass-42"))
+    home = reverse("accounts:workspace", kwargs={"code": workspace.code})
+    assert newcomer.post(invited)["Location"] == home
+    again = newcomer.post(invited)  # the double click's second POST, after the first committed
+    assert again["Location"] == home
+    assert Membership.objects.filter(workspace=workspace, user__email=NEW).count() == 1
+    assert workspace.audit_events.filter(action="member.joined").count() == 1
+    assert newcomer.get(invited).status_code == 410  # the link itself stays used
+
+
+def test_two_clicks_on_accept_at_once_join_once_and_both_land_in_the_workspace(
+    monkeypatch, invited, workspace, login
+):
+    user = User.objects.create_user(email=NEW, password="a-long-enough-pass-42")
+    original = services.invitation_for_token
+
+    def the_other_click_wins_meanwhile(*, token):
+        stale = original(token=token)  # still pending when this request read it
+        services.invitation_accept(invitation=original(token=token), user=user)
+        return stale
+
+    monkeypatch.setattr(services, "invitation_for_token", the_other_click_wins_meanwhile)
+    response = login(user).post(invited)
+    assert response["Location"] == reverse("accounts:workspace", kwargs={"code": workspace.code})
+    assert Membership.objects.filter(workspace=workspace, user=user).count() == 1
+
+
+def test_someone_else_posting_a_used_link_still_gets_410(invited, workspace, charlie, login):
+    newcomer = login(User.objects.create_user(email=NEW, password="a-long-enough-pass-42"))
+    newcomer.post(invited)
+    assert login(charlie).post(invited).status_code == 410
+    assert not Membership.objects.filter(workspace=workspace, user=charlie).exists()

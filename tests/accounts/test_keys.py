@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
+import time
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.db import DatabaseError
+from django.db import connection as db
 from django.urls import reverse
 from django.utils import timezone
 
@@ -147,9 +151,12 @@ def test_non_owners_get_403_on_every_write_and_taisly_is_never_called(
 
 @pytest.mark.parametrize("name", ALL_VIEWS)
 def test_a_bad_code_is_a_404(name, login, alice, calls):
-    response = login(alice).get(url(name, uuid.uuid4()))
-    assert response.status_code == 404
-    assert login(alice).get(f"/w/not-a-uuid/taisly/{'' if name == 'detail' else name + '/'}")
+    client = login(alice)
+    for method in ("get", "post"):
+        response = getattr(client, method)(url(name, uuid.uuid4()), {"api_key": random_key()})
+        assert response.status_code == (405 if (name, method) == ("detail", "post") else 404)
+        path = f"/w/not-a-uuid/taisly/{'' if name == 'detail' else name + '/'}"
+        assert getattr(client, method)(path).status_code == 404
     assert calls == []
 
 
@@ -434,6 +441,18 @@ def test_a_rate_limited_key_is_not_sent_to_taisly_again_until_it_may(
     assert len(calls) == 1
 
 
+def test_a_rate_limited_key_can_still_be_revoked(login, alice, workspace, connected, calls):
+    # A leaked key being burned is exactly when an owner must be able to revoke it.
+    TaislyConnection.objects.filter(workspace=workspace).update(
+        blocked_until=timezone.now() + timedelta(minutes=30)
+    )
+    response = login(alice).post(url("revoke", workspace), follow=True)
+    assert [c.endpoint for c in calls] == ["POST /user/api-key/revoke"]
+    assert connection_of(workspace).status == TaislyConnection.Status.REVOKED
+    assert "revoked at Taisly" in response.content.decode()
+    assert not key_works(connected["api_key"])
+
+
 def test_an_ambiguous_failure_says_the_key_may_have_changed(
     login, alice, workspace, connected, taisly
 ):
@@ -540,7 +559,112 @@ def test_the_detail_page_has_a_fixed_number_of_queries(
     login, alice, workspace, connected, django_assert_num_queries
 ):
     client = login(alice)
-    # 1 session, 2 user, 3 workspace, 4 membership (access helper), 5 connection with
-    # connected_by (key deferred), 6 the navigation's memberships.
-    with django_assert_num_queries(6):
+    # 1 session, 2 user, 3 membership with its workspace (access helper), 4 connection with
+    # connected_by (key deferred), 5 the navigation's memberships.
+    with django_assert_num_queries(5):
         assert client.get(url("detail", workspace)).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_first_connects_at_once_store_one_connection(monkeypatch, workspace, alice):
+    """A double click on "Check and connect" for a workspace without a key: both requests find
+    no row; the second must wait for the first's and update it, not fail on the constraint."""
+    first_inside = threading.Event()
+    release = threading.Event()
+    original_audit = keys.audit_record
+
+    def audit_slowly(**kwargs):
+        # Holds the first request's transaction open (its row inserted, not committed).
+        if threading.current_thread().name == "first":
+            first_inside.set()
+            release.wait(10)
+        return original_audit(**kwargs)
+
+    monkeypatch.setattr(keys, "audit_record", audit_slowly)
+    errors = []
+
+    def store(api_key):
+        try:
+            keys.connection_store(
+                workspace=workspace, api_key=api_key, plan="STARTER", actor=alice, verified=True
+            )
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            db.close()
+
+    second_key = random_key()
+    first = threading.Thread(target=store, args=(random_key(),), name="first")
+    second = threading.Thread(target=store, args=(second_key,), name="second")
+    if db.vendor == "postgresql":
+        first.start()
+        assert first_inside.wait(10)
+        second.start()
+        time.sleep(0.5)  # the second looks for the row, finds none, and waits on the first's
+        release.set()
+    else:
+        # SQLite lets one writer in at a time (BEGIN IMMEDIATE): the two run one after the other.
+        release.set()
+        first.start()
+        first.join()
+        second.start()
+    first.join(10)
+    second.join(10)
+    assert errors == []
+    assert TaislyConnection.objects.filter(workspace=workspace).count() == 1
+    assert connection_of(workspace).api_key == second_key
+    assert key_events().count() == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "action", "sentence"),
+    [
+        ("invalid", "regenerate", "cannot be regenerated. Connect a new key."),
+        ("revoked", "regenerate", "has no Taisly key connected"),
+        ("revoked", "revoke", "has no Taisly key connected"),
+        ("disconnected", "disconnect", "has no Taisly key connected"),
+    ],
+)
+def test_no_confirmation_is_offered_for_an_action_the_key_cannot_take(
+    status, action, sentence, login, alice, workspace, connected, calls
+):
+    """A typed or stale URL: the reason, not a confirmation promising what cannot happen."""
+    TaislyConnection.objects.filter(workspace=workspace).update(status=status)
+    response = login(alice).get(url(action, workspace), follow=True)
+    assert response.redirect_chain == [(url("detail", workspace), 302)]
+    assert sentence in response.content.decode()
+    assert calls == []
+
+
+def test_a_double_click_on_regenerate_leaves_the_new_key_active_and_says_so(
+    monkeypatch, login, alice, workspace, connected
+):
+    """The first click's new key is stored while the second click's request, made with the old
+    key, is refused by Taisly: the stored key must not be called invalid."""
+    original = TaislyClient.key_generate
+    stored = {}
+
+    def the_other_click_finishes_first(self):
+        if not stored:
+            with TaislyClient(connected["api_key"]) as other:
+                generated = original(other)
+            stored["key"] = generated.api_key
+            keys.connection_store(
+                workspace=workspace,
+                api_key=generated.api_key,
+                plan="STARTER",
+                actor=alice,
+                verified=True,
+            )
+        return original(self)  # this click's request still carries the old key: 401
+
+    client = login(alice)
+    monkeypatch.setattr(TaislyClient, "key_generate", the_other_click_finishes_first)
+    response = client.post(url("regenerate", workspace), follow=True)
+    page = response.content.decode()
+    assert "changed by someone else meanwhile" in page
+    assert "marked invalid" not in page
+    connection = connection_of(workspace)
+    assert connection.status == TaislyConnection.Status.ACTIVE
+    assert connection.api_key == stored["key"]
+    assert key_works(stored["key"])

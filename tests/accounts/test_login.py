@@ -124,3 +124,35 @@ def test_a_failed_login_says_so_in_the_visitors_language(client, alice, language
     assert response.status_code == 200
     assert sentence in response.content.decode()
     assert "both fields may be case-sensitive" not in response.content.decode()
+
+
+@pytest.mark.parametrize("login_url", ["/login/", "/admin/login/"])
+def test_an_overlong_login_name_is_a_failed_login_not_a_500(client, alice, settings, login_url):
+    # Over 255 characters PostgreSQL refused axes' record of the failure; at 100,000 SQLite
+    # refused the case-insensitive lookup ("LIKE pattern too complex").
+    settings.AXES_ENABLED = True
+    for name in ("x" * 300 + "@example.test", "x" * 100_000):
+        response = client.post(login_url, {"username": name, "password": "wrong"})
+        assert response.status_code == 200
+        assert not response.wsgi_request.user.is_authenticated
+        assert b"Error" in response.content or b"correct email and password" in response.content
+
+
+def test_the_admin_keeps_one_account_per_address_whatever_its_case(alice, login):
+    """Logging in looks the email up regardless of case, so "Alice@…" beside "alice@…" would make
+    every login of either a server error."""
+    root = type(alice).objects.create_superuser(email="root@example.test", password="x")
+    admin = login(root)
+    add = reverse("admin:accounts_user_add")
+    password = {"password1": "a-long-enough-pass-42", "password2": "a-long-enough-pass-42"}
+    response = admin.post(
+        add, {"email": "Alice@Example.TEST", **password, "usable_password": "true"}
+    )
+    assert response.status_code == 200  # the form again, with an error
+    assert type(alice).objects.filter(email__iexact=alice.email).count() == 1
+
+    response = admin.post(
+        add, {"email": "Newbie@Example.TEST", **password, "usable_password": "true"}
+    )
+    assert response.status_code == 302
+    assert type(alice).objects.filter(email="newbie@example.test").exists()

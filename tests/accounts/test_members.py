@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from accounts import services, views
 from accounts.models import Membership
 
 
@@ -51,15 +54,15 @@ def test_the_members_page_has_a_fixed_number_of_queries(
     client = login(alice)
     url = reverse("accounts:members", kwargs={"code": workspace.code})
     client.get(url)
-    # 1 session, 2 user, 3 workspace, 4 membership (access), 5 members with users,
-    # 6 pending invitations, 7 navigation memberships.
-    with django_assert_num_queries(7):
+    # 1 session, 2 user, 3 membership with its workspace (access), 4 members with users,
+    # 5 pending invitations, 6 navigation memberships.
+    with django_assert_num_queries(6):
         client.get(url)
     Membership.objects.create(
         workspace=workspace,
         user=type(alice).objects.create_user(email="more@example.test", password="x-pass-1234"),
     )
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(6):
         client.get(url)
 
 
@@ -153,3 +156,63 @@ def test_an_owner_may_remove_themselves_when_another_owner_remains(alice, bob, w
     response = client.post(_remove_url(workspace, alice))
     assert response["Location"] == reverse("home")
     assert not Membership.objects.filter(workspace=workspace, user=alice).exists()
+
+
+def _removed_after_lookup(monkeypatch):
+    """The member is found by the view, then removed (a second click, another owner) before the
+    service runs."""
+    original = views._membership_in
+
+    def removed_meanwhile(access, member_code):
+        membership = original(access, member_code)
+        Membership.objects.filter(pk=membership.pk).delete()
+        return membership
+
+    monkeypatch.setattr(views, "_membership_in", removed_meanwhile)
+
+
+def test_removing_someone_removed_meanwhile_says_so(monkeypatch, alice, vera, workspace, login):
+    url = _remove_url(workspace, vera)
+    _removed_after_lookup(monkeypatch)
+    response = login(alice).post(url, follow=True)
+    assert response.status_code == 200
+    assert b"no longer a member of this workspace" in response.content
+    assert not workspace.audit_events.filter(action="member.removed").exists()
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_a_role_change_for_someone_removed_meanwhile_says_so(
+    monkeypatch, htmx, alice, vera, workspace, login
+):
+    url = _role_url(workspace, vera)
+    _removed_after_lookup(monkeypatch)
+    client = login(alice)
+    headers = {"HX-Request": "true"} if htmx else {}
+    response = client.post(url, {"role": "editor"}, headers=headers)
+    if htmx:  # no row left to redraw: the page reloads and says why
+        assert response.status_code == 200 and response["HX-Refresh"] == "true"
+    else:
+        assert response.status_code == 302
+    page = client.get(reverse("accounts:members", kwargs={"code": workspace.code}))
+    assert b"no longer a member of this workspace" in page.content
+    assert not workspace.audit_events.filter(action="member.role_changed").exists()
+
+
+def test_two_owners_removing_each_other_at_once_leave_one_owner(alice, bob, workspace):
+    """Both requests passed their checks before either acted: the second must still see that
+    it would remove the last owner (the services re-read the owners under lock)."""
+    Membership.objects.filter(workspace=workspace, user=bob).update(role="owner")
+    alices, bobs = (Membership.objects.get(workspace=workspace, user=u) for u in (alice, bob))
+    services.member_remove(membership=bobs, actor=alice)
+    with pytest.raises(ValidationError, match="at least one owner"):
+        services.member_remove(membership=alices, actor=bob)
+    assert Membership.objects.get(workspace=workspace, user=alice).is_owner
+
+
+def test_two_owners_demoting_each_other_at_once_leave_one_owner(alice, bob, workspace):
+    Membership.objects.filter(workspace=workspace, user=bob).update(role="owner")
+    alices, bobs = (Membership.objects.get(workspace=workspace, user=u) for u in (alice, bob))
+    services.member_role_change(membership=bobs, role="editor", actor=alice)
+    with pytest.raises(ValidationError, match="at least one owner"):
+        services.member_role_change(membership=alices, role="editor", actor=bob)
+    assert Membership.objects.filter(workspace=workspace, role="owner").count() == 1

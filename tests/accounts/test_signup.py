@@ -4,6 +4,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
+from accounts import services
 from accounts.models import AuditEvent, Membership, User, Workspace
 
 SIGNUP = {
@@ -109,3 +110,25 @@ def test_personas_each_have_a_personal_workspace_and_the_right_role(
     assert not Membership.objects.filter(user=staff, workspace=workspace).exists()
     for user in (alice, bob, vera, charlie, staff):
         assert Membership.objects.filter(user=user, workspace__kind="personal").count() == 1
+
+
+def test_a_double_click_on_sign_up_makes_one_account_and_no_500(client, monkeypatch, db):
+    """Both clicks passed the form's "no such account yet" check; the second finds the account
+    the first just made, and says so instead of failing on the unique email."""
+    original = services.user_sign_up
+
+    def the_other_click_got_there_first(**kwargs):
+        original(**kwargs)
+        return original(**kwargs)
+
+    monkeypatch.setattr(services, "user_sign_up", the_other_click_got_there_first)
+    response = client.post(reverse("accounts:signup"), SIGNUP)
+    assert response.status_code == 200
+    assert b"An account with this email already exists" in response.content
+    assert User.objects.filter(email="new.person@example.test").count() == 1
+    assert (
+        Workspace.objects.filter(
+            kind="personal", memberships__user__email="new.person@example.test"
+        ).count()
+        == 1
+    )

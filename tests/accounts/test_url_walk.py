@@ -10,6 +10,7 @@ confirm that the workspace exists). Taisly must never be called on their behalf.
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from accounts.models import Invitation, Membership, Workspace
+from accounts import keys
+from accounts.models import Invitation, Membership, TaislyConnection, Workspace
 
 # Namespaces not walked, and why.
 SKIPPED_NAMESPACES = {
@@ -135,7 +137,15 @@ def _urls(route: Route, workspace: Workspace, objects) -> list[str]:
 
 @pytest.fixture
 def populated(workspace, alice, bob, vera):
-    """The workspace with members and a pending invitation, so object codes exist to try."""
+    """The workspace with members, a pending invitation and a stored Taisly key, so object codes
+    exist to try, and a view that let an outsider through would have a key to call Taisly with."""
+    keys.connection_store(
+        workspace=workspace,
+        api_key="taisly_" + secrets.token_hex(32),
+        plan=TaislyConnection.Plan.STARTER,
+        actor=alice,
+        verified=True,
+    )
     Invitation.objects.create(
         workspace=workspace,
         email="pending@example.test",

@@ -137,3 +137,32 @@ def test_the_last_owner_may_not_leave(alice, workspace, login):
     assert response.status_code == 422
     assert b"always keeps at least one owner" in response.content
     assert Membership.objects.filter(user=alice, workspace=workspace).exists()
+
+
+def test_home_has_a_fixed_number_of_queries_whatever_the_workspace_count(
+    alice, bob, workspace, login, django_assert_num_queries
+):
+    client = login(alice)
+    client.get(reverse("home"))
+    for round_ in range(2):
+        # 1 session, 2 user, 3 the user's memberships with workspaces and member counts,
+        # 4 navigation memberships.
+        with django_assert_num_queries(4):
+            page = client.get(reverse("home"))
+        assert page.content.decode().count('class="box workspace-card"') == 2 + 3 * round_
+        for i in range(3):
+            extra = Workspace.objects.create(name=f"Client {round_}-{i}")
+            Membership.objects.create(workspace=extra, user=alice, role="owner")
+            Membership.objects.create(workspace=extra, user=bob, role="editor")
+
+
+def test_the_workspace_home_has_a_fixed_number_of_queries(
+    alice, bob, vera, workspace, login, django_assert_num_queries
+):
+    client = login(alice)
+    url = reverse("accounts:workspace", kwargs={"code": workspace.code})
+    client.get(url)
+    # 1 session, 2 user, 3 membership with its workspace (access), 4 member count,
+    # 5 navigation memberships.
+    with django_assert_num_queries(5):
+        client.get(url)

@@ -103,6 +103,22 @@ def test_secrets_can_come_from_files(tmp_path):
     assert result.stdout.strip() == "y" * 40
 
 
+def test_encryption_keys_can_come_from_a_file_newest_first(tmp_path):
+    newest, older = "bmV3ZXN0LWZlcm5ldC1rZXktZm9yLXRoZS10ZXN0ISE=", GOOD_FERNET
+    keys_file = tmp_path / "encryption-keys"
+    keys_file.write_text(f"{newest}\n{older}\n")  # one a line, as a secret mount holds them
+    env = {**PROD_OK, "TAISLY_DASH_ENCRYPTION_KEYS_FILE": str(keys_file)}
+    del env["TAISLY_DASH_ENCRYPTION_KEYS"]
+    result = load_settings(
+        env,
+        "(s.TAISLY_DASH_ENCRYPTION_KEYS, __import__('accounts.crypto', fromlist=['x'])"
+        ".decrypt(__import__('cryptography.fernet', fromlist=['x']).Fernet("
+        f"'{older}').encrypt(b'taisly_old').decode()))",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == repr(([newest, older], "taisly_old"))
+
+
 @pytest.mark.parametrize("cluster", ["default", "uploads"])
 def test_each_cluster_retries_only_after_its_timeout(cluster):
     # A task still running when `retry` passes would be handed out a second time.
