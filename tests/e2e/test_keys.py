@@ -37,6 +37,18 @@ def key_url(live_server, name: str, workspace) -> str:
     return live_server.url + reverse(f"taisly:{name}", kwargs={"code": workspace.code})
 
 
+@pytest.fixture
+def connected_key(settings, sandbox, sandbox_account, workspace, alice) -> str:
+    """The workspace's key, connected through the service as its owner would."""
+    from accounts import keys
+
+    settings.TAISLY_BASE_URL = sandbox.base_url
+    keys.connection_connect(
+        workspace=workspace, api_key=sandbox_account["api_key"], plan=None, actor=alice
+    )
+    return sandbox_account["api_key"]
+
+
 def test_the_owner_connects_a_sandbox_key_and_sees_plan_and_hint(
     page: Page,
     live_server,
@@ -94,23 +106,8 @@ def test_the_owner_connects_a_sandbox_key_and_sees_plan_and_hint(
 
 
 def test_a_viewer_sees_the_key_page_but_cannot_connect(
-    page: Page,
-    live_server,
-    settings,
-    sandbox,
-    sandbox_account,
-    workspace,
-    alice,
-    vera,
-    screenshot_dir,
-    csp_violations,
+    page: Page, live_server, connected_key, workspace, vera, screenshot_dir, csp_violations
 ):
-    from accounts import keys
-
-    settings.TAISLY_BASE_URL = sandbox.base_url
-    keys.connection_connect(
-        workspace=workspace, api_key=sandbox_account["api_key"], plan=None, actor=alice
-    )
     log_in(page, live_server, vera)
 
     page.goto(key_url(live_server, "detail", workspace))
@@ -131,9 +128,7 @@ def test_a_viewer_sees_the_key_page_but_cannot_connect(
 def test_a_new_key_that_could_not_be_stored_is_shown_once(
     page: Page,
     live_server,
-    settings,
-    sandbox,
-    sandbox_account,
+    connected_key,
     workspace,
     alice,
     monkeypatch,
@@ -142,13 +137,8 @@ def test_a_new_key_that_could_not_be_stored_is_shown_once(
 ):
     from django.db import DatabaseError
 
-    from accounts import keys
     from accounts.models import TaislyConnection
 
-    settings.TAISLY_BASE_URL = sandbox.base_url
-    keys.connection_connect(
-        workspace=workspace, api_key=sandbox_account["api_key"], plan=None, actor=alice
-    )
     log_in(page, live_server, alice)
     page.goto(key_url(live_server, "regenerate", workspace))
 
@@ -159,7 +149,7 @@ def test_a_new_key_that_could_not_be_stored_is_shown_once(
     page.get_by_role("button", name="Regenerate key").click()
     expect(page.get_by_role("heading", name="Your new Taisly key")).to_be_visible()
     shown = page.get_by_test_id("new-key").input_value()
-    assert PLAINTEXT_KEY.fullmatch(shown) and shown != sandbox_account["api_key"]
+    assert PLAINTEXT_KEY.fullmatch(shown) and shown != connected_key
     page.screenshot(path=f"{screenshot_dir}/keys_new_key_once.png", full_page=True)
     monkeypatch.undo()
 
