@@ -40,7 +40,7 @@ from accounts.forms import (
     WorkspaceDeleteForm,
     WorkspaceNameForm,
 )
-from accounts.models import AuditEvent, Invitation, Membership
+from accounts.models import AuditEvent, Invitation, Membership, TaislyConnection
 
 AUDIT_PAGE_SIZE = 50
 
@@ -209,10 +209,19 @@ def workspace_create(request: HttpRequest) -> HttpResponse:
 def workspace_home(request: HttpRequest, code) -> HttpResponse:
     access = get_workspace_for_user(request, code)
     members_count = Membership.objects.filter(workspace=access.workspace).count()
+    # The key itself is never decrypted for this page: only its hint, plan and status.
+    connection = (
+        TaislyConnection.objects.filter(workspace=access.workspace).defer("api_key").first()
+    )
     return render(
         request,
         "accounts/workspace_home.html",
-        {"access": access, "workspace": access.workspace, "members_count": members_count},
+        {
+            "access": access,
+            "workspace": access.workspace,
+            "members_count": members_count,
+            "connection": connection,
+        },
     )
 
 

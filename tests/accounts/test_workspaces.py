@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from accounts.models import AuditEvent, Membership, Workspace
+from accounts.models import AuditEvent, Membership, TaislyConnection, Workspace
 
 
 def _actions(workspace=None) -> list[str]:
@@ -35,6 +35,27 @@ def test_the_workspace_home_shows_name_role_members_and_the_key_link(
     assert 'data-testid="role">Viewer<' in page
     assert 'data-testid="members-count">3<' in page
     assert reverse("taisly:detail", kwargs={"code": workspace.code}) in page
+
+
+def test_the_workspace_home_says_whether_a_key_is_connected(alice, vera, workspace, login):
+    url = reverse("accounts:workspace", kwargs={"code": workspace.code})
+    page = login(alice).get(url).content.decode()
+    assert 'data-testid="key-summary">Not connected<' in page
+    assert "Connect a Taisly key" in page
+    assert "Connect a Taisly key" not in login(vera).get(url).content.decode()
+
+    connection = TaislyConnection.objects.create(
+        workspace=workspace, api_key="taisly_" + "ab" * 32, key_hint="taisly_…abab", plan="PRO"
+    )
+    page = login(vera).get(url).content.decode()
+    assert "Pro" in page and "taisly_…abab" in page and "1000 requests an hour" in page
+    assert "ab" * 32 not in page
+
+    connection.status = TaislyConnection.Status.REVOKED
+    connection.save()
+    page = login(vera).get(url).content.decode()
+    assert 'data-testid="key-summary">Revoked<' in page
+    assert "Nothing can be posted" in page
 
 
 def test_home_lists_every_workspace_of_the_user(alice, workspace, login):
@@ -163,6 +184,6 @@ def test_the_workspace_home_has_a_fixed_number_of_queries(
     url = reverse("accounts:workspace", kwargs={"code": workspace.code})
     client.get(url)
     # 1 session, 2 user, 3 membership with its workspace (access), 4 member count,
-    # 5 navigation memberships.
-    with django_assert_num_queries(5):
+    # 5 the Taisly connection (key deferred), 6 navigation memberships.
+    with django_assert_num_queries(6):
         client.get(url)
