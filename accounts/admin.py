@@ -3,6 +3,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import TaislyConnection, User
+from accounts.services import user_sole_ownerships
 
 
 @admin.register(User)
@@ -20,6 +21,13 @@ class UserAdmin(BaseUserAdmin):
         (_("Dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+
+    # A workspace always keeps an owner: the last owner of a workspace that has other members
+    # cannot be deleted (singly or in a bulk action) until someone else there is an owner.
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and user_sole_ownerships(user=obj):
+            return False
+        return super().has_delete_permission(request, obj)
 
 
 @admin.register(TaislyConnection)

@@ -165,6 +165,22 @@ def workspace_delete(
 # --- Members --------------------------------------------------------------------------------
 
 
+def user_sole_ownerships(*, user: User) -> list[Workspace]:
+    """Workspaces that would be left with members but no owner if ``user`` were deleted.
+
+    A workspace always keeps at least one owner, so such a user cannot be deleted until another
+    member is made an owner. (Workspaces where the user is alone go with them.)"""
+    owned = Workspace.objects.filter(
+        memberships__user=user, memberships__role=Membership.Role.OWNER
+    )
+    blocked = []
+    for workspace in owned.order_by("name"):
+        others = Membership.objects.filter(workspace=workspace).exclude(user=user)
+        if others.exists() and not others.filter(role=Membership.Role.OWNER).exists():
+            blocked.append(workspace)
+    return blocked
+
+
 def _locked_owner_ids(workspace: Workspace) -> list[int]:
     # Locks the owner rows so two owners demoting each other at once cannot both succeed.
     return list(
