@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 import zoneinfo
 
 from django import forms
@@ -147,6 +148,8 @@ class InviteForm(BulmaFormMixin, forms.Form):
     role = forms.ChoiceField(
         label=_("Role"), choices=Membership.Role.choices, initial=Membership.Role.VIEWER
     )
+    # New for every blank form, carried through re-renders: it identifies one press of "Send".
+    submission = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4, required=False)
 
     def clean_email(self) -> str:
         return self.cleaned_data["email"].strip().lower()

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import secrets
 import smtplib
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -277,13 +278,25 @@ def invitations_pending(*, workspace: Workspace):
 
 
 def invitation_create(
-    *, workspace: Workspace, email: str, role: str, inviter: User, request: HttpRequest
-) -> tuple[Invitation, str]:
+    *,
+    workspace: Workspace,
+    email: str,
+    role: str,
+    inviter: User,
+    request: HttpRequest,
+    submission: uuid.UUID | None = None,
+) -> tuple[Invitation, str | None]:
     """Invite ``email`` and send the link. Returns the invitation and its token.
 
     The token exists only in the email; the database keeps its SHA-256. A new invitation to the
-    same address replaces a pending one, so only the newest link works.
+    same address replaces a pending one, so only the newest link works. A repeated
+    ``submission`` (a double click) returns the pending invitation it made, with no token, and
+    sends nothing.
     """
+    if submission is not None:
+        earlier = _invitation_of_submission(workspace, submission)
+        if earlier is not None:
+            return earlier, None
     email = email.strip().lower()
     if role not in Role.values:
         raise ValidationError(_("Choose a role."), code="role")
@@ -296,17 +309,27 @@ def invitation_create(
     token = secrets.token_urlsafe(32)
     now = timezone.now()
     with transaction.atomic():
+        try:
+            with transaction.atomic():
+                invitation = Invitation.objects.create(
+                    workspace=workspace,
+                    email=email,
+                    role=role,
+                    token_hash=_token_hash(token),
+                    invited_by=inviter,
+                    expires_at=now + timedelta(days=settings.INVITATION_EXPIRY_DAYS),
+                    submission=submission,
+                )
+        except IntegrityError:
+            # The same submission raced in from a second click and won.
+            earlier = _invitation_of_submission(workspace, submission) if submission else None
+            if earlier is None:
+                raise
+            return earlier, None
+        # Only the newest link to an address works.
         Invitation.objects.filter(
             workspace=workspace, email__iexact=email, accepted_at__isnull=True, revoked_at=None
-        ).update(revoked_at=now)
-        invitation = Invitation.objects.create(
-            workspace=workspace,
-            email=email,
-            role=role,
-            token_hash=_token_hash(token),
-            invited_by=inviter,
-            expires_at=now + timedelta(days=settings.INVITATION_EXPIRY_DAYS),
-        )
+        ).exclude(pk=invitation.pk).update(revoked_at=now)
         audit_record(
             workspace=workspace,
             actor=inviter,
@@ -321,12 +344,21 @@ def invitation_create(
         _invitation_send(invitation=invitation, link=link)
     except (OSError, smtplib.SMTPException):
         logger.exception("Could not send the invitation email for workspace %s", workspace.code)
-        Invitation.objects.filter(pk=invitation.pk).update(revoked_at=timezone.now())
+        # Withdrawn, and its submission freed so that pressing "Send" again really retries.
+        Invitation.objects.filter(pk=invitation.pk).update(
+            revoked_at=timezone.now(), submission=None
+        )
         raise ValidationError(
             _("The invitation email could not be sent, so no invitation was made. Try again."),
             code="mail",
         ) from None
     return invitation, token
+
+
+def _invitation_of_submission(workspace: Workspace, submission: uuid.UUID) -> Invitation | None:
+    return Invitation.objects.filter(
+        workspace=workspace, submission=submission, accepted_at=None, revoked_at=None
+    ).first()
 
 
 def _invitation_send(*, invitation: Invitation, link: str) -> None:

@@ -357,6 +357,7 @@ def member_invite(request: HttpRequest, code) -> HttpResponse:
                 role=form.cleaned_data["role"],
                 inviter=request.user,
                 request=request,
+                submission=form.cleaned_data["submission"],
             )
         except ValidationError as exc:
             form.add_error("email" if exc.code == "member" else None, exc)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import uuid
 
 import pytest
 import time_machine
@@ -17,11 +18,11 @@ from accounts.models import Invitation, Membership, User
 NEW = "newcomer@example.test"
 
 
-def _invite(client, workspace, email=NEW, role="viewer"):
-    return client.post(
-        reverse("accounts:member_invite", kwargs={"code": workspace.code}),
-        {"email": email, "role": role},
-    )
+def _invite(client, workspace, email=NEW, role="viewer", submission=None):
+    data = {"email": email, "role": role}
+    if submission:
+        data["submission"] = str(submission)
+    return client.post(reverse("accounts:member_invite", kwargs={"code": workspace.code}), data)
 
 
 def _link(message) -> str:
@@ -81,6 +82,42 @@ def test_a_new_invitation_replaces_the_pending_one(alice, workspace, login, mail
     second = _link(mailoutbox[1])
     assert client.get(first).status_code == 410
     assert client.get(second).status_code == 200
+
+
+def test_a_double_click_on_send_sends_one_invitation(alice, workspace, login, mailoutbox, client):
+    owner = login(alice)
+    form = owner.get(reverse("accounts:member_invite", kwargs={"code": workspace.code}))
+    submission = form.context["form"]["submission"].value()
+    assert f'value="{submission}"' in form.content.decode()
+    first = _invite(owner, workspace, submission=submission)
+    second = _invite(owner, workspace, submission=submission)
+    assert first.status_code == second.status_code == 302
+    assert len(mailoutbox) == 1
+    assert Invitation.objects.filter(workspace=workspace).count() == 1
+    assert client.get(_link(mailoutbox[0])).status_code == 200
+    # A fresh form is a fresh submission.
+    assert owner.get(form.request["PATH_INFO"]).context["form"]["submission"].value() != submission
+
+
+def test_a_failed_send_can_be_retried_with_the_same_form(alice, workspace, settings, db):
+    request = RequestFactory().post("/")
+    submission = uuid.uuid4()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 9  # nothing listens there
+    kwargs = dict(
+        workspace=workspace,
+        email=NEW,
+        role="viewer",
+        inviter=alice,
+        request=request,
+        submission=submission,
+    )
+    with pytest.raises(ValidationError, match="could not be sent"):
+        services.invitation_create(**kwargs)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    invitation, token = services.invitation_create(**kwargs)
+    assert token is not None and len(mail.outbox) == 1
+    assert invitation.revoked_at is None
 
 
 def test_an_invalid_address_is_refused(alice, workspace, login):
@@ -315,3 +352,41 @@ def test_someone_else_posting_a_used_link_still_gets_410(invited, workspace, cha
     newcomer.post(invited)
     assert login(charlie).post(invited).status_code == 410
     assert not Membership.objects.filter(workspace=workspace, user=charlie).exists()
+
+
+def test_a_second_click_racing_the_first_returns_the_first_invitation(
+    alice, workspace, monkeypatch, mailoutbox
+):
+    # The second request passed the "already made?" check before the first one committed; the
+    # unique submission stops it at the insert, and it answers with the first invitation.
+    request = RequestFactory().post("/")
+    submission = uuid.uuid4()
+    first, _ = services.invitation_create(
+        workspace=workspace,
+        email=NEW,
+        role="viewer",
+        inviter=alice,
+        request=request,
+        submission=submission,
+    )
+    real_lookup = services._invitation_of_submission
+    lookups = []
+
+    def lookup(ws, sub):
+        lookups.append(sub)
+        return None if len(lookups) == 1 else real_lookup(ws, sub)
+
+    monkeypatch.setattr(services, "_invitation_of_submission", lookup)
+    again, token = services.invitation_create(
+        workspace=workspace,
+        email=NEW,
+        role="viewer",
+        inviter=alice,
+        request=request,
+        submission=submission,
+    )
+    assert again == first and token is None
+    assert len(lookups) == 2  # the early check, then the one after the refused insert
+    assert len(mailoutbox) == 1
+    first.refresh_from_db()
+    assert first.revoked_at is None  # the loser's "withdraw older links" was rolled back
