@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 import uuid
@@ -359,16 +360,16 @@ def test_a_second_click_racing_the_first_returns_the_first_invitation(
 ):
     # The second request passed the "already made?" check before the first one committed; the
     # unique submission stops it at the insert, and it answers with the first invitation.
-    request = RequestFactory().post("/")
-    submission = uuid.uuid4()
-    first, _ = services.invitation_create(
+    send = functools.partial(
+        services.invitation_create,
         workspace=workspace,
         email=NEW,
         role="viewer",
         inviter=alice,
-        request=request,
-        submission=submission,
+        request=RequestFactory().post("/"),
+        submission=uuid.uuid4(),
     )
+    first, _ = send()
     real_lookup = services._invitation_of_submission
     lookups = []
 
@@ -377,14 +378,7 @@ def test_a_second_click_racing_the_first_returns_the_first_invitation(
         return None if len(lookups) == 1 else real_lookup(ws, sub)
 
     monkeypatch.setattr(services, "_invitation_of_submission", lookup)
-    again, token = services.invitation_create(
-        workspace=workspace,
-        email=NEW,
-        role="viewer",
-        inviter=alice,
-        request=request,
-        submission=submission,
-    )
+    again, token = send()
     assert again == first and token is None
     assert len(lookups) == 2  # the early check, then the one after the refused insert
     assert len(mailoutbox) == 1
