@@ -382,11 +382,15 @@ def test_regenerate_stores_the_new_key_and_the_old_one_stops_working(
 def test_when_storing_the_new_key_fails_it_is_shown_once(
     monkeypatch, caplog, login, alice, workspace, connected
 ):
-    def broken_save(self, *args, **kwargs):
-        raise DatabaseError("disk I/O error")
+    original = keys._mark_if_unchanged
+
+    def broken_store(connection, token, **fields):
+        if "api_key" in fields:  # storing the new key (marking the old one invalid still works)
+            raise DatabaseError("disk I/O error")
+        return original(connection, token, **fields)
 
     client = login(alice)
-    monkeypatch.setattr(TaislyConnection, "save", broken_save)
+    monkeypatch.setattr(keys, "_mark_if_unchanged", broken_store)
     response = client.post(url("regenerate", workspace))
     monkeypatch.undo()
 
