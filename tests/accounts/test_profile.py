@@ -2,10 +2,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 import time_machine
+from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
-from accounts.models import AuditEvent
+from accounts import services
+from accounts.models import AuditEvent, Membership, TaislyConnection, User, Workspace
 from tests.personas import PERSONA_PASSWORD
 
 
@@ -115,3 +118,76 @@ def test_changing_the_password_needs_the_old_one(alice, login):
     assert response.status_code == 200
     alice.refresh_from_db()
     assert alice.check_password(PERSONA_PASSWORD)
+
+
+# --- Deleting one's own account (issue 6, section 3) -----------------------------------------
+
+
+def _delete_url() -> str:
+    return reverse("accounts:account_delete")
+
+
+def test_the_profile_offers_to_delete_the_account(alice, login):
+    assert _delete_url() in login(alice).get(reverse("accounts:profile")).content.decode()
+
+
+def test_deleting_my_account_asks_first_and_names_what_goes_with_it(charlie, login):
+    page = login(charlie).get(_delete_url())
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "Charlie" in body  # his personal workspace, where he is alone, goes with him
+    assert 'type="password"' in body
+    assert User.objects.filter(pk=charlie.pk).exists()  # asking deletes nothing
+
+
+def test_a_wrong_password_deletes_nothing(charlie, login):
+    response = login(charlie).post(_delete_url(), {"password": "not-it"})
+    assert response.status_code == 422
+    assert "That is not your password." in response.content.decode()
+    assert User.objects.filter(pk=charlie.pk).exists()
+
+
+def test_deleting_my_account_takes_my_lonely_workspaces_and_their_keys(
+    charlie, alice, workspace, login
+):
+    """Workspaces where charlie is the only member go with him, with their stored key; the one
+    he shares stays, and its log says he left."""
+    personal = Workspace.objects.get(memberships__user=charlie)
+    TaislyConnection.objects.create(workspace=personal, api_key="taisly_" + "ab" * 32)
+    Membership.objects.create(workspace=workspace, user=charlie, role="editor")
+    client = login(charlie)
+    response = client.post(_delete_url(), {"password": PERSONA_PASSWORD}, follow=True)
+    assert response.redirect_chain[-1][0] == reverse("login")
+    assert "Your account was deleted." in response.content.decode()
+    assert not User.objects.filter(pk=charlie.pk).exists()
+    assert not Workspace.objects.filter(pk=personal.pk).exists()
+    assert not TaislyConnection.objects.filter(workspace_id=personal.pk).exists()
+    assert Workspace.objects.filter(pk=workspace.pk).exists()
+    left = AuditEvent.objects.get(workspace=workspace, action=AuditEvent.Action.MEMBER_REMOVED)
+    assert left.details == {"role": "editor", "left": True, "account_deleted": True}
+    assert left.actor_email == "charlie@example.test"
+    assert "_auth_user_id" not in client.session
+
+
+def test_the_last_owner_of_a_shared_workspace_must_hand_it_over_first(alice, bob, workspace, login):
+    client = login(alice)
+    page = client.get(_delete_url()).content.decode()
+    assert "Hand each one over first" in page and "Acme" in page
+    response = client.post(_delete_url(), {"password": PERSONA_PASSWORD})
+    assert response.status_code == 422
+    assert "You are the last owner of “Acme”, which has other members." in (
+        response.content.decode()
+    )
+    assert User.objects.filter(pk=alice.pk).exists()
+    assert Workspace.objects.filter(pk=workspace.pk).exists()
+    # Once bob is an owner too, alice may go; Acme stays with bob.
+    Membership.objects.filter(workspace=workspace, user=bob).update(role="owner")
+    assert client.post(_delete_url(), {"password": PERSONA_PASSWORD}).status_code == 302
+    assert not User.objects.filter(pk=alice.pk).exists()
+    assert Membership.objects.get(workspace=workspace).user == bob
+
+
+def test_user_delete_is_refused_to_anyone_else(alice, charlie):
+    with pytest.raises(PermissionDenied):
+        services.user_delete(user=charlie, actor=alice)
+    assert User.objects.filter(pk=charlie.pk).exists()
