@@ -125,10 +125,10 @@ def user_delete_plan(*, user: User) -> tuple[list[Workspace], list[Workspace]]:
     """What deleting ``user`` would do: (workspaces deleted with them, because they are alone
     there; workspaces that block it, where they are the last owner and others remain)."""
     blocked = user_sole_ownerships(user=user)
+    # Counted before filtering on the user: the count must see every member, not only them.
     alone = list(
-        Workspace.objects.filter(memberships__user=user)
-        .annotate(members_count=models.Count("memberships"))
-        .filter(members_count=1)
+        Workspace.objects.annotate(members_count=models.Count("memberships"))
+        .filter(members_count=1, memberships__user=user)
         .order_by("name", "pk")
     )
     return alone, blocked
@@ -292,15 +292,23 @@ def user_sole_ownerships(*, user: User) -> list[Workspace]:
 
     A workspace always keeps at least one owner, so such a user cannot be deleted until another
     member is made an owner. (Workspaces where the user is alone go with them.)"""
-    owned = Workspace.objects.filter(
-        memberships__user=user, memberships__role=Membership.Role.OWNER
+    others = ~models.Q(memberships__user=user)
+    # One query: counted before filtering on the user, so the counts see every member.
+    return list(
+        Workspace.objects.annotate(
+            others=models.Count("memberships", filter=others),
+            other_owners=models.Count(
+                "memberships", filter=others & models.Q(memberships__role=Role.OWNER)
+            ),
+        )
+        .filter(
+            memberships__user=user,
+            memberships__role=Role.OWNER,
+            others__gt=0,
+            other_owners=0,
+        )
+        .order_by("name", "pk")
     )
-    blocked = []
-    for workspace in owned.order_by("name"):
-        others = Membership.objects.filter(workspace=workspace).exclude(user=user)
-        if others.exists() and not others.filter(role=Membership.Role.OWNER).exists():
-            blocked.append(workspace)
-    return blocked
 
 
 def _locked_owner_ids(workspace: Workspace) -> list[int]:

@@ -173,6 +173,8 @@ def test_the_last_owner_of_a_shared_workspace_must_hand_it_over_first(alice, bob
     client = login(alice)
     page = client.get(_delete_url()).content.decode()
     assert "Hand each one over first" in page and "Acme" in page
+    alone, blocked = services.user_delete_plan(user=alice)
+    assert [w.name for w in alone] == ["Alice"] and blocked == [workspace]
     response = client.post(_delete_url(), {"password": PERSONA_PASSWORD})
     assert response.status_code == 422
     assert "You are the last owner of “Acme”, which has other members." in (
@@ -191,3 +193,22 @@ def test_user_delete_is_refused_to_anyone_else(alice, charlie):
     with pytest.raises(PermissionDenied):
         services.user_delete(user=charlie, actor=alice)
     assert User.objects.filter(pk=charlie.pk).exists()
+
+
+def test_the_delete_account_page_runs_a_fixed_number_of_queries(
+    charlie, login, django_assert_num_queries
+):
+    for i in range(3):  # workspaces he is alone in, and shared ones he is the last owner of
+        alone = Workspace.objects.create(name=f"Alone {i}")
+        Membership.objects.create(workspace=alone, user=charlie, role="owner")
+        shared = Workspace.objects.create(name=f"Shared {i}")
+        Membership.objects.create(workspace=shared, user=charlie, role="owner")
+        other = User.objects.create_user(email=f"o{i}@example.test", password="x-pass-12345")
+        Membership.objects.create(workspace=shared, user=other, role="viewer")
+    client = login(charlie)
+    # 1 session, 2 user, 3 workspaces where he is the last owner among others, 4 workspaces
+    # where he is alone, 5 the navigation's memberships.
+    with django_assert_num_queries(5):
+        page = client.get(reverse("accounts:account_delete"))
+    assert page.context["blocked"] == list(Workspace.objects.filter(name__startswith="Shared"))
+    assert [w.name for w in page.context["alone"]] == ["Alone 0", "Alone 1", "Alone 2", "Charlie"]
