@@ -198,7 +198,9 @@ def test_hsts_is_on_for_a_year_in_production_and_settable():
 
 def test_the_deploy_check_is_clean_with_production_settings():
     # A real-looking SECRET_KEY: Django's deploy check wants 50+ characters, 5+ distinct.
-    env = _clean_env({**PROD_OK, "SECRET_KEY": "q8#Zr2!vL0pX7w$Nd4@kT6yB1mJ9sF3hG5cQ-eR_uA0987654321"})
+    env = _clean_env(
+        {**PROD_OK, "SECRET_KEY": "q8#Zr2!vL0pX7w$Nd4@kT6yB1mJ9sF3hG5cQ-eR_uA0987654321"}
+    )
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
