@@ -477,11 +477,10 @@ def invitation_revoke(request: HttpRequest, code, invitation_code) -> HttpRespon
     try:
         services.invitation_revoke(invitation=invitation, actor=request.user, request=request)
     except ValidationError as exc:
-        messages.error(request, _error_text(exc))
-    else:
-        messages.success(
-            request, _("The invitation to %(email)s was withdrawn.") % {"email": invitation.email}
-        )
+        return _members_refused(request, access, _error_text(exc))
+    messages.success(
+        request, _("The invitation to %(email)s was withdrawn.") % {"email": invitation.email}
+    )
     return redirect("accounts:members", code=access.workspace.code)
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import secrets
 
 import pytest
+from django.test import RequestFactory
 from django.urls import reverse
 
+from accounts import services
 from accounts.models import Membership, TaislyConnection
 
 pytestmark = pytest.mark.django_db
@@ -130,3 +132,18 @@ def test_htmx_is_told_to_swap_422_answers(alice, workspace, login):
     # htmx 2 swaps no 4xx by default: base.html's htmx-config lets 422 through, before [45]...
     text = login(alice).get(_w("accounts:members", workspace)).content.decode()
     assert '{"code": "422", "swap": true' in text.replace("&quot;", '"')
+
+
+def test_withdrawing_an_invitation_no_longer_pending_answers_422(alice, workspace, login):
+    invitation, _token = services.invitation_create(
+        workspace=workspace,
+        email="new@example.test",
+        role=Membership.Role.VIEWER,
+        inviter=alice,
+        request=RequestFactory().get("/"),
+    )
+    services.invitation_revoke(invitation=invitation, actor=alice)
+    url = _w("accounts:invitation_revoke", workspace, invitation_code=invitation.code)
+    response = login(alice).post(url)
+    assert response.status_code == 422
+    assert b"already accepted or revoked" in response.content
