@@ -31,9 +31,7 @@ def make_post(workspace, platforms: dict[str, Platform], results=None, **fields)
     post = Post.objects.create(workspace=workspace, **fields)
     for network, outcome in (results or {}).items():
         status, _, code = outcome.partition(":")
-        PostResult.objects.create(
-            post=post, platform=platforms[network], status=status, code=code
-        )
+        PostResult.objects.create(post=post, platform=platforms[network], status=status, code=code)
     return post
 
 
