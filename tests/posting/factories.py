@@ -47,7 +47,7 @@ def bulk_posts(workspace, platforms: dict[str, Platform], count: int, *, author=
             state=Post.State.SENT,
             taisly_id=f"bulk-{workspace.pk}-{i}",
             created_at=now - timedelta(minutes=i),
-            due_at=now + timedelta(minutes=7 * (i % 4000) - 14000),
+            due_at=now + timedelta(minutes=7 * (i % 100)),
         )
         for i in range(count)
     )
