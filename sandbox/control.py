@@ -61,6 +61,15 @@ def clock_move(request: HttpRequest) -> JsonResponse:
     body = read_json(request)
     if body.get("reset") is True:
         clock.reset()
+    elif "offset" in body:
+        seconds = body["offset"]
+        if (
+            not isinstance(seconds, int | float)
+            or isinstance(seconds, bool)
+            or not math.isfinite(seconds)
+        ):
+            raise bad_request("INVALID_BODY", "`offset` must be a number of seconds.")
+        clock.set_offset(seconds)
     else:
         seconds = body.get("advance")
         if (
@@ -69,7 +78,10 @@ def clock_move(request: HttpRequest) -> JsonResponse:
             or not math.isfinite(seconds)
             or seconds < 0
         ):
-            raise bad_request("INVALID_BODY", 'Send {"advance": seconds ≥ 0} or {"reset": true}.')
+            raise bad_request(
+                "INVALID_BODY",
+                'Send {"advance": seconds ≥ 0}, {"offset": seconds} or {"reset": true}.',
+            )
         clock.advance(seconds)
     return ok(_clock_state())
 

@@ -41,7 +41,65 @@ def test_the_clock_moves_forward_and_resets(sandbox):
     assert sandbox.reset_clock()["offsetSeconds"] == 0
 
 
-@pytest.mark.parametrize("body", [{"advance": -5}, {"advance": "10"}, {}, {"reset": False}])
+def test_the_clock_can_be_set_into_the_past_and_dates_what_is_made_then(sandbox, api):
+    start = datetime.fromisoformat(sandbox.reset_clock()["now"])
+
+    moved = requests.post(
+        f"{sandbox.root_url}/control/clock", json={"offset": -3 * 86400}, timeout=5
+    ).json()["data"]
+    rule = api.post(
+        "/repost/add", json={"from": api.platform_ids["TikTok"], "to": [api.platform_ids["X"]]}
+    ).json()["data"]
+    sandbox.reset_clock()
+
+    assert moved["offsetSeconds"] == -3 * 86400
+    past = datetime.fromisoformat(rule["createdAt"])
+    assert timedelta(days=3, minutes=-1) < start - past <= timedelta(days=3)
+
+
+def test_the_clock_command_sets_and_resets_the_offset(sandbox):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.sandbox_server import MANAGE, ROOT
+
+    env = {**os.environ, "SANDBOX_DATABASE_URL": f"sqlite:///{sandbox.db_path}"}
+
+    def run(*args: str) -> dict:
+        out = subprocess.run(
+            [sys.executable, str(MANAGE), "sandbox_clock", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        return json.loads(out.stdout)
+
+    try:
+        assert run("--offset", "-600")["offsetSeconds"] == -600
+        # The running server reads the same row: it agrees at once.
+        assert sandbox.state()["offsetSeconds"] == -600
+        assert run("--reset")["offsetSeconds"] == 0
+    finally:
+        sandbox.reset_clock()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"advance": -5},
+        {"advance": "10"},
+        {},
+        {"reset": False},
+        {"offset": "-5"},
+        {"offset": True},
+        {"offset": None},
+    ],
+)
 def test_the_clock_refuses_bad_moves(sandbox, body):
     response = requests.post(f"{sandbox.root_url}/control/clock", json=body, timeout=5)
 
