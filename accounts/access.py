@@ -77,3 +77,21 @@ def get_workspace_for_owner(request: HttpRequest, code) -> WorkspaceAccess:
     if not access.is_owner:
         raise PermissionDenied
     return access
+
+
+def get_repost_rule_for_user(request: HttpRequest, code, rule_id: str, *, write: bool = False):
+    """The workspace and its repost rule with Taisly id ``rule_id``: 404 for outsiders and for a
+    rule the workspace does not have; with ``write``, 403 unless the user may write."""
+    from posting.models import RepostRule  # posting's models import accounts'
+
+    access = (
+        get_workspace_for_user_rw(request, code) if write else get_workspace_for_user(request, code)
+    )
+    rule = (
+        RepostRule.objects.select_related("from_platform")
+        .filter(workspace=access.workspace, taisly_id=rule_id)
+        .first()
+    )
+    if rule is None:
+        raise Http404
+    return access, rule
