@@ -206,6 +206,9 @@ class PostResult(models.Model):
     )
     first_seen_at = models.DateTimeField(default=timezone.now)
     status_changed_at = models.DateTimeField(default=timezone.now)
+    #: When a member first opened the post page after it FAILED; the overview lists FAILED
+    #: results nobody has looked at yet. Cleared when the result fails again.
+    seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["platform__network", "id"]

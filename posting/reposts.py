@@ -94,7 +94,7 @@ def platform_label(platform: Platform) -> str:
 def reposts_store(*, workspace: Workspace, rules: Iterable[taisly.RepostRule]) -> list[RepostRule]:
     """Make the mirror hold exactly ``rules`` (Taisly's full list): upsert each, delete the
     ones Taisly no longer has. A platform id the mirror does not know yet gets a placeholder
-    (not usable until a platform sync describes it). Who made a rule here is kept."""
+    (marked gone until a platform sync lists it). Who made a rule here is kept."""
     rules = list(rules)
     now = timezone.now()
     with transaction.atomic():
@@ -112,6 +112,9 @@ def reposts_store(*, workspace: Workspace, rules: Iterable[taisly.RepostRule]) -
 
 
 def _platforms_by_id(workspace: Workspace, ids: Iterable[str]) -> dict[str, Platform]:
+    """The workspace's platforms by Taisly id; an id never seen gets a placeholder, marked gone
+    like posting.sync's (a platform sync describes and revives it if Taisly lists it)."""
+    now = timezone.now()
     wanted = set(ids)
     found = {
         p.taisly_id: p for p in Platform.objects.filter(workspace=workspace, taisly_id__in=wanted)
@@ -121,7 +124,15 @@ def _platforms_by_id(workspace: Workspace, ids: Iterable[str]) -> dict[str, Plat
         # ignore_conflicts: a concurrent platform sync may insert the same id meanwhile.
         Platform.objects.bulk_create(
             [
-                Platform(workspace=workspace, taisly_id=pid, network="", connected=False)
+                Platform(
+                    workspace=workspace,
+                    taisly_id=pid[:64],
+                    network="",
+                    connected=False,
+                    gone_at=now,
+                    first_seen_at=now,
+                    last_seen_at=now,
+                )
                 for pid in sorted(missing)
             ],
             ignore_conflicts=True,

@@ -35,7 +35,7 @@ def test_the_list_shows_each_rule_with_its_platforms_state_and_maker(
     html = response.content.decode()
     assert 'data-testid="repost-rule"' in html
     for network in ("TikTok", "Instagram", "X"):
-        assert f'aria-label="{network}"' in html  # its icon
+        assert f'alt="{network}"' in html  # its icon
     assert "Active" in html and "Alice" in html
     assert "Sync now (1 Taisly request)" in html
     assert url("repost_pause", workspace, rule_id=rule.taisly_id) in html
