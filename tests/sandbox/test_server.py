@@ -17,6 +17,7 @@ from django.test import Client, override_settings
 from sandbox import faults
 from sandbox.management.commands.sandbox import SANDBOX_SETTINGS
 from tests.sandbox.test_keys import assert_error
+from tests.sandbox.test_posts import statuses
 from tests.sandbox_server import MANAGE, ROOT
 
 
@@ -57,35 +58,34 @@ def test_the_clock_can_be_set_into_the_past_and_dates_what_is_made_then(sandbox,
     assert timedelta(days=3, minutes=-1) < start - past <= timedelta(days=3)
 
 
-def test_the_clock_command_sets_and_resets_the_offset(sandbox):
-    import json
-    import os
-    import subprocess
-    import sys
+def test_a_platform_can_be_disconnected_and_reconnected(sandbox, api, videos):
+    ids = api.platform_ids
+    control = f"{sandbox.root_url}/control/platforms"
 
-    from tests.sandbox_server import MANAGE, ROOT
+    answer = requests.post(control, json={"id": ids["X"], "connected": False}, timeout=5)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["data"]["connected"] is False
+    before = api.create_post(videos["ok"], [ids["X"]]).json()["historyId"]
+    requests.post(control, json={"id": ids["X"], "connected": True}, timeout=5)
+    after = api.create_post(videos["ok"], [ids["X"]]).json()["historyId"]
 
-    env = {**os.environ, "SANDBOX_DATABASE_URL": f"sqlite:///{sandbox.db_path}"}
+    listed = {p["_id"]: p["connected"] for p in api.get("/platform/platforms").json()["data"]}
+    assert listed[ids["X"]] is True
+    sandbox.advance(2)
+    assert statuses(api.post_in_history(before)) == {"X": ("FAILED", "PLATFORM_DISCONNECTED")}
+    assert statuses(api.post_in_history(after)) == {"X": ("SUCCESS", None)}
 
-    def run(*args: str) -> dict:
-        out = subprocess.run(
-            [sys.executable, str(MANAGE), "sandbox_clock", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-        )
-        return json.loads(out.stdout)
 
-    try:
-        assert run("--offset", "-600")["offsetSeconds"] == -600
-        # The running server reads the same row: it agrees at once.
-        assert sandbox.state()["offsetSeconds"] == -600
-        assert run("--reset")["offsetSeconds"] == 0
-    finally:
-        sandbox.reset_clock()
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"id": "0" * 24, "connected": True}, 404, "PLATFORM_NOT_FOUND"),
+        ({"connected": "yes"}, 400, "INVALID_BODY"),
+    ],
+)
+def test_platform_control_refuses_bad_bodies(sandbox, body, status, code):
+    response = requests.post(f"{sandbox.root_url}/control/platforms", json=body, timeout=5)
+    assert_error(response, status, code)
 
 
 @pytest.mark.parametrize(
