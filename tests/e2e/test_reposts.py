@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, Page, expect
 from accounts import keys
 from posting.taisly import TaislyClient
 from tests.e2e.test_keys import csp_violations, log_in  # noqa: F401 (fixture)
-from tests.posting.conftest import mirror_platforms
+from tests.posting.sandbox_mirror import mirror_platforms
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -14,6 +14,7 @@ from posting.models import MirrorState, Platform, RepostRule
 from posting.reposts import RepostActionError, RepostCycleWarning
 from posting.taisly import RepostRule as TaislyRule
 from posting.taisly import TaislyClient
+from tests.posting.sandbox_mirror import *  # noqa: F401,F403 (fixtures: mirrored, taisly, taisly_calls)
 
 pytestmark = pytest.mark.django_db
 
@@ -433,3 +434,32 @@ def test_the_page_reads_rules_in_a_fixed_number_of_queries(
     with django_assert_num_queries(2):
         rules = reposts.reposts_for_page(workspace)
         assert all(len(r.to_platforms.all()) == 2 for r in rules)
+
+
+def test_a_post_through_a_rule_shows_as_a_repost_of_the_rules_source(
+    workspace, alice, mirrored, taisly
+):
+    """What the rules page says (from → to) and what history marks (a repost of …) agree."""
+    from posting.models import PostResult
+    from posting.sync import history_sync
+    from tests.videos import make_video
+
+    tiktok, instagram, x = mirrored["TikTok"], mirrored["Instagram"], mirrored["X"]
+    rule = reposts.repost_add(
+        workspace=workspace, actor=alice, from_platform=tiktok, to_platforms=[instagram, x]
+    ).rule
+    with at_taisly(mirrored) as client:
+        client.create_post(
+            make_video(taisly.tmpdir / "rule-post.mp4"),
+            platforms=[tiktok.taisly_id],
+            description="through a rule",
+        )
+    taisly.advance(2)
+
+    history_sync(workspace=workspace, actor=None)
+
+    results = {r.platform: r for r in PostResult.objects.select_related("repost_of")}
+    assert set(results) == {tiktok, *rule.to_platforms.all()}
+    assert not results[tiktok].is_repost
+    for target in rule.to_platforms.all():
+        assert results[target].is_repost and results[target].repost_of == rule.from_platform

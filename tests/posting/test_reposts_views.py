@@ -8,6 +8,7 @@ from django.urls import reverse
 from accounts.models import AuditEvent
 from posting import reposts
 from posting.models import RepostRule
+from tests.posting.sandbox_mirror import *  # noqa: F401,F403 (fixtures: mirrored, taisly, taisly_calls)
 
 pytestmark = pytest.mark.django_db
 

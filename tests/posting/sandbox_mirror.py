@@ -1,5 +1,6 @@
-"""Fixtures for posting: a workspace whose stored key is a sandbox account's, with its platforms
-mirrored, and a recorder of every Taisly call."""
+"""Fixtures for posting tests that talk to the sandbox: a workspace whose stored key is a sandbox
+account's, with its platforms mirrored, and a recorder of every Taisly call. Import them into a
+test module (not a conftest, so other posting tests keep their own)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import pytest
 from accounts import keys
 from posting.models import Platform
 from posting.taisly import taisly_call
+
+__all__ = ["mirror_platforms", "mirrored", "taisly", "taisly_calls"]
 
 
 @pytest.fixture
