@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 
 from accounts.models import Membership, Workspace
-from posting.models import Post
+from posting.models import Post, RepostRule
 
 
 @dataclass(frozen=True)
@@ -109,3 +109,21 @@ def get_post_for_user_rw(request: HttpRequest, code, post_code) -> tuple[Post, W
     if not access.can_write:
         raise PermissionDenied
     return post, access
+
+
+def get_repost_rule_for_user(
+    request: HttpRequest, code, rule_id: str, *, write: bool = False
+) -> tuple[WorkspaceAccess, RepostRule]:
+    """The workspace and its repost rule with Taisly id ``rule_id``: 404 for outsiders and for a
+    rule the workspace does not have; with ``write``, 403 unless the user may write."""
+    access = (
+        get_workspace_for_user_rw(request, code) if write else get_workspace_for_user(request, code)
+    )
+    rule = (
+        RepostRule.objects.select_related("from_platform")
+        .filter(workspace=access.workspace, taisly_id=rule_id)
+        .first()
+    )
+    if rule is None:
+        raise Http404
+    return access, rule
