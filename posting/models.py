@@ -150,6 +150,9 @@ class Post(models.Model):
     progress_at = models.DateTimeField(null=True, blank=True)
     sending_started_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    #: NEEDS_CHECK: the posts in Taisly's history that could be this one, as read then (id,
+    #: description, date, per-platform results), for a person to choose from.
+    send_candidates = models.JSONField(default=list, blank=True)
 
     #: A retry of another post's failed platforms (issue "Nothing fails silently").
     retry_of = models.ForeignKey(

@@ -1,0 +1,27 @@
+"""The posting app's standing django-q2 schedules, created once after migrating.
+
+A schedule is found by its name, so running ``migrate`` again (or on several nodes) never makes a
+second one; an operator's changes to its timing are kept.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+CLEANUP_SCHEDULE = "posting: delete kept videos and abandoned uploads (daily)"
+
+
+def ensure_schedules(**kwargs) -> None:
+    from django_q.models import Schedule
+
+    Schedule.objects.get_or_create(
+        name=CLEANUP_SCHEDULE,
+        defaults={
+            "func": "posting.tasks.cleanup_videos",
+            "schedule_type": Schedule.DAILY,
+            "repeats": -1,
+            "next_run": timezone.now() + timedelta(hours=1),
+        },
+    )
