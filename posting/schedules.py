@@ -13,10 +13,15 @@ from django.utils import timezone
 CLEANUP_SCHEDULE = "posting: delete kept videos and abandoned uploads (daily)"
 
 
-def ensure_schedules(**kwargs) -> None:
+def ensure_schedules(*, using: str = "default", **kwargs) -> None:
+    from django.db import router
     from django_q.models import Schedule
 
-    Schedule.objects.get_or_create(
+    # post_migrate runs for every database migrated (the sandbox's too): only where the
+    # schedules live.
+    if not router.allow_migrate_model(using, Schedule):
+        return
+    Schedule.objects.using(using).get_or_create(
         name=CLEANUP_SCHEDULE,
         defaults={
             "func": "posting.tasks.cleanup_videos",

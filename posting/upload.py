@@ -231,6 +231,17 @@ def post_forward(*, post_id: int) -> str:
         return "not claimed"
     post = Post.objects.select_related("workspace").get(pk=post_id)
     targets = list(post.target_platforms.all())
+    if post.must_reconcile:
+        # An earlier try may have reached Taisly and history could not say: it must first.
+        outcome = _reconcile(post, targets)
+        if outcome == "adopted":
+            return "adopted"
+        if outcome == "several":
+            _needs_check(post, post.state_reason)
+            return "needs_check"
+        if outcome == "error":
+            return _retry_later(post, post.state_reason)
+        Post.objects.filter(pk=post.pk).update(must_reconcile=False)
     scheduled = post.scheduled_at if post.scheduled_at and post.scheduled_at > now else None
     try:
         with taisly_for(post.workspace) as client, post.video.open("rb") as video:
@@ -288,8 +299,12 @@ def _after_failure(post: Post, targets: list[Platform], exc: TaislyActionError) 
         outcome = _reconcile(post, targets)
         if outcome == "adopted":
             return "adopted"
-        if outcome == "none" and answered:
+        if answered and outcome == "none":
             # Taisly answered with an error and its history has no such post: it was not made.
+            return _retry_later(post, exc.message)
+        if answered and outcome == "error":
+            # History could not be read either: the next try reads it before sending.
+            Post.objects.filter(pk=post.pk).update(must_reconcile=True)
             return _retry_later(post, exc.message)
         _needs_check(post, exc.message)
         return "needs_check"
@@ -355,9 +370,9 @@ def _fail(post: Post, reason: str) -> None:
 
 def _needs_check(post: Post, reason: str) -> None:
     sentence = _(
-        "The connection to Taisly broke after the video was sent, so it may have been posted. "
-        "%(reason)s Check the candidates below from Taisly's history, or send it again."
-    ) % {"reason": reason}
+        "Taisly may have posted this already (%(reason)s), so it is not sent again on its own. "
+        "Check Taisly's history below, or send it again."
+    ) % {"reason": reason.rstrip(".")}
     updated = Post.objects.filter(pk=post.pk, state=State.SENDING).update(
         state=State.NEEDS_CHECK, state_reason=sentence
     )
@@ -406,6 +421,7 @@ def _set_sent(post, taisly_id, due, now, from_states) -> int:
         next_attempt_at=None,
         progress_bytes=F("progress_total"),
         send_candidates=[],
+        must_reconcile=False,
     )
 
 
@@ -448,12 +464,13 @@ def store_results(post: Post, results: Iterable[taisly.PostResult]) -> None:
 
 
 def _reconcile(post: Post, targets: list[Platform]) -> str:
-    """Look for the post in Taisly's history: "adopted", "none" or "unsure" (candidates kept)."""
+    """Look for the post in Taisly's history: "adopted" (exactly one match, now SENT), "none",
+    "several" (kept as candidates for a person) or "error" (history could not be read)."""
     try:
         candidates = _candidates(post, targets)
     except TaislyActionError as exc:
         logger.info("Post %s: history could not be read: %s", post.code, exc.message)
-        return "unsure"
+        return "error"
     if len(candidates) == 1:
         only = candidates[0]
         adopted = _mark_sent(
@@ -474,7 +491,7 @@ def _reconcile(post: Post, targets: list[Platform]) -> str:
             )
             return "adopted"
     Post.objects.filter(pk=post.pk).update(send_candidates=[_candidate_json(c) for c in candidates])
-    return "none" if not candidates else "unsure"
+    return "none" if not candidates else "several"
 
 
 def _candidates(post: Post, targets: list[Platform]) -> list[taisly.HistoryPost]:
@@ -630,6 +647,8 @@ def _requeue(post: Post, actor: User, from_state: str, action: str, *, request) 
             send_candidates=[],
             progress_bytes=0,
             progress_total=0,
+            # A person who says "send again" after a check has looked at history themselves.
+            **({"must_reconcile": False} if from_state == State.NEEDS_CHECK else {}),
         )
         audit_record(
             workspace=post.workspace,

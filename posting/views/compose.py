@@ -229,19 +229,19 @@ def post_progress(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
 def _decide(request: HtmxHttpRequest, code, post_code, action, success: str) -> HttpResponse:
     access = get_workspace_for_user_rw(request, code)
     post = _post_in(access, post_code)
+    error = None
     try:
         post = action(access, post)
     except upload.PostActionError as exc:
-        messages.error(request, exc.message)
+        error = exc.message
         post.refresh_from_db()
-        status = 422
+    if request.htmx:
+        context = {**_progress_context(access, post), "action_error": error}
+        return render(request, "posting/_progress.html", context, status=422 if error else 200)
+    if error:
+        messages.error(request, error)
     else:
         messages.success(request, success)
-        status = 200
-    if request.htmx:
-        return render(
-            request, "posting/_progress.html", _progress_context(access, post), status=status
-        )
     return redirect("posting:post_progress", code=access.workspace.code, post_code=post.code)
 
 

@@ -264,16 +264,6 @@
     });
   }
 
-  // A form that failed on the server comes back with 413 or 422: show it (htmx would not).
-  document.addEventListener("htmx:beforeSwap", function (event) {
-    var status = event.detail.xhr.status;
-    if ((status === 413 || status === 422) && event.detail.target &&
-        event.detail.target.id === "compose") {
-      event.detail.shouldSwap = true;
-      event.detail.isError = false;
-    }
-  });
-
   function init(root) {
     (root || document).querySelectorAll("form[data-compose]").forEach(bind);
   }

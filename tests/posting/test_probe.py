@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from posting import probe
-from tests.posting.upload_fixtures import *  # noqa: F403
+from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
 from tests.videos import make_noise_file
 
 
