@@ -26,7 +26,6 @@
     if (form.dataset.bound) return;
     form.dataset.bound = "1";
     var msg = form.dataset;
-    var maxBytes = Number(msg.maxBytes);
     var minSeconds = Number(msg.minSeconds);
     var maxSeconds = Number(msg.maxSeconds);
     var tolerance = Number(msg.ratioTolerance);
@@ -78,7 +77,7 @@
       }
       var dot = file.name.lastIndexOf(".");
       var extension = dot >= 0 ? file.name.slice(dot).toLowerCase() : "";
-      if (file.size > maxBytes) {
+      if (file.size > Number(msg.maxBytes)) {
         problems.push(format(msg.msgTooLarge, {
           size: Math.round(file.size / 1048576), limit: msg.maxMb,
         }));
