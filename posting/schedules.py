@@ -11,6 +11,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 CLEANUP_SCHEDULE = "posting: delete kept videos and abandoned uploads (daily)"
+STALLED_SCHEDULE = "posting: stalled uploads to a check (every 10 minutes)"
 
 
 def ensure_schedules(*, using: str = "default", **kwargs) -> None:
@@ -28,5 +29,15 @@ def ensure_schedules(*, using: str = "default", **kwargs) -> None:
             "schedule_type": Schedule.DAILY,
             "repeats": -1,
             "next_run": timezone.now() + timedelta(hours=1),
+        },
+    )
+    Schedule.objects.using(using).get_or_create(
+        name=STALLED_SCHEDULE,
+        defaults={
+            "func": "posting.tasks.check_stalled_sends",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 10,
+            "repeats": -1,
+            "next_run": timezone.now() + timedelta(minutes=10),
         },
     )

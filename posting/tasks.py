@@ -21,3 +21,7 @@ def recheck_post(post_id: int) -> str:
 def cleanup_videos() -> str:
     outcome = upload.videos_cleanup()
     return f"{outcome.videos_deleted} videos, {outcome.temp_files_deleted} temp files deleted"
+
+
+def check_stalled_sends() -> str:
+    return f"{upload.stalled_sends_check()} stalled sends to be checked"

@@ -686,6 +686,31 @@ def post_give_up(*, post: Post, actor: User, request: HttpRequest | None = None)
     return post
 
 
+# --- Stalled sends ----------------------------------------------------------------------------
+
+
+def stalled_after() -> timedelta:
+    """How long a SENDING post may go without progress before its worker is taken for dead: the
+    uploads cluster's task timeout, and five minutes more."""
+    uploads = settings.Q_CLUSTER.get("ALT_CLUSTERS", {}).get(UPLOADS_CLUSTER, {})
+    return timedelta(seconds=uploads.get("timeout", settings.Q_CLUSTER.get("timeout", 1800)) + 300)
+
+
+def stalled_sends_check(*, now: datetime | None = None) -> int:
+    """SENDING posts whose worker stopped mid-send (killed, restarted): the video may have reached
+    Taisly, so each goes to NEEDS_CHECK, where history is read again later. Never re-sent here."""
+    now = now or timezone.now()
+    cutoff = now - stalled_after()
+    stalled = Post.objects.filter(state=State.SENDING).filter(
+        Q(progress_at__lt=cutoff) | Q(progress_at__isnull=True, sending_started_at__lt=cutoff)
+    )
+    count = 0
+    for post in stalled.select_related("workspace"):
+        _needs_check(post, _("The upload worker stopped while sending it"))
+        count += 1
+    return count
+
+
 # --- Retention --------------------------------------------------------------------------------
 
 

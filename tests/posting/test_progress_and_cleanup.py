@@ -15,7 +15,7 @@ from django_q.models import Schedule
 
 from posting import tasks, upload
 from posting.models import Platform, Post, PostResult
-from posting.schedules import CLEANUP_SCHEDULE, ensure_schedules
+from posting.schedules import CLEANUP_SCHEDULE, STALLED_SCHEDULE, ensure_schedules
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
 
 pytestmark = pytest.mark.django_db
@@ -182,6 +182,24 @@ def test_the_daily_cleanup_schedule_is_made_once(db):
     schedule = Schedule.objects.get(name=CLEANUP_SCHEDULE)
     assert schedule.func == "posting.tasks.cleanup_videos"
     assert schedule.schedule_type == Schedule.DAILY and schedule.repeats == -1
+    stalled = Schedule.objects.get(name=STALLED_SCHEDULE)
+    assert stalled.func == "posting.tasks.check_stalled_sends" and stalled.minutes == 10
     # The sandbox's database never gets one.
     ensure_schedules(using="sandbox")
     assert Schedule.objects.filter(name=CLEANUP_SCHEDULE).count() == 1
+
+
+def test_a_send_whose_worker_died_goes_to_a_check_not_a_resend(workspace, alice, media):
+    now = timezone.now()
+    dead = make_post(
+        workspace, alice, state=Post.State.SENDING, progress_at=now - timedelta(hours=1)
+    )
+    alive = make_post(
+        workspace, alice, state=Post.State.SENDING, progress_at=now - timedelta(minutes=5)
+    )
+    assert tasks.check_stalled_sends() == "1 stalled sends to be checked"
+    dead.refresh_from_db()
+    alive.refresh_from_db()
+    assert dead.state == Post.State.NEEDS_CHECK and "worker stopped" in dead.state_reason
+    assert alive.state == Post.State.SENDING
+    assert Schedule.objects.filter(name__startswith=f"post {dead.code} recheck").exists()
