@@ -1,1 +1,1 @@
-"""Posting's views, one module per page family (``reposts``, …)."""
+"""Posting's views, one module per page family (compose, history, posts, calendar, platforms, reposts)."""
