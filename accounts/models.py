@@ -205,6 +205,9 @@ class TaislyConnection(models.Model):
         _("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE
     )
     blocked_until = models.DateTimeField(null=True, blank=True)
+    #: HMAC-SHA256 of the stored key (accounts.crypto.key_fingerprint), "" while no key is
+    #: stored. Connections with the same fingerprint hold the same key and share its quota.
+    key_fingerprint = models.CharField(max_length=64, blank=True, db_index=True)
     connected_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -60,6 +60,14 @@ def _check_fernet_keys(keys: list[str]) -> None:
 
 _check_fernet_keys(TAISLY_DASH_ENCRYPTION_KEYS)
 
+# The keyed fingerprint of a stored Taisly key (HMAC-SHA256 under this secret, never the key), so
+# connections holding the same key share one quota. Apart from SECRET_KEY and the encryption
+# keys; changing it makes every stored fingerprint stale (they are recomputed on next use).
+_DEV_FINGERPRINT_KEY = "dev-only-taisly-key-fingerprint-secret"  # noqa: S105
+TAISLY_DASH_FINGERPRINT_KEY = env_str("TAISLY_DASH_FINGERPRINT_KEY", "") or (
+    "" if PRODUCTION else _DEV_FINGERPRINT_KEY
+)
+
 if PRODUCTION:
     if SECRET_KEY == _DEV_SECRET_KEY or not SECRET_KEY or len(SECRET_KEY) < 32:
         raise ImproperlyConfigured("Set SECRET_KEY (at least 32 characters) in production.")
@@ -68,6 +76,11 @@ if PRODUCTION:
     if not TAISLY_DASH_ENCRYPTION_KEYS:
         raise ImproperlyConfigured(
             "Set TAISLY_DASH_ENCRYPTION_KEYS (or TAISLY_DASH_ENCRYPTION_KEYS_FILE) in production."
+        )
+    if len(TAISLY_DASH_FINGERPRINT_KEY) < 32:
+        raise ImproperlyConfigured(
+            "Set TAISLY_DASH_FINGERPRINT_KEY (or TAISLY_DASH_FINGERPRINT_KEY_FILE, at least 32 "
+            "random characters, not the encryption keys) in production."
         )
     if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("Set ALLOWED_HOSTS in production.")
@@ -314,6 +327,20 @@ POST_SEND_MAX_ATTEMPTS = env_int("POST_SEND_MAX_ATTEMPTS", 5, minimum=1)
 POST_SEND_RETRY_SECONDS = env_int("POST_SEND_RETRY_SECONDS", 30, minimum=1)
 # After an ambiguous send left a post NEEDS_CHECK, history is read again this much later.
 POST_RECHECK_SECONDS = env_int("POST_RECHECK_SECONDS", 120, minimum=1)
+
+# --- Quota and background sync (posting/quota.py, posting/background.py) -----------------------
+# Ledger rows (one per Taisly request) are kept this many days; a daily task prunes older ones.
+LEDGER_RETAIN_DAYS = env_int("LEDGER_RETAIN_DAYS", 7, minimum=1)
+# The share of a key's hourly requests background work (sync) may use; the rest is the team's.
+SYNC_BUDGET_FRACTION = env_float("SYNC_BUDGET_FRACTION", 0.5, minimum=0)
+# History sync cadence, in seconds: soonest after a post is sent or comes due, and when nothing is
+# in flight (posts made outside the dashboard still turn up). Platforms and repost rules: hours.
+SYNC_FIRST_SECONDS = env_int("SYNC_FIRST_SECONDS", 20, minimum=1)
+SYNC_IDLE_SECONDS = env_int("SYNC_IDLE_SECONDS", 1800, minimum=1)
+SYNC_PLATFORMS_HOURS = env_float("SYNC_PLATFORMS_HOURS", 6, minimum=0.001)
+# How often the dispatcher runs. django-q2 schedules are at least a minute apart; a shorter value
+# (tests) makes the dispatcher bring its own schedule's next run forward.
+SYNC_DISPATCH_SECONDS = env_int("SYNC_DISPATCH_SECONDS", 60, minimum=1)
 
 # The sandbox's own knobs (only read by `manage.py sandbox`).
 SANDBOX_PUBLISH_SECONDS = env_float("SANDBOX_PUBLISH_SECONDS", 5.0, minimum=0)
