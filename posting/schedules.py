@@ -12,6 +12,8 @@ from django.utils import timezone
 
 CLEANUP_SCHEDULE = "posting: delete kept videos and abandoned uploads (daily)"
 STALLED_SCHEDULE = "posting: stalled uploads to a check (every 10 minutes)"
+SYNC_SCHEDULE = "posting: background sync of due workspaces (every minute)"
+LEDGER_SCHEDULE = "posting: prune the Taisly request ledger (daily)"
 
 
 def ensure_schedules(*, using: str = "default", **kwargs) -> None:
@@ -39,5 +41,24 @@ def ensure_schedules(*, using: str = "default", **kwargs) -> None:
             "minutes": 10,
             "repeats": -1,
             "next_run": timezone.now() + timedelta(minutes=10),
+        },
+    )
+    Schedule.objects.using(using).get_or_create(
+        name=SYNC_SCHEDULE,
+        defaults={
+            "func": "posting.tasks.sync_dispatch",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+            "repeats": -1,
+            "next_run": timezone.now(),
+        },
+    )
+    Schedule.objects.using(using).get_or_create(
+        name=LEDGER_SCHEDULE,
+        defaults={
+            "func": "posting.tasks.prune_ledger",
+            "schedule_type": Schedule.DAILY,
+            "repeats": -1,
+            "next_run": timezone.now() + timedelta(hours=2),
         },
     )

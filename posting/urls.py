@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from posting.views import calendar, compose, history, platforms, posts, reposts
+from posting.views import calendar, compose, history, platforms, posts, quota, reposts
 
 app_name = "posting"
 urlpatterns = [
@@ -43,4 +43,6 @@ urlpatterns = [
     path("posts/<uuid:post_code>/give-up/", compose.post_give_up, name="post_give_up"),
     path("posts/<uuid:post_code>/recheck/", compose.post_recheck, name="post_recheck"),
     # --- end compose and upload ---
+    # --- quota meter ---
+    path("quota/", quota.quota_meter, name="quota_meter"),
 ]
