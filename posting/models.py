@@ -215,7 +215,12 @@ class PostResult(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["post", "platform"], name="unique_result_per_platform"),
         ]
-        indexes = [models.Index(fields=["status"])]
+        indexes = [
+            models.Index(fields=["status"]),
+            # The history filters ask "has this post a FAILED result?" per post: without this,
+            # SQLite answers through the status index and scans every failure for every post.
+            models.Index(fields=["post", "status"]),
+        ]
         verbose_name = _("result")
         verbose_name_plural = _("results")
 

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from accounts import keys
 from accounts.models import Invitation, Membership, TaislyConnection, Workspace
-from posting.models import Platform, RepostRule
+from posting.models import Platform, Post, PostResult, RepostRule
 
 # Namespaces not walked, and why.
 SKIPPED_NAMESPACES = {
@@ -158,10 +158,19 @@ def populated(workspace, alice, bob, vera):
         invited_by=alice,
         expires_at=timezone.now() + timedelta(days=7),
     )
-    tiktok = Platform.objects.create(workspace=workspace, taisly_id="a" * 24, network="TikTok")
-    x = Platform.objects.create(workspace=workspace, taisly_id="b" * 24, network="X")
+    # A post with a result on a platform, so post pages are walked with a real post code.
+    platform = Platform.objects.create(workspace=workspace, taisly_id="walk-1", network="TikTok")
+    post = Post.objects.create(
+        workspace=workspace,
+        taisly_id="walk-post",
+        scheduled_at=timezone.now() + timedelta(days=1),
+        due_at=timezone.now() + timedelta(days=1),
+    )
+    PostResult.objects.create(post=post, platform=platform)
+    # A repost rule, so rule actions are walked with a real rule id.
+    x = Platform.objects.create(workspace=workspace, taisly_id="walk-2", network="X")
     RepostRule.objects.create(
-        workspace=workspace, taisly_id="c" * 24, from_platform=tiktok
+        workspace=workspace, taisly_id="walk-rule", from_platform=platform
     ).to_platforms.set([x])
     return workspace
 
@@ -169,6 +178,7 @@ def populated(workspace, alice, bob, vera):
 def test_the_walk_finds_the_workspace_routes():
     names = {r.name for r in all_routes()}
     assert {"accounts:members", "accounts:member_role", "oversight:index"} <= names
+    assert {"posting:history", "posting:post", "posting:post_cancel", "posting:calendar"} <= names
     assert {"posting:reposts", "posting:repost_pause", "posting:repost_delete"} <= names
 
 

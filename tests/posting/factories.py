@@ -31,9 +31,7 @@ def make_post(workspace, platforms: dict[str, Platform], results=None, **fields)
     post = Post.objects.create(workspace=workspace, **fields)
     for network, outcome in (results or {}).items():
         status, _, code = outcome.partition(":")
-        PostResult.objects.create(
-            post=post, platform=platforms[network], status=status, code=code
-        )
+        PostResult.objects.create(post=post, platform=platforms[network], status=status, code=code)
     return post
 
 
@@ -49,7 +47,7 @@ def bulk_posts(workspace, platforms: dict[str, Platform], count: int, *, author=
             state=Post.State.SENT,
             taisly_id=f"bulk-{workspace.pk}-{i}",
             created_at=now - timedelta(minutes=i),
-            due_at=now + timedelta(minutes=7 * (i % 4000) - 14000),
+            due_at=now + timedelta(minutes=7 * (i % 100)),
         )
         for i in range(count)
     )

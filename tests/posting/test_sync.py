@@ -15,6 +15,7 @@ from posting.taisly import HistoryPost
 from posting.taisly import Platform as TaislyPlatform
 from posting.taisly import PostResult as TaislyResult
 from tests.posting.sandbox_posts import *  # noqa: F403
+from tests.posting.sandbox_posts import now_ms
 
 pytestmark = pytest.mark.django_db
 
@@ -159,7 +160,7 @@ def test_a_repost_is_marked_with_its_source(workspace, connected, sandbox, sandb
 def test_a_scheduled_post_cancelled_in_taisly_is_marked_cancelled(
     workspace, connected, sandbox_api, test_video
 ):
-    due = now_ms() + 3_600_000  # noqa: F405
+    due = now_ms() + 3_600_000
     body = sandbox_api.create_post(
         test_video, [ids(connected)["TikTok"]], description="later", scheduled=due
     ).json()
