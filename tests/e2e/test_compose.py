@@ -268,3 +268,57 @@ def test_the_compose_page_fits_the_screen(
     page.screenshot(path=f"{screenshot_dir}/compose_{width}.png", full_page=True)
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_a_person_adopts_a_candidate_on_the_progress_page(
+    page: Page,
+    live_server,
+    bob,
+    workspace,
+    connected_ws,
+    screenshot_dir,
+    width,
+    csp_violations,  # noqa: F811
+):
+    tiktok = platform(workspace, "TikTok")
+    now = timezone.now()
+    post = Post.objects.create(
+        workspace=workspace,
+        author=bob,
+        description="Kopi pagi",
+        state=Post.State.NEEDS_CHECK,
+        state_reason="Taisly may have posted this already (Taisly did not answer in time), so "
+        "it is not sent again on its own. Check Taisly's history below, or send it again.",
+        video_name="kopi.mp4",
+        video_width=1080,
+        video_height=1920,
+        video_duration=12,
+        video_size=12_000_000,
+        send_candidates=[
+            {
+                "id": f"cand{n}",
+                "description": "Kopi pagi",
+                "date": (now - timedelta(minutes=n)).isoformat(),
+                "results": [
+                    {"platform_id": tiktok.taisly_id, "network": "TikTok", "status": "PENDING"}
+                ],
+            }
+            for n in (1, 2)
+        ],
+    )
+    post.target_platforms.add(tiktok)
+    log_in(page, live_server, bob)
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(
+        live_server.url
+        + reverse("posting:post_progress", kwargs={"code": workspace.code, "post_code": post.code})
+    )
+    expect(page.get_by_test_id("adopt")).to_have_count(2)
+    page.screenshot(path=f"{screenshot_dir}/post_needs_check_{width}.png", full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    page.get_by_test_id("adopt").nth(1).click()
+    expect(page.get_by_test_id("post-progress")).to_have_attribute("data-state", "sent")
+    post.refresh_from_db()
+    assert post.taisly_id == "cand2"
+    assert csp_violations == []
