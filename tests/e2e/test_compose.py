@@ -59,9 +59,9 @@ def sync_results(post: Post) -> None:
     upload.store_results(post, item.results)
 
 
-def open_compose(page: Page, live_server, workspace) -> None:
+def open_compose(page: Page, live_server, workspace, heading: str = "New post") -> None:
     page.goto(live_server.url + compose_url(workspace))
-    expect(page.get_by_role("heading", name="New post")).to_be_visible()
+    expect(page.get_by_role("heading", name=heading)).to_be_visible()
 
 
 def test_upload_and_post_now_to_two_platforms(
@@ -252,20 +252,32 @@ def test_a_viewer_sees_no_compose_controls_and_gets_403(
     assert csp_violations == []
 
 
-@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize(("width", "language"), [(1280, "en"), (390, "en"), (390, "id")])
 def test_the_compose_page_fits_the_screen(
-    page: Page, live_server, bob, workspace, connected_ws, video_file, screenshot_dir, width
+    page: Page,
+    live_server,
+    bob,
+    workspace,
+    connected_ws,
+    video_file,
+    screenshot_dir,
+    width,
+    language,
 ):
+    bob.language = language
+    bob.save(update_fields=["language"])
     log_in(page, live_server, bob)
     page.set_viewport_size({"width": width, "height": 900})
-    open_compose(page, live_server, workspace)
+    open_compose(
+        page, live_server, workspace, heading="Postingan baru" if language == "id" else "New post"
+    )
     page.locator("input[data-network='X']").check()
-    page.get_by_label("Description").fill("x" * 120)
-    expect(page.locator("[data-counters]")).to_contain_text("X takes at most 100 characters")
-    page.get_by_label("Video", exact=True).set_input_files(video_file("fit.webm", seconds=4))
+    page.locator("[data-description]").fill("x" * 120)
+    expect(page.locator("[data-counters] li[role='alert']")).to_have_count(1)
+    page.locator("[data-video-input]").set_input_files(video_file("fit.webm", seconds=4))
     expect(page.locator("[data-cover-slider]")).to_be_visible()
-    page.get_by_label("Schedule").check()
-    page.screenshot(path=f"{screenshot_dir}/compose_{width}.png", full_page=True)
+    page.locator("input[name='when'][value='later']").check()
+    page.screenshot(path=f"{screenshot_dir}/compose_{width}_{language}.png", full_page=True)
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
 
