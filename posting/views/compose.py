@@ -19,6 +19,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -111,7 +112,12 @@ def _compose(request: HtmxHttpRequest, access: WorkspaceAccess) -> HttpResponse:
         return _render_form(request, access, form, status=422)
 
     if request.htmx:
-        return render(request, "posting/_progress.html", _progress_context(access, post))
+        response = render(request, "posting/_progress.html", _progress_context(access, post))
+        # The address bar then names the post's progress: a reload or a bookmark finds it.
+        response["HX-Push-Url"] = reverse(
+            "posting:post_progress", kwargs={"code": workspace.code, "post_code": post.code}
+        )
+        return response
     messages.success(request, _("The video is uploaded and queued for Taisly."))
     return redirect("posting:post_progress", code=workspace.code, post_code=post.code)
 
