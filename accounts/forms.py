@@ -11,6 +11,7 @@ from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from accounts.emails import EmailAddressField
 from accounts.models import Membership, User, Workspace, timezone_choices
 
 
@@ -144,7 +145,7 @@ class WorkspaceDeleteForm(BulmaFormMixin, forms.Form):
 
 
 class InviteForm(BulmaFormMixin, forms.Form):
-    email = forms.EmailField(label=_("Email"))
+    email = EmailAddressField(label=_("Email"))
     role = forms.ChoiceField(
         label=_("Role"), choices=Membership.Role.choices, initial=Membership.Role.VIEWER
     )
@@ -157,3 +158,23 @@ class InviteForm(BulmaFormMixin, forms.Form):
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(label=_("Role"), choices=Membership.Role.choices)
+
+
+class AccountDeleteForm(BulmaFormMixin, forms.Form):
+    """Deleting one's own account asks for the password again."""
+
+    password = forms.CharField(
+        label=_("Your password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args, user: User, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError(_("That is not your password."), code="password")
+        return password

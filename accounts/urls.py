@@ -8,6 +8,7 @@ urlpatterns = [
     path("signup/", views.signup, name="signup"),
     path("profile/", views.profile, name="profile"),
     path("profile/password/", views.password_change, name="password_change"),
+    path("profile/delete/", views.account_delete, name="account_delete"),
     path("language/", views.language, name="language"),
     # Password reset: Django's views, our templates, emails through the email backend.
     path(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login, update_session_auth_hash
+from django.contrib.auth import login, logout, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm
 from django.contrib.auth.views import redirect_to_login
@@ -24,7 +24,6 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.i18n import set_language
 from django_htmx.http import HttpResponseClientRefresh
-from django_htmx.middleware import HtmxDetails
 
 from accounts import services
 from accounts.access import (
@@ -32,7 +31,9 @@ from accounts.access import (
     get_workspace_for_owner,
     get_workspace_for_user,
 )
+from accounts.audit import AUDIT_PAGE_SIZE, audit_rows
 from accounts.forms import (
+    AccountDeleteForm,
     InviteForm,
     ProfileForm,
     RoleForm,
@@ -41,12 +42,7 @@ from accounts.forms import (
     WorkspaceNameForm,
 )
 from accounts.models import AuditEvent, Invitation, Membership, TaislyConnection
-
-AUDIT_PAGE_SIZE = 50
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
+from taisly_dash.htmx import HtmxHttpRequest
 
 
 def _error_text(error: ValidationError) -> str:
@@ -59,22 +55,6 @@ def _safe_next(request: HttpRequest, value: str | None) -> str | None:
     ):
         return value
     return None
-
-
-def audit_rows(events) -> list[AuditEvent]:
-    """Audit events with ``change``: the role (or from → to) from their details, in words."""
-    labels = dict(Membership.Role.choices)
-    rows = list(events)
-    for event in rows:
-        details = event.details or {}
-        if "from" in details and "to" in details:
-            old, new = details["from"], details["to"]
-            event.change = f"{labels.get(old, old)} → {labels.get(new, new)}"
-        elif "role" in details:
-            event.change = str(labels.get(details["role"], details["role"]))
-        else:
-            event.change = ""
-    return rows
 
 
 def _membership_in(access: WorkspaceAccess, member_code) -> Membership:
@@ -162,7 +142,38 @@ def profile(request: HttpRequest) -> HttpResponse:
         )
         messages.success(request, _("Your profile was saved."))
         return response
-    return render(request, "accounts/profile.html", {"form": form, "now": timezone.now()})
+    return render(
+        request,
+        "accounts/profile.html",
+        {"form": form, "now": timezone.now()},
+        status=422 if form.errors else 200,
+    )
+
+
+@sensitive_post_parameters("password")
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_delete(request: HttpRequest) -> HttpResponse:
+    """GET lists what goes with the account and asks for the password; POST deletes it."""
+    user = request.user
+    form = AccountDeleteForm(request.POST or None, user=user)
+    error = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.user_delete(user=user, actor=user, request=request)
+        except ValidationError as exc:
+            error = _error_text(exc)
+        else:
+            logout(request)
+            messages.success(request, _("Your account was deleted."))
+            return redirect("login")
+    alone, blocked = services.user_delete_plan(user=user)
+    return render(
+        request,
+        "accounts/account_delete.html",
+        {"form": form, "error": error, "alone": alone, "blocked": blocked},
+        status=422 if request.method == "POST" else 200,
+    )
 
 
 @sensitive_post_parameters("old_password", "new_password1", "new_password2")
@@ -177,7 +188,9 @@ def password_change(request: HttpRequest) -> HttpResponse:
         update_session_auth_hash(request, user)  # stay logged in here, out everywhere else
         messages.success(request, _("Your password was changed."))
         return redirect("accounts:profile")
-    return render(request, "accounts/password_change.html", {"form": form})
+    return render(
+        request, "accounts/password_change.html", {"form": form}, status=422 if form.errors else 200
+    )
 
 
 @require_POST
@@ -201,7 +214,12 @@ def workspace_create(request: HttpRequest) -> HttpResponse:
         )
         messages.success(request, _("Workspace “%(name)s” created.") % {"name": workspace.name})
         return redirect("accounts:workspace", code=workspace.code)
-    return render(request, "accounts/workspace_create.html", {"form": form})
+    return render(
+        request,
+        "accounts/workspace_create.html",
+        {"form": form},
+        status=422 if form.errors else 200,
+    )
 
 
 @login_required
@@ -321,7 +339,7 @@ def _members_context(access: WorkspaceAccess) -> dict:
         .select_related("user")
         .order_by("user__email")
     )
-    show_invitations = access.is_owner or access.is_staff_view
+    show_invitations = access.reads_all
     return {
         "access": access,
         "workspace": access.workspace,
@@ -335,6 +353,13 @@ def _members_context(access: WorkspaceAccess) -> dict:
         "show_invitations": show_invitations,
         "roles": Membership.Role.choices,
     }
+
+
+def _members_refused(request: HttpRequest, access: WorkspaceAccess, error: str) -> HttpResponse:
+    """A refused change to a member (no JavaScript): the list as it now stands, the reason on
+    top, as a 422."""
+    messages.error(request, error)
+    return render(request, "accounts/members.html", _members_context(access), status=422)
 
 
 @login_required
@@ -407,15 +432,16 @@ def member_role(request: HtmxHttpRequest, code, member_code) -> HttpResponse:
             return HttpResponseClientRefresh()
         context = _members_context(access)
         context.update({"member": membership, "row_error": error})
-        return render(request, "accounts/members.html#member_row", context)
-    if error:
-        messages.error(request, error)
-    else:
-        messages.success(
-            request,
-            _("%(email)s is now %(role)s.")
-            % {"email": membership.user.email, "role": membership.get_role_display()},
+        return render(
+            request, "accounts/members.html#member_row", context, status=422 if error else 200
         )
+    if error:
+        return _members_refused(request, access, error)
+    messages.success(
+        request,
+        _("%(email)s is now %(role)s.")
+        % {"email": membership.user.email, "role": membership.get_role_display()},
+    )
     return redirect("accounts:members", code=access.workspace.code)
 
 
@@ -429,11 +455,8 @@ def member_remove(request: HtmxHttpRequest, code, member_code) -> HttpResponse:
         try:
             services.member_remove(membership=membership, actor=request.user, request=request)
         except ValidationError as exc:
-            messages.error(request, _error_text(exc))
-        else:
-            messages.success(
-                request, _("%(email)s was removed.") % {"email": membership.user.email}
-            )
+            return _members_refused(request, access, _error_text(exc))
+        messages.success(request, _("%(email)s was removed.") % {"email": membership.user.email})
         if (
             membership.user_id == request.user.pk
             and not Membership.objects.filter(pk=membership.pk).exists()
@@ -460,11 +483,10 @@ def invitation_revoke(request: HttpRequest, code, invitation_code) -> HttpRespon
     try:
         services.invitation_revoke(invitation=invitation, actor=request.user, request=request)
     except ValidationError as exc:
-        messages.error(request, _error_text(exc))
-    else:
-        messages.success(
-            request, _("The invitation to %(email)s was withdrawn.") % {"email": invitation.email}
-        )
+        return _members_refused(request, access, _error_text(exc))
+    messages.success(
+        request, _("The invitation to %(email)s was withdrawn.") % {"email": invitation.email}
+    )
     return redirect("accounts:members", code=access.workspace.code)
 
 
@@ -561,7 +583,7 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
 def audit_log(request: HttpRequest, code) -> HttpResponse:
     """The workspace's own log: owners, and staff looking in."""
     access = get_workspace_for_user(request, code)
-    if not (access.is_owner or access.is_staff_view):
+    if not access.reads_all:
         raise PermissionDenied
     events = AuditEvent.objects.filter(workspace=access.workspace)
     page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))

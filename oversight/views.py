@@ -13,10 +13,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from accounts.audit import AUDIT_PAGE_SIZE, audit_rows
 from accounts.models import AuditEvent, Workspace
-from accounts.views import audit_rows
-
-AUDIT_PAGE_SIZE = 50
 
 
 def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

@@ -25,7 +25,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.middleware import HtmxDetails
 
 from accounts.access import WorkspaceAccess, get_workspace_for_user, get_workspace_for_user_rw
 from accounts.models import TaislyConnection
@@ -33,14 +32,11 @@ from posting import probe, upload
 from posting.forms import ComposeForm
 from posting.models import Platform, Post
 from posting.uploadhandlers import LimitedTemporaryFileUploadHandler
+from taisly_dash.htmx import HtmxHttpRequest
 
 # The form's other fields, multipart boundaries and headers: far below this.
 FORM_OVERHEAD_BYTES = 64 * 1024
 HTMX_STOP_POLLING = 286
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
 
 
 # --- Compose ----------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ PER_USER_ROUTES = {
     "accounts:signup": "redirects a logged-in user home",
     "accounts:profile": "the user's own profile",
     "accounts:password_change": "the user's own password",
+    "accounts:account_delete": "the user's own account, behind their password",
     "accounts:password_reset": "asks for an email address",
     "accounts:password_reset_done": "a fixed sentence",
     "accounts:password_reset_complete": "a fixed sentence",
