@@ -8,7 +8,8 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from accounts import services
-from accounts.models import TaislyConnection, User
+from accounts.admin_audit import StaffAuditMixin
+from accounts.models import AuditEvent, Invitation, Membership, TaislyConnection, User, Workspace
 from accounts.services import user_sole_ownerships
 
 
@@ -68,9 +69,17 @@ class TaislyConnectionAdmin(admin.ModelAdmin):
     """The key itself is never shown or editable here: only its hint. Keys change through the
     workspace's key page, where they are verified with Taisly first."""
 
-    list_display = ("workspace", "key_hint", "plan", "status", "connected_by", "last_verified_at")
+    list_display = (
+        "workspace",
+        "key_hint",
+        "plan",
+        "status",
+        "fingerprint_short",
+        "blocked_until",
+        "last_verified_at",
+    )
     list_filter = ("plan", "status")
-    search_fields = ("workspace__name", "key_hint")
+    search_fields = ("workspace__name", "key_hint", "=key_fingerprint")
     list_select_related = ("workspace", "connected_by")
     exclude = ("api_key",)
     readonly_fields = (
@@ -89,8 +98,102 @@ class TaislyConnectionAdmin(admin.ModelAdmin):
         # The list and the change page never decrypt the key.
         return super().get_queryset(request).defer("api_key")
 
+    @admin.display(description=_("shared-key fingerprint"))
+    def fingerprint_short(self, obj) -> str:
+        # Enough to see two workspaces share a key (search "=<fingerprint>" for the others).
+        return f"{obj.key_fingerprint[:12]}…" if obj.key_fingerprint else ""
+
     def has_add_permission(self, request) -> bool:
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    fields = ("user", "role", "created_at")
+    readonly_fields = ("user", "role", "created_at")
+    can_delete = False
+
+    # Roles change on the workspace's members page, where a workspace always keeps an owner.
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Workspace)
+class WorkspaceAdmin(StaffAuditMixin):
+    list_display = ("name", "kind", "code", "created_by", "created_at")
+    list_filter = ("kind", "created_at")
+    search_fields = ("name", "=code", "memberships__user__email")
+    list_select_related = ("created_by",)
+    readonly_fields = ("code", "created_by", "created_at")
+    fields = ("name", "kind", "code", "created_by", "created_at")
+    inlines = [MembershipInline]
+    show_full_result_count = False
+
+
+@admin.register(Membership)
+class MembershipAdmin(StaffAuditMixin):
+    """Read only: roles change through the members page (a workspace always keeps an owner)."""
+
+    list_display = ("user", "workspace", "role", "created_at")
+    list_filter = ("role",)
+    search_fields = ("user__email", "workspace__name")
+    list_select_related = ("user", "workspace")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Invitation)
+class InvitationAdmin(StaffAuditMixin):
+    """Invitations are made on the members page (which emails the link); staff may only look,
+    or delete one, which withdraws its link."""
+
+    list_display = ("email", "workspace", "role", "invited_by", "created_at", "expires_at")
+    list_filter = ("role", "created_at")
+    search_fields = ("email", "workspace__name")
+    list_select_related = ("workspace", "invited_by")
+    exclude = ("token_hash", "submission")
+    readonly_fields = (
+        "workspace",
+        "email",
+        "role",
+        "invited_by",
+        "created_at",
+        "expires_at",
+        "accepted_at",
+        "accepted_by",
+        "revoked_at",
+    )
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit log is evidence: nobody adds, changes or deletes it here."""
+
+    list_display = ("created_at", "actor_email", "action", "workspace_name", "target", "ip")
+    list_filter = ("action", "created_at")
+    search_fields = ("actor_email", "workspace_name", "target")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -259,6 +259,11 @@ class AuditEvent(models.Model):
         REPOST_DELETED = "repost.deleted", _("Repost rule deleted")
         REPOST_PAUSED = "repost.paused", _("Repost rule paused")
         REPOST_RESUMED = "repost.resumed", _("Repost rule resumed")
+        # Staff changing a workspace's rows in the Django admin (accounts.admin_audit); their
+        # details carry ``"staff_action": True`` so a workspace's log tells them apart.
+        STAFF_ADDED = "staff.added", _("Added by staff in the admin")
+        STAFF_CHANGED = "staff.changed", _("Changed by staff in the admin")
+        STAFF_DELETED = "staff.deleted", _("Deleted by staff in the admin")
 
     workspace = models.ForeignKey(
         Workspace, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"

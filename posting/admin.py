@@ -1,0 +1,169 @@
+"""The posting app in the Django admin: the mirror mostly read only (Taisly is its source; the
+next sync would undo an edit), the ledger strictly read only, every staff change audited in the
+workspace's own log (accounts.admin_audit)."""
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from accounts.admin_audit import StaffAuditMixin
+from posting.models import (
+    KeyBudget,
+    MirrorState,
+    Platform,
+    Post,
+    PostResult,
+    RepostRule,
+    TaislyRequest,
+)
+
+
+class MirrorAdmin(admin.ModelAdmin):
+    """Looked at, and deleted with its workspace or post; never added or edited here."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyAdmin(MirrorAdmin):
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(MirrorState)
+class MirrorStateAdmin(StaffAuditMixin):
+    list_display = (
+        "workspace",
+        "history_synced_at",
+        "platforms_synced_at",
+        "reposts_synced_at",
+        "sync_error",
+        "sync_failures",
+        "sync_retry_at",
+    )
+    list_filter = ("sync_error",)
+    search_fields = ("workspace__name",)
+    list_select_related = ("workspace",)
+    # Staff may clear a back-off (sync_retry_at, sync_failures) to let background sync try again.
+    fields = (
+        "workspace",
+        "history_synced_at",
+        "platforms_synced_at",
+        "reposts_synced_at",
+        "sync_error",
+        "sync_failures",
+        "sync_retry_at",
+        "sync_attempted_at",
+    )
+    readonly_fields = (
+        "workspace",
+        "history_synced_at",
+        "platforms_synced_at",
+        "reposts_synced_at",
+        "sync_error",
+        "sync_attempted_at",
+    )
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(Platform)
+class PlatformAdmin(StaffAuditMixin, MirrorAdmin):
+    list_display = ("network", "name", "workspace", "connected", "gone_at", "last_seen_at")
+    list_filter = ("network", "connected")
+    search_fields = ("name", "workspace__name", "=taisly_id")
+    list_select_related = ("workspace",)
+
+
+class PostResultInline(admin.TabularInline):
+    model = PostResult
+    fk_name = "post"
+    extra = 0
+    can_delete = False
+    fields = ("platform", "status", "code", "message", "is_repost", "status_changed_at", "seen_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Post)
+class PostAdmin(StaffAuditMixin):
+    list_display = ("__str__", "workspace", "state", "origin", "due_at", "created_at")
+    list_filter = ("state", "origin", "created_at")
+    search_fields = ("description", "workspace__name", "=code", "=taisly_id")
+    list_select_related = ("workspace",)
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    inlines = [PostResultInline]
+    exclude = ("target_platforms", "idempotency_token", "send_candidates")
+    # State changes go through the post page (retry, adopt, give up), which re-checks Taisly.
+    readonly_fields = [
+        f.name
+        for f in Post._meta.concrete_fields
+        if f.name not in ("id", "idempotency_token", "send_candidates")
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(PostResult)
+class PostResultAdmin(StaffAuditMixin, MirrorAdmin):
+    audit_workspace = "post__workspace"
+    list_display = ("post", "platform", "status", "code", "status_changed_at", "seen_at")
+    list_filter = ("status", "platform__network", "code")
+    search_fields = ("code", "message", "post__workspace__name")
+    list_select_related = ("post", "platform")
+    show_full_result_count = False
+
+
+@admin.register(RepostRule)
+class RepostRuleAdmin(StaffAuditMixin, MirrorAdmin):
+    list_display = ("taisly_id", "workspace", "from_platform", "paused", "created_at")
+    list_filter = ("paused",)
+    search_fields = ("workspace__name", "=taisly_id")
+    list_select_related = ("workspace", "from_platform")
+
+
+@admin.register(KeyBudget)
+class KeyBudgetAdmin(ReadOnlyAdmin):
+    list_display = ("fingerprint_short",)
+    search_fields = ("=fingerprint",)
+
+    @admin.display(description=_("shared-key fingerprint"))
+    def fingerprint_short(self, obj) -> str:
+        return f"{obj.fingerprint[:12]}…"
+
+
+@admin.register(TaislyRequest)
+class TaislyRequestAdmin(ReadOnlyAdmin):
+    """The ledger is what the governor counts: nobody edits it."""
+
+    list_display = (
+        "started_at",
+        "endpoint",
+        "status",
+        "error_code",
+        "kind",
+        "duration_ms",
+        "workspace",
+        "done",
+    )
+    list_filter = ("kind", "status", "endpoint", "done")
+    search_fields = ("endpoint", "error_code", "connection__workspace__name", "=fingerprint")
+    list_select_related = ("connection__workspace",)
+    date_hierarchy = "started_at"
+    show_full_result_count = False
+    exclude = ("connection",)
+
+    def get_queryset(self, request):
+        # The connection's key is never decrypted for the ledger.
+        return super().get_queryset(request).defer("connection__api_key")
+
+    @admin.display(description=_("workspace"))
+    def workspace(self, obj) -> str:
+        return obj.connection.workspace.name if obj.connection else "—"
