@@ -1,20 +1,36 @@
-"""Staff oversight of every workspace. Anyone else gets a 404: the section is not confirmed."""
+"""Staff oversight of every workspace. Anyone else gets a 404: the section is not confirmed.
+
+Staff only look here: nothing on these pages changes a workspace. Changes staff make in the
+Django admin are audited in the workspace's own log as staff actions (accounts.admin_audit).
+"""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
+import csv
+import json
+from collections.abc import Callable, Iterator
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accounts.audit import AUDIT_PAGE_SIZE, audit_rows
-from accounts.models import AuditEvent, Workspace
+from accounts.models import TaislyConnection
+from oversight import queries
+from oversight.forms import AuditFilterForm, HealthFilterForm
+from posting import charts, health
+from posting.models import Post, PostResult, TaislyRequest
+from posting.taisly.keys import scrub
+
+#: Workspaces on one page of the health list.
+HEALTH_PAGE_SIZE = 50
+#: Connections drawn on the quota chart across all workspaces (the busiest of the last day).
+CHART_CONNECTIONS = 8
 
 
 def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -29,44 +45,182 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     return wrapper
 
 
+def _filters(form_class, request: HttpRequest):
+    """The form bound to the query string, and the data of its valid fields only."""
+    form = form_class(request.GET or None)
+    if not request.GET:
+        return form, {}
+    form.is_valid()
+    data = {k: v for k, v in form.cleaned_data.items() if k not in form.errors}
+    return form, data
+
+
 @login_required
 @staff_required
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    """Every workspace with its member count and the state of its Taisly key."""
-    workspaces = (
-        Workspace.objects.annotate(members_count=Count("memberships"))
-        .select_related("taisly_connection")
-        .defer("taisly_connection__api_key")
-        .order_by("kind", "name", "id")
+    """Health of every workspace, the one needing attention first. Queries: session, user, the
+    count, the page of workspaces with every figure (one SELECT of subqueries), the page's
+    sparklines, the navigation's memberships."""
+    now = timezone.now()
+    form, data = _filters(HealthFilterForm, request)
+    page = Paginator(queries.health_filtered(data, now=now), HEALTH_PAGE_SIZE).get_page(
+        request.GET.get("page")
     )
-    return render(request, "oversight/index.html", {"workspaces": workspaces})
+    rows = list(page.object_list)
+    sparks = health.sparklines([w.pk for w in rows], tz=timezone.get_current_timezone(), now=now)
+    for workspace in rows:
+        workspace.spark = sparks[workspace.pk]
+    return render(
+        request,
+        "oversight/index.html",
+        {"form": form, "page": page, "workspaces": rows, "active": "index"},
+        status=422 if form.errors else 200,
+    )
+
+
+@login_required
+@staff_required
+@require_GET
+def failures(request: HttpRequest) -> HttpResponse:
+    """Failures across every workspace: the feed and the incident view. Queries: session, user,
+    failed results, stuck results, unsent posts, failures by code and network, stuck by
+    network, the navigation's memberships."""
+    now = timezone.now()
+    return render(
+        request,
+        "oversight/failures.html",
+        {
+            "feed": queries.failure_feed(now=now),
+            "groups": queries.failure_groups(now=now),
+            "incident_workspaces": queries.INCIDENT_WORKSPACES,
+            "active": "failures",
+        },
+    )
+
+
+@login_required
+@staff_required
+@require_GET
+def quota(request: HttpRequest) -> HttpResponse:
+    """Connections under quota pressure and keys shared by several workspaces. Queries:
+    session, user, pressured connections, shared fingerprints, their holders, navigation."""
+    now = timezone.now()
+    return render(
+        request,
+        "oversight/quota.html",
+        {
+            "pressure": list(queries.quota_pressure(now=now)),
+            "shared": queries.shared_keys(),
+            "near_limit": round(queries.NEAR_LIMIT * 100),
+            "active": "quota",
+        },
+    )
+
+
+@login_required
+@staff_required
+@require_GET
+def charts_all(request: HttpRequest) -> HttpResponse:
+    """The charts across every workspace. Queries: session, user, the busiest connections,
+    posts per day, results per network, requests per hour, navigation."""
+    now = timezone.now()
+    busiest = (
+        TaislyRequest.objects.filter(started_at__gte=now - queries.DAY, connection__isnull=False)
+        .values("connection")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "connection")
+        .values("connection")[:CHART_CONNECTIONS]
+    )
+    connections = list(
+        TaislyConnection.objects.filter(pk__in=busiest)
+        .select_related("workspace")
+        .defer("api_key")
+        .order_by("workspace__name", "pk")
+    )
+    context = charts.chart_context(
+        posts=Post.objects.all(),
+        results=PostResult.objects.all(),
+        connections=connections,
+        tz=timezone.get_current_timezone(),
+        now=now,
+        prefix="all",
+    )
+    return render(
+        request,
+        "oversight/charts.html",
+        {**context, "busiest": CHART_CONNECTIONS, "active": "charts"},
+    )
 
 
 @login_required
 @staff_required
 @require_GET
 def audit(request: HttpRequest) -> HttpResponse:
-    """The audit log of every workspace, newest first; ``?workspace=<code>`` narrows it."""
-    events = AuditEvent.objects.select_related("workspace")
-    selected = None
-    raw = request.GET.get("workspace", "")
-    if raw:
-        try:
-            selected = Workspace.objects.filter(code=uuid.UUID(raw)).first()
-        except ValueError:
-            selected = None
-        # An unknown or deleted workspace shows an empty log rather than everything.
-        events = events.filter(workspace=selected) if selected else events.none()
+    """The audit log of every workspace, newest first, narrowed by who, what, where and when."""
+    form, data = _filters(AuditFilterForm, request)
+    events = queries.audit_filtered(data)
     page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
     page.object_list = audit_rows(page.object_list)
     return render(
         request,
         "oversight/audit.html",
-        {
-            "page": page,
-            "selected": selected,
-            "selected_code": raw,
-            "workspaces": Workspace.objects.only("code", "name").order_by("name", "id"),
-        },
+        {"page": page, "form": form, "active": "audit"},
+        status=422 if form.errors else 200,
     )
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+CSV_COLUMNS = (
+    "created_at",
+    "workspace",
+    "workspace_code",
+    "actor",
+    "action",
+    "target",
+    "details",
+    "ip",
+)
+
+
+def audit_csv_rows(events) -> Iterator[list[str]]:
+    yield list(CSV_COLUMNS)
+    for event in events.iterator(chunk_size=2000):
+        # Events never hold secrets (audit_record scrubs them); scrubbed again on the way out.
+        yield [
+            event.created_at.isoformat(),
+            event.workspace_name,
+            str(event.workspace.code) if event.workspace else "",
+            event.actor_email,
+            event.action,
+            scrub(event.target) or "",
+            scrub(json.dumps(event.details, sort_keys=True, ensure_ascii=False)) or "",
+            event.ip or "",
+        ]
+
+
+@login_required
+@staff_required
+@require_GET
+def audit_export(request: HttpRequest) -> HttpResponse:
+    """The filtered audit log as CSV, streamed (the whole log may be large)."""
+    form, data = _filters(AuditFilterForm, request)
+    if form.errors:
+        page = Paginator(queries.audit_filtered(data), AUDIT_PAGE_SIZE).get_page(1)
+        page.object_list = audit_rows(page.object_list)
+        return render(
+            request,
+            "oversight/audit.html",
+            {"page": page, "form": form, "active": "audit"},
+            status=422,
+        )
+    writer = csv.writer(_Echo())
+    rows = (writer.writerow(row) for row in audit_csv_rows(queries.audit_filtered(data)))
+    response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'
+    return response

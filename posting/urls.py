@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from posting.views import calendar, compose, history, platforms, posts, quota, reposts
+from posting.views import calendar, charts, compose, history, platforms, posts, quota, reposts
 
 app_name = "posting"
 urlpatterns = [
@@ -14,6 +14,7 @@ urlpatterns = [
     path("calendar/", calendar.calendar_month, name="calendar"),
     path("calendar/week/", calendar.calendar_week, name="calendar_week"),
     path("accounts/", platforms.platforms, name="platforms"),
+    path("charts/", charts.workspace_charts, name="charts"),
     path("accounts/sync/", platforms.platforms_sync, name="platforms_sync"),
     # --- repost rules ---
     path("reposts/", reposts.rule_list, name="reposts"),

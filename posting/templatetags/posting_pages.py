@@ -10,6 +10,7 @@ from django.templatetags.static import static
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
 
 from posting import display
 from posting.models import Network, Platform, Post, PostResult
@@ -89,3 +90,19 @@ def posting_overview(context) -> dict:
         "upcoming": upcoming,
         "request": context.get("request"),
     }
+
+
+@register.simple_tag
+def attention_tag(workspace) -> str:
+    """What a workspace of posting.health needs first, as a coloured tag."""
+    from posting import health
+
+    label, css = {
+        health.ATTENTION_INVALID: (_("Key no longer works"), "is-danger"),
+        health.ATTENTION_FAILURES: (_("Unread failures"), "is-danger"),
+        health.ATTENTION_BLOCKED: (_("Blocked by the rate limit"), "is-warning"),
+        health.ATTENTION_STALE: (_("Sync is stale"), "is-warning"),
+    }.get(workspace.attention, (_("All fine"), "is-success"))
+    return format_html(
+        '<span class="tag {} is-light" data-testid="attention">{}</span>', css, label
+    )

@@ -61,8 +61,9 @@ def test_oversight_index_has_a_fixed_number_of_queries(
 ):
     client = login(staff)
     client.get(reverse("oversight:index"))
-    # 1 session, 2 user, 3 navigation memberships, 4 workspaces with counts and connections.
-    with django_assert_num_queries(4):
+    # 1 session, 2 user, 3 count, 4 the page of workspaces with every health figure, 5 their
+    # sparklines, 6 navigation memberships.
+    with django_assert_num_queries(6):
         client.get(reverse("oversight:index"))
 
 
@@ -141,14 +142,14 @@ def test_the_oversight_pages_have_a_fixed_number_of_queries_whatever_the_row_cou
     grow()
     client.get(reverse("oversight:index"))
     for _ in range(2):
-        # 1 session, 2 user, 3 navigation memberships, 4 workspaces with counts and connections.
-        with django_assert_num_queries(4):
-            client.get(reverse("oversight:index"))
-        # 1 session, 2 user, 3 count, 4 page of events with their workspaces, 5 the filter's
-        # workspaces, 6 navigation memberships.
+        # 1 session, 2 user, 3 count, 4 the page of workspaces with every health figure, 5
+        # their sparklines, 6 navigation memberships.
         with django_assert_num_queries(6):
+            client.get(reverse("oversight:index"))
+        # 1 session, 2 user, 3 count, 4 page of events with their workspaces, 5 navigation.
+        with django_assert_num_queries(5):
             client.get(reverse("oversight:audit"))
-        # As above, and 7 the workspace the log is narrowed to.
-        with django_assert_num_queries(7):
+        # The same, narrowed to one workspace in the same queries.
+        with django_assert_num_queries(5):
             client.get(reverse("oversight:audit") + f"?workspace={workspace.code}")
         grow()

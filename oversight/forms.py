@@ -1,0 +1,53 @@
+"""Filters of the oversight pages (GET forms: a bad value is named beside its field and the
+filter it belonged to is left out, never a 500)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import AuditEvent, TaislyConnection
+
+NO_KEY = "none"
+
+
+class HealthFilterForm(forms.Form):
+    q = forms.CharField(label=_("Search"), required=False, max_length=100)
+    plan = forms.ChoiceField(
+        label=_("Plan"),
+        required=False,
+        choices=[("", _("Any plan")), *TaislyConnection.Plan.choices],
+    )
+    key = forms.ChoiceField(
+        label=_("Taisly key"),
+        required=False,
+        choices=[
+            ("", _("Any key status")),
+            *TaislyConnection.Status.choices,
+            (NO_KEY, _("Not connected")),
+        ],
+    )
+    failing = forms.BooleanField(label=_("Failing"), required=False)
+    stale = forms.BooleanField(label=_("Stale sync"), required=False)
+    blocked = forms.BooleanField(label=_("Blocked"), required=False)
+
+
+class AuditFilterForm(forms.Form):
+    actor = forms.CharField(label=_("Who (email)"), required=False, max_length=254)
+    action = forms.ChoiceField(
+        label=_("What"), required=False, choices=[("", _("Any action")), *AuditEvent.Action.choices]
+    )
+    workspace = forms.CharField(label=_("Workspace (name or code)"), required=False, max_length=100)
+    since = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            self.add_error("until", _("The end date is before the start date."))
+        return data
