@@ -11,6 +11,7 @@ with other processes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -130,15 +131,11 @@ def test_two_qclusters_sync_a_dozen_due_workspaces_once_each_at_a_time(pg_projec
             if cluster.poll() is None:
                 cluster.terminate()  # the guard stops its own workers
         for cluster in clusters:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 cluster.wait(8)
-            except subprocess.TimeoutExpired:
-                pass
             # Whatever is left of the cluster's process group (its workers) goes too.
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(cluster.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             cluster.wait(5)
         for log in logs:
             log.close()
