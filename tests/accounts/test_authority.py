@@ -16,6 +16,7 @@ import pytest
 from django.db import connection as db
 from django.test import RequestFactory
 from django.urls import reverse
+from django.utils import translation
 
 from accounts import keys, services
 from accounts.access import RoleRequired
@@ -112,7 +113,8 @@ def test_a_demoted_owner_is_refused_by_every_owner_service(
     else:
         Membership.objects.filter(workspace=workspace, user=alice).update(role=now)
     before = _state(workspace)
-    with pytest.raises(RoleRequired) as refused:
+    # (English whatever an earlier test left active in this thread: the sentence is checked.)
+    with translation.override("en"), pytest.raises(RoleRequired) as refused:
         ACTIONS[action](workspace, alice, context)
     assert refused.value.message.startswith(REFUSAL)
     assert _state(workspace) == before
