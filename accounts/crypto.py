@@ -7,6 +7,8 @@ can be added in front, ``rotate_encryption_keys`` run, and the old key dropped.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -69,3 +71,19 @@ def rotate(token: str) -> str:
 
 def generate_key() -> str:
     return Fernet.generate_key().decode("ascii")
+
+
+def key_fingerprint(api_key: str) -> str:
+    """A keyed fingerprint of a Taisly key: HMAC-SHA256 under ``TAISLY_DASH_FINGERPRINT_KEY``.
+
+    Equal keys give equal fingerprints, so connections that hold the same key (and so share
+    Taisly's hourly limit) are recognised without storing or comparing the key itself. Without
+    the secret, a fingerprint cannot be tested against guessed keys. "" for no key.
+    """
+    api_key = (api_key or "").strip()
+    if not api_key:
+        return ""
+    secret = settings.TAISLY_DASH_FINGERPRINT_KEY
+    if not secret:
+        raise ImproperlyConfigured("TAISLY_DASH_FINGERPRINT_KEY is empty.")
+    return hmac.new(secret.encode(), api_key.encode(), hashlib.sha256).hexdigest()

@@ -29,7 +29,6 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from django.db import models, transaction
 from django.db.models.functions import Cast
@@ -41,11 +40,12 @@ from django.views.decorators.debug import sensitive_variables
 
 from accounts.access import RoleRequired, lock_actor_role
 from accounts.audit import audit_record
-from accounts.crypto import DecryptionError
-from accounts.models import AuditEvent, TaislyConnection, User, Workspace
+from accounts.crypto import DecryptionError, key_fingerprint
+from accounts.models import AuditEvent, Membership, TaislyConnection, User, Workspace
+from posting import quota
+from posting.quota import QuotaRefused
 from posting.taisly import (
     TaislyAuthError,
-    TaislyClient,
     TaislyError,
     TaislyForbidden,
     TaislyProtocolError,
@@ -146,6 +146,8 @@ def _taisly_sentence(exc: TaislyError) -> str:
             "Taisly did not accept this key. Check that you copied all of it and that it has not "
             "been regenerated or revoked since."
         )
+    if isinstance(exc, QuotaRefused):
+        return exc.sentence
     if isinstance(exc, TaislyRateLimited):
         return _rate_limited_sentence(exc.retry_after)
     if isinstance(exc, TaislyUnavailable):
@@ -196,18 +198,6 @@ def _stored_connection(workspace: Workspace) -> TaislyConnection:
     return connection
 
 
-def _ensure_not_blocked(connection: TaislyConnection) -> None:
-    # Until blocked_until every call would only be answered 429 and count against the key.
-    if connection.blocked_until and connection.blocked_until > timezone.now():
-        remaining = (connection.blocked_until - timezone.now()).total_seconds()
-        raise KeyActionError(_rate_limited_sentence(remaining))
-
-
-def _block(connection: TaislyConnection, exc: TaislyRateLimited) -> None:
-    until = timezone.now() + timedelta(seconds=exc.retry_after)
-    TaislyConnection.objects.filter(pk=connection.pk).update(blocked_until=until)
-
-
 def _mark_if_unchanged(connection: TaislyConnection, token: str, **fields) -> bool:
     """Update the connection only while it still holds ``token`` (another owner may have
     stored a new key meanwhile). Returns whether it did."""
@@ -247,7 +237,10 @@ def connection_connect(
     _check_owner(workspace, actor)
     existing = TaislyConnection.objects.defer("api_key").filter(workspace=workspace).first()
     try:
-        client = TaislyClient(api_key, context=existing)
+        # Governed: refused while this key is blocked (in any workspace holding it) or its hour
+        # is spent. Counted against the workspace's connection; a first connect's requests get
+        # their connection once it exists (quota.attach below).
+        client = quota.GovernedClient(api_key, connection=existing, plan=_known_plan(plan))
     except ValueError:
         raise KeyActionError(_("This is not a Taisly key.")) from None
     try:
@@ -286,13 +279,47 @@ def connection_connect(
         verified=True,
         request=request,
     )
+    # The platforms were fetched to verify the key: store them, so pages need no second call.
+    from posting.sync import platforms_store  # posting imports this module
+
+    platforms_store(workspace=workspace, platforms=platforms)
+    quota.attach(client, connection)
     count = len(platforms)
     message = ngettext(
         "Taisly key %(hint)s connected (plan %(plan)s, %(count)d social account).",
         "Taisly key %(hint)s connected (plan %(plan)s, %(count)d social accounts).",
         count,
     ) % {"hint": connection.key_hint, "plan": _plan_label(chosen), "count": count}
+    shared = _shared_key_sentence(connection, actor)
+    if shared:
+        message = f"{message} {shared}"
     return KeyOutcome(connection=connection, message=message, platform_count=count)
+
+
+def _shared_key_sentence(connection: TaislyConnection, actor: User) -> str:
+    """Says that another workspace already holds this key (naming it only to its members):
+    Taisly counts per account, so the two share one hourly limit."""
+    others = list(quota.sharing_workspaces(connection).order_by("name")[:20])
+    if not others:
+        return ""
+    member_of = set(
+        Membership.objects.filter(user=actor, workspace__in=others).values_list(
+            "workspace_id", flat=True
+        )
+    )
+    named = [w.name for w in others if w.pk in member_of]
+    if len(named) == len(others):
+        return ngettext(
+            "This key is already used by the workspace %(names)s; the workspaces share its "
+            "hourly request limit.",
+            "This key is already used by the workspaces %(names)s; the workspaces share its "
+            "hourly request limit.",
+            len(named),
+        ) % {"names": ", ".join(f"“{name}”" for name in named)}
+    return _(
+        "This key is already used by another workspace; the workspaces share its hourly "
+        "request limit."
+    )
 
 
 @sensitive_variables()
@@ -327,6 +354,7 @@ def connection_store(
         )
         connection.api_key = api_key
         connection.key_hint = hint
+        connection.key_fingerprint = key_fingerprint(api_key)
         connection.plan = plan
         connection.status = Status.ACTIVE
         connection.blocked_until = None
@@ -364,9 +392,9 @@ def connection_regenerate(
         raise KeyActionError(
             _("The stored key no longer works, so it cannot be regenerated. Connect a new key.")
         )
-    _ensure_not_blocked(connection)
     old_token = _raw_token(connection)
-    client = TaislyClient(connection.api_key, context=connection)
+    # Governed: refused (QuotaRefused, a TaislyRateLimited) while blocked or the hour is spent.
+    client = quota.GovernedClient(connection.api_key, connection=connection)
     try:
         with client:
             generated = client.key_generate()
@@ -388,7 +416,6 @@ def connection_regenerate(
             )
         ) from None
     except TaislyRateLimited as exc:
-        _block(connection, exc)
         raise KeyActionError(
             _("%(reason)s The key was not regenerated.") % {"reason": _taisly_sentence(exc)}
         ) from None
@@ -417,6 +444,7 @@ def connection_regenerate(
                 old_token,
                 api_key=new_key,
                 key_hint=hint,
+                key_fingerprint=key_fingerprint(new_key),
                 plan=plan,
                 status=Status.ACTIVE,
                 last_verified_at=now,
@@ -517,7 +545,7 @@ def connection_revoke(
     # revocable. It costs at most one request, which Taisly may answer with 429 again.
     old_token = _raw_token(connection)
     already_dead = False
-    client = TaislyClient(connection.api_key, context=connection)
+    client = quota.GovernedClient(connection.api_key, connection=connection, exempt=True)
     try:
         with client:
             client.key_revoke()
@@ -528,7 +556,6 @@ def connection_revoke(
             ) from None
         already_dead = True
     except TaislyRateLimited as exc:
-        _block(connection, exc)
         raise KeyActionError(
             _("%(reason)s The key was not revoked.") % {"reason": _taisly_sentence(exc)}
         ) from None
@@ -549,7 +576,12 @@ def connection_revoke(
         else:
             refused = False
             if not _mark_if_unchanged(
-                connection, old_token, api_key="", status=Status.REVOKED, blocked_until=None
+                connection,
+                old_token,
+                api_key="",
+                key_fingerprint="",
+                status=Status.REVOKED,
+                blocked_until=None,
             ):
                 raise KeyActionError(
                     _("The key was changed by someone else meanwhile. Reload the page and check.")
@@ -596,10 +628,19 @@ def connection_disconnect(
         if connection is None or connection.status == Status.DISCONNECTED:
             raise KeyActionError(_("This workspace has no Taisly key connected."))
         connection.api_key = ""
+        connection.key_fingerprint = ""
         connection.status = Status.DISCONNECTED
         connection.blocked_until = None
         connection.status_changed_at = timezone.now()
-        connection.save(update_fields=["api_key", "status", "blocked_until", "status_changed_at"])
+        connection.save(
+            update_fields=[
+                "api_key",
+                "key_fingerprint",
+                "status",
+                "blocked_until",
+                "status_changed_at",
+            ]
+        )
         audit_record(
             workspace=workspace,
             actor=actor,

@@ -205,6 +205,9 @@ class TaislyConnection(models.Model):
         _("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE
     )
     blocked_until = models.DateTimeField(null=True, blank=True)
+    #: HMAC-SHA256 of the stored key (accounts.crypto.key_fingerprint), "" while no key is
+    #: stored. Connections with the same fingerprint hold the same key and share its quota.
+    key_fingerprint = models.CharField(max_length=64, blank=True, db_index=True)
     connected_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -248,6 +251,10 @@ class AuditEvent(models.Model):
         MEMBER_REMOVED = "member.removed", _("Member removed")
         POST_CREATED = "post.created", _("Post created")
         POST_CANCELLED = "post.cancelled", _("Scheduled post cancelled")
+        POST_SEND_RETRIED = "post.send_retried", _("Sending a post retried")
+        POST_ADOPTED = "post.adopted", _("Post found in Taisly history")
+        POST_SENT_AGAIN = "post.sent_again", _("Post sent again after a check")
+        POST_GIVEN_UP = "post.given_up", _("Post not sent again after a check")
         REPOST_ADDED = "repost.added", _("Repost rule added")
         REPOST_DELETED = "repost.deleted", _("Repost rule deleted")
         REPOST_PAUSED = "repost.paused", _("Repost rule paused")

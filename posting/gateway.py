@@ -1,15 +1,17 @@
 """The one door from posting's services to a workspace's Taisly account.
 
-    service ──taisly_for(workspace)──> guard (key stored? blocked?) ──> TaislyClient ──> Taisly
-                     │                                                        │
+    service ──taisly_for(workspace)──> guard (key stored?) ──> GovernedClient ──> Taisly
+                     │                         (posting.quota: blocked? budget? each request)
                      └──── TaislyActionError(sentence, cause) <── 429 blocks, 401 marks invalid
 
 Every posting service that calls Taisly goes through ``taisly_for``: it decrypts the stored key
-only here, refuses before any request while the key is blocked by a 429, records a 429's
-``retryAfter`` and a 401's "invalid" on the connection, and turns every Taisly failure into a
-``TaislyActionError`` with a translated sentence. The original exception stays on ``cause`` for
-callers that must tell an ambiguous failure (the request may have reached Taisly) from a certain
-one. The quota governor (a later step) plugs in at the guard.
+only here and hands out a client whose every request asks the quota governor first (refused
+while the key is blocked by a 429 or its hour is spent: ``QuotaRefused``, with a sentence saying
+when it works again) and is counted in the ledger. A 429 blocks every connection holding the
+key; a 401 marks the connection invalid. Every Taisly failure becomes a ``TaislyActionError``
+with a translated sentence; the original exception stays on ``cause`` for callers that must tell
+an ambiguous failure (the request may have reached Taisly) from a certain one. Work done inside
+``posting.quota.background()`` counts as background (the sync), anything else as interactive.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from django.utils.translation import gettext as _
 
 from accounts import keys
 from accounts.models import TaislyConnection, Workspace
+from posting import quota
 from posting.taisly import (
     TaislyAuthError,
     TaislyClient,
@@ -67,27 +70,26 @@ def _usable_connection(workspace: Workspace) -> TaislyConnection:
         )
     if connection.status != TaislyConnection.Status.ACTIVE:
         raise TaislyActionError(_("This workspace has no Taisly key connected."))
-    try:
-        keys._ensure_not_blocked(connection)
-    except keys.KeyActionError as exc:
-        raise TaislyActionError(exc.message) from None
     return connection
 
 
 @contextmanager
 def taisly_for(workspace: Workspace) -> Iterator[TaislyClient]:
-    """A Taisly client for ``workspace``'s stored key, closed afterwards.
+    """A governed Taisly client for ``workspace``'s stored key, closed afterwards.
 
-    Raises ``TaislyActionError`` before any request when the workspace has no usable key or the
-    key is blocked, and in place of any ``TaislyError`` raised inside the block.
+    Raises ``TaislyActionError`` before any request when the workspace has no usable key, before
+    each request the governor refuses (blocked, or the hour spent), and in place of any
+    ``TaislyError`` raised inside the block.
     """
     connection = _usable_connection(workspace)
-    client = TaislyClient(connection.api_key, context=connection)
+    quota.ensure_fingerprint(connection, connection.api_key)
+    client = quota.GovernedClient(connection.api_key, connection=connection)
     try:
         with client:
             yield client
     except TaislyRateLimited as exc:
-        keys._block(connection, exc)
+        # A refusal of the governor's own (QuotaRefused) or Taisly's 429, which the client
+        # already turned into a block of every connection holding the key.
         raise TaislyActionError(taisly_sentence(exc), cause=exc) from None
     except TaislyAuthError as exc:
         if not isinstance(exc, TaislyForbidden):

@@ -20,7 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Workspace
+from accounts.models import TaislyConnection, Workspace
 
 
 class Network(models.TextChoices):
@@ -49,6 +49,20 @@ class MirrorState(models.Model):
     platforms_synced_at = models.DateTimeField(null=True, blank=True)
     history_synced_at = models.DateTimeField(null=True, blank=True)
     reposts_synced_at = models.DateTimeField(null=True, blank=True)
+
+    # Background sync (posting/background.py). The dispatcher hands a due workspace a ticket
+    # (conditional update: one dispatcher wins); the task spends the ticket to take a lease
+    # (conditional update: one task syncs; a redelivered task finds no ticket and does nothing).
+    sync_ticket = models.UUIDField(null=True, blank=True)
+    sync_ticket_at = models.DateTimeField(null=True, blank=True)
+    sync_claimed_until = models.DateTimeField(null=True, blank=True)
+    #: After an outage or a refused budget: not before this.
+    sync_retry_at = models.DateTimeField(null=True, blank=True)
+    #: Failures in a row (5xx, timeouts): the back-off doubles with each.
+    sync_failures = models.PositiveSmallIntegerField(default=0)
+    #: What the last background sync met (a machine word: "", "outage", "budget", "invalid", ...).
+    sync_error = models.CharField(max_length=32, blank=True)
+    sync_attempted_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"mirror of {self.workspace}"
@@ -150,6 +164,12 @@ class Post(models.Model):
     progress_at = models.DateTimeField(null=True, blank=True)
     sending_started_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    #: NEEDS_CHECK: the posts in Taisly's history that could be this one, as read then (id,
+    #: description, date, per-platform results), for a person to choose from.
+    send_candidates = models.JSONField(default=list, blank=True)
+    #: An earlier try may have reached Taisly and its history could not be read to tell: the
+    #: next try reads history before it sends anything.
+    must_reconcile = models.BooleanField(default=False)
 
     #: A retry of another post's failed platforms (issue "Nothing fails silently").
     retry_of = models.ForeignKey(
@@ -206,13 +226,21 @@ class PostResult(models.Model):
     )
     first_seen_at = models.DateTimeField(default=timezone.now)
     status_changed_at = models.DateTimeField(default=timezone.now)
+    #: When a member first opened the post page after it FAILED; the overview lists FAILED
+    #: results nobody has looked at yet. Cleared when the result fails again.
+    seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["platform__network", "id"]
         constraints = [
             models.UniqueConstraint(fields=["post", "platform"], name="unique_result_per_platform"),
         ]
-        indexes = [models.Index(fields=["status"])]
+        indexes = [
+            models.Index(fields=["status"]),
+            # The history filters ask "has this post a FAILED result?" per post: without this,
+            # SQLite answers through the status index and scans every failure for every post.
+            models.Index(fields=["post", "status"]),
+        ]
         verbose_name = _("result")
         verbose_name_plural = _("results")
 
@@ -249,3 +277,57 @@ class RepostRule(models.Model):
 
     def __str__(self) -> str:
         return f"rule {self.taisly_id} from {self.from_platform_id}"
+
+
+class KeyBudget(models.Model):
+    """One row per key fingerprint: the row the governor locks while it decides and reserves, so
+    every process deciding for the same key (two web processes, two workers) takes turns. It
+    exists before any connection holds the key (a connect is counted too)."""
+
+    fingerprint = models.CharField(max_length=64, unique=True)
+
+    def __str__(self) -> str:
+        return f"budget {self.fingerprint[:8]}…"
+
+
+class TaislyRequest(models.Model):
+    """The ledger: one row per request made to Taisly, by any caller.
+
+    The governor inserts the row (``done=False``, "reserved") before the request leaves and the
+    client's ``taisly_call`` signal completes it; a row left reserved (its process died mid-call)
+    still counts, since the request may have reached Taisly. Calls not made through the governor
+    are recorded by the signal alone. Pruned after ``LEDGER_RETAIN_DAYS``.
+    """
+
+    class Kind(models.TextChoices):
+        INTERACTIVE = "interactive", _("Interactive")
+        BACKGROUND = "background", _("Background")
+
+    #: None for a call of no connection (a key being connected to a workspace without one, the
+    #: demo's own checks); the fingerprint still counts it against the key.
+    connection = models.ForeignKey(
+        TaislyConnection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    fingerprint = models.CharField(max_length=64, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.INTERACTIVE)
+    endpoint = models.CharField(max_length=64)
+    #: The HTTP status; None when no answer came (timeout, connection lost) or not yet.
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    done = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            # The governor's and the meter's sliding hour: a range scan of one key's last hour.
+            models.Index(fields=["fingerprint", "started_at"]),
+            models.Index(fields=["connection", "started_at"]),
+            models.Index(fields=["started_at"]),
+        ]
+        verbose_name = _("Taisly request")
+        verbose_name_plural = _("Taisly requests")
+
+    def __str__(self) -> str:
+        return f"{self.started_at:%Y-%m-%d %H:%M:%S} {self.endpoint} {self.status}"

@@ -34,7 +34,17 @@ KEY_PATTERN = re.compile(r"taisly_[0-9a-f]{64}")
 # `#fail` on its own fails every platform; `#fail:TikTok` only that network (any letter case).
 FAIL_ALL = re.compile(r"#fail(?![\w:])", re.IGNORECASE)
 FAIL_ONE = re.compile(r"#fail:(\w+)", re.IGNORECASE)
+# `#pending` keeps every platform of the post PENDING: a post Taisly never gets round to.
+HOLD = re.compile(r"#pending(?![\w:])", re.IGNORECASE)
+# `#stuck` keeps every platform PENDING forever, `#stuck:TikTok` only that network (the stuck-post
+# alert's test case); `#slow:<seconds>` publishes that much later than usual.
+STUCK_ALL = re.compile(r"#stuck(?![\w:])", re.IGNORECASE)
+STUCK_ONE = re.compile(r"#stuck:(\w+)", re.IGNORECASE)
+SLOW = re.compile(r"#slow:(\d{1,7})(?!\w)", re.IGNORECASE)
 _NETWORKS = {network.value.lower(): Network(network) for network in Network}
+# Per-network caption limits below the API's own 2,200 (views.MAX_DESCRIPTION): X allows 100
+# characters (the Agent Kit's platform schema). A longer caption fails only on that network.
+NETWORK_DESCRIPTION_LIMITS = {Network.X: 100}
 
 
 # --- Accounts and keys ----------------------------------------------------------------------
@@ -185,6 +195,12 @@ def forced_failure(description: str, network: str) -> bool:
     return any(name.lower() == network.lower() for name in FAIL_ONE.findall(description))
 
 
+def stuck(description: str, network: str) -> bool:
+    if STUCK_ALL.search(description):
+        return True
+    return any(name.lower() == network.lower() for name in STUCK_ONE.findall(description))
+
+
 def post_create(
     *,
     account: Account,
@@ -253,15 +269,25 @@ def _failure(probe_code: str, platform: Platform, description: str) -> str:
         return probe_code
     if not platform.connected:
         return "PLATFORM_DISCONNECTED"
+    limit = NETWORK_DESCRIPTION_LIMITS.get(platform.network)
+    if limit is not None and len(description) > limit:
+        return "DESCRIPTION_TOO_LONG"
     if forced_failure(description, platform.network):
         return "SANDBOX_FORCED_FAILURE"
     return ""
 
 
 def result_status(result: PostResult, post: Post, now: datetime) -> tuple[str, str | None]:
-    """PENDING until due time + SANDBOX_PUBLISH_SECONDS, then SUCCESS or FAILED with its code."""
-    published_at = post.due_at + timedelta(seconds=settings.SANDBOX_PUBLISH_SECONDS)
-    if now < published_at:
+    """PENDING until due time + SANDBOX_PUBLISH_SECONDS, then SUCCESS or FAILED with its code.
+
+    A post tagged ``#pending`` or ``#stuck`` stays PENDING for good (``#stuck:<network>`` only
+    on that network); ``#slow:<seconds>`` adds that many seconds before publishing.
+    """
+    description = post.description
+    delay = settings.SANDBOX_PUBLISH_SECONDS + sum(int(s) for s in SLOW.findall(description))
+    published_at = post.due_at + timedelta(seconds=delay)
+    held = HOLD.search(description) or stuck(description, result.platform.network)
+    if now < published_at or held:
         return "PENDING", None
     if result.failure:
         return "FAILED", result.failure

@@ -60,6 +60,14 @@ def _check_fernet_keys(keys: list[str]) -> None:
 
 _check_fernet_keys(TAISLY_DASH_ENCRYPTION_KEYS)
 
+# The keyed fingerprint of a stored Taisly key (HMAC-SHA256 under this secret, never the key), so
+# connections holding the same key share one quota. Apart from SECRET_KEY and the encryption
+# keys; changing it makes every stored fingerprint stale (they are recomputed on next use).
+_DEV_FINGERPRINT_KEY = "dev-only-taisly-key-fingerprint-secret"  # noqa: S105
+TAISLY_DASH_FINGERPRINT_KEY = env_str("TAISLY_DASH_FINGERPRINT_KEY", "") or (
+    "" if PRODUCTION else _DEV_FINGERPRINT_KEY
+)
+
 if PRODUCTION:
     if SECRET_KEY == _DEV_SECRET_KEY or not SECRET_KEY or len(SECRET_KEY) < 32:
         raise ImproperlyConfigured("Set SECRET_KEY (at least 32 characters) in production.")
@@ -68,6 +76,11 @@ if PRODUCTION:
     if not TAISLY_DASH_ENCRYPTION_KEYS:
         raise ImproperlyConfigured(
             "Set TAISLY_DASH_ENCRYPTION_KEYS (or TAISLY_DASH_ENCRYPTION_KEYS_FILE) in production."
+        )
+    if len(TAISLY_DASH_FINGERPRINT_KEY) < 32:
+        raise ImproperlyConfigured(
+            "Set TAISLY_DASH_FINGERPRINT_KEY (or TAISLY_DASH_FINGERPRINT_KEY_FILE, at least 32 "
+            "random characters, not the encryption keys) in production."
         )
     if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("Set ALLOWED_HOSTS in production.")
@@ -222,7 +235,12 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 MEDIA_URL = "media/"
 # Uploads go to a temp dir on the same filesystem as media storage, so saving is a rename.
-FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR", None)
+# Made here (Django's checks refuse a missing one); the daily cleanup removes abandoned files.
+FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR") or str(MEDIA_ROOT / "tmp")
+try:
+    Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
+except OSError as exc:
+    raise ImproperlyConfigured(f"FILE_UPLOAD_TEMP_DIR {FILE_UPLOAD_TEMP_DIR!r}: {exc}") from exc
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -257,6 +275,8 @@ CONTENT_SECURITY_POLICY = {
         "script-src": ["'self'"],
         "style-src": ["'self'"],
         "img-src": ["'self'", "data:"],
+        # The compose page previews the chosen video from a blob: URL before uploading it.
+        "media-src": ["'self'", "blob:"],
         "connect-src": ["'self'"],
         "font-src": ["'self'"],
         "object-src": ["'none'"],
@@ -290,6 +310,37 @@ TAISLY_BASE_URL = env_str(
 TAISLY_CONNECT_TIMEOUT = env_float("TAISLY_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 TAISLY_READ_TIMEOUT = env_float("TAISLY_READ_TIMEOUT", 30.0, minimum=0.1)
 TAISLY_UPLOAD_READ_TIMEOUT = env_float("TAISLY_UPLOAD_READ_TIMEOUT", 300.0, minimum=1)
+
+# History sync (posting/sync.py): how far back one "Sync now" looks for posts that can still
+# change, how far back a workspace's first sync reads, and how far ahead scheduled posts are read.
+POSTING_SYNC_LOOKBACK_DAYS = env_int("POSTING_SYNC_LOOKBACK_DAYS", 14, minimum=1)
+POSTING_SYNC_BACKFILL_DAYS = env_int("POSTING_SYNC_BACKFILL_DAYS", 30, minimum=1)
+POSTING_SYNC_AHEAD_DAYS = env_int("POSTING_SYNC_AHEAD_DAYS", 60, minimum=1)
+
+# --- Posting -----------------------------------------------------------------------------------
+# Taisly's limit is 500 MB (MiB); the upload handler aborts a request that streams past it.
+POST_VIDEO_MAX_MB = env_float("POST_VIDEO_MAX_MB", 500.0, minimum=0.001)
+# Days a video is kept after it was sent (a later retry of failed platforms re-sends it).
+POST_VIDEO_RETAIN_DAYS = env_int("POST_VIDEO_RETAIN_DAYS", 7, minimum=0)
+# Forwarding to Taisly: tries before SEND_FAILED, and the first backoff (doubled each try).
+POST_SEND_MAX_ATTEMPTS = env_int("POST_SEND_MAX_ATTEMPTS", 5, minimum=1)
+POST_SEND_RETRY_SECONDS = env_int("POST_SEND_RETRY_SECONDS", 30, minimum=1)
+# After an ambiguous send left a post NEEDS_CHECK, history is read again this much later.
+POST_RECHECK_SECONDS = env_int("POST_RECHECK_SECONDS", 120, minimum=1)
+
+# --- Quota and background sync (posting/quota.py, posting/background.py) -----------------------
+# Ledger rows (one per Taisly request) are kept this many days; a daily task prunes older ones.
+LEDGER_RETAIN_DAYS = env_int("LEDGER_RETAIN_DAYS", 7, minimum=1)
+# The share of a key's hourly requests background work (sync) may use; the rest is the team's.
+SYNC_BUDGET_FRACTION = env_float("SYNC_BUDGET_FRACTION", 0.5, minimum=0)
+# History sync cadence, in seconds: soonest after a post is sent or comes due, and when nothing is
+# in flight (posts made outside the dashboard still turn up). Platforms and repost rules: hours.
+SYNC_FIRST_SECONDS = env_int("SYNC_FIRST_SECONDS", 20, minimum=1)
+SYNC_IDLE_SECONDS = env_int("SYNC_IDLE_SECONDS", 1800, minimum=1)
+SYNC_PLATFORMS_HOURS = env_float("SYNC_PLATFORMS_HOURS", 6, minimum=0.001)
+# How often the dispatcher runs. django-q2 schedules are at least a minute apart; a shorter value
+# (tests) makes the dispatcher bring its own schedule's next run forward.
+SYNC_DISPATCH_SECONDS = env_int("SYNC_DISPATCH_SECONDS", 60, minimum=1)
 
 # The sandbox's own knobs (only read by `manage.py sandbox`).
 SANDBOX_PUBLISH_SECONDS = env_float("SANDBOX_PUBLISH_SECONDS", 5.0, minimum=0)

@@ -248,7 +248,7 @@ class _NoPlanClient:
 
 
 def test_without_a_plan_from_taisly_the_owners_choice_is_used(monkeypatch, login, alice, workspace):
-    monkeypatch.setattr(keys, "TaislyClient", _NoPlanClient)
+    monkeypatch.setattr(keys.quota, "GovernedClient", _NoPlanClient)
     client = login(alice)
     response = client.post(url("connect", workspace), {"api_key": random_key(), "plan": ""})
     assert response.status_code == 422

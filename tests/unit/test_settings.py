@@ -15,6 +15,7 @@ PROD_OK = {
     "SECRET_KEY": "x" * 50,
     "ALLOWED_HOSTS": "dash.example.com",
     "TAISLY_DASH_ENCRYPTION_KEYS": GOOD_FERNET,
+    "TAISLY_DASH_FINGERPRINT_KEY": "f" * 40,
     "DEBUG": "false",
     "DATABASE_URL": "postgres://taisly@db.example.com:5432/taisly",
 }
@@ -288,3 +289,10 @@ def test_the_image_leaves_out_secrets_databases_and_caches():
     rules = _dockerignore_regexes()
     assert [p for p in DOCKER_IGNORED if not _docker_ignores(p, rules)] == []
     assert [p for p in DOCKER_KEPT if _docker_ignores(p, rules)] == []
+
+
+def test_production_refuses_to_start_without_a_fingerprint_key():
+    env = {k: v for k, v in PROD_OK.items() if k != "TAISLY_DASH_FINGERPRINT_KEY"}
+    result = load_settings(env)
+    assert result.returncode != 0
+    assert "TAISLY_DASH_FINGERPRINT_KEY" in result.stderr

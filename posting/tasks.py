@@ -1,0 +1,61 @@
+"""django-q2 entry points: each takes ids, calls one service and returns (the logic lives there).
+
+forward_post(post_id)   uploads cluster: send a QUEUED post's video to Taisly
+recheck_post(post_id)   uploads cluster: read history again for a NEEDS_CHECK post
+cleanup_videos()        default cluster, daily (schedule CLEANUP_SCHEDULE): retention
+sync_dispatch()         default cluster, every minute (SYNC_SCHEDULE): enqueue due syncs
+sync_connection(id, t)  default cluster: one workspace's background sync (ticket t)
+prune_ledger()          default cluster, daily (LEDGER_SCHEDULE): drop old ledger rows
+"""
+
+from __future__ import annotations
+
+from posting import background, upload
+
+
+def forward_post(post_id: int) -> str:
+    return upload.post_forward(post_id=post_id)
+
+
+def recheck_post(post_id: int) -> str:
+    return upload.post_recheck(post_id=post_id)
+
+
+def cleanup_videos() -> str:
+    outcome = upload.videos_cleanup()
+    return f"{outcome.videos_deleted} videos, {outcome.temp_files_deleted} temp files deleted"
+
+
+def check_stalled_sends() -> str:
+    return f"{upload.stalled_sends_check()} stalled sends to be checked"
+
+
+def sync_dispatch() -> str:
+    enqueued = background.sync_dispatch()
+    _bring_schedule_forward()
+    return f"{enqueued} syncs enqueued"
+
+
+def sync_connection(connection_id: int, ticket: str) -> str:
+    return background.sync_connection(connection_id=connection_id, ticket=ticket)
+
+
+def prune_ledger() -> str:
+    return f"{background.ledger_prune()} ledger rows deleted"
+
+
+def _bring_schedule_forward() -> None:
+    # django-q2 schedules run at most once a minute; a shorter SYNC_DISPATCH_SECONDS (tests)
+    # moves this schedule's next run closer. Its scheduler still only looks every 30 s or so.
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+    from django_q.models import Schedule
+
+    from posting.schedules import SYNC_SCHEDULE
+
+    if settings.SYNC_DISPATCH_SECONDS < 60:
+        Schedule.objects.filter(name=SYNC_SCHEDULE).update(
+            next_run=timezone.now() + timedelta(seconds=settings.SYNC_DISPATCH_SECONDS)
+        )

@@ -1,0 +1,66 @@
+"""Template helpers for the history, post, calendar and accounts pages, and the overview block."""
+
+from __future__ import annotations
+
+from django import template
+from django.db.models import Prefetch
+from django.templatetags.static import static
+from django.utils import timezone
+
+from posting import display
+from posting.models import Network, Platform, Post, PostResult
+
+register = template.Library()
+
+_ICONS = {n.value: n.value.lower() for n in Network}
+
+OVERVIEW_POSTS = 5
+OVERVIEW_FAILURES = 5
+OVERVIEW_SCHEDULED = 5
+
+
+@register.filter
+def network_icon(network: str) -> str:
+    """The static URL of a network's small icon (a generic one for networks we do not know)."""
+    return static(f"img/networks/{_ICONS.get(network, 'other')}.svg")
+
+
+@register.inclusion_tag("posting/_overview.html", takes_context=True)
+def posting_overview(context) -> dict:
+    """The overview's "what needs me?" block: last posts, failures nobody has looked at yet,
+    the next scheduled posts. Five queries whatever the workspace holds."""
+    access = context["access"]
+    workspace = access.workspace
+    results = Prefetch(
+        "results",
+        queryset=PostResult.objects.select_related("platform").order_by("platform__network", "id"),
+    )
+    targets = Prefetch("target_platforms", queryset=Platform.objects.order_by("network", "id"))
+    latest = (
+        Post.objects.filter(workspace=workspace)
+        .select_related("author")
+        .prefetch_related(results, targets)
+        .order_by("-created_at", "-id")[:OVERVIEW_POSTS]
+    )
+    unseen = PostResult.objects.filter(
+        post__workspace=workspace, status=PostResult.Status.FAILED, seen_at__isnull=True
+    )
+    failures = list(
+        unseen.select_related("post", "platform").order_by("-status_changed_at", "-id")[
+            : OVERVIEW_FAILURES + 1
+        ]
+    )
+    upcoming = list(
+        Post.objects.filter(workspace=workspace, due_at__gt=timezone.now())
+        .exclude(state__in=(Post.State.CANCELLED, Post.State.SEND_FAILED))
+        .order_by("due_at", "id")[:OVERVIEW_SCHEDULED]
+    )
+    return {
+        "access": access,
+        "workspace": workspace,
+        "rows": display.rows(latest),
+        "failures": [display.chip(r) for r in failures[:OVERVIEW_FAILURES]],
+        "more_failures": len(failures) > OVERVIEW_FAILURES,
+        "upcoming": upcoming,
+        "request": context.get("request"),
+    }
