@@ -52,17 +52,25 @@ class HistoryFilterForm(forms.Form):
     status = forms.ChoiceField(label=_("Status"), choices=STATUS_CHOICES, required=False)
     network = forms.ChoiceField(label=_("Network"), required=False)
     start = forms.DateField(
-        label=_("Goes out from"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Goes out from"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date", "class": "input is-small"}),
     )
     end = forms.DateField(
-        label=_("Goes out until"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Goes out until"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date", "class": "input is-small"}),
     )
     q = forms.CharField(
         label=_("Text"),
         required=False,
         max_length=200,
         widget=forms.TextInput(
-            attrs={"type": "search", "placeholder": _("Words in the description")}
+            attrs={
+                "type": "search",
+                "class": "input is-small",
+                "placeholder": _("Words in the description"),
+            }
         ),
     )
     author = forms.ChoiceField(label=_("Author"), required=False)

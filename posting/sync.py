@@ -304,7 +304,6 @@ def _post_from_history(workspace: Workspace, item: HistoryPost, now: datetime) -
         due_at=item.date or item.scheduled_at or created,
         state=Post.State.SENT,
         taisly_id=item.id[:64],
-        sent_at=created,
         created_at=created,
     )
 
