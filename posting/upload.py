@@ -308,6 +308,12 @@ def _after_failure(post: Post, targets: list[Platform], exc: TaislyActionError) 
             return _retry_later(post, exc.message)
         _needs_check(post, exc.message)
         return "needs_check"
+    if isinstance(cause, taisly.TaislyRejected) and (cause.detail or cause.code):
+        # Taisly's own words say what to change ("SCHEDULED_INVALID: ..."): keep them.
+        said = ": ".join(part for part in (cause.code, cause.detail) if part)
+        reason = f"{exc.message} ({said})"
+        _fail(post, reason)
+        return "send_failed"
     if cause.transient:
         not_before = None
         if isinstance(cause, taisly.TaislyRateLimited):
@@ -463,7 +469,7 @@ def store_results(post: Post, results: Iterable[taisly.PostResult]) -> None:
 # --- Reconciling an ambiguous send ----------------------------------------------------------
 
 
-def _reconcile(post: Post, targets: list[Platform]) -> str:
+def _reconcile(post: Post, targets: list[Platform], actor: User | None = None) -> str:
     """Look for the post in Taisly's history: "adopted" (exactly one match, now SENT), "none",
     "several" (kept as candidates for a person) or "error" (history could not be read)."""
     try:
@@ -484,7 +490,7 @@ def _reconcile(post: Post, targets: list[Platform]) -> str:
         if adopted:
             audit_record(
                 workspace=post.workspace,
-                actor=None,
+                actor=actor,
                 action=AuditEvent.Action.POST_ADOPTED,
                 target=str(post.code),
                 details={"taisly_id": only.id, "automatic": True},
@@ -571,8 +577,7 @@ def post_recheck(*, post_id: int, actor: User | None = None, request=None) -> st
     if actor is not None:
         with transaction.atomic():
             _lock_writer(post.workspace, actor)
-    outcome = _reconcile(post, list(post.target_platforms.all()))
-    return outcome
+    return _reconcile(post, list(post.target_platforms.all()), actor=actor)
 
 
 # --- What a person decides ------------------------------------------------------------------

@@ -59,9 +59,9 @@ def sync_results(post: Post) -> None:
     upload.store_results(post, item.results)
 
 
-def open_compose(page: Page, live_server, workspace) -> None:
+def open_compose(page: Page, live_server, workspace, heading: str = "New post") -> None:
     page.goto(live_server.url + compose_url(workspace))
-    expect(page.get_by_role("heading", name="New post")).to_be_visible()
+    expect(page.get_by_role("heading", name=heading)).to_be_visible()
 
 
 def test_upload_and_post_now_to_two_platforms(
@@ -252,19 +252,85 @@ def test_a_viewer_sees_no_compose_controls_and_gets_403(
     assert csp_violations == []
 
 
-@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize(("width", "language"), [(1280, "en"), (390, "en"), (390, "id")])
 def test_the_compose_page_fits_the_screen(
-    page: Page, live_server, bob, workspace, connected_ws, video_file, screenshot_dir, width
+    page: Page,
+    live_server,
+    bob,
+    workspace,
+    connected_ws,
+    video_file,
+    screenshot_dir,
+    width,
+    language,
 ):
+    bob.language = language
+    bob.save(update_fields=["language"])
     log_in(page, live_server, bob)
     page.set_viewport_size({"width": width, "height": 900})
-    open_compose(page, live_server, workspace)
+    open_compose(
+        page, live_server, workspace, heading="Postingan baru" if language == "id" else "New post"
+    )
     page.locator("input[data-network='X']").check()
-    page.get_by_label("Description").fill("x" * 120)
-    expect(page.locator("[data-counters]")).to_contain_text("X takes at most 100 characters")
-    page.get_by_label("Video", exact=True).set_input_files(video_file("fit.webm", seconds=4))
+    page.locator("[data-description]").fill("x" * 120)
+    expect(page.locator("[data-counters] li[role='alert']")).to_have_count(1)
+    page.locator("[data-video-input]").set_input_files(video_file("fit.webm", seconds=4))
     expect(page.locator("[data-cover-slider]")).to_be_visible()
-    page.get_by_label("Schedule").check()
-    page.screenshot(path=f"{screenshot_dir}/compose_{width}.png", full_page=True)
+    page.locator("input[name='when'][value='later']").check()
+    page.screenshot(path=f"{screenshot_dir}/compose_{width}_{language}.png", full_page=True)
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_a_person_adopts_a_candidate_on_the_progress_page(
+    page: Page,
+    live_server,
+    bob,
+    workspace,
+    connected_ws,
+    screenshot_dir,
+    width,
+    csp_violations,  # noqa: F811
+):
+    tiktok = platform(workspace, "TikTok")
+    now = timezone.now()
+    post = Post.objects.create(
+        workspace=workspace,
+        author=bob,
+        description="Kopi pagi",
+        state=Post.State.NEEDS_CHECK,
+        state_reason="Taisly may have posted this already (Taisly did not answer in time), so "
+        "it is not sent again on its own. Check Taisly's history below, or send it again.",
+        video_name="kopi.mp4",
+        video_width=1080,
+        video_height=1920,
+        video_duration=12,
+        video_size=12_000_000,
+        send_candidates=[
+            {
+                "id": f"cand{n}",
+                "description": "Kopi pagi",
+                "date": (now - timedelta(minutes=n)).isoformat(),
+                "results": [
+                    {"platform_id": tiktok.taisly_id, "network": "TikTok", "status": "PENDING"}
+                ],
+            }
+            for n in (1, 2)
+        ],
+    )
+    post.target_platforms.add(tiktok)
+    log_in(page, live_server, bob)
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(
+        live_server.url
+        + reverse("posting:post_progress", kwargs={"code": workspace.code, "post_code": post.code})
+    )
+    expect(page.get_by_test_id("adopt")).to_have_count(2)
+    page.screenshot(path=f"{screenshot_dir}/post_needs_check_{width}.png", full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    page.get_by_test_id("adopt").nth(1).click()
+    expect(page.get_by_test_id("post-progress")).to_have_attribute("data-state", "sent")
+    post.refresh_from_db()
+    assert post.taisly_id == "cand2"
+    assert csp_violations == []

@@ -16,7 +16,7 @@ from django_q.models import Schedule
 
 from accounts.models import AuditEvent, TaislyConnection
 from posting import tasks, upload
-from posting.models import Post
+from posting.models import Platform, Post
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
 from tests.posting.upload_fixtures import compose_data, compose_url, sandbox_posts
 
@@ -215,6 +215,17 @@ def test_after_the_last_try_it_is_send_failed_and_an_editor_retries_it(
     response = login(bob).post(url + "retry-send/", HTTP_HX_REQUEST="true")
     assert response.status_code == 422
     assert "cannot be done" in response.content.decode()
+
+
+def test_a_refusal_fails_at_once_with_taislys_words(queued, sandbox, connected_ws):
+    # A platform the mirror still lists but Taisly no longer knows: Taisly answers 400.
+    Platform.objects.filter(pk=queued.target_platforms.first().pk).update(taisly_id="gone1")
+    assert tasks.forward_post(queued.pk) == "send_failed"
+    queued.refresh_from_db()
+    assert queued.state == Post.State.SEND_FAILED and queued.attempts == 1
+    assert "Taisly refused the request (HTTP 400)" in queued.state_reason
+    assert "PLATFORM_NOT_FOUND" in queued.state_reason
+    assert in_sandbox(sandbox, connected_ws) == []
 
 
 def test_a_revoked_key_fails_at_once_without_retrying(queued, sandbox, connected_ws):
