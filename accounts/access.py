@@ -169,18 +169,26 @@ def get_post_for_user_rw(request: HttpRequest, code, post_code) -> tuple[Post, W
 
 
 def get_repost_rule_for_user(
-    request: HttpRequest, code, rule_id: str, *, write: bool = False
-) -> tuple[WorkspaceAccess, RepostRule]:
-    """The workspace and its repost rule with Taisly id ``rule_id``: 404 for outsiders and for a
-    rule the workspace does not have; with ``write``, 403 unless the user may write."""
-    access = (
-        get_workspace_for_user_rw(request, code) if write else get_workspace_for_user(request, code)
-    )
+    request: HttpRequest, code, rule_id: str
+) -> tuple[RepostRule, WorkspaceAccess]:
+    """The repost rule with Taisly id ``rule_id`` (rules have no code of their own) of workspace
+    ``code``, and the user's access; 404 for outsiders and for a rule of another workspace."""
+    access = get_workspace_for_user(request, code)
     rule = (
         RepostRule.objects.select_related("from_platform")
-        .filter(workspace=access.workspace, taisly_id=rule_id)
+        .filter(workspace=access.workspace, taisly_id=str(rule_id)[:64])
         .first()
     )
     if rule is None:
         raise Http404
-    return access, rule
+    return rule, access
+
+
+def get_repost_rule_for_user_rw(
+    request: HttpRequest, code, rule_id: str
+) -> tuple[RepostRule, WorkspaceAccess]:
+    """As ``get_repost_rule_for_user``, and 403 unless the user may write (owner or editor)."""
+    rule, access = get_repost_rule_for_user(request, code, rule_id)
+    if not access.can_write:
+        raise PermissionDenied
+    return rule, access

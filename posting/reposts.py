@@ -480,7 +480,7 @@ def _act_on_rule(
     with transaction.atomic():
         _lock_writer(workspace, actor)
         row = (
-            RepostRule.objects.select_for_update()
+            RepostRule.objects.select_for_update(of=("self",))
             .select_related("from_platform")
             .filter(workspace=workspace, pk=rule.pk)
             .first()

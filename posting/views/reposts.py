@@ -14,7 +14,7 @@ from django_htmx.middleware import HtmxDetails
 
 from accounts.access import (
     WorkspaceAccess,
-    get_repost_rule_for_user,
+    get_repost_rule_for_user_rw,
     get_workspace_for_user,
     get_workspace_for_user_rw,
 )
@@ -136,7 +136,7 @@ def rules_sync(request: HtmxHttpRequest, code) -> HttpResponse:
 
 
 def _rule_action(request: HtmxHttpRequest, code, rule_id: str, service) -> HttpResponse:
-    access, rule = get_repost_rule_for_user(request, code, rule_id, write=True)
+    rule, access = get_repost_rule_for_user_rw(request, code, rule_id)
     try:
         outcome = service(workspace=access.workspace, actor=request.user, rule=rule)
     except reposts.RepostActionError as exc:
@@ -163,7 +163,7 @@ def rule_delete(request: HtmxHttpRequest, code, rule_id: str) -> HttpResponse:
     the row alone); POST deletes."""
     if request.method == "POST":
         return _rule_action(request, code, rule_id, reposts.repost_delete)
-    access, rule = get_repost_rule_for_user(request, code, rule_id, write=True)
+    rule, access = get_repost_rule_for_user_rw(request, code, rule_id)
     context = _context(access, confirming=rule.pk)
     if request.htmx:
         rule = next((r for r in context["rules"] if r.pk == rule.pk), rule)

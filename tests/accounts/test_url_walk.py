@@ -168,10 +168,10 @@ def populated(workspace, alice, bob, vera):
         due_at=timezone.now() + timedelta(days=1),
     )
     PostResult.objects.create(post=post, platform=platform)
-    tiktok = Platform.objects.create(workspace=workspace, taisly_id="a" * 24, network="TikTok")
-    x = Platform.objects.create(workspace=workspace, taisly_id="b" * 24, network="X")
+    # A repost rule, so rule actions are walked with a real rule id.
+    x = Platform.objects.create(workspace=workspace, taisly_id="walk-2", network="X")
     RepostRule.objects.create(
-        workspace=workspace, taisly_id="c" * 24, from_platform=tiktok
+        workspace=workspace, taisly_id="walk-rule", from_platform=platform
     ).to_platforms.set([x])
     return workspace
 

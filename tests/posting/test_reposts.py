@@ -463,3 +463,63 @@ def test_a_post_through_a_rule_shows_as_a_repost_of_the_rules_source(
     assert not results[tiktok].is_repost
     for target in rule.to_platforms.all():
         assert results[target].is_repost and results[target].repost_of == rule.from_platform
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_demotion_waits_for_an_action_already_under_way(
+    workspace, alice, bob, mirrored, taisly, settings
+):
+    """The actor's membership stays locked while Taisly acts: an owner demoting the editor at
+    that moment waits until the action is done and audited, and the editor's next try is
+    refused. (SQLite lets one writer in at a time: the demotion cannot get in meanwhile.)"""
+    import threading
+    import time
+
+    from django.db import OperationalError
+    from django.db import connection as db
+
+    rule = reposts.repost_add(
+        workspace=workspace,
+        actor=alice,
+        from_platform=mirrored["TikTok"],
+        to_platforms=[mirrored["X"]],
+    ).rule
+    settings.TAISLY_READ_TIMEOUT = 10
+    taisly.fault("timeout", delay=1.5)  # Taisly takes its time, then carries the pause out
+    finished = {}
+
+    def pause():
+        try:
+            reposts.repost_pause(workspace=workspace, actor=bob, rule=rule)
+            finished["pause"] = time.monotonic()
+        finally:
+            db.close()
+
+    def demote():
+        try:
+            Membership.objects.filter(user=bob).update(role=Membership.Role.VIEWER)
+            finished["demote"] = time.monotonic()
+        except OperationalError as exc:
+            # SQLite's in-memory test database does not wait for a lock: it refuses at once.
+            finished["refused"] = str(exc)
+        finally:
+            db.close()
+
+    acting = threading.Thread(target=pause)
+    acting.start()
+    time.sleep(0.5)  # the pause holds the lock and waits for Taisly
+    demoting = threading.Thread(target=demote)
+    demoting.start()
+    acting.join(15)
+    demoting.join(15)
+
+    if db.vendor == "sqlite":
+        # One writer at a time: the demotion could not get in while the pause was acting.
+        assert "locked" in finished["refused"] and "demote" not in finished
+        demote()
+    else:
+        assert finished["demote"] >= finished["pause"]
+    assert RepostRule.objects.get().paused is True
+    assert repost_events(workspace)[-1] == ("repost.paused", bob.email)
+    with pytest.raises(PermissionDenied):
+        reposts.repost_resume(workspace=workspace, actor=bob, rule=rule)
