@@ -51,11 +51,15 @@ PER_USER_ROUTES = {
     # The uid and token are the credential; a wrong pair gets a "link cannot be used" page.
     "accounts:password_reset_confirm": "a password-reset link, not a workspace",
     "accounts:workspace_create": "creates the user's own workspace",
+    "alerts_everywhere": "the user's own unread counts, of their own workspaces only",
 }
 
 # What a viewer may still POST in a workspace they can read (everything else needs write).
 VIEWER_MAY_POST = {
     "accounts:workspace_leave": "anyone may leave a workspace",
+    "posting:alert_read": "each member marks alerts read for themselves",
+    "posting:alerts_read_all": "each member marks alerts read for themselves",
+    "posting:alert_settings": "each member chooses their own alert emails",
 }
 
 PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
