@@ -25,7 +25,15 @@ from django.utils import timezone
 
 from accounts import keys
 from accounts.models import Invitation, Membership, TaislyConnection, Workspace
-from posting.models import Platform, Post, PostResult, RepostRule
+from posting.models import (
+    Alert,
+    Platform,
+    Post,
+    PostResult,
+    RepostRule,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 # Namespaces not walked, and why.
 SKIPPED_NAMESPACES = {
@@ -177,6 +185,12 @@ def populated(workspace, alice, bob, vera):
     RepostRule.objects.create(
         workspace=workspace, taisly_id="walk-rule", from_platform=platform
     ).to_platforms.set([x])
+    # An alert, a webhook endpoint and a delivery, so alert and webhook pages get real codes.
+    alert = Alert.objects.create(workspace=workspace, post=post, platform=platform, kind="failed")
+    endpoint = WebhookEndpoint.objects.create(
+        workspace=workspace, url="https://hooks.example.test/x", format="json", secret="whsec_x"
+    )
+    WebhookDelivery.objects.create(endpoint=endpoint, alert=alert, event="alert.failed")
     return workspace
 
 
