@@ -23,7 +23,7 @@ from django.http import Http404, HttpRequest
 from django.utils.translation import gettext as _
 
 from accounts.models import Membership, User, Workspace
-from posting.models import Post, RepostRule
+from posting.models import Alert, Post, RepostRule, WebhookDelivery, WebhookEndpoint
 
 Role = Membership.Role
 
@@ -192,3 +192,41 @@ def get_repost_rule_for_user_rw(
     if not access.can_write:
         raise PermissionDenied
     return rule, access
+
+
+def get_alert_for_user(request: HttpRequest, code, alert_code) -> tuple[Alert, WorkspaceAccess]:
+    """The alert ``alert_code`` of workspace ``code``; 404 for outsiders and other workspaces."""
+    access = get_workspace_for_user(request, code)
+    alert = Alert.objects.filter(workspace=access.workspace, code=_uuid_or_404(alert_code)).first()
+    if alert is None:
+        raise Http404
+    return alert, access
+
+
+def get_webhook_for_owner(
+    request: HttpRequest, code, endpoint_code
+) -> tuple[WebhookEndpoint, WorkspaceAccess]:
+    """A webhook endpoint of workspace ``code``: 404 for outsiders and other workspaces, 403
+    for members who do not own the workspace (webhooks and their secrets are the owners')."""
+    access = get_workspace_for_owner(request, code)
+    endpoint = WebhookEndpoint.objects.filter(
+        workspace=access.workspace, code=_uuid_or_404(endpoint_code)
+    ).first()
+    if endpoint is None:
+        raise Http404
+    endpoint.workspace = access.workspace
+    return endpoint, access
+
+
+def get_webhook_delivery_for_owner(
+    request: HttpRequest, code, endpoint_code, delivery_code
+) -> tuple[WebhookDelivery, WorkspaceAccess]:
+    """One delivery of one of the workspace's endpoints; as ``get_webhook_for_owner``."""
+    endpoint, access = get_webhook_for_owner(request, code, endpoint_code)
+    delivery = WebhookDelivery.objects.filter(
+        endpoint=endpoint, code=_uuid_or_404(delivery_code)
+    ).first()
+    if delivery is None:
+        raise Http404
+    delivery.endpoint = endpoint
+    return delivery, access

@@ -264,6 +264,15 @@ class AuditEvent(models.Model):
         STAFF_ADDED = "staff.added", _("Added by staff in the admin")
         STAFF_CHANGED = "staff.changed", _("Changed by staff in the admin")
         STAFF_DELETED = "staff.deleted", _("Deleted by staff in the admin")
+        POST_RETRIED_FAILED = "post.retried_failed", _("Failed platforms retried")
+        ALERTS_READ = "alerts.read", _("Alerts marked read")
+        ALERT_EMAIL_CHANGED = "alerts.email_changed", _("Alert emails changed")
+        WEBHOOK_ADDED = "webhook.added", _("Webhook added")
+        WEBHOOK_DELETED = "webhook.deleted", _("Webhook deleted")
+        WEBHOOK_ENABLED = "webhook.enabled", _("Webhook enabled")
+        WEBHOOK_DISABLED = "webhook.disabled", _("Webhook disabled")
+        WEBHOOK_TESTED = "webhook.tested", _("Webhook test event sent")
+        WEBHOOK_REDELIVERED = "webhook.redelivered", _("Webhook delivery sent again")
 
     workspace = models.ForeignKey(
         Workspace, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"

@@ -19,6 +19,7 @@ from django.db.models import (
     Case,
     Count,
     DateTimeField,
+    Exists,
     ExpressionWrapper,
     F,
     FloatField,
@@ -178,14 +179,14 @@ def with_health(workspaces: QuerySet[Workspace], *, user=None, now: datetime | N
 
 
 def _unread_alerts(user):
-    """Open alerts of the workspace that ``user`` has not read (nobody, when ``user`` is None).
-    0 until the alerts model exists on this branch."""
-    try:
-        from posting.models import Alert
-    except ImportError:
-        return Value(0, output_field=IntegerField())
-    alerts = Alert.objects.filter(workspace=OuterRef("pk"), resolved_at__isnull=True)
-    alerts = alerts.exclude(reads__user=user) if user is not None else alerts.filter(reads=None)
+    """Alerts of the workspace that ``user`` has not read, as posting.alerts.unread_count
+    counts them (nobody has read, when ``user`` is None: staff oversight)."""
+    from posting.models import Alert, AlertRead
+
+    reads = AlertRead.objects.filter(alert=OuterRef("pk"))
+    if user is not None:
+        reads = reads.filter(user=user)
+    alerts = Alert.objects.filter(workspace=OuterRef("pk")).exclude(Exists(reads))
     return count_of(alerts, "workspace")
 
 

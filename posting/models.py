@@ -331,3 +331,14 @@ class TaislyRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.started_at:%Y-%m-%d %H:%M:%S} {self.endpoint} {self.status}"
+
+
+# Alerts, their email preferences and outgoing webhooks (issue "Nothing fails silently").
+from posting.models_alerts import (  # noqa: E402, F401
+    Alert,
+    AlertPreference,
+    AlertRead,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)

@@ -14,6 +14,8 @@ CLEANUP_SCHEDULE = "posting: delete kept videos and abandoned uploads (daily)"
 STALLED_SCHEDULE = "posting: stalled uploads to a check (every 10 minutes)"
 SYNC_SCHEDULE = "posting: background sync of due workspaces (every minute)"
 LEDGER_SCHEDULE = "posting: prune the Taisly request ledger (daily)"
+ALERTS_SCHEDULE = "posting: alerts for stuck posts and keys; webhook retries (every minute)"
+DIGEST_SCHEDULE = "posting: hourly alert digests (hourly)"
 
 
 def ensure_schedules(*, using: str = "default", **kwargs) -> None:
@@ -60,5 +62,24 @@ def ensure_schedules(*, using: str = "default", **kwargs) -> None:
             "schedule_type": Schedule.DAILY,
             "repeats": -1,
             "next_run": timezone.now() + timedelta(hours=2),
+        },
+    )
+    Schedule.objects.using(using).get_or_create(
+        name=ALERTS_SCHEDULE,
+        defaults={
+            "func": "posting.tasks.alerts_scan",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+            "repeats": -1,
+            "next_run": timezone.now(),
+        },
+    )
+    Schedule.objects.using(using).get_or_create(
+        name=DIGEST_SCHEDULE,
+        defaults={
+            "func": "posting.tasks.alerts_digest",
+            "schedule_type": Schedule.HOURLY,
+            "repeats": -1,
+            "next_run": timezone.now() + timedelta(hours=1),
         },
     )

@@ -186,6 +186,7 @@ def history_sync(*, workspace: Workspace, actor: User | None = None) -> HistoryS
     with taisly_for(workspace) as client:
         posts = client.history_between(start, end)
     summary = history_store(workspace=workspace, posts=posts, start=start, end=end, now=now)
+    _raise_alerts(workspace)
     logger.info(
         "History sync of workspace %s: %d posts seen, %d new, %d results changed, %d removed",
         workspace.code,
@@ -195,6 +196,17 @@ def history_sync(*, workspace: Workspace, actor: User | None = None) -> HistoryS
         summary.removed_posts,
     )
     return summary
+
+
+def _raise_alerts(workspace: Workspace) -> None:
+    # The diff is committed: new FAILED results and stuck posts raise their alerts now. Should
+    # this fail, the sync still stands and the minute's alert scan raises them instead.
+    from posting.alerts import alerts_for_sync
+
+    try:
+        alerts_for_sync(workspace)
+    except Exception:
+        logger.exception("Alerts after the sync of workspace %s failed", workspace.code)
 
 
 def history_store(

@@ -6,11 +6,16 @@ cleanup_videos()        default cluster, daily (schedule CLEANUP_SCHEDULE): rete
 sync_dispatch()         default cluster, every minute (SYNC_SCHEDULE): enqueue due syncs
 sync_connection(id, t)  default cluster: one workspace's background sync (ticket t)
 prune_ledger()          default cluster, daily (LEDGER_SCHEDULE): drop old ledger rows
+alerts_scan()           default cluster, every minute (ALERTS_SCHEDULE): stuck posts, keys, and
+                        anything a sync's own call missed; webhook retries that are due
+alerts_email(ids)       default cluster: the "immediately" emails of one batch of alerts
+alerts_digest()         default cluster, hourly (DIGEST_SCHEDULE): the hourly digests
+webhook_send(id)        default cluster: one try of one webhook delivery
 """
 
 from __future__ import annotations
 
-from posting import background, upload
+from posting import alerts, background, upload, webhooks
 
 
 def forward_post(post_id: int) -> str:
@@ -59,3 +64,21 @@ def _bring_schedule_forward() -> None:
         Schedule.objects.filter(name=SYNC_SCHEDULE).update(
             next_run=timezone.now() + timedelta(seconds=settings.SYNC_DISPATCH_SECONDS)
         )
+
+
+def alerts_scan() -> str:
+    batch = alerts.alerts_scan()
+    retries = webhooks.deliveries_due()
+    return f"{len(batch.raised)} alerts raised, {batch.resolved} resolved, {retries} retries"
+
+
+def alerts_email(alert_ids: list[int]) -> str:
+    return f"{alerts.alerts_email(alert_ids=alert_ids)} emails sent"
+
+
+def alerts_digest() -> str:
+    return f"{alerts.alerts_digest()} digests sent"
+
+
+def webhook_send(delivery_id: int) -> str:
+    return webhooks.delivery_send(delivery_id=delivery_id)

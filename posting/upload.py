@@ -373,6 +373,7 @@ def _fail(post: Post, reason: str) -> None:
         state=State.SEND_FAILED, state_reason=reason, next_attempt_at=None
     )
     logger.info("Post %s: send failed: %s", post.code, reason)
+    _raise_alerts(post)
 
 
 def _needs_check(post: Post, reason: str) -> None:
@@ -386,6 +387,17 @@ def _needs_check(post: Post, reason: str) -> None:
     if updated:
         when = timezone.now() + timedelta(seconds=settings.POST_RECHECK_SECONDS)
         _schedule(RECHECK_TASK, post, when, f"recheck {post.attempts}")
+        _raise_alerts(post)
+
+
+def _raise_alerts(post: Post) -> None:
+    # SEND_FAILED and NEEDS_CHECK raise an alert now (the minute's alert scan would otherwise).
+    from posting.alerts import alerts_for_sync
+
+    try:
+        alerts_for_sync(post.workspace)
+    except Exception:
+        logger.exception("Alerts for post %s failed", post.code)
 
 
 def _mark_sent(

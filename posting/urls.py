@@ -2,7 +2,17 @@
 
 from django.urls import path
 
-from posting.views import calendar, charts, compose, history, platforms, posts, quota, reposts
+from posting.views import (
+    alerts,
+    calendar,
+    charts,
+    compose,
+    history,
+    platforms,
+    posts,
+    quota,
+    reposts,
+)
 
 app_name = "posting"
 urlpatterns = [
@@ -44,6 +54,28 @@ urlpatterns = [
     path("posts/<uuid:post_code>/give-up/", compose.post_give_up, name="post_give_up"),
     path("posts/<uuid:post_code>/recheck/", compose.post_recheck, name="post_recheck"),
     # --- end compose and upload ---
+    # --- alerts, alert emails, webhooks, retry of failed platforms ---
+    path("alerts/", alerts.alert_list, name="alerts"),
+    path("alerts/badge/", alerts.alert_badge, name="alert_badge"),
+    path("alerts/read/", alerts.alerts_read_all, name="alerts_read_all"),
+    path("alerts/<uuid:alert_code>/read/", alerts.alert_read, name="alert_read"),
+    path("alerts/emails/", alerts.alert_settings, name="alert_settings"),
+    path("webhooks/", alerts.webhook_list, name="webhooks"),
+    path("webhooks/<uuid:endpoint>/", alerts.webhook_detail, name="webhook"),
+    path("webhooks/<uuid:endpoint>/test/", alerts.webhook_test, name="webhook_test"),
+    path("webhooks/<uuid:endpoint>/toggle/", alerts.webhook_toggle, name="webhook_toggle"),
+    path("webhooks/<uuid:endpoint>/delete/", alerts.webhook_delete, name="webhook_delete"),
+    path(
+        "webhooks/<uuid:endpoint>/deliveries/<uuid:delivery>/redeliver/",
+        alerts.webhook_redeliver,
+        name="webhook_redeliver",
+    ),
+    path(
+        "posts/<uuid:post_code>/retry-failed/",
+        alerts.post_retry_failed,
+        name="post_retry_failed",
+    ),
+    # --- end alerts ---
     # --- quota meter ---
     path("quota/", quota.quota_meter, name="quota_meter"),
 ]

@@ -342,6 +342,28 @@ SYNC_PLATFORMS_HOURS = env_float("SYNC_PLATFORMS_HOURS", 6, minimum=0.001)
 # (tests) makes the dispatcher bring its own schedule's next run forward.
 SYNC_DISPATCH_SECONDS = env_int("SYNC_DISPATCH_SECONDS", 60, minimum=1)
 
+# --- Alerts and outgoing webhooks (posting/alerts.py, posting/webhooks.py) ----------------------
+# Absolute links in alert emails and webhook bodies point here (no trailing slash); production
+# defaults to https:// and the first of ALLOWED_HOSTS.
+SITE_URL = (
+    env_str("SITE_URL", "")
+    or (f"https://{ALLOWED_HOSTS[0]}" if PRODUCTION and ALLOWED_HOSTS else "http://127.0.0.1:8000")
+).rstrip("/")
+# A result still PENDING this many minutes after its post was due raises a "stuck" alert.
+STUCK_AFTER_MINUTES = env_int("STUCK_AFTER_MINUTES", 30, minimum=1)
+# A key blocked by a 429 for longer than this (minutes) raises a "blocked" alert.
+ALERT_BLOCKED_MINUTES = env_int("ALERT_BLOCKED_MINUTES", 60, minimum=1)
+# Webhooks: seconds per request (connect and read), tries per delivery, the first retry delay
+# (doubled each try), and days of nothing but failures before an endpoint is disabled.
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
+WEBHOOK_RETRY_SECONDS = env_int("WEBHOOK_RETRY_SECONDS", 30, minimum=0)
+WEBHOOK_DISABLE_AFTER_DAYS = env_int("WEBHOOK_DISABLE_AFTER_DAYS", 3, minimum=1)
+# Production refuses plain http and private, loopback and link-local addresses (a webhook must
+# not be a way to probe the internal network); development and tests allow both.
+WEBHOOK_REQUIRE_HTTPS = env_bool("WEBHOOK_REQUIRE_HTTPS", PRODUCTION)
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", not PRODUCTION)
+
 # The sandbox's own knobs (only read by `manage.py sandbox`).
 SANDBOX_PUBLISH_SECONDS = env_float("SANDBOX_PUBLISH_SECONDS", 5.0, minimum=0)
 SANDBOX_RATE_WINDOW_SECONDS = env_int("SANDBOX_RATE_WINDOW_SECONDS", 3600, minimum=1)

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from accounts.forms import EmailAuthenticationForm
+from posting.views import alerts as alert_views
 from taisly_dash import views
 
 urlpatterns = [
@@ -22,6 +23,8 @@ urlpatterns = [
     path("w/<uuid:code>/taisly/", include("accounts.urls_keys")),
     # Posting: history, posts, calendar, connected accounts (and compose, reposts).
     path("w/<uuid:code>/", include("posting.urls")),
+    # Unread alerts across every workspace of the user (an agency's count).
+    path("alerts/", alert_views.alerts_everywhere, name="alerts_everywhere"),
     # Staff oversight of every workspace.
     path("oversight/", include("oversight.urls")),
 ]

@@ -25,7 +25,15 @@ from django.utils import timezone
 
 from accounts import keys
 from accounts.models import Invitation, Membership, TaislyConnection, Workspace
-from posting.models import Platform, Post, PostResult, RepostRule
+from posting.models import (
+    Alert,
+    Platform,
+    Post,
+    PostResult,
+    RepostRule,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 # Namespaces not walked, and why.
 SKIPPED_NAMESPACES = {
@@ -51,11 +59,15 @@ PER_USER_ROUTES = {
     # The uid and token are the credential; a wrong pair gets a "link cannot be used" page.
     "accounts:password_reset_confirm": "a password-reset link, not a workspace",
     "accounts:workspace_create": "creates the user's own workspace",
+    "alerts_everywhere": "the user's own unread counts, of their own workspaces only",
 }
 
 # What a viewer may still POST in a workspace they can read (everything else needs write).
 VIEWER_MAY_POST = {
     "accounts:workspace_leave": "anyone may leave a workspace",
+    "posting:alert_read": "each member marks alerts read for themselves",
+    "posting:alerts_read_all": "each member marks alerts read for themselves",
+    "posting:alert_settings": "each member chooses their own alert emails",
 }
 
 PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
@@ -173,6 +185,12 @@ def populated(workspace, alice, bob, vera):
     RepostRule.objects.create(
         workspace=workspace, taisly_id="walk-rule", from_platform=platform
     ).to_platforms.set([x])
+    # An alert, a webhook endpoint and a delivery, so alert and webhook pages get real codes.
+    alert = Alert.objects.create(workspace=workspace, post=post, platform=platform, kind="failed")
+    endpoint = WebhookEndpoint.objects.create(
+        workspace=workspace, url="https://hooks.example.test/x", format="json", secret="whsec_x"
+    )
+    WebhookDelivery.objects.create(endpoint=endpoint, alert=alert, event="alert.failed")
     return workspace
 
 
