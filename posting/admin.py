@@ -7,6 +7,9 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_audit import StaffAuditMixin
 from posting.models import (
+    Alert,
+    AlertPreference,
+    AlertRead,
     KeyBudget,
     MirrorState,
     Platform,
@@ -14,6 +17,9 @@ from posting.models import (
     PostResult,
     RepostRule,
     TaislyRequest,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 
 
@@ -167,3 +173,111 @@ class TaislyRequestAdmin(ReadOnlyAdmin):
     @admin.display(description=_("workspace"))
     def workspace(self, obj) -> str:
         return obj.connection.workspace.name if obj.connection else "—"
+
+
+# --- Alerts and webhooks ------------------------------------------------------------------------
+
+
+class AlertReadInline(admin.TabularInline):
+    model = AlertRead
+    extra = 0
+    can_delete = False
+    fields = ("user", "read_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Alert)
+class AlertAdmin(StaffAuditMixin, MirrorAdmin):
+    """Alerts are raised by sync and the minute's scan, exactly once: never made or edited here."""
+
+    list_display = ("kind", "workspace", "error_code", "created_at", "resolved_at", "emailed_at")
+    list_filter = ("kind", "created_at")
+    search_fields = ("workspace__name", "error_code", "message")
+    list_select_related = ("workspace",)
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    inlines = [AlertReadInline]
+
+
+@admin.register(AlertRead)
+class AlertReadAdmin(StaffAuditMixin, MirrorAdmin):
+    audit_workspace = "alert__workspace"
+    list_display = ("alert", "user", "read_at")
+    search_fields = ("user__email", "alert__workspace__name")
+    list_select_related = ("alert", "user")
+
+
+@admin.register(AlertPreference)
+class AlertPreferenceAdmin(StaffAuditMixin):
+    list_display = ("user", "workspace", "email", "updated_at")
+    list_filter = ("email",)
+    search_fields = ("user__email", "workspace__name")
+    list_select_related = ("user", "workspace")
+    readonly_fields = ("user", "workspace", "digest_until", "updated_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(StaffAuditMixin):
+    """The signing secret is never shown or editable here (only whether one is set); staff may
+    disable an endpoint that misbehaves."""
+
+    list_display = ("url", "workspace", "format", "enabled", "failing_since", "has_secret")
+    list_filter = ("format", "enabled")
+    search_fields = ("url", "workspace__name")
+    list_select_related = ("workspace",)
+    exclude = ("secret",)
+    readonly_fields = (
+        "workspace",
+        "url",
+        "format",
+        "events",
+        "has_secret",
+        "disabled_at",
+        "failing_since",
+        "created_by",
+        "created_at",
+    )
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(boolean=True, description=_("signing secret set"))
+    def has_secret(self, obj) -> bool:
+        return bool(obj.secret)
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    extra = 0
+    can_delete = False
+    fields = ("number", "at", "status", "ok", "duration_ms", "response_head")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(StaffAuditMixin, MirrorAdmin):
+    audit_workspace = "endpoint__workspace"
+    list_display = ("event", "endpoint", "state", "attempts", "created_at", "delivered_at")
+    list_filter = ("state", "event")
+    search_fields = ("endpoint__url", "endpoint__workspace__name")
+    list_select_related = ("endpoint",)
+    show_full_result_count = False
+    exclude = ("payload",)
+    inlines = [WebhookAttemptInline]
+
+
+@admin.register(WebhookAttempt)
+class WebhookAttemptAdmin(MirrorAdmin):
+    list_display = ("delivery", "number", "at", "status", "ok", "duration_ms")
+    list_filter = ("ok",)
+    search_fields = ("delivery__endpoint__url",)
+    list_select_related = ("delivery",)

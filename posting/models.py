@@ -214,7 +214,9 @@ class PostResult(models.Model):
         FAILED = "FAILED", _("Failed")
 
     post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="results")
-    platform = models.ForeignKey(Platform, on_delete=models.PROTECT, related_name="results")
+    # RESTRICT, not PROTECT: a platform with results cannot be deleted alone, but goes with its
+    # workspace (PROTECT refused that too: deleting a workspace with posts raised ProtectedError).
+    platform = models.ForeignKey(Platform, on_delete=models.RESTRICT, related_name="results")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     #: Taisly's machine code when FAILED (``DESCRIPTION_TOO_LONG``), and any human message.
     code = models.CharField(max_length=100, blank=True)
@@ -254,7 +256,7 @@ class RepostRule(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="repost_rules")
     taisly_id = models.CharField(max_length=64)
     from_platform = models.ForeignKey(
-        Platform, on_delete=models.PROTECT, related_name="reposts_from"
+        Platform, on_delete=models.RESTRICT, related_name="reposts_from"
     )
     to_platforms = models.ManyToManyField(Platform, related_name="reposts_to")
     paused = models.BooleanField(_("paused"), default=False)
