@@ -40,8 +40,8 @@ OUTCOMES = (
 )
 
 # The drawing area inside the viewBox, in SVG units (the SVG scales to its container).
-WIDTH, HEIGHT = 600, 220
-LEFT, RIGHT, TOP, BOTTOM = 34, 8, 8, 24
+WIDTH, HEIGHT = 420, 200
+LEFT, RIGHT, TOP, BOTTOM = 30, 8, 10, 24
 
 
 def _nice_max(value: int) -> int:
@@ -224,9 +224,9 @@ def success_per_network(
 
 
 def bars_chart(ident: str, table: list[dict]) -> Chart:
-    row_h = 28
+    row_h = 30
     height = max(1, len(table)) * row_h + TOP + BOTTOM
-    left = 90
+    left = 80
     chart = Chart(
         ident=ident,
         title=str(_("Success rate per network, last 30 days")),

@@ -76,6 +76,7 @@ def _pages(workspace: Workspace) -> dict[str, str]:
         "settings": f"{w}/settings/",
         "delete": f"{w}/delete/",
         "profile": "/profile/",
+        "charts": f"{w}/charts/",
     }
 
 
@@ -84,6 +85,11 @@ def _oversight_pages(workspace: Workspace) -> dict[str, str]:
         "oversight": "/oversight/",
         "oversight-audit": "/oversight/audit/",
         "oversight-audit-one": f"/oversight/audit/?workspace={workspace.code}",
+        "oversight-audit-search": "/oversight/audit/?actor=owner&action=workspace.created",
+        "oversight-failures": "/oversight/failures/",
+        "oversight-quota": "/oversight/quota/",
+        "oversight-charts": "/oversight/charts/",
+        "oversight-filtered": "/oversight/?plan=STARTER&key=active&q=Kopi",
         "staff-view": f"/w/{workspace.code}/members/",
     }
 
