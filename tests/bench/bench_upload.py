@@ -151,7 +151,7 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def seed() -> None:
-    """In a child with the bench environment: an editor, a workspace with the key, a session."""
+    """In a child with the bench environment: an owner, a workspace with the key, a session."""
     from tests.bench.helpers import setup_django
 
     setup_django()
@@ -165,7 +165,7 @@ def seed() -> None:
 
     user = User.objects.create_user(email="bench@example.test", password="bench-pass-123456")
     workspace = Workspace.objects.create(name="Bench", kind=Workspace.Kind.CLIENT)
-    Membership.objects.create(workspace=workspace, user=user, role=Membership.Role.EDITOR)
+    Membership.objects.create(workspace=workspace, user=user, role=Membership.Role.OWNER)
     api_key = os.environ[KEY_ENV]
     keys.connection_connect(workspace=workspace, api_key=api_key, plan=None, actor=user)
     with taisly.TaislyClient(api_key) as client:
