@@ -62,11 +62,20 @@ class Chip:
     css: str
 
 
-def summarise(post: Post, results: list[PostResult] | None = None) -> Summary:
+def labels(choices) -> dict[str, str]:
+    # get_FOO_display() rebuilds a dict of every choice on each call; lists call it hundreds
+    # of times, so the labels are looked up once per call of rows() instead.
+    return {value: str(label) for value, label in choices}
+
+
+def summarise(
+    post: Post, results: list[PostResult] | None = None, states: dict | None = None
+) -> Summary:
     if results is None:
         results = list(post.results.all())
     if post.state != State.SENT:
-        return Summary(post.state, str(post.get_state_display()))
+        label = (states or {}).get(post.state) or str(post.get_state_display())
+        return Summary(post.state, label)
     if not results:
         return Summary("waiting", _("Waiting for Taisly"))
     statuses = [r.status for r in results]
@@ -86,12 +95,13 @@ def summarise(post: Post, results: list[PostResult] | None = None) -> Summary:
     return Summary("success", _("Posted"))
 
 
-def chip(result: PostResult) -> Chip:
+def chip(result: PostResult, statuses: dict | None = None) -> Chip:
     network = result.platform.network or _("Unknown network")
+    label = (statuses or {}).get(result.status) or str(result.get_status_display())
     return Chip(
         result=result,
         network=network,
-        label=str(result.get_status_display()),
+        label=label,
         code=result.code if result.status == Status.FAILED else "",
         explanation=explain(result.code) if result.status == Status.FAILED else "",
         css=_STATUS_CLASS.get(result.status, "is-light"),
@@ -117,9 +127,10 @@ def rows(posts) -> list[PostRow]:
     """One row per post, from posts whose ``results`` (with platforms) and
     ``target_platforms`` are prefetched."""
     out = []
+    states, statuses = labels(State.choices), labels(Status.choices)
     for post in posts:
         results = list(post.results.all())
-        summary = summarise(post, results)
-        chips = [chip(r) for r in results] if results else local_chips(post, summary)
+        summary = summarise(post, results, states)
+        chips = [chip(r, statuses) for r in results] if results else local_chips(post, summary)
         out.append(PostRow(post, summary, chips))
     return out

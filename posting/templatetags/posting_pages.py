@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from django import template
 from django.db.models import Prefetch
 from django.templatetags.static import static
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
+from django.utils.html import format_html
 
 from posting import display
 from posting.models import Network, Platform, Post, PostResult
@@ -22,7 +26,28 @@ OVERVIEW_SCHEDULED = 5
 @register.filter
 def network_icon(network: str) -> str:
     """The static URL of a network's small icon (a generic one for networks we do not know)."""
-    return static(f"img/networks/{_ICONS.get(network, 'other')}.svg")
+    return _icon(_ICONS.get(network, "other"))
+
+
+@cache
+def _icon(name: str) -> str:
+    return static(f"img/networks/{name}.svg")
+
+
+@register.simple_tag
+def moment(value) -> str:
+    """A moment in the viewer's time zone with its UTC offset: the markup of
+    accounts/_time.html, as a tag because lists show hundreds of them (an include each is
+    most of a page's rendering time)."""
+    if value is None:
+        return ""
+    local = timezone.localtime(value)
+    return format_html(
+        '<time datetime="{}">{} <span class="has-text-grey">UTC{}</span></time>',
+        local.isoformat(),
+        date_format(local, "j M Y, H:i"),
+        date_format(local, "O"),
+    )
 
 
 @register.inclusion_tag("posting/_overview.html", takes_context=True)

@@ -17,6 +17,7 @@ from django.db.models import Count, F, Prefetch, Window
 from django.db.models.functions import RowNumber, TruncDate
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import formats, timezone
 from django.views.decorators.http import require_GET
 
@@ -90,6 +91,7 @@ def _days(workspace, first: date, last: date, per_day: int, in_range, today) -> 
             ),
         )
         .filter(rank__lte=per_day)
+        .only("id", "code", "description", "due_at", "state")
         .order_by("due_at", "id")
         .prefetch_related(
             Prefetch("results", queryset=PostResult.objects.only("id", "post_id", "status"))
@@ -102,10 +104,11 @@ def _days(workspace, first: date, last: date, per_day: int, in_range, today) -> 
             current, in_range(current), current == today, total=totals.get(current, 0)
         )
         current += timedelta(days=1)
+    states = display.labels(Post.State.choices)
     for post in posts:
         day = days.get(post.day)
         if day is not None:
-            day.entries.append(Entry(post, display.summarise(post)))
+            day.entries.append(Entry(post, display.summarise(post, states=states)))
     return list(days.values())
 
 
@@ -150,6 +153,8 @@ def calendar_month(request: HttpRequest, code) -> HttpResponse:
             "week_of": month if month.month != today.month else today,
             "empty": not any(d.total for d in days if d.in_range),
             "zone": timezone.get_current_timezone_name(),
+            # Entries link to f"{history_url}{post.code}/" (posting:post), not a {% url %} each.
+            "history_url": reverse("posting:history", kwargs={"code": access.workspace.code}),
         },
     )
 
@@ -179,5 +184,7 @@ def calendar_week(request: HttpRequest, code) -> HttpResponse:
             "month_of": monday.strftime("%Y-%m"),
             "empty": not any(d.total for d in days),
             "zone": timezone.get_current_timezone_name(),
+            # Entries link to f"{history_url}{post.code}/" (posting:post), not a {% url %} each.
+            "history_url": reverse("posting:history", kwargs={"code": access.workspace.code}),
         },
     )

@@ -19,12 +19,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.middleware import HtmxDetails
 
 from accounts.access import WorkspaceAccess, get_workspace_for_user, get_workspace_for_user_rw
 from accounts.models import TaislyConnection
@@ -32,14 +32,11 @@ from posting import probe, upload
 from posting.forms import ComposeForm
 from posting.models import Platform, Post
 from posting.uploadhandlers import LimitedTemporaryFileUploadHandler
+from taisly_dash.htmx import HtmxHttpRequest
 
 # The form's other fields, multipart boundaries and headers: far below this.
 FORM_OVERHEAD_BYTES = 64 * 1024
 HTMX_STOP_POLLING = 286
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
 
 
 # --- Compose ----------------------------------------------------------------------------------
@@ -111,7 +108,12 @@ def _compose(request: HtmxHttpRequest, access: WorkspaceAccess) -> HttpResponse:
         return _render_form(request, access, form, status=422)
 
     if request.htmx:
-        return render(request, "posting/_progress.html", _progress_context(access, post))
+        response = render(request, "posting/_progress.html", _progress_context(access, post))
+        # The address bar then names the post's progress: a reload or a bookmark finds it.
+        response["HX-Push-Url"] = reverse(
+            "posting:post_progress", kwargs={"code": workspace.code, "post_code": post.code}
+        )
+        return response
     messages.success(request, _("The video is uploaded and queued for Taisly."))
     return redirect("posting:post_progress", code=workspace.code, post_code=post.code)
 

@@ -12,6 +12,7 @@ from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.functional import cached_property
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -26,6 +27,23 @@ from posting.gateway import TaislyActionError
 from posting.models import MirrorState, Platform, Post, PostResult
 
 PAGE_SIZE = 20
+#: The list counts at most this many matches (then says "more than"): an exact count of a big
+#: history is the slowest query of the page, and deep pages are better reached by filters.
+COUNT_CAP = 1000
+
+
+class CappedPaginator(Paginator):
+    def __init__(self, *args, cap: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.cap = cap
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list[: self.cap + 1].count()
+
+    @property
+    def capped(self) -> bool:
+        return self.count > self.cap
 
 
 def mirror_of(workspace) -> MirrorState | None:
@@ -66,7 +84,7 @@ def history(request: HttpRequest, code) -> HttpResponse:
         posts, status = posts.none(), 422
     elif form.is_bound:
         posts = form.apply(posts)
-    page = Paginator(posts, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = CappedPaginator(posts, PAGE_SIZE, cap=COUNT_CAP).get_page(request.GET.get("page"))
     context = {
         "access": access,
         "workspace": workspace,
@@ -75,6 +93,8 @@ def history(request: HttpRequest, code) -> HttpResponse:
         "rows": display.rows(page.object_list),
         "mirror": mirror_of(workspace),
         "sync_next": request.get_full_path(),
+        # Rows link to f"{history_url}{post.code}/" (posting:post), not a {% url %} each.
+        "history_url": reverse("posting:history", kwargs={"code": workspace.code}),
     }
     template = "posting/history.html"
     if request.htmx and not request.htmx.boosted:

@@ -113,16 +113,18 @@ def test_upload_and_post_now_to_two_platforms(
 
     post = Post.objects.get()
     assert post.cover_second == 2.5
+    # The address bar names the post's progress, so a reload (or a closed tab) loses nothing.
+    progress_url = reverse(
+        "posting:post_progress", kwargs={"code": workspace.code, "post_code": post.code}
+    )
+    assert page.url == live_server.url + progress_url
     [made] = sandbox_posts(sandbox, connected_ws["api_key"])
     assert made["id"] == post.taisly_id and made["previewTime"] == 2.5
 
     # The sandbox publishes a second after the post is due; the next sync brings the results.
     time.sleep(1.5)
     sync_results(post)
-    page.goto(
-        live_server.url
-        + reverse("posting:post_progress", kwargs={"code": workspace.code, "post_code": post.code})
-    )
+    page.reload()
     for network in ("TikTok", "Instagram"):
         expect(page.get_by_test_id(f"result-{network}")).to_have_attribute("data-status", "SUCCESS")
     assert set(PostResult.objects.values_list("status", flat=True)) == {"SUCCESS"}
@@ -333,4 +335,39 @@ def test_a_person_adopts_a_candidate_on_the_progress_page(
     expect(page.get_by_test_id("post-progress")).to_have_attribute("data-state", "sent")
     post.refresh_from_db()
     assert post.taisly_id == "cand2"
+    assert csp_violations == []
+
+
+def test_taisly_down_ends_send_failed_and_an_editor_retries_from_the_page(
+    page: Page,
+    live_server,
+    settings,
+    bob,
+    workspace,
+    connected_ws,
+    sandbox,
+    video_file,
+    screenshot_dir,
+    csp_violations,  # noqa: F811
+):
+    settings.POST_SEND_MAX_ATTEMPTS = 1
+    sandbox.fault("500", count=2)  # the send, and the history read that follows it
+    log_in(page, live_server, bob)
+    open_compose(page, live_server, workspace)
+    page.get_by_label("TikTok").check()
+    page.get_by_label("Video", exact=True).set_input_files(video_file("retry.webm", seconds=4))
+    expect(page.locator("[data-video-facts]")).to_contain_text("180×320")
+    page.get_by_test_id("compose-submit").click()
+    progress = page.get_by_test_id("post-progress")
+    expect(progress).to_have_attribute("data-state", "send_failed")
+    expect(page.get_by_test_id("state-reason")).to_contain_text(
+        "Taisly could not take the video after 1 try. Taisly had a problem of its own (HTTP 500)."
+    )
+    page.screenshot(path=f"{screenshot_dir}/post_send_failed.png", full_page=True)
+    assert sandbox_posts(sandbox, connected_ws["api_key"]) == []
+
+    page.get_by_test_id("retry-send").click()
+    expect(progress).to_have_attribute("data-state", "sent")
+    [made] = sandbox_posts(sandbox, connected_ws["api_key"])
+    assert Post.objects.get().taisly_id == made["id"]
     assert csp_violations == []

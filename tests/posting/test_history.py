@@ -98,6 +98,10 @@ def test_it_lists_posts_newest_first_with_a_chip_per_platform(
         "Queued here",
     ]
     html = response.content.decode()
+    first = reverse(
+        "posting:post", kwargs={"code": workspace.code, "post_code": sample["partly"].code}
+    )
+    assert f'href="{first}" data-testid="post-link"' in html
     assert "2 of 3 posted" in html
     assert "SANDBOX_FORCED_FAILURE" in html and "DESCRIPTION_TOO_LONG" in html
     assert "TikTok · Queued" in html
@@ -166,6 +170,20 @@ def test_an_end_before_the_start_is_refused(workspace, sample, alice, login):
     assert "The end date is before the start date." in response.content.decode()
 
 
+def test_a_big_history_is_counted_up_to_a_cap(workspace, platforms, alice, login, settings):
+    from posting.views import history as view
+
+    bulk_posts(workspace, platforms, 30)
+    view_cap, view.COUNT_CAP = view.COUNT_CAP, 25
+    try:
+        html = login(alice).get(url(workspace, page=2)).content.decode()
+    finally:
+        view.COUNT_CAP = view_cap
+
+    assert "More than 25 posts: filters narrow them down." in html
+    assert "Page 2" in html and "Page 2 of" not in html
+
+
 def test_the_page_lives_in_the_url(workspace, platforms, alice, login):
     bulk_posts(workspace, platforms, 45)
     client = login(alice)
@@ -184,6 +202,10 @@ def test_an_htmx_request_gets_only_the_results(workspace, sample, alice, login):
 
     html = response.content.decode()
     assert "<html" not in html
+    failed = reverse(
+        "posting:post", kwargs={"code": workspace.code, "post_code": sample["failed"].code}
+    )
+    assert f'href="{failed}"' in html
     assert html.strip().startswith('<div id="history-results"')
     assert descriptions(response) == ["Too long for X"]
 

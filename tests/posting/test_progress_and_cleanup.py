@@ -203,3 +203,19 @@ def test_a_send_whose_worker_died_goes_to_a_check_not_a_resend(workspace, alice,
     assert dead.state == Post.State.NEEDS_CHECK and "worker stopped" in dead.state_reason
     assert alive.state == Post.State.SENDING
     assert Schedule.objects.filter(name__startswith=f"post {dead.code} recheck").exists()
+
+
+def test_forward_progress_is_written_at_most_once_a_second(
+    workspace, alice, media, django_assert_num_queries, monkeypatch
+):
+    post = make_post(workspace, alice, state=Post.State.SENDING)
+    clock = [1000.0]
+    monkeypatch.setattr(upload.time, "monotonic", lambda: clock[0])
+    progress = upload._Progress(post.pk)
+    # 1,000 callbacks over 2.5 seconds: a write at 0 s, 1 s, 2 s and the last one.
+    with django_assert_num_queries(4):
+        for n in range(1, 1001):
+            clock[0] = 1000.0 + n * 0.0025
+            progress(n * 100, 100_000)
+    post.refresh_from_db()
+    assert post.progress_bytes == post.progress_total == 100_000

@@ -275,8 +275,9 @@ def seed_workspace(
     """Make ``history`` at the sandbox unless its account has posts or rules already, then fill
     the mirror from it. Returns a line for the command's output."""
     with taisly_for(workspace) as client:
-        platforms_store(workspace=workspace, platforms=client.platforms())
         made_before = bool(client.history(page=1).posts or client.reposts())
+        if not made_before:
+            platforms_store(workspace=workspace, platforms=client.platforms())
     if not made_before:
         _make(workspace=workspace, actor=actor, history=history, control=control)
 
@@ -293,9 +294,13 @@ def seed_workspace(
 def _make(*, workspace: Workspace, actor: User, history: History, control: SandboxControl) -> None:
     now = timezone.now()
     events: list[tuple[datetime, Callable[[], None]]] = []
-    platforms = lambda: {  # noqa: E731 (re-read: connections change the mirror on the way)
-        p.network: p for p in Platform.objects.filter(workspace=workspace, gone_at__isnull=True)
-    }
+
+    def platforms() -> dict[str, Platform]:
+        # Read again each time: a connection change updates the mirror on the way.
+        return {
+            p.network: p for p in Platform.objects.filter(workspace=workspace, gone_at__isnull=True)
+        }
+
     made: dict[int, RepostRule] = {}
 
     def connection(seed: ConnectionSeed) -> Callable[[], None]:

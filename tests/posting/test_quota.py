@@ -1,0 +1,262 @@
+"""posting.quota against the sandbox: the ledger records every call, the governor keeps the budget.
+
+The sandbox counts requests with its own sliding window (SANDBOX_RATE_WINDOW_SECONDS) and answers
+429 past the plan's limit; the dashboard's governor counts its own ledger and refuses first. Time
+travel: time-machine on the dashboard's clock, /control/clock on the sandbox's.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from accounts import keys
+from accounts.crypto import key_fingerprint
+from accounts.models import Membership, TaislyConnection, Workspace
+from posting import quota
+from posting.gateway import TaislyActionError, taisly_for
+from posting.models import TaislyRequest
+from posting.sync import history_sync, platforms_sync
+from tests.posting.sandbox_posts import *  # noqa: F403
+
+pytestmark = pytest.mark.django_db
+
+Kind = TaislyRequest.Kind
+
+
+def connection_of(workspace) -> TaislyConnection:
+    return TaislyConnection.objects.get(workspace=workspace)
+
+
+def fill_ledger(connection, count, *, kind=Kind.INTERACTIVE, ago=timedelta(minutes=30)):
+    """``count`` requests of the key, made ``ago``."""
+    TaislyRequest.objects.bulk_create(
+        TaislyRequest(
+            connection=connection,
+            fingerprint=connection.key_fingerprint,
+            kind=kind,
+            endpoint="GET /post/history",
+            status=200,
+            started_at=timezone.now() - ago,
+        )
+        for _ in range(count)
+    )
+
+
+def second_workspace(owner, name="Beta") -> Workspace:
+    other = Workspace.objects.create(name=name, kind=Workspace.Kind.CLIENT)
+    Membership.objects.create(workspace=other, user=owner, role=Membership.Role.OWNER)
+    return other
+
+
+# --- The ledger ------------------------------------------------------------------------------
+
+
+def test_the_ledger_records_every_call_including_the_key_services(workspace, alice, taisly):
+    account = taisly.create_account()
+    keys.connection_connect(workspace=workspace, api_key=account["api_key"], plan=None, actor=alice)
+    connection = connection_of(workspace)
+    platforms_sync(workspace=workspace)
+    history_sync(workspace=workspace)
+    keys.connection_regenerate(workspace=workspace, actor=alice)
+    keys.connection_revoke(workspace=workspace, actor=alice)
+
+    rows = list(TaislyRequest.objects.order_by("started_at", "id"))
+    assert [r.endpoint for r in rows] == [
+        "GET /user/api-key",
+        "GET /platform/platforms",
+        "GET /platform/platforms",
+        "GET /post/history",
+        "POST /user/api-key/generate",
+        "POST /user/api-key/revoke",
+    ]
+    assert all(r.done and r.status == 200 and r.duration_ms is not None for r in rows)
+    assert all(r.kind == Kind.INTERACTIVE for r in rows)
+    # A first connect's requests are counted against the connection it made.
+    assert all(r.connection_id == connection.pk for r in rows)
+    # Each against the key it used: the revoke went out with the regenerated key.
+    original = key_fingerprint(account["api_key"])
+    assert {r.fingerprint for r in rows[:4]} == {original}
+    assert rows[5].fingerprint not in ("", original)
+    # Revoked: the fingerprint is forgotten with the key.
+    assert connection_of(workspace).key_fingerprint == ""
+
+
+def test_a_failed_call_is_recorded_with_its_status_and_code(workspace, connected, sandbox):
+    sandbox.fault("500")
+
+    with pytest.raises(TaislyActionError):
+        history_sync(workspace=workspace)
+
+    row = TaislyRequest.objects.latest("started_at")
+    assert (row.endpoint, row.status, row.done) == ("GET /post/history", 500, True)
+    assert row.error_code
+
+
+def test_a_bare_client_call_is_recorded_too(workspace, connected):
+    connection = connection_of(workspace)
+    from posting.taisly import TaislyClient
+
+    before = TaislyRequest.objects.count()
+    with TaislyClient(connection.api_key, context=connection) as client:
+        client.platforms()
+
+    row = TaislyRequest.objects.latest("id")
+    assert TaislyRequest.objects.count() == before + 1
+    assert (row.connection_id, row.fingerprint) == (connection.pk, connection.key_fingerprint)
+
+
+def test_background_work_is_counted_as_background(workspace, connected):
+    with quota.background():
+        history_sync(workspace=workspace)
+    history_sync(workspace=workspace)
+
+    kinds = list(TaislyRequest.objects.order_by("id").values_list("kind", flat=True))
+    assert kinds[-2:] == [Kind.BACKGROUND, Kind.INTERACTIVE]
+
+
+def test_old_rows_are_pruned(workspace, connected, settings):
+    settings.LEDGER_RETAIN_DAYS = 7
+    connection = connection_of(workspace)
+    fill_ledger(connection, 3, ago=timedelta(days=8))
+    fill_ledger(connection, 2, ago=timedelta(days=6))
+    kept = TaislyRequest.objects.count() - 3
+
+    assert quota.ledger_prune() == 3
+    assert TaislyRequest.objects.count() == kept
+
+
+# --- The governor ----------------------------------------------------------------------------
+
+
+def test_background_is_refused_past_its_share_while_interactive_still_goes(
+    workspace, connected, calls
+):
+    connection = connection_of(workspace)  # STARTER: 50 an hour, 25 for background
+    fill_ledger(connection, 25, kind=Kind.BACKGROUND)
+    calls.clear()
+
+    with quota.background(), pytest.raises(TaislyActionError) as caught:
+        history_sync(workspace=workspace)
+    assert isinstance(caught.value.cause, quota.QuotaRefused)
+    assert calls == []  # refused before any request
+
+    history_sync(workspace=workspace)  # a person's "Sync now" still goes
+    assert len(calls) == 1
+
+    # An hour later the background share is free again.
+    later = timezone.now() + timedelta(minutes=31)
+    with time_machine.travel(later, tick=False), quota.background():
+        history_sync(workspace=workspace)
+    assert len(calls) == 2
+
+
+def test_a_spent_hour_refuses_interactive_work_and_says_when_it_works_again(
+    workspace, connected, calls
+):
+    connection = connection_of(workspace)
+    fill_ledger(connection, 50, ago=timedelta(minutes=50))
+    calls.clear()
+    frees = timezone.localtime(TaislyRequest.objects.earliest("started_at").started_at)
+
+    with pytest.raises(TaislyActionError) as caught:
+        history_sync(workspace=workspace)
+
+    assert calls == []
+    message = caught.value.message
+    assert "50 Taisly requests" in message
+    assert (frees + timedelta(hours=1)).strftime("%H:%M") in message
+    assert "minutes" in message
+
+
+def test_the_governor_keeps_under_the_sandboxs_own_limit(workspace, connected, calls):
+    """The sandbox answers 429 past 50 an hour; the governor refuses the 51st itself."""
+    served = refused = 0
+    for _ in range(60):
+        try:
+            with taisly_for(workspace) as client:
+                client.key_info()
+            served += 1
+        except TaislyActionError as exc:
+            assert isinstance(exc.cause, quota.QuotaRefused)
+            refused += 1
+    already = 2  # the connect's own two requests
+    assert served == 50 - already and refused == 10 + already
+    assert all(c.status == 200 for c in calls)  # never a 429 from the sandbox
+
+
+def test_a_429_blocks_every_connection_sharing_the_key_until_retry_after(
+    workspace, alice, connected, sandbox, calls, login
+):
+    other = second_workspace(alice)
+    outcome = keys.connection_connect(
+        workspace=other, api_key=connected["api_key"], plan=None, actor=alice
+    )
+    assert "already used by the workspace “Acme”" in outcome.message
+    sandbox.fault("429", retryAfter=600)
+
+    with pytest.raises(TaislyActionError, match="10 minutes"):
+        history_sync(workspace=workspace)
+
+    for ws in (workspace, other):
+        assert connection_of(ws).blocked_until > timezone.now() + timedelta(minutes=9)
+    calls.clear()
+    with pytest.raises(TaislyActionError, match="works again at"):
+        history_sync(workspace=other)
+    assert calls == []
+
+    # The page says until when.
+    until = timezone.localtime(connection_of(other).blocked_until).strftime("%H:%M")
+    page = login(alice).get(f"/w/{other.code}/quota/", HTTP_HX_REQUEST="true")
+    assert page.status_code == 200
+    assert f"Rate-limited by Taisly until {until}" in page.content.decode()
+
+    # Revoking still goes while blocked (a leaked key must be stoppable).
+    keys.connection_revoke(workspace=other, actor=alice)
+    assert calls[-1].endpoint == "POST /user/api-key/revoke"
+
+    assert connection_of(other).status == "revoked"
+
+    # retryAfter later, the key works again.
+    later = timezone.now() + timedelta(seconds=601)
+    with time_machine.travel(later, tick=False), pytest.raises(TaislyActionError, match="accept"):
+        history_sync(workspace=workspace)  # it was revoked meanwhile: Taisly says 401
+    assert calls[-1].status == 401
+
+
+def test_connections_sharing_a_key_share_its_budget(workspace, alice, charlie, connected, calls):
+    other = second_workspace(charlie, name="Charlie's")
+    outcome = keys.connection_connect(
+        workspace=other, api_key=connected["api_key"], plan=None, actor=charlie
+    )
+    # Charlie is no member of Acme: it is not named to him.
+    assert "already used by another workspace" in outcome.message
+    assert "Acme" not in outcome.message
+    first = connection_of(workspace)
+    fill_ledger(first, 50 - TaislyRequest.objects.count())
+    calls.clear()
+
+    with pytest.raises(TaislyActionError, match="50 Taisly requests"):
+        history_sync(workspace=other)
+    assert calls == []
+
+
+def test_a_connect_of_a_blocked_key_is_refused_before_any_request(
+    workspace, alice, connected, sandbox, calls
+):
+    sandbox.fault("429", retryAfter=300)
+    with pytest.raises(TaislyActionError):
+        history_sync(workspace=workspace)
+    calls.clear()
+
+    with pytest.raises(keys.KeyActionError, match="Nothing was saved"):
+        keys.connection_connect(
+            workspace=second_workspace(alice), api_key=connected["api_key"], plan=None, actor=alice
+        )
+    assert calls == []
+
+
+# Threads deciding at once on PostgreSQL: tests/posting/test_quota_processes.py.
