@@ -353,9 +353,10 @@ def _schedule(func: str, post: Post, when: datetime, what: str) -> None:
     from django_q.models import Schedule
 
     # A ONCE schedule on the uploads cluster: its scheduler queues the task at `when`, then
-    # deletes the schedule. Named per post and try, so one try never has two schedules.
+    # deletes the schedule. Named per post, try and time, so one try never has two schedules
+    # and a later series of tries (after a person's retry) never meets an old name.
     Schedule.objects.get_or_create(
-        name=f"post {post.code} {what}"[:100],
+        name=f"post {post.code} {what} {when:%Y%m%d%H%M%S}"[:100],
         defaults={
             "func": func,
             "args": repr((post.pk,)),
