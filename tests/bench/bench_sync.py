@@ -1,0 +1,384 @@
+"""A simulated day: background sync, the governor and alerts against the sandbox over HTTP.
+
+    python -m tests.bench.bench_sync     (BENCH_SYNC_WORKSPACES, default 50; BENCH_SYNC_POSTS,
+                                          default 2000; BENCH_SYNC_STEP seconds, default 20)
+
+The same functions the schedules call run in this process, against a fresh SQLite database and
+a sandbox server of its own, with both clocks moved in steps: time-machine here, the sandbox's
+/control/clock there (set to the same moment every step), so a day takes minutes. Every figure
+is in simulated time.
+
+- Workspaces on STARTER, INFLUENCER and PRO keys (40/30/30 %), each with its owner.
+- Posts spread over the first 22 hours (the last two let stuck posts and late syncs finish):
+  half made through the dashboard (a QUEUED post forwarded by ``upload.post_forward``, the
+  uploads worker's own function), half straight against the sandbox (as Taisly's own app
+  would); 5 % tagged ``#fail:<network>``, 1 % ``#stuck:<network>``.
+- Every minute: ``tasks.sync_dispatch`` (which runs each due ``sync_connection`` inline: the
+  cluster is in sync mode) and ``tasks.alerts_scan``. Team members click "Sync now" at
+  ``CLICKS_PER_HOUR`` per workspace (Poisson), as interactive requests.
+
+Prints a table and writes bench-results/sync.json:
+- ``alert_p95_s_pro``, ``alert_p95_s_starter``, ``alert_median_s``: from the moment a result
+  turns FAILED in the sandbox (due time + its publish delay) to its alert (goals: 120 s, 300 s);
+- ``background_budget_share_max``: the largest share of any key's hourly limit used by
+  background requests in one hour (goal ≤ 0.5), and ``background_budget_share_idle``, the same
+  for hours with nothing in flight for that workspace;
+- ``background_429s`` (goal 0), ``interactive_refusals`` (goal 0), ``alerts_missed`` and
+  ``alerts_duplicated`` (goal 0: every FAILED and every stuck result has exactly one alert).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file path: make `tests` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+NETWORKS = ("TikTok", "Instagram", "YouTube", "X", "Facebook")
+PLANS = ("STARTER",) * 4 + ("INFLUENCER",) * 3 + ("PRO",) * 3
+DAY = 24 * 3600
+POSTING_HOURS = 22
+PUBLISH_SECONDS = 30
+CLICKS_PER_HOUR = 1.0
+SEED = 20261201
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def main() -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-sync-"))
+    os.environ["DJANGO_ENV"] = "test"  # django-q2 in sync mode: a task runs where it is queued
+    os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'dash.sqlite3'}"
+    os.environ["MEDIA_ROOT"] = str(workdir / "media")
+    os.environ["FILE_UPLOAD_TEMP_DIR"] = str(workdir / "media" / "tmp")
+    (workdir / "media" / "tmp").mkdir(parents=True)
+
+    from tests.bench.helpers import setup_django, write_results
+
+    setup_django()
+    import time_machine
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from tests.sandbox_server import SandboxServer
+    from tests.videos import make_video
+
+    call_command("migrate", database="default", verbosity=0)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    workspaces_n = int(os.environ.get("BENCH_SYNC_WORKSPACES", 50))
+    posts_n = int(os.environ.get("BENCH_SYNC_POSTS", 2000))
+    step = int(os.environ.get("BENCH_SYNC_STEP", 20))
+    rng = random.Random(SEED)
+    video = make_video(workdir / "bench.mp4")
+    server = SandboxServer(workdir / "sandbox", publish_seconds=PUBLISH_SECONDS).start()
+    settings.TAISLY_BASE_URL = server.base_url
+    wall_started = time.monotonic()
+    try:
+        start = datetime.now(UTC).replace(microsecond=0)
+        with time_machine.travel(start, tick=False) as traveller:
+            result = _run(
+                server, traveller, start, rng, video, workspaces_n, posts_n, step, settings
+            )
+    finally:
+        server.stop()
+    result["wall_seconds"] = round(time.monotonic() - wall_started, 1)
+    path = write_results("sync", result)
+    _print(result, path)
+    return 0
+
+
+def _run(server, traveller, start, rng, video, workspaces_n, posts_n, step, settings) -> dict:
+    import requests
+    from django.core import mail
+    from django.core.files import File
+    from django.db.models import Count
+    from time_machine import escape_hatch
+
+    from accounts import keys
+    from accounts.models import Membership, TaislyConnection, User, Workspace
+    from posting import tasks, upload
+    from posting.gateway import TaislyActionError
+    from posting.models import Alert, Platform, Post, TaislyRequest
+    from posting.quota import QuotaRefused
+    from posting.sync import history_sync
+
+    def sandbox_to(now: datetime) -> None:
+        # The sandbox's clock is real time plus an offset: set it to this step's moment.
+        offset = now.timestamp() - escape_hatch.time.time()
+        server._control("POST", "clock", {"offset": offset})
+
+    # --- The workspaces -------------------------------------------------------------------------
+    sandbox_to(start)
+    spaces = []
+    for i in range(workspaces_n):
+        plan = PLANS[i % len(PLANS)]
+        account = server.create_account(plan=plan)
+        owner = User.objects.create_user(
+            email=f"owner{i}@bench.test", password=None, display_name=f"Owner {i}"
+        )
+        workspace = Workspace.objects.create(name=f"Client {i}", kind=Workspace.Kind.CLIENT)
+        Membership.objects.create(workspace=workspace, user=owner, role=Membership.Role.OWNER)
+        keys.connection_connect(
+            workspace=workspace, api_key=account["api_key"], plan=plan, actor=owner
+        )
+        ids = {p["platform"]: p["_id"] for p in account["platforms"]}
+        spaces.append(
+            {
+                "workspace": workspace,
+                "owner": owner,
+                "plan": plan,
+                "key": account["api_key"],
+                "ids": ids,
+            }
+        )
+
+    # --- The day's plan -------------------------------------------------------------------------
+    plan_posts = []
+    for n in range(posts_n):
+        at = rng.uniform(60, POSTING_HOURS * 3600)
+        space = rng.randrange(workspaces_n)
+        networks = rng.sample(NETWORKS, rng.randint(1, 3))
+        roll = rng.random()
+        fate, target = "ok", None
+        if roll < 0.05:
+            fate, target = "failed", rng.choice(networks)
+        elif roll < 0.06:
+            fate, target = "stuck", rng.choice(networks)
+        plan_posts.append(
+            {
+                "n": n,
+                "at": at,
+                "space": space,
+                "networks": networks,
+                "fate": fate,
+                "target": target,
+                "via": "dashboard" if n % 2 == 0 else "sandbox",
+            }
+        )
+    plan_posts.sort(key=lambda p: p["at"])
+    clicks = []
+    for space in range(workspaces_n):
+        t = rng.expovariate(CLICKS_PER_HOUR / 3600)
+        while t < DAY:
+            clicks.append((t, space))
+            t += rng.expovariate(CLICKS_PER_HOUR / 3600)
+    clicks.sort()
+
+    session = requests.Session()
+    platforms = {(p.workspace_id, p.network): p for p in Platform.objects.all()}
+    made = []  # (plan item, taisly id, due moment)
+    refusals = 0
+    clicks_done = 0
+    in_flight_hours: dict[int, set[int]] = defaultdict(set)
+    next_post = next_click = 0
+    elapsed = 0
+    end = DAY + 3600
+    last_minute = -1
+    with open(video, "rb") as fh:
+        stored = File(fh, name="bench.mp4")
+        from django.core.files.storage import default_storage
+
+        video_name = default_storage.save("posts/bench/bench.mp4", stored)
+
+    while elapsed <= end:
+        now = start + timedelta(seconds=elapsed)
+        traveller.move_to(now)
+        sandbox_to(now)
+        while next_post < len(plan_posts) and plan_posts[next_post]["at"] <= elapsed:
+            item = plan_posts[next_post]
+            next_post += 1
+            space = spaces[item["space"]]
+            tag = {"failed": " #fail:", "stuck": " #stuck:"}.get(item["fate"], "")
+            tag += item["target"] or ""
+            description = f"Bench post {item['n']}{tag}"
+            hour = int(elapsed // 3600)
+            in_flight_hours[space["workspace"].pk].update({hour, hour + 1})
+            if item["via"] == "dashboard":
+                post = Post.objects.create(
+                    workspace=space["workspace"],
+                    author=space["owner"],
+                    description=description,
+                    state=Post.State.QUEUED,
+                    video=video_name,
+                    video_name="bench.mp4",
+                    video_size=1,
+                )
+                post.target_platforms.set(
+                    [platforms[(space["workspace"].pk, n)] for n in item["networks"]]
+                )
+                outcome = upload.post_forward(post_id=post.pk)
+                if outcome != "sent":
+                    refusals += 1
+                    continue
+                post.refresh_from_db()
+                made.append((item, post.taisly_id, now))
+            else:
+                with open(video, "rb") as fh:
+                    response = session.post(
+                        f"{server.base_url}/post",
+                        headers={"Authorization": f"Bearer {space['key']}"},
+                        data={
+                            "platforms": json.dumps([space["ids"][n] for n in item["networks"]]),
+                            "description": description,
+                        },
+                        files={"video": ("bench.mp4", fh, "video/mp4")},
+                        timeout=30,
+                    )
+                if response.status_code != 200:
+                    refusals += 1  # the sandbox's own rate limit refused the direct post
+                    continue
+                body = response.json()
+                history_id = (
+                    body.get("historyId") or body.get("id") or body.get("data", {}).get("id")
+                )
+                made.append((item, history_id, now))
+        while next_click < len(clicks) and clicks[next_click][0] <= elapsed:
+            space = spaces[clicks[next_click][1]]
+            next_click += 1
+            clicks_done += 1
+            try:
+                history_sync(workspace=space["workspace"], actor=space["owner"])
+            except TaislyActionError as exc:
+                if isinstance(exc.cause, QuotaRefused) or exc.cause is None:
+                    refusals += 1
+        minute = int(elapsed // 60)
+        if minute != last_minute:
+            last_minute = minute
+            tasks.sync_dispatch()
+            tasks.alerts_scan()
+        elapsed += step
+
+    # --- Figures ----------------------------------------------------------------------------------
+    plan_of = {s["workspace"].pk: s["plan"] for s in spaces}
+    limit_of = {
+        c.workspace_id: (c.key_fingerprint, c.hourly_limit)
+        for c in TaislyConnection.objects.defer("api_key")
+    }
+    posts = {(p.workspace_id, p.taisly_id): p for p in Post.objects.exclude(taisly_id=None)}
+    alerts = defaultdict(list)
+    for alert in Alert.objects.select_related("platform"):
+        if alert.post_id and alert.platform_id:
+            alerts[(alert.post_id, alert.platform.network, alert.kind)].append(alert)
+    latencies: dict[str, list[float]] = defaultdict(list)
+    missed = 0
+    expected = 0
+    for item, taisly_id, due in made:
+        if item["fate"] == "ok":
+            continue
+        expected += 1
+        space = spaces[item["space"]]
+        post = posts.get((space["workspace"].pk, taisly_id))
+        found = alerts.get((post.pk, item["target"], item["fate"])) if post else None
+        if not found:
+            missed += 1
+            continue
+        if item["fate"] == "failed":
+            failed_at = due + timedelta(seconds=PUBLISH_SECONDS)
+            latencies[plan_of[space["workspace"].pk]].append(
+                (found[0].created_at - failed_at).total_seconds()
+            )
+    duplicated = sum(
+        row["n"] - 1
+        for row in Alert.objects.filter(post__isnull=False)
+        .values("post_id", "platform_id", "kind")
+        .annotate(n=Count("id"))
+        if row["n"] > 1
+    )
+    wanted = set()
+    for item, taisly_id, _due in made:
+        post = posts.get((spaces[item["space"]]["workspace"].pk, taisly_id))
+        if post is not None and item["fate"] != "ok":
+            wanted.add((post.pk, item["target"], item["fate"]))
+    unexpected = sum(1 for key in alerts if key[2] in ("failed", "stuck") and key not in wanted)
+
+    shares: list[float] = []
+    idle_shares: list[float] = []
+    by_hour: dict[tuple[int, int], int] = defaultdict(int)
+    workspace_of_fp = {fp: ws for ws, (fp, _limit) in limit_of.items()}
+    for row in TaislyRequest.objects.filter(kind=TaislyRequest.Kind.BACKGROUND).values(
+        "fingerprint", "started_at"
+    ):
+        ws = workspace_of_fp.get(row["fingerprint"])
+        if ws is None:
+            continue
+        hour = int((row["started_at"] - start).total_seconds() // 3600)
+        by_hour[(ws, hour)] += 1
+    for space in spaces:
+        ws = space["workspace"].pk
+        limit = limit_of[ws][1]
+        for hour in range(25):
+            share = by_hour.get((ws, hour), 0) / limit
+            shares.append(share)
+            if hour not in in_flight_hours[ws]:
+                idle_shares.append(share)
+    background_429s = TaislyRequest.objects.filter(
+        kind=TaislyRequest.Kind.BACKGROUND, status=429
+    ).count()
+    all_latencies = [v for values in latencies.values() for v in values]
+    return {
+        "workspaces": workspaces_n,
+        "posts_planned": posts_n,
+        "posts_made": len(made),
+        "clicks": clicks_done,
+        "step_seconds": step,
+        "publish_seconds": PUBLISH_SECONDS,
+        "alerts_expected": expected,
+        "alert_p95_s_pro": percentile(latencies["PRO"], 0.95),
+        "alert_p95_s_influencer": percentile(latencies["INFLUENCER"], 0.95),
+        "alert_p95_s_starter": percentile(latencies["STARTER"], 0.95),
+        "alert_median_s": statistics.median(all_latencies) if all_latencies else None,
+        "background_budget_share_max": round(max(shares), 3) if shares else None,
+        "background_budget_share_idle": round(max(idle_shares), 3) if idle_shares else None,
+        "background_429s": background_429s,
+        "interactive_refusals": refusals,
+        "alerts_missed": missed,
+        "alerts_duplicated": duplicated,
+        "alerts_unexpected": unexpected,
+        "emails_sent": len(mail.outbox),
+        "taisly_requests": TaislyRequest.objects.count(),
+    }
+
+
+GOALS = {
+    "alert_p95_s_pro": ("≤", 120),
+    "alert_p95_s_starter": ("≤", 300),
+    "background_budget_share_max": ("≤", 0.5),
+    "background_429s": ("=", 0),
+    "interactive_refusals": ("=", 0),
+    "alerts_missed": ("=", 0),
+    "alerts_duplicated": ("=", 0),
+}
+
+
+def _print(result: dict, path: Path) -> None:
+    width = max(len(k) for k in result)
+    print(f"{'figure':<{width}}  {'value':>10}  goal")
+    for key, value in result.items():
+        goal = GOALS.get(key)
+        mark = ""
+        if goal and value is not None:
+            op, bound = goal
+            ok = value <= bound if op == "≤" else value == bound
+            mark = f"{op} {bound} {'ok' if ok else 'MISSED'}"
+        shown = "—" if value is None else (f"{value:.1f}" if isinstance(value, float) else value)
+        print(f"{key:<{width}}  {shown!s:>10}  {mark}")
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""Alerts in a real browser, against the sandbox over HTTP: the badge appears after a failure,
+the alerts page names post, network and code, "Mark all read" clears it, and "Retry failed
+platforms" posts only to the failed platform."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from playwright.sync_api import Page, expect
+
+from posting import sync
+from posting.models import Alert, Post
+from tests.e2e.test_compose import worker_thread  # noqa: F401 (fixture)
+from tests.e2e.test_keys import csp_violations, log_in  # noqa: F401 (fixture)
+from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
+from tests.posting.upload_fixtures import compose_data, compose_url, sandbox_posts
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def no_sideways_scroll(page: Page) -> bool:
+    return page.evaluate(
+        "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+    )
+
+
+def test_badge_alerts_page_mark_all_read_and_retry_failed_platforms(
+    page: Page,
+    live_server,
+    bob,
+    alice,
+    workspace,
+    connected_ws,
+    sandbox,
+    video_file,
+    worker_thread,  # noqa: F811
+    screenshot_dir,
+    csp_violations,  # noqa: F811
+):
+    # bob posts to TikTok and Instagram; Taisly fails TikTok.
+    client = Client()
+    client.force_login(bob)
+    payload = compose_data(workspace, description="Kopi launch #fail:TikTok")
+    with open(video_file(), "rb") as fh:
+        payload["video"] = fh
+        client.post(compose_url(workspace), payload)
+    for thread in worker_thread:
+        thread.join(timeout=30)
+    post = Post.objects.get()
+    assert post.state == Post.State.SENT
+    sandbox.advance(5)
+    sync.history_sync(workspace=workspace)
+    assert Alert.objects.filter(kind="failed").count() == 1
+
+    page.set_viewport_size({"width": 1280, "height": 900})
+    log_in(page, live_server, bob)
+    page.goto(live_server.url + reverse("accounts:workspace", kwargs={"code": workspace.code}))
+    nav = page.get_by_test_id("nav-alerts")
+    expect(nav.get_by_test_id("alert-badge")).to_have_text("1")
+
+    nav.click()
+    item = page.get_by_test_id("alert")
+    expect(item).to_have_count(1)
+    expect(item.get_by_test_id("alert-post")).to_contain_text("Kopi launch #fail:TikTok")
+    expect(item.get_by_test_id("alert-network")).to_have_text("TikTok")
+    expect(item.get_by_test_id("alert-code")).to_have_text("SANDBOX_FORCED_FAILURE")
+    page.screenshot(path=f"{screenshot_dir}/alerts-1280.png", full_page=True)
+    assert no_sideways_scroll(page)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=f"{screenshot_dir}/alerts-390.png", full_page=True)
+    assert no_sideways_scroll(page)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    page.get_by_test_id("mark-all-read").click()
+    expect(item.get_by_test_id("alert-unread")).to_have_count(0)
+    expect(page.get_by_test_id("unread-count")).to_have_text("0 unread")
+    expect(nav.get_by_test_id("alert-badge")).to_have_count(0)
+
+    # From the alert to the post, and its retry.
+    item.get_by_test_id("alert-post").click()
+    expect(page.get_by_test_id("retry-failed")).to_be_visible()
+    page.screenshot(path=f"{screenshot_dir}/post-retry-1280.png", full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert no_sideways_scroll(page)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.get_by_test_id("retry-failed").click()
+    expect(page.get_by_test_id("post-progress")).to_be_visible()
+    for thread in worker_thread:
+        thread.join(timeout=30)
+    retry = Post.objects.get(retry_of=post)
+    expect(page.get_by_test_id("post-progress")).to_have_attribute(
+        "data-state", "sent", timeout=20_000
+    )
+    assert [p.network for p in retry.target_platforms.all()] == ["TikTok"]
+    made = {p["id"]: p for p in sandbox_posts(sandbox, connected_ws["api_key"])}
+    assert len(made) == 2 and len(made[retry.taisly_id]["result"]) == 1
+    assert csp_violations == []
