@@ -42,6 +42,17 @@ class AccountAdapter(DefaultAccountAdapter):
         "email_taken": gettext_lazy("An account with this email already exists. Log in instead."),
     }
 
+    # allauth's own notes that the page already says: the navbar names who is signed in, and the
+    # banner says a link was sent.
+    QUIET_MESSAGES = frozenset(
+        {"account/messages/logged_in.txt", "account/messages/email_confirmation_sent.txt"}
+    )
+
+    def add_message(self, request, level, message_template=None, *args, **kwargs) -> None:
+        if message_template in self.QUIET_MESSAGES:
+            return
+        super().add_message(request, level, message_template, *args, **kwargs)
+
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         """Closed deployments still let an invited person make an account, from the link."""
         return settings.ACCOUNT_SIGNUP_OPEN or invitation_from_request(request) is not None

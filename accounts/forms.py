@@ -57,6 +57,7 @@ class LoginForm(AllauthLoginForm):
             {"autocomplete": "email", "autofocus": True, "placeholder": ""}
         )
         self.fields["password"].widget.attrs["placeholder"] = ""
+        self.fields["password"].help_text = ""  # the page has its own "Forgotten your password?"
 
     def clean_login(self) -> str:
         login = super().clean_login()
