@@ -204,12 +204,12 @@ def test_a_forwarded_link_gives_a_stranger_no_membership(
     response = client.post(f"/signup/?invitation={token}", SIGNUP)
     assert response.status_code == 302
     stranger = User.objects.get(email=NEW)
-    assert not services.email_verified(user=stranger)
     # Pressing Accept does not help either.
     client.post(invited)
     assert not Membership.objects.filter(workspace=workspace, user=stranger).exists()
     assert Invitation.objects.get().accepted_at is None
     assert Membership.objects.filter(user=stranger).count() == 1  # the personal workspace only
+    assert not services.email_verified(user=stranger)
 
     # The real owner of the address clicks the verification link in their own browser: it
     # asks them to log in as that account (they cannot: it is the stranger's password), and
