@@ -107,6 +107,7 @@ def profile(request: HttpRequest) -> HttpResponse:
         request,
         "accounts/profile.html",
         {"form": form, "now": timezone.now(), "two_factor": is_mfa_enabled(request.user)},
+        status=422 if form.errors else 200,
     )
 
 
@@ -131,7 +132,12 @@ def workspace_create(request: HttpRequest) -> HttpResponse:
         )
         messages.success(request, _("Workspace “%(name)s” created.") % {"name": workspace.name})
         return redirect("accounts:workspace", code=workspace.code)
-    return render(request, "accounts/workspace_create.html", {"form": form})
+    return render(
+        request,
+        "accounts/workspace_create.html",
+        {"form": form},
+        status=422 if form.errors else 200,
+    )
 
 
 @login_required
@@ -267,6 +273,13 @@ def _members_context(access: WorkspaceAccess) -> dict:
     }
 
 
+def _members_refused(request: HttpRequest, access: WorkspaceAccess, error: str) -> HttpResponse:
+    """A refused change to a member (no JavaScript): the list as it now stands, the reason on
+    top, as a 422."""
+    messages.error(request, error)
+    return render(request, "accounts/members.html", _members_context(access), status=422)
+
+
 @login_required
 @require_GET
 def members(request: HttpRequest, code) -> HttpResponse:
@@ -337,15 +350,16 @@ def member_role(request: HtmxHttpRequest, code, member_code) -> HttpResponse:
             return HttpResponseClientRefresh()
         context = _members_context(access)
         context.update({"member": membership, "row_error": error})
-        return render(request, "accounts/members.html#member_row", context)
-    if error:
-        messages.error(request, error)
-    else:
-        messages.success(
-            request,
-            _("%(email)s is now %(role)s.")
-            % {"email": membership.user.email, "role": membership.get_role_display()},
+        return render(
+            request, "accounts/members.html#member_row", context, status=422 if error else 200
         )
+    if error:
+        return _members_refused(request, access, error)
+    messages.success(
+        request,
+        _("%(email)s is now %(role)s.")
+        % {"email": membership.user.email, "role": membership.get_role_display()},
+    )
     return redirect("accounts:members", code=access.workspace.code)
 
 
@@ -359,11 +373,8 @@ def member_remove(request: HtmxHttpRequest, code, member_code) -> HttpResponse:
         try:
             services.member_remove(membership=membership, actor=request.user, request=request)
         except ValidationError as exc:
-            messages.error(request, _error_text(exc))
-        else:
-            messages.success(
-                request, _("%(email)s was removed.") % {"email": membership.user.email}
-            )
+            return _members_refused(request, access, _error_text(exc))
+        messages.success(request, _("%(email)s was removed.") % {"email": membership.user.email})
         if (
             membership.user_id == request.user.pk
             and not Membership.objects.filter(pk=membership.pk).exists()
@@ -390,11 +401,10 @@ def invitation_revoke(request: HttpRequest, code, invitation_code) -> HttpRespon
     try:
         services.invitation_revoke(invitation=invitation, actor=request.user, request=request)
     except ValidationError as exc:
-        messages.error(request, _error_text(exc))
-    else:
-        messages.success(
-            request, _("The invitation to %(email)s was withdrawn.") % {"email": invitation.email}
-        )
+        return _members_refused(request, access, _error_text(exc))
+    messages.success(
+        request, _("The invitation to %(email)s was withdrawn.") % {"email": invitation.email}
+    )
     return redirect("accounts:members", code=access.workspace.code)
 
 

@@ -1,7 +1,8 @@
 """Signing in, by django-allauth: its views, with what is ours on top.
 
 - sign-up knows the invitation it came from (``?invitation=<token>``), answers 403 when closed;
-- a form that fails answers 422 (429 when too many log-in attempts were made);
+- a form that fails answers 422 (429 when too many log-in attempts were made): log-in,
+  sign-up, password change and reset;
 - a verification link works only in a browser logged in as its account, so a stranger who
   signed up with someone else's address cannot get it verified by that person's click;
 - "send the link again", and an owner's "require two-factor sign-in" for a workspace.
@@ -33,14 +34,28 @@ def _status_for(form) -> int:
     return 429 if "too_many_login_attempts" in codes else 422
 
 
-class LoginView(allauth_views.LoginView):
+class RefusedFormMixin:
+    """A form that fails validation answers 422 (429 for too many log-in attempts)."""
+
     def form_invalid(self, form):
         response = super().form_invalid(form)
         response.status_code = _status_for(form)
         return response
 
 
-class SignupView(allauth_views.SignupView):
+class LoginView(RefusedFormMixin, allauth_views.LoginView):
+    pass
+
+
+class PasswordChangeView(RefusedFormMixin, allauth_views.PasswordChangeView):
+    pass
+
+
+class PasswordResetView(RefusedFormMixin, allauth_views.PasswordResetView):
+    pass
+
+
+class SignupView(RefusedFormMixin, allauth_views.SignupView):
     def dispatch(self, request, *args, **kwargs):
         self.invitation = invitation_from_request(request)
         return super().dispatch(request, *args, **kwargs)
@@ -67,11 +82,6 @@ class SignupView(allauth_views.SignupView):
     def closed(self):
         response = super().closed()
         response.status_code = 403
-        return response
-
-    def form_invalid(self, form):
-        response = super().form_invalid(form)
-        response.status_code = 422
         return response
 
 

@@ -105,9 +105,10 @@ def _confirm_or_act(request: HtmxHttpRequest, code, *, action: str, service) -> 
             _context(access, error=exc),
         )
     except keys.KeyActionError as exc:
+        # Refused: the key page as it now stands, with the reason, as a 422 (not a redirect).
         messages.error(request, exc.message)
-    else:
-        messages.success(request, outcome.message)
+        return render(request, "accounts/keys/detail.html", _context(access), status=422)
+    messages.success(request, outcome.message)
     return redirect("taisly:detail", code=access.workspace.code)
 
 

@@ -1,0 +1,251 @@
+"""The local mirror of a workspace's Taisly account, and the dashboard's own posts.
+
+Pages render from these rows, never from a live Taisly call (a STARTER key has 50 requests an
+hour). Writes go to Taisly first and the mirror is updated from its answer; history sync fills in
+what changed on Taisly's side.
+
+    Workspace ─┬─ MirrorState (when each part was last synced)
+               ├─ Platform* (a connected social account; marked gone, never deleted)
+               ├─ Post* ─── PostResult* (one per platform: PENDING → SUCCESS | FAILED)
+               └─ RepostRule* (from one platform to others)
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Workspace
+
+
+class Network(models.TextChoices):
+    TIKTOK = "TikTok", "TikTok"
+    INSTAGRAM = "Instagram", "Instagram"
+    YOUTUBE = "YouTube", "YouTube"
+    X = "X", "X"
+    FACEBOOK = "Facebook", "Facebook"
+
+
+#: Caption limits per network (taisly-api: 2,200 characters; X allows 100).
+DESCRIPTION_LIMIT = 2200
+DESCRIPTION_LIMITS = {Network.X: 100}
+
+
+def description_limit(network: str) -> int:
+    return DESCRIPTION_LIMITS.get(network, DESCRIPTION_LIMIT)
+
+
+class MirrorState(models.Model):
+    """When each part of a workspace's mirror was last read from Taisly."""
+
+    workspace = models.OneToOneField(
+        Workspace, on_delete=models.CASCADE, related_name="mirror_state"
+    )
+    platforms_synced_at = models.DateTimeField(null=True, blank=True)
+    history_synced_at = models.DateTimeField(null=True, blank=True)
+    reposts_synced_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"mirror of {self.workspace}"
+
+
+class Platform(models.Model):
+    """A social account connected in Taisly, as last seen there."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="platforms")
+    taisly_id = models.CharField(_("Taisly id"), max_length=64)
+    network = models.CharField(_("network"), max_length=32)
+    name = models.CharField(_("account name"), max_length=200, blank=True)
+    avatar_url = models.URLField(_("avatar"), max_length=500, blank=True)
+    connected = models.BooleanField(_("connected"), default=True)
+    #: Set when the platform no longer appears in Taisly's list: history keeps its name.
+    gone_at = models.DateTimeField(null=True, blank=True)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["network", "name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "taisly_id"], name="unique_platform_per_workspace"
+            ),
+        ]
+        verbose_name = _("platform")
+        verbose_name_plural = _("platforms")
+
+    def __str__(self) -> str:
+        return f"{self.network} {self.name or self.taisly_id}"
+
+    @property
+    def is_usable(self) -> bool:
+        """True when a post may be sent to it."""
+        return self.connected and self.gone_at is None
+
+    @property
+    def description_limit(self) -> int:
+        return description_limit(self.network)
+
+
+class Post(models.Model):
+    """A video post: made here (and sent by the uploads worker) or found in Taisly's history."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        SEND_FAILED = "send_failed", _("Send failed")
+        NEEDS_CHECK = "needs_check", _("Needs a check")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    class Origin(models.TextChoices):
+        DASHBOARD = "dashboard", _("Made in the dashboard")
+        HISTORY = "history", _("Found in Taisly history")
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="posts")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="posts",
+    )
+    origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.DASHBOARD)
+    description = models.TextField(_("description"), blank=True)
+    cover_second = models.FloatField(_("cover frame (seconds)"), default=0)
+    #: The time the user chose; None for "post now".
+    scheduled_at = models.DateTimeField(_("scheduled for"), null=True, blank=True)
+    #: When it goes (or went) out: the scheduled time, or the send time for "post now". The
+    #: calendar and the overview's "next" list read this one column.
+    due_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.QUEUED)
+    #: A sentence for the person: why it is SEND_FAILED or NEEDS_CHECK.
+    state_reason = models.TextField(blank=True)
+    #: Taisly's history id, once Taisly has it. NULL (not "") until then, so the unique
+    #: constraint below holds only for posts Taisly knows.
+    taisly_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    #: The platforms chosen in the form (results arrive per platform once Taisly answers).
+    target_platforms = models.ManyToManyField(Platform, blank=True, related_name="targeted_by")
+
+    # The video, kept for POST_VIDEO_RETAIN_DAYS after sending.
+    video = models.FileField(upload_to="posts/%Y/%m/", max_length=300, blank=True)
+    video_name = models.CharField(_("file name"), max_length=255, blank=True)
+    video_size = models.BigIntegerField(_("size"), default=0)
+    video_duration = models.FloatField(_("duration"), null=True, blank=True)
+    video_width = models.PositiveIntegerField(null=True, blank=True)
+    video_height = models.PositiveIntegerField(null=True, blank=True)
+    video_deleted_at = models.DateTimeField(null=True, blank=True)
+
+    # The forward to Taisly.
+    idempotency_token = models.UUIDField(null=True, blank=True, unique=True, editable=False)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    progress_bytes = models.BigIntegerField(default=0)
+    progress_total = models.BigIntegerField(default=0)
+    progress_at = models.DateTimeField(null=True, blank=True)
+    sending_started_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    #: A retry of another post's failed platforms (issue "Nothing fails silently").
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+    )
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "taisly_id"],
+                condition=Q(taisly_id__isnull=False),
+                name="unique_taisly_post_per_workspace",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "-created_at", "-id"]),
+            models.Index(fields=["workspace", "due_at"]),
+            models.Index(fields=["state"]),
+        ]
+        verbose_name = _("post")
+        verbose_name_plural = _("posts")
+
+    def __str__(self) -> str:
+        return self.description[:60] or str(self.code)
+
+    @property
+    def is_local_pending(self) -> bool:
+        """True while the dashboard still has the post's fate in its hands."""
+        return self.state in (self.State.QUEUED, self.State.SENDING)
+
+
+class PostResult(models.Model):
+    """One platform's outcome for a post, as Taisly's history reports it."""
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", _("Pending")
+        SUCCESS = "SUCCESS", _("Posted")
+        FAILED = "FAILED", _("Failed")
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="results")
+    platform = models.ForeignKey(Platform, on_delete=models.PROTECT, related_name="results")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    #: Taisly's machine code when FAILED (``DESCRIPTION_TOO_LONG``), and any human message.
+    code = models.CharField(max_length=100, blank=True)
+    message = models.TextField(blank=True)
+    is_repost = models.BooleanField(default=False)
+    #: The platform whose post this one was auto-reposted from.
+    repost_of = models.ForeignKey(
+        Platform, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    status_changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["platform__network", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["post", "platform"], name="unique_result_per_platform"),
+        ]
+        indexes = [models.Index(fields=["status"])]
+        verbose_name = _("result")
+        verbose_name_plural = _("results")
+
+    def __str__(self) -> str:
+        return f"{self.post_id} on {self.platform_id}: {self.status}"
+
+
+class RepostRule(models.Model):
+    """Taisly's auto-repost rule: a post to ``from_platform`` is reposted to ``to_platforms``."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="repost_rules")
+    taisly_id = models.CharField(max_length=64)
+    from_platform = models.ForeignKey(
+        Platform, on_delete=models.PROTECT, related_name="reposts_from"
+    )
+    to_platforms = models.ManyToManyField(Platform, related_name="reposts_to")
+    paused = models.BooleanField(_("paused"), default=False)
+    #: Who made it here; None for a rule made in Taisly's own app.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "taisly_id"], name="unique_repost_rule_per_workspace"
+            ),
+        ]
+        verbose_name = _("repost rule")
+        verbose_name_plural = _("repost rules")
+
+    def __str__(self) -> str:
+        return f"rule {self.taisly_id} from {self.from_platform_id}"

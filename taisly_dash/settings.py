@@ -1,7 +1,8 @@
 """Settings for taisly-dash, read from the environment (see .env.example).
 
 Development needs no environment at all. ``DJANGO_ENV=production`` refuses to start on a default
-``SECRET_KEY``, ``DEBUG`` on, or no encryption keys for stored Taisly keys.
+``SECRET_KEY``, ``DEBUG`` on, no ``ALLOWED_HOSTS``, no ``DATABASE_URL``, or missing or malformed
+encryption keys for stored Taisly keys.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import sys
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -40,6 +42,23 @@ if not TAISLY_DASH_ENCRYPTION_KEYS and not PRODUCTION:
     # A fixed development key so `make run` works with no environment. Never used in production.
     TAISLY_DASH_ENCRYPTION_KEYS = ["ZGV2LW9ubHktZmVybmV0LWtleS1ub3Qtc2VjcmV0ISE="]
 
+
+def _check_fernet_keys(keys: list[str]) -> None:
+    """Refuse a malformed key now, at start-up, not at the first page that reads a stored key.
+    The sentence says which position is wrong, never the value (it is a secret)."""
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise ImproperlyConfigured(
+                f"TAISLY_DASH_ENCRYPTION_KEYS: value {position} of {len(keys)} is not a Fernet "
+                "key (44 characters of url-safe base64 for 32 bytes). Make one with "
+                "`python manage.py generate_encryption_key`."
+            ) from None
+
+
+_check_fernet_keys(TAISLY_DASH_ENCRYPTION_KEYS)
+
 if PRODUCTION:
     if SECRET_KEY == _DEV_SECRET_KEY or not SECRET_KEY or len(SECRET_KEY) < 32:
         raise ImproperlyConfigured("Set SECRET_KEY (at least 32 characters) in production.")
@@ -51,6 +70,12 @@ if PRODUCTION:
         )
     if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("Set ALLOWED_HOSTS in production.")
+    if not env_str("DATABASE_URL"):
+        # The SQLite default would quietly put production data in a file inside the image.
+        raise ImproperlyConfigured(
+            "Set DATABASE_URL in production: postgres://user:password@host:5432/name, or "
+            "sqlite:////absolute/path/db.sqlite3 for a single machine."
+        )
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -251,7 +276,12 @@ CSRF_COOKIE_SECURE = PRODUCTION
 SESSION_COOKIE_HTTPONLY = True
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+# HSTS: a year in production, off elsewhere (a browser would remember it for localhost). With
+# include-subdomains and preload on there, as cookiecutter-django does, `check --deploy` is clean;
+# each can be switched off (SECURE_HSTS_SECONDS=0 sends no header at all).
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", PRODUCTION)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

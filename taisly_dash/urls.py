@@ -17,6 +17,12 @@ urlpatterns = [
     path("login/", views_auth.LoginView.as_view(), name="account_login"),
     path("signup/", views_auth.SignupView.as_view(), name="account_signup"),
     path(
+        "password/change/",
+        views_auth.PasswordChangeView.as_view(),
+        name="account_change_password",
+    ),
+    path("password/reset/", views_auth.PasswordResetView.as_view(), name="account_reset_password"),
+    path(
         "confirm-email/<str:key>/",
         views_auth.ConfirmEmailView.as_view(),
         name="account_confirm_email",

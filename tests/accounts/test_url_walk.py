@@ -45,6 +45,8 @@ PER_USER_ROUTES = {
     "healthz": "load balancer probe, reveals no workspace",
     "account_login": "logging in (allauth's view, our template)",
     "account_signup": "redirects a logged-in user home",
+    "account_change_password": "the user's own password",
+    "account_reset_password": "asks for an email address",
     # The key is the credential; a made-up one gets "expired or invalid", nothing of a workspace.
     "account_confirm_email": "an email verification link, not a workspace",
     "set_language": "Django's language switch",

@@ -1,0 +1,102 @@
+"""The one door from posting's services to a workspace's Taisly account.
+
+    service ──taisly_for(workspace)──> guard (key stored? blocked?) ──> TaislyClient ──> Taisly
+                     │                                                        │
+                     └──── TaislyActionError(sentence, cause) <── 429 blocks, 401 marks invalid
+
+Every posting service that calls Taisly goes through ``taisly_for``: it decrypts the stored key
+only here, refuses before any request while the key is blocked by a 429, records a 429's
+``retryAfter`` and a 401's "invalid" on the connection, and turns every Taisly failure into a
+``TaislyActionError`` with a translated sentence. The original exception stays on ``cause`` for
+callers that must tell an ambiguous failure (the request may have reached Taisly) from a certain
+one. The quota governor (a later step) plugs in at the guard.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts import keys
+from accounts.models import TaislyConnection, Workspace
+from posting.taisly import (
+    TaislyAuthError,
+    TaislyClient,
+    TaislyError,
+    TaislyForbidden,
+    TaislyRateLimited,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class TaislyActionError(Exception):
+    """A Taisly action could not be done; ``message`` says why in the user's language."""
+
+    def __init__(self, message: str, *, cause: TaislyError | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.cause = cause
+
+    @property
+    def ambiguous(self) -> bool:
+        """True when the request may have reached Taisly and been carried out."""
+        return bool(self.cause is not None and self.cause.ambiguous)
+
+
+def taisly_sentence(exc: TaislyError) -> str:
+    """One translated sentence for a Taisly failure."""
+    return keys._taisly_sentence(exc)
+
+
+def _usable_connection(workspace: Workspace) -> TaislyConnection:
+    try:
+        connection = keys._stored_connection(workspace)
+    except keys.KeyActionError as exc:
+        raise TaislyActionError(exc.message) from None
+    if connection.status == TaislyConnection.Status.INVALID:
+        raise TaislyActionError(
+            _(
+                "Taisly no longer accepts this workspace's key. An owner must connect a "
+                "working key on the Taisly key page."
+            )
+        )
+    if connection.status != TaislyConnection.Status.ACTIVE:
+        raise TaislyActionError(_("This workspace has no Taisly key connected."))
+    try:
+        keys._ensure_not_blocked(connection)
+    except keys.KeyActionError as exc:
+        raise TaislyActionError(exc.message) from None
+    return connection
+
+
+@contextmanager
+def taisly_for(workspace: Workspace) -> Iterator[TaislyClient]:
+    """A Taisly client for ``workspace``'s stored key, closed afterwards.
+
+    Raises ``TaislyActionError`` before any request when the workspace has no usable key or the
+    key is blocked, and in place of any ``TaislyError`` raised inside the block.
+    """
+    connection = _usable_connection(workspace)
+    client = TaislyClient(connection.api_key, context=connection)
+    try:
+        with client:
+            yield client
+    except TaislyRateLimited as exc:
+        keys._block(connection, exc)
+        raise TaislyActionError(taisly_sentence(exc), cause=exc) from None
+    except TaislyAuthError as exc:
+        if not isinstance(exc, TaislyForbidden):
+            # 401: the key was revoked or regenerated elsewhere. Stop using it until an owner
+            # acts; the ciphertext stays until they replace or disconnect it.
+            TaislyConnection.objects.filter(
+                pk=connection.pk, status=TaislyConnection.Status.ACTIVE
+            ).update(status=TaislyConnection.Status.INVALID, status_changed_at=timezone.now())
+        raise TaislyActionError(taisly_sentence(exc), cause=exc) from None
+    except TaislyError as exc:
+        logger.info("Taisly call for workspace %s failed: %s", workspace.code, type(exc).__name__)
+        raise TaislyActionError(taisly_sentence(exc), cause=exc) from None
