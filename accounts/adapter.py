@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts import services
-from accounts.models import Invitation
+from accounts.models import EMAIL_MAX_LENGTH, Invitation
 
 
 def invitation_from_request(request: HttpRequest | None) -> Invitation | None:
@@ -70,6 +70,16 @@ class AccountAdapter(DefaultAccountAdapter):
             with transaction.atomic():  # the account and its personal workspace, or neither
                 user.save()
         return user
+
+    def clean_email(self, email: str) -> str:
+        """Sign-up and email change: at most what the column holds (allauth's fields take 320)."""
+        if len(email) > EMAIL_MAX_LENGTH:
+            raise ValidationError(
+                _("An email address can be at most %(limit)d characters long.")
+                % {"limit": EMAIL_MAX_LENGTH},
+                code="max_length",
+            )
+        return super().clean_email(email)
 
     def validation_error(self, code: str, *args) -> ValidationError:
         if code == "too_many_login_attempts":

@@ -152,3 +152,19 @@ def test_a_double_click_on_sign_up_makes_one_account_and_no_500(client, monkeypa
         ).count()
         == 1
     )
+
+
+def test_an_address_longer_than_its_column_is_refused_with_a_sentence(client, db):
+    # allauth's email field takes 320 characters; the column holds 254 (a 500 on PostgreSQL).
+    email = "x" * 250 + "@example.test"
+    response = client.post(reverse("account_signup"), {**SIGNUP, "email": email})
+    assert response.status_code == 422
+    assert b"at most 254 characters" in response.content
+    assert not User.objects.filter(email=email).exists()
+
+
+def test_changing_to_an_overlong_address_is_refused_too(alice, login):
+    email = "x" * 250 + "@example.test"
+    response = login(alice).post(reverse("account_email"), {"action_add": "", "email": email})
+    assert b"at most 254 characters" in response.content
+    assert not EmailAddress.objects.filter(email=email).exists()
