@@ -27,6 +27,7 @@ from accounts import services
 from accounts.access import get_workspace_for_owner
 from accounts.adapter import invitation_from_request
 from accounts.forms import TwoFactorRequirementForm
+from accounts.signals import remember_email_verified
 
 
 def _status_for(form) -> int:
@@ -117,6 +118,7 @@ class ConfirmEmailView(allauth_views.ConfirmEmailView):
 def email_verification_resend(request: HttpRequest) -> HttpResponse:
     """The banner's "send the link again" button."""
     if services.email_verified(user=request.user):
+        remember_email_verified(request, request.user)  # confirmed in another browser
         messages.info(request, _("Your email address is already confirmed."))
     elif send_verification_email_for_user(request, request.user):
         messages.success(

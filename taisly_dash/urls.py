@@ -3,11 +3,24 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts import views_auth
+from accounts.access import require_staff_two_factor
 from taisly_dash import views
 
-# The admin logs in through allauth's log-in, so its rate limits and two-factor step apply too.
+# The admin logs in through allauth's log-in, so its rate limits and two-factor step apply too;
+# and in production staff set up two-factor sign-in before any admin page, as for oversight.
 admin.autodiscover()
 admin.site.login = secure_admin_login(admin.site.login)
+_admin_has_permission = admin.site.has_permission
+
+
+def _admin_has_permission_with_two_factor(request) -> bool:
+    allowed = _admin_has_permission(request)
+    if allowed:
+        require_staff_two_factor(request)
+    return allowed
+
+
+admin.site.has_permission = _admin_has_permission_with_two_factor
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -257,6 +257,7 @@ def test_an_unverified_account_pressing_accept_joins_after_confirming(
     client = login(user)
     page = client.get(invited)
     assert b"Accept invitation" in page.content
+    assert b"Your email address is not confirmed yet" in page.content
     response = client.post(invited, follow=True)
     assert b"Almost there" in response.content
     assert not Membership.objects.filter(workspace=workspace, user=user).exists()

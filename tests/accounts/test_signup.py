@@ -168,3 +168,15 @@ def test_changing_to_an_overlong_address_is_refused_too(alice, login):
     response = login(alice).post(reverse("account_email"), {"action_add": "", "email": email})
     assert b"at most 254 characters" in response.content
     assert not EmailAddress.objects.filter(email=email).exists()
+
+
+def test_the_banner_goes_once_the_address_is_confirmed_in_another_browser(db, login):
+    from tests.personas import make_user, verify
+
+    user = make_user("elsewhere@example.test")
+    client = login(user)
+    assert b'data-testid="verify-banner"' in client.get(reverse("home")).content
+    verify(user)  # the link was opened in the other browser
+    response = client.post(reverse("accounts:email_verification_resend"), follow=True)
+    assert b"already confirmed" in response.content
+    assert b'data-testid="verify-banner"' not in response.content

@@ -143,3 +143,16 @@ def test_the_production_setting_is_on_in_production(settings):
     from taisly_dash import settings as project_settings
 
     assert project_settings.STAFF_REQUIRE_2FA == project_settings.PRODUCTION
+
+
+def test_staff_need_two_factor_for_the_admin_in_production(login, settings, db):
+    from accounts.models import User
+
+    root = User.objects.create_superuser(email="root@example.test", password="x")
+    settings.STAFF_REQUIRE_2FA = True
+    client = login(root)
+    response = client.get("/admin/accounts/user/")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("mfa_index")
+    with_two_factor(root)
+    assert client.get("/admin/accounts/user/").status_code == 200
