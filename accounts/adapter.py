@@ -18,7 +18,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts import services
-from accounts.models import EMAIL_MAX_LENGTH, Invitation
+from accounts.emails import validate_email_length
+from accounts.models import Invitation
 
 
 def invitation_from_request(request: HttpRequest | None) -> Invitation | None:
@@ -73,12 +74,7 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def clean_email(self, email: str) -> str:
         """Sign-up and email change: at most what the column holds (allauth's fields take 320)."""
-        if len(email) > EMAIL_MAX_LENGTH:
-            raise ValidationError(
-                _("An email address can be at most %(limit)d characters long.")
-                % {"limit": EMAIL_MAX_LENGTH},
-                code="max_length",
-            )
+        validate_email_length(email)
         return super().clean_email(email)
 
     def validation_error(self, code: str, *args) -> ValidationError:

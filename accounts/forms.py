@@ -7,6 +7,7 @@ import zoneinfo
 
 from allauth.account.adapter import get_adapter
 from allauth.account.forms import LoginForm as AllauthLoginForm
+from allauth.account.forms import ResetPasswordForm as AllauthResetPasswordForm
 from allauth.account.forms import SignupForm as AllauthSignupForm
 from django import forms
 from django.conf import settings
@@ -17,6 +18,7 @@ from django.shortcuts import redirect
 from django.utils.translation import gettext_lazy as _
 
 from accounts import services
+from accounts.emails import EmailAddressField, validate_email_length
 from accounts.models import (
     EMAIL_MAX_LENGTH,
     Invitation,
@@ -65,6 +67,13 @@ class LoginForm(AllauthLoginForm):
             # No account has such an address: the same answer as a wrong password, no lookup.
             raise get_adapter().validation_error("email_password_mismatch")
         return login
+
+
+class ResetPasswordForm(AllauthResetPasswordForm):
+    def clean_email(self) -> str:
+        # No account has a longer address: say so, rather than email it that it has none.
+        validate_email_length((self.cleaned_data.get("email") or "").strip())
+        return super().clean_email()
 
 
 class SignUpForm(BulmaFormMixin, AllauthSignupForm):
@@ -175,7 +184,7 @@ class WorkspaceDeleteForm(BulmaFormMixin, forms.Form):
 
 
 class InviteForm(BulmaFormMixin, forms.Form):
-    email = forms.EmailField(label=_("Email"))
+    email = EmailAddressField(label=_("Email"))
     role = forms.ChoiceField(
         label=_("Role"), choices=Membership.Role.choices, initial=Membership.Role.VIEWER
     )
@@ -188,3 +197,23 @@ class InviteForm(BulmaFormMixin, forms.Form):
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(label=_("Role"), choices=Membership.Role.choices)
+
+
+class AccountDeleteForm(BulmaFormMixin, forms.Form):
+    """Deleting one's own account asks for the password again."""
+
+    password = forms.CharField(
+        label=_("Your password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args, user: User, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError(_("That is not your password."), code="password")
+        return password

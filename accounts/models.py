@@ -10,6 +10,9 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.fields import EncryptedTextField
 
+#: The longest address any email column holds (RFC 5321's path limit less the angle brackets).
+#: Every form field for an email uses it (``accounts.emails.EmailAddressField``): a longer one
+#: would pass Django's EmailValidator (320) and fail the insert, a 500 on PostgreSQL.
 EMAIL_MAX_LENGTH = 254
 
 
@@ -53,7 +56,7 @@ class User(AbstractUser):
     username = None
     first_name = None
     last_name = None
-    email = models.EmailField(_("email address"), unique=True)
+    email = models.EmailField(_("email address"), max_length=EMAIL_MAX_LENGTH, unique=True)
     display_name = models.CharField(_("display name"), max_length=100, blank=True)
     timezone = models.CharField(_("time zone"), max_length=64, default="UTC")
     language = models.CharField(
@@ -152,7 +155,7 @@ class Invitation(models.Model):
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="invitations")
-    email = models.EmailField(_("email address"))
+    email = models.EmailField(_("email address"), max_length=EMAIL_MAX_LENGTH)
     role = models.CharField(
         _("role"), max_length=16, choices=Membership.Role.choices, default=Membership.Role.VIEWER
     )
@@ -233,10 +236,6 @@ class TaislyConnection(models.Model):
     def hourly_limit(self) -> int:
         return self.HOURLY_LIMITS.get(self.plan, 50)
 
-    @staticmethod
-    def hint_for(api_key: str) -> str:
-        return f"taisly_…{api_key[-4:]}" if api_key else ""
-
 
 class AuditEvent(models.Model):
     """Who did what, where. ``details`` never holds a secret."""
@@ -270,7 +269,7 @@ class AuditEvent(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    actor_email = models.EmailField(blank=True)
+    actor_email = models.EmailField(max_length=EMAIL_MAX_LENGTH, blank=True)
     action = models.CharField(max_length=40, choices=Action.choices)
     target = models.CharField(max_length=200, blank=True)
     details = models.JSONField(default=dict, blank=True)

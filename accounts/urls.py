@@ -5,6 +5,7 @@ from accounts import views, views_auth
 app_name = "accounts"
 urlpatterns = [
     path("profile/", views.profile, name="profile"),
+    path("profile/delete/", views.account_delete, name="account_delete"),
     path("language/", views.language, name="language"),
     path(
         "email/verify/send/",

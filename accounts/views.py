@@ -11,6 +11,7 @@ from allauth.account.internal.flows.email_verification import send_verification_
 from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -21,10 +22,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.i18n import set_language
 from django_htmx.http import HttpResponseClientRefresh
-from django_htmx.middleware import HtmxDetails
 
 from accounts import services
 from accounts.access import (
@@ -32,7 +33,9 @@ from accounts.access import (
     get_workspace_for_owner,
     get_workspace_for_user,
 )
+from accounts.audit import AUDIT_PAGE_SIZE, audit_rows
 from accounts.forms import (
+    AccountDeleteForm,
     InviteForm,
     ProfileForm,
     RoleForm,
@@ -40,32 +43,11 @@ from accounts.forms import (
     WorkspaceNameForm,
 )
 from accounts.models import AuditEvent, Invitation, Membership, TaislyConnection
-
-AUDIT_PAGE_SIZE = 50
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
+from taisly_dash.htmx import HtmxHttpRequest
 
 
 def _error_text(error: ValidationError) -> str:
     return " ".join(error.messages)
-
-
-def audit_rows(events) -> list[AuditEvent]:
-    """Audit events with ``change``: the role (or from → to) from their details, in words."""
-    labels = dict(Membership.Role.choices)
-    rows = list(events)
-    for event in rows:
-        details = event.details or {}
-        if "from" in details and "to" in details:
-            old, new = details["from"], details["to"]
-            event.change = f"{labels.get(old, old)} → {labels.get(new, new)}"
-        elif "role" in details:
-            event.change = str(labels.get(details["role"], details["role"]))
-        else:
-            event.change = ""
-    return rows
 
 
 def _membership_in(access: WorkspaceAccess, member_code) -> Membership:
@@ -108,6 +90,32 @@ def profile(request: HttpRequest) -> HttpResponse:
         "accounts/profile.html",
         {"form": form, "now": timezone.now(), "two_factor": is_mfa_enabled(request.user)},
         status=422 if form.errors else 200,
+    )
+
+
+@sensitive_post_parameters("password")
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_delete(request: HttpRequest) -> HttpResponse:
+    """GET lists what goes with the account and asks for the password; POST deletes it."""
+    user = request.user
+    form = AccountDeleteForm(request.POST or None, user=user)
+    error = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.user_delete(user=user, actor=user, request=request)
+        except ValidationError as exc:
+            error = _error_text(exc)
+        else:
+            logout(request)
+            messages.success(request, _("Your account was deleted."))
+            return redirect("account_login")
+    alone, blocked = services.user_delete_plan(user=user)
+    return render(
+        request,
+        "accounts/account_delete.html",
+        {"form": form, "error": error, "alone": alone, "blocked": blocked},
+        status=422 if request.method == "POST" else 200,
     )
 
 
@@ -257,7 +265,7 @@ def _members_context(access: WorkspaceAccess) -> dict:
         .select_related("user")
         .order_by("user__email")
     )
-    show_invitations = access.is_owner or access.is_staff_view
+    show_invitations = access.reads_all
     return {
         "access": access,
         "workspace": access.workspace,
@@ -518,7 +526,7 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
 def audit_log(request: HttpRequest, code) -> HttpResponse:
     """The workspace's own log: owners, and staff looking in."""
     access = get_workspace_for_user(request, code)
-    if not (access.is_owner or access.is_staff_view):
+    if not access.reads_all:
         raise PermissionDenied
     events = AuditEvent.objects.filter(workspace=access.workspace)
     page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))

@@ -14,10 +14,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from accounts.access import require_staff_two_factor
+from accounts.audit import AUDIT_PAGE_SIZE, audit_rows
 from accounts.models import AuditEvent, Workspace
-from accounts.views import audit_rows
-
-AUDIT_PAGE_SIZE = 50
 
 
 def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

@@ -250,3 +250,33 @@ def test_the_per_user_views_reject_the_wrong_method(url_name, kwargs, methods, c
     for method in methods:
         response = getattr(client, method)(reverse(url_name, kwargs=kwargs))
         assert response.status_code == 405, (method, url_name)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.method == "get"], ids=_id)
+@pytest.mark.parametrize("role", ["viewer", "editor"])
+def test_a_staff_member_who_is_also_a_member_keeps_staff_read_access(
+    case, role, staff, alice, vera, workspace, invitation, login
+):
+    """Being a viewer (or editor) somewhere never hides what staff may read everywhere (the
+    audit log, the pending invitations); it gives no write right beyond the role's."""
+    Membership.objects.create(workspace=workspace, user=staff, role=role)
+    client = login(staff)
+    url = reverse(case.name, kwargs=_kwargs(case, workspace, vera, invitation))
+    as_staff = case.expect["staff"]
+    if as_staff == 404:  # leaving: staff looking in have nothing to leave; a member has
+        as_staff = 200
+    assert client.get(url).status_code == as_staff
+    if case.name == "accounts:members":
+        assert "pending@example.test" in client.get(url).content.decode()
+
+
+def test_a_staff_viewer_reads_the_workspaces_audit_log(staff, alice, workspace, login):
+    Membership.objects.create(workspace=workspace, user=staff, role=Membership.Role.VIEWER)
+    event = AuditEvent.objects.create(
+        workspace=workspace, actor=alice, actor_email=alice.email, action="workspace.renamed"
+    )
+    response = login(staff).get(reverse("accounts:audit", kwargs={"code": workspace.code}))
+    assert response.status_code == 200
+    assert event in response.context["page"].object_list
+    rename = reverse("accounts:workspace_rename", kwargs={"code": workspace.code})
+    assert login(staff).post(rename, {"name": "Nope"}).status_code == 403

@@ -12,6 +12,7 @@ from django.core import mail
 from django.core.exceptions import ValidationError
 from django.test import RequestFactory
 from django.urls import reverse
+from django.utils import translation
 
 from accounts import services
 from accounts.models import Invitation, Membership, User
@@ -470,3 +471,57 @@ def test_a_second_click_racing_the_first_returns_the_first_invitation(
     assert len(mailoutbox) == 1
     first.refresh_from_db()
     assert first.revoked_at is None  # the loser's "withdraw older links" was rolled back
+
+
+@pytest.mark.parametrize("since", ["withdrawn", "accepted"])
+def test_sending_an_old_form_again_after_its_invitation_ended_says_so(
+    since, alice, workspace, login, mailoutbox
+):
+    """The browser's back button, then "Send" again: the form's submission id belongs to an
+    invitation that was withdrawn or accepted since. A sentence (422), not a 500, and nobody is
+    invited anew."""
+    owner = login(alice)
+    submission = uuid.uuid4()
+    assert _invite(owner, workspace, submission=submission).status_code == 302
+    invitation = Invitation.objects.get(workspace=workspace)
+    if since == "withdrawn":
+        services.invitation_revoke(invitation=invitation, actor=alice)
+        sentence = f"that invitation to {NEW} was withdrawn since"
+    else:
+        newcomer = verified_user(NEW)
+        services.invitation_accept(invitation=invitation, user=newcomer)
+        sentence = f"{NEW} has accepted that invitation since"
+    again = _invite(owner, workspace, submission=submission)
+    assert again.status_code == 422
+    assert sentence in again.content.decode()
+    assert len(mailoutbox) == 1
+    assert Invitation.objects.filter(workspace=workspace).count() == 1
+
+
+def test_the_invitation_email_is_in_the_invitees_language_when_they_have_an_account(
+    alice, charlie, workspace, login, mailoutbox
+):
+    alice.language = "en"
+    alice.save(update_fields=["language"])
+    charlie.language = "id"
+    charlie.save(update_fields=["language"])
+    assert _invite(login(alice), workspace, email=charlie.email).status_code == 302
+    assert "Anda diundang" in mailoutbox[-1].subject
+
+
+def test_the_invitation_email_is_in_the_inviters_language_for_a_new_address(
+    alice, workspace, login, mailoutbox
+):
+    alice.language = "id"
+    alice.save(update_fields=["language"])
+    # Whatever language is active where the service runs (English here), the email is in the
+    # inviter's: the only language known to suit someone who chose to invite this address.
+    with translation.override("en"):
+        services.invitation_create(
+            workspace=workspace,
+            email=NEW,
+            role="viewer",
+            inviter=alice,
+            request=RequestFactory().post("/"),
+        )
+    assert "Anda diundang" in mailoutbox[-1].subject

@@ -53,6 +53,7 @@ PER_USER_ROUTES = {
     "accounts:language": "the language switch, stored on the user's own profile",
     "accounts:profile": "the user's own profile",
     "accounts:email_verification_resend": "sends the user's own verification link again",
+    "accounts:account_delete": "the user's own account, behind their password",
     "accounts:workspace_create": "creates the user's own workspace",
 }
 
