@@ -248,15 +248,7 @@ def workspace_set_require_2fa(
     """Require (or stop requiring) two-factor sign-in of every member. Owners only; an owner
     turns it on for themselves first, so that requiring it never locks them out."""
     with transaction.atomic():
-        membership = (
-            Membership.objects.select_for_update()
-            .filter(workspace=workspace, user=actor, role=Role.OWNER)
-            .first()
-        )
-        if membership is None:
-            raise ValidationError(
-                _("Only an owner of this workspace can change this."), code="not_owner"
-            )
+        lock_actor_role(workspace=workspace, actor=actor)  # owners only, decided here
         locked = Workspace.objects.select_for_update().get(pk=workspace.pk)
         if locked.require_2fa == required:
             return locked
