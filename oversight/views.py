@@ -19,6 +19,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from accounts.access import require_staff_two_factor
 from accounts.audit import AUDIT_PAGE_SIZE, audit_rows
 from accounts.models import TaislyConnection
 from oversight import queries
@@ -34,12 +35,14 @@ CHART_CONNECTIONS = 8
 
 
 def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """404 unless the (logged-in) user is staff."""
+    """404 unless the (logged-in) user is staff; in production, staff set up two-factor
+    sign-in first."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if not request.user.is_staff:
             raise Http404
+        require_staff_two_factor(request)
         return view(request, *args, **kwargs)
 
     return wrapper
