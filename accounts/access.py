@@ -3,7 +3,16 @@
 Every view that touches a workspace or anything inside one goes through these helpers:
 - an outsider gets 404 (we do not confirm that the thing exists),
 - a member without write rights gets 403 from the ``_rw`` variants,
-- staff get read access everywhere (oversight), never write access unless they are members.
+- staff get read access everywhere (oversight), never write access unless they are members;
+  being a member (a viewer, say) never takes a staff member's read access away;
+- a member of a workspace that requires two-factor sign-in, and staff in production, are sent
+  to set it up first (``TwoFactorRequired``, turned into a redirect by
+  ``accounts.middleware.TwoFactorRequiredMiddleware``).
+
+The view's check only decides what page to show. Services that change a workspace decide for
+themselves with ``lock_actor_role``: the actor's membership row is locked and read again inside
+the transaction that acts, so a request that passed the view's check a moment before its owner
+was demoted is refused, with the same 403 the view gives.
 """
 
 from __future__ import annotations
@@ -11,17 +20,77 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from allauth.mfa.utils import is_mfa_enabled
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import Http404, HttpRequest
+from django.utils.translation import gettext as _
 
-from accounts.models import Membership, Workspace
+from accounts.models import Membership, User, Workspace
 from posting.models import Post
+
+Role = Membership.Role
+
+
+class RoleRequired(PermissionDenied):
+    """A service refused an actor whose role (now, under lock) does not allow the action.
+
+    A ``PermissionDenied``, so a view that lets it through answers the same 403 page as its own
+    early check; ``message`` is that page's sentence, for callers that show it themselves.
+    """
+
+    def __init__(self) -> None:
+        # The 403 page's own sentence (templates/403.html).
+        self.message = _(
+            "You can see this workspace, but this page is for members with more rights. Ask one "
+            "of its owners if you need it."
+        )
+        super().__init__(self.message)
+
+
+def lock_actor_role(
+    *, workspace: Workspace, actor: User, roles: tuple[str, ...] = (Role.OWNER,)
+) -> Membership:
+    """Lock ``actor``'s membership of ``workspace`` and return it if its role is in ``roles``.
+
+    Must run inside the ``transaction.atomic()`` block that acts: the row stays locked until it
+    commits, so a concurrent demotion either finished before (and is seen here) or waits until
+    the action is done. Raises ``RoleRequired`` otherwise (also when the actor is no member:
+    staff looking in never write).
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("lock_actor_role must run inside the transaction that acts")
+    membership = (
+        Membership.objects.select_for_update()
+        .filter(workspace=workspace, user_id=getattr(actor, "pk", None))
+        .first()
+    )
+    if membership is None or membership.role not in roles:
+        raise RoleRequired
+    return membership
+
+
+class TwoFactorRequired(Exception):
+    """The user must turn on two-factor sign-in before opening this page."""
+
+    def __init__(self, workspace: Workspace | None = None) -> None:
+        super().__init__(workspace)
+        self.workspace = workspace  # None: staff, for oversight
+
+
+def require_staff_two_factor(request: HttpRequest) -> None:
+    """Staff always need two-factor sign-in in production (``STAFF_REQUIRE_2FA``)."""
+    if settings.STAFF_REQUIRE_2FA and not is_mfa_enabled(request.user):
+        raise TwoFactorRequired()
 
 
 @dataclass(frozen=True)
 class WorkspaceAccess:
     workspace: Workspace
     membership: Membership | None  # None when a staff member looks in without being a member
+    #: The user is staff: reads everything here, whatever their membership says.
+    staff: bool = False
 
     @property
     def role(self) -> str | None:
@@ -38,6 +107,11 @@ class WorkspaceAccess:
     @property
     def is_staff_view(self) -> bool:
         return self.membership is None
+
+    @property
+    def reads_all(self) -> bool:
+        """May read the owners' pages (audit log, pending invitations): owners and staff."""
+        return self.is_owner or self.staff
 
 
 def get_workspace_for_user(request: HttpRequest, code) -> WorkspaceAccess:
@@ -57,11 +131,17 @@ def get_workspace_for_user(request: HttpRequest, code) -> WorkspaceAccess:
         .first()
     )
     if membership is not None:
-        return WorkspaceAccess(workspace=membership.workspace, membership=membership)
+        # Only such workspaces pay the query for the user's authenticators.
+        if membership.workspace.require_2fa and not is_mfa_enabled(user):
+            raise TwoFactorRequired(membership.workspace)
+        return WorkspaceAccess(
+            workspace=membership.workspace, membership=membership, staff=user.is_staff
+        )
     workspace = Workspace.objects.filter(code=code).first() if user.is_staff else None
     if workspace is None:
         raise Http404
-    return WorkspaceAccess(workspace=workspace, membership=None)
+    require_staff_two_factor(request)  # staff looking in is oversight
+    return WorkspaceAccess(workspace=workspace, membership=None, staff=True)
 
 
 def get_workspace_for_user_rw(request: HttpRequest, code) -> WorkspaceAccess:

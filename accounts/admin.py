@@ -1,7 +1,13 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from accounts import services
 from accounts.models import TaislyConnection, User
 from accounts.services import user_sole_ownerships
 
@@ -28,6 +34,33 @@ class UserAdmin(BaseUserAdmin):
         if obj is not None and user_sole_ownerships(user=obj):
             return False
         return super().has_delete_permission(request, obj)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        # The last owner of a shared workspace: say why, and which, instead of a bare 403.
+        obj = self.get_object(request, unquote(object_id))
+        if obj is not None and super().has_delete_permission(request, obj):
+            blocked = user_sole_ownerships(user=obj)
+            if blocked:
+                error = services.sole_owner_error(blocked, email=obj.email)
+                self.message_user(request, " ".join(error.messages), messages.ERROR)
+                return redirect(reverse("admin:accounts_user_change", args=[obj.pk]))
+        return super().delete_view(request, object_id, extra_context)
+
+    # Deleting goes through the service: workspaces where the user was alone go with them (and
+    # their stored keys), the others record that the user left.
+    def delete_model(self, request, obj) -> None:
+        services.user_delete(user=obj, actor=request.user, request=request)
+
+    def delete_queryset(self, request, queryset) -> None:
+        try:
+            with transaction.atomic():  # all of them, or (one refused) none
+                for user in queryset:
+                    services.user_delete(user=user, actor=request.user, request=request)
+        except ValidationError as exc:
+            # has_delete_permission let the selection through a moment ago; someone changed
+            # roles since.
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            raise PermissionDenied from None
 
 
 @admin.register(TaislyConnection)

@@ -1,21 +1,25 @@
-"""Writing the audit log. Services call ``audit_record``; views never write events themselves."""
+"""The audit log: writing it (services call ``audit_record``; views never write events
+themselves) and reading it (the workspace's log and staff oversight share ``AUDIT_PAGE_SIZE``
+and ``audit_rows``)."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.http import HttpRequest
 
-from accounts.models import AuditEvent, User, Workspace
+from accounts.models import AuditEvent, Membership, User, Workspace
+from posting.taisly.keys import scrub
 
-_KEY_LIKE = re.compile(r"taisly_[0-9a-fA-F]{16,}")
+#: Events on one page of an audit log (the workspace's own, and staff oversight's).
+AUDIT_PAGE_SIZE = 50
 
 
 def _scrub(value: Any) -> Any:
-    # A last line of defence: callers never pass secrets, but a key-like string is cut anyway.
+    # A last line of defence: callers never pass secrets, but a key-like string is cut anyway
+    # (to its hint), by the same definition of a key the connect form and the client use.
     if isinstance(value, str):
-        return _KEY_LIKE.sub("taisly_[redacted]", value)
+        return scrub(value)
     if isinstance(value, dict):
         return {k: _scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -49,3 +53,19 @@ def audit_record(
         details=_scrub(details or {}),
         ip=client_ip(request),
     )
+
+
+def audit_rows(events) -> list[AuditEvent]:
+    """Audit events with ``change``: the role (or from → to) from their details, in words."""
+    labels = dict(Membership.Role.choices)
+    rows = list(events)
+    for event in rows:
+        details = event.details or {}
+        if "from" in details and "to" in details:
+            old, new = details["from"], details["to"]
+            event.change = f"{labels.get(old, old)} → {labels.get(new, new)}"
+        elif "role" in details:
+            event.change = str(labels.get(details["role"], details["role"]))
+        else:
+            event.change = ""
+    return rows

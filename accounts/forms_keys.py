@@ -1,15 +1,10 @@
 from __future__ import annotations
 
-import re
-
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import TaislyConnection
-
-# Taisly keys are "taisly_" + 64 hex characters; accept any letters and digits of a sensible
-# length so a future key format is not refused here (Taisly is the judge, not this form).
-_KEY_SHAPE = re.compile(r"taisly_[0-9A-Za-z]{16,200}")
+from posting.taisly.keys import is_key_shaped
 
 
 class ConnectKeyForm(forms.Form):
@@ -44,7 +39,7 @@ class ConnectKeyForm(forms.Form):
     def clean_api_key(self) -> str:
         # Whitespace pasted inside the key (a line break from a chat message) is not part of it.
         value = "".join(self.cleaned_data["api_key"].split())
-        if not _KEY_SHAPE.fullmatch(value):
+        if not is_key_shaped(value):
             raise forms.ValidationError(
                 _(
                     "This does not look like a Taisly key: it starts with taisly_ followed by "

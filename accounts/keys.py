@@ -10,6 +10,18 @@ that holds it is under ``sensitive_variables`` so an error report cannot show it
 
 No database transaction is held open while Taisly is called: on SQLite a write transaction locks
 the whole file, and a slow Taisly would stall every other request.
+
+Authority (owners only) is decided here, not in the views, with the actor's membership row
+locked (``accounts.access.lock_actor_role``). Since no lock is held across a Taisly call, an
+action that calls Taisly checks twice: in a short locked transaction right before the call (a
+demoted owner never reaches Taisly), and again in the transaction that stores the result (an
+owner demoted while the call was under way stores nothing). The second refusal comes after
+Taisly acted: then only what Taisly's answer makes true is recorded (the old key is dead, so the
+connection is marked invalid), never the actor's result, and the new key is not shown to them.
+
+    view (early check, for the page) ─▶ lock+check ─▶ Taisly ─▶ lock+check ─▶ store + audit
+                                          │ refused: 403             │ refused: 403, key marked
+                                          ▼ nothing happened         ▼ invalid if it is dead
 """
 
 from __future__ import annotations
@@ -27,6 +39,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_variables
 
+from accounts.access import RoleRequired, lock_actor_role
 from accounts.audit import audit_record
 from accounts.crypto import DecryptionError
 from accounts.models import AuditEvent, TaislyConnection, User, Workspace
@@ -206,6 +219,13 @@ def _raw_token(connection: TaislyConnection) -> str:
     return _with_token().values_list("token", flat=True).get(pk=connection.pk)
 
 
+def _check_owner(workspace: Workspace, actor: User) -> None:
+    """The check right before a Taisly call: a transaction of its own, committed (and its lock
+    released) before the call, so a slow Taisly holds no row lock."""
+    with transaction.atomic():
+        lock_actor_role(workspace=workspace, actor=actor)
+
+
 # --- Services --------------------------------------------------------------------------------
 
 
@@ -224,6 +244,7 @@ def connection_connect(
     choice). Replaces any key the workspace had. Raises ``KeyActionError``; nothing is stored then.
     """
     api_key = (api_key or "").strip()
+    _check_owner(workspace, actor)
     existing = TaislyConnection.objects.defer("api_key").filter(workspace=workspace).first()
     try:
         client = TaislyClient(api_key, context=existing)
@@ -292,10 +313,13 @@ def connection_store(
 
     Does not ask Taisly: views go through ``connection_connect``, which verifies first. Called
     directly only for keys known good, such as the demo seed's freshly made sandbox keys.
+    ``actor`` must be an owner (checked under lock here); ``None`` only for system jobs.
     """
     hint = key_hint(api_key)
     now = timezone.now()
     with transaction.atomic():
+        if actor is not None:
+            lock_actor_role(workspace=workspace, actor=actor)
         # The row first, then its lock: two first connects at once (a double click) would
         # otherwise both find no row and the second insert would fail on the one-per-workspace
         # constraint. get_or_create lets the second wait for the first's row and use it.
@@ -332,9 +356,12 @@ def connection_regenerate(
 ) -> KeyOutcome:
     """Ask Taisly for a new key (the old one stops working at once) and store it.
 
-    If storing fails after Taisly issued the key, raises ``KeyNotStored`` carrying the new key so
-    the view can show it once; the connection is marked invalid (its old key is dead).
+    The new key is stored only while the stored key is still the one this started from: if
+    another owner connected or regenerated a key meanwhile, theirs stays. If the new key cannot
+    be stored (that, or a failure), raises ``KeyNotStored`` carrying it so the view can show it
+    once; after a failure the connection is marked invalid (its old key is dead).
     """
+    _check_owner(workspace, actor)
     connection = _stored_connection(workspace)
     if connection.status != Status.ACTIVE:
         # Taisly would only answer 401: an invalid key cannot ask for its successor.
@@ -388,22 +415,19 @@ def connection_regenerate(
     now = timezone.now()
     try:
         with transaction.atomic():
-            connection.api_key = new_key
-            connection.key_hint = hint
-            connection.plan = plan
-            connection.status = Status.ACTIVE
-            connection.last_verified_at = now
-            connection.status_changed_at = now
-            connection.save(
-                update_fields=[
-                    "api_key",
-                    "key_hint",
-                    "plan",
-                    "status",
-                    "last_verified_at",
-                    "status_changed_at",
-                ]
+            lock_actor_role(workspace=workspace, actor=actor)
+            stored = _mark_if_unchanged(
+                connection,
+                old_token,
+                api_key=new_key,
+                key_hint=hint,
+                plan=plan,
+                status=Status.ACTIVE,
+                last_verified_at=now,
+                status_changed_at=now,
             )
+            if not stored:
+                raise _KeyChangedMeanwhile
             audit_record(
                 workspace=workspace,
                 actor=actor,
@@ -412,6 +436,24 @@ def connection_regenerate(
                 details={"hint": hint, "plan": plan},
                 request=request,
             )
+    except RoleRequired:
+        # Demoted while Taisly was issuing the key: the old key is dead all the same, but the
+        # new one is neither stored nor shown to someone who may no longer hold it.
+        _after_store_failed(connection, old_token, actor, hint, plan, request, refused=True)
+        raise
+    except _KeyChangedMeanwhile:
+        # Another owner stored a key meanwhile: it stays. This click's new key (which made the
+        # old one stop working) is shown once, as when storing fails.
+        _record_unstored(connection, actor, hint, plan, request, reason="changed")
+        raise KeyNotStored(
+            _(
+                "Taisly issued a new key, but someone else changed this workspace's key "
+                "meanwhile, so the new key was not saved over theirs. Copy the new key below now "
+                "if you need it: it is shown only this once."
+            ),
+            new_key=new_key,
+            plan=plan,
+        ) from None
     except Exception as exc:
         # Only the exception's type: a database error message could quote the parameters.
         logger.error(
@@ -430,6 +472,7 @@ def connection_regenerate(
             new_key=new_key,
             plan=plan,
         ) from None
+    connection.refresh_from_db()
     return KeyOutcome(
         connection=connection,
         message=_("New Taisly key %(hint)s generated and stored. The old key no longer works.")
@@ -437,18 +480,28 @@ def connection_regenerate(
     )
 
 
-def _after_store_failed(connection, old_token, actor, hint, plan, request) -> None:
+class _KeyChangedMeanwhile(Exception):
+    """The stored key is no longer the one a regenerate started from."""
+
+
+def _record_unstored(connection, actor, hint, plan, request, **extra) -> None:
+    audit_record(
+        workspace=connection.workspace,
+        actor=actor,
+        action=AuditEvent.Action.KEY_REGENERATED,
+        target=hint,
+        details={"hint": hint, "plan": plan, "stored": False, **extra},
+        request=request,
+    )
+
+
+def _after_store_failed(connection, old_token, actor, hint, plan, request, refused=False) -> None:
     # Best effort: the database may be what failed.
     try:
-        _mark_if_unchanged(connection, old_token, status=Status.INVALID)
-        audit_record(
-            workspace=connection.workspace,
-            actor=actor,
-            action=AuditEvent.Action.KEY_REGENERATED,
-            target=hint,
-            details={"hint": hint, "plan": plan, "stored": False},
-            request=request,
-        )
+        with transaction.atomic():
+            _mark_if_unchanged(connection, old_token, status=Status.INVALID)
+            extra = {"reason": "refused"} if refused else {}
+            _record_unstored(connection, actor, hint, plan, request, **extra)
     except Exception as exc:
         logger.error("Recording the failed key store also failed (%s)", type(exc).__name__)
 
@@ -462,6 +515,7 @@ def connection_revoke(
     If Taisly answers 401 the key was already dead (revoked or regenerated elsewhere): it is
     marked revoked all the same, and the sentence says so.
     """
+    _check_owner(workspace, actor)
     connection = _stored_connection(workspace)
     # No local rate-limit block here: a leaked key that someone is burning must still be
     # revocable. It costs at most one request, which Taisly may answer with 429 again.
@@ -489,24 +543,35 @@ def connection_revoke(
         ) from None
 
     with transaction.atomic():
-        if not _mark_if_unchanged(
-            connection, old_token, api_key="", status=Status.REVOKED, blocked_until=None
-        ):
-            raise KeyActionError(
-                _("The key was changed by someone else meanwhile. Reload the page and check.")
+        try:
+            lock_actor_role(workspace=workspace, actor=actor)
+        except RoleRequired:
+            # Demoted while Taisly revoked the key: it is dead (true whoever asked), so it is
+            # marked invalid; it is not recorded as revoked by someone no longer allowed to.
+            _mark_if_unchanged(connection, old_token, status=Status.INVALID)
+            refused = True
+        else:
+            refused = False
+            if not _mark_if_unchanged(
+                connection, old_token, api_key="", status=Status.REVOKED, blocked_until=None
+            ):
+                raise KeyActionError(
+                    _("The key was changed by someone else meanwhile. Reload the page and check.")
+                )
+            audit_record(
+                workspace=workspace,
+                actor=actor,
+                action=AuditEvent.Action.KEY_REVOKED,
+                target=connection.key_hint,
+                details={
+                    "hint": connection.key_hint,
+                    "plan": connection.plan,
+                    **({"already_invalid": True} if already_dead else {}),
+                },
+                request=request,
             )
-        audit_record(
-            workspace=workspace,
-            actor=actor,
-            action=AuditEvent.Action.KEY_REVOKED,
-            target=connection.key_hint,
-            details={
-                "hint": connection.key_hint,
-                "plan": connection.plan,
-                **({"already_invalid": True} if already_dead else {}),
-            },
-            request=request,
-        )
+    if refused:
+        raise RoleRequired
     connection.refresh_from_db(fields=["status", "status_changed_at", "blocked_until"])
     if already_dead:
         message = _(
@@ -525,6 +590,7 @@ def connection_disconnect(
 ) -> KeyOutcome:
     """Forget the key here, without calling Taisly (the key keeps working there)."""
     with transaction.atomic():
+        lock_actor_role(workspace=workspace, actor=actor)
         connection = (
             TaislyConnection.objects.select_for_update()
             .defer("api_key")

@@ -10,6 +10,9 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.fields import EncryptedTextField
 
+#: The longest address any email column holds (RFC 5321's path limit less the angle brackets).
+#: Every form field for an email uses it (``accounts.emails.EmailAddressField``): a longer one
+#: would pass Django's EmailValidator (320) and fail the insert, a 500 on PostgreSQL.
 EMAIL_MAX_LENGTH = 254
 
 
@@ -53,7 +56,7 @@ class User(AbstractUser):
     username = None
     first_name = None
     last_name = None
-    email = models.EmailField(_("email address"), unique=True)
+    email = models.EmailField(_("email address"), max_length=EMAIL_MAX_LENGTH, unique=True)
     display_name = models.CharField(_("display name"), max_length=100, blank=True)
     timezone = models.CharField(_("time zone"), max_length=64, default="UTC")
     language = models.CharField(
@@ -95,6 +98,8 @@ class Workspace(models.Model):
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(_("name"), max_length=100)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.CLIENT)
+    # Set by an owner: members without two-factor sign-in are sent to set it up first.
+    require_2fa = models.BooleanField(_("require two-factor sign-in"), default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -150,7 +155,7 @@ class Invitation(models.Model):
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="invitations")
-    email = models.EmailField(_("email address"))
+    email = models.EmailField(_("email address"), max_length=EMAIL_MAX_LENGTH)
     role = models.CharField(
         _("role"), max_length=16, choices=Membership.Role.choices, default=Membership.Role.VIEWER
     )
@@ -165,6 +170,11 @@ class Invitation(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # The account that asked to accept while its address was unverified (signed up from the
+    # link, or pressed Accept): it joins when that address is verified, and only then.
+    held_for = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # The invite form's one-time submission id: a double-clicked "Send" finds the invitation the
     # first click made instead of sending a second email that withdraws the first link.
     submission = models.UUIDField(null=True, blank=True, unique=True, editable=False)
@@ -226,10 +236,6 @@ class TaislyConnection(models.Model):
     def hourly_limit(self) -> int:
         return self.HOURLY_LIMITS.get(self.plan, 50)
 
-    @staticmethod
-    def hint_for(api_key: str) -> str:
-        return f"taisly_…{api_key[-4:]}" if api_key else ""
-
 
 class AuditEvent(models.Model):
     """Who did what, where. ``details`` never holds a secret."""
@@ -242,6 +248,8 @@ class AuditEvent(models.Model):
         WORKSPACE_CREATED = "workspace.created", _("Workspace created")
         WORKSPACE_RENAMED = "workspace.renamed", _("Workspace renamed")
         WORKSPACE_DELETED = "workspace.deleted", _("Workspace deleted")
+        WORKSPACE_2FA_REQUIRED = "workspace.2fa_required", _("Two-factor sign-in required")
+        WORKSPACE_2FA_OPTIONAL = "workspace.2fa_optional", _("Two-factor sign-in made optional")
         MEMBER_INVITED = "member.invited", _("Member invited")
         INVITATION_REVOKED = "member.invitation_revoked", _("Invitation revoked")
         MEMBER_JOINED = "member.joined", _("Member joined")
@@ -261,7 +269,7 @@ class AuditEvent(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    actor_email = models.EmailField(blank=True)
+    actor_email = models.EmailField(max_length=EMAIL_MAX_LENGTH, blank=True)
     action = models.CharField(max_length=40, choices=Action.choices)
     target = models.CharField(max_length=200, blank=True)
     details = models.JSONField(default=dict, blank=True)

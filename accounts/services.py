@@ -3,6 +3,11 @@
 Every function is keyword-only. Rule violations raise ``django.core.exceptions.ValidationError``
 with a sentence meant for the person who tried. Each change to a workspace writes an
 ``AuditEvent`` through ``accounts.audit.audit_record``.
+
+Authority is decided here, not in the views: every service that changes a workspace takes the
+actor and re-reads the actor's role under lock (``accounts.access.lock_actor_role``) in the
+transaction that acts, and raises ``accounts.access.RoleRequired`` (a ``PermissionDenied``: the
+view's own 403) when it no longer allows the action.
 """
 
 from __future__ import annotations
@@ -16,16 +21,20 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+from allauth.account.models import EmailAddress
+from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
+from accounts.access import lock_actor_role
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, Invitation, Membership, User, Workspace
 
@@ -45,36 +54,14 @@ def _last_owner_error() -> ValidationError:
 # --- People ---------------------------------------------------------------------------------
 
 
-def user_sign_up(
-    *,
-    email: str,
-    password: str,
-    display_name: str = "",
-    timezone_name: str = "UTC",
-    language: str = settings.LANGUAGE_CODE,
-) -> User:
-    """Create an account. The personal workspace comes from the ``post_save`` signal.
+def email_verified(*, user: User, email: str | None = None) -> bool:
+    """Whether ``user`` has verified ``email`` (default: their own address).
 
-    Raises ``ValidationError`` (code ``exists``) when an account with this email was made since
-    the form checked (the other click of a double click): the unique constraint decides.
+    An account made before addresses were verified has no EmailAddress row yet; allauth makes one
+    when it first sends a link. Until then the address counts as unverified, as it is.
     """
-    if language not in dict(settings.LANGUAGES):
-        language = settings.LANGUAGE_CODE
-    try:
-        with transaction.atomic():  # the account and its personal workspace, or neither
-            return User.objects.create_user(
-                email=email,
-                password=password,
-                display_name=display_name.strip(),
-                timezone=timezone_name,
-                language=language,
-            )
-    except IntegrityError:
-        if not User.objects.filter(email__iexact=email.strip()).exists():
-            raise
-        raise ValidationError(
-            _("An account with this email already exists. Log in instead."), code="exists"
-        ) from None
+    email = email if email is not None else user.email
+    return EmailAddress.objects.filter(user=user, email__iexact=email, verified=True).exists()
 
 
 def profile_update(*, user: User, display_name: str, timezone_name: str, language: str) -> User:
@@ -89,6 +76,112 @@ def user_set_language(*, user: User, language: str) -> None:
     if language in dict(settings.LANGUAGES) and user.language != language:
         user.language = language
         user.save(update_fields=["language"])
+
+
+def sole_owner_error(workspaces: list[Workspace], *, email: str | None = None) -> ValidationError:
+    """Why an account cannot be deleted yet, naming the workspaces. ``email``: said of someone
+    else (the admin deleting a user), else to the user themselves."""
+    names = ", ".join(f"“{w.name}”" for w in workspaces)
+    if email is None:
+        text = ngettext(
+            "You are the last owner of %(names)s, which has other members. Make one of them an "
+            "owner first (or remove them), then delete your account.",
+            "You are the last owner of %(names)s, which have other members. Make one of them an "
+            "owner in each first (or remove them), then delete your account.",
+            len(workspaces),
+        )
+    else:
+        text = ngettext(
+            "%(email)s is the last owner of %(names)s, which has other members. One of them "
+            "must be made an owner first.",
+            "%(email)s is the last owner of %(names)s, which have other members. In each, one "
+            "of them must be made an owner first.",
+            len(workspaces),
+        )
+    return ValidationError(text, code="sole_owner", params={"names": names, "email": email})
+
+
+def user_delete_plan(*, user: User) -> tuple[list[Workspace], list[Workspace]]:
+    """What deleting ``user`` would do: (workspaces deleted with them, because they are alone
+    there; workspaces that block it, where they are the last owner and others remain)."""
+    blocked = user_sole_ownerships(user=user)
+    # Counted before filtering on the user: the count must see every member, not only them.
+    alone = list(
+        Workspace.objects.annotate(members_count=models.Count("memberships"))
+        .filter(members_count=1, memberships__user=user)
+        .order_by("name", "pk")
+    )
+    return alone, blocked
+
+
+def user_delete(*, user: User, actor: User, request: HttpRequest | None = None) -> list[str]:
+    """Delete ``user``'s account (``actor`` is the user, or an admin allowed to delete users).
+
+    Workspaces where the user is the only member go with them, with their stored Taisly key;
+    workspaces that keep other members record that the user left. Refused with a sentence
+    naming them (``ValidationError``, code ``sole_owner``) while the user is the last owner of
+    a workspace that has other members: someone there must be made an owner first. Returns the
+    names of the workspaces that were deleted.
+    """
+    if actor.pk != user.pk and not actor.has_perm("accounts.delete_user"):
+        raise PermissionDenied
+    with transaction.atomic():
+        if not User.objects.select_for_update().filter(pk=user.pk).exists():
+            raise ValidationError(_("This account was already deleted."), code="gone")
+        # Every membership of every workspace the user is in, locked, so nobody joins, leaves or
+        # changes role there while we decide which workspace stays and which goes.
+        rows = list(
+            Membership.objects.select_for_update(of=("self",))
+            .filter(workspace__in=Membership.objects.filter(user=user).values("workspace"))
+            .select_related("workspace")
+            .order_by("pk")
+        )
+        by_workspace: dict[int, list[Membership]] = {}
+        for row in rows:
+            by_workspace.setdefault(row.workspace_id, []).append(row)
+        alone, staying, blocked = [], [], []
+        for members in by_workspace.values():
+            own = next(m for m in members if m.user_id == user.pk)
+            others = [m for m in members if m.user_id != user.pk]
+            if not others:
+                alone.append(own.workspace)
+            elif own.is_owner and not any(m.is_owner for m in others):
+                blocked.append(own.workspace)
+            else:
+                staying.append(own)
+        if blocked:
+            raise sole_owner_error(
+                sorted(blocked, key=lambda w: (w.name, w.pk)),
+                email=None if actor.pk == user.pk else user.email,
+            )
+        for membership in staying:
+            audit_record(
+                workspace=membership.workspace,
+                actor=actor,
+                action=AuditEvent.Action.MEMBER_REMOVED,
+                target=user.email,
+                details={
+                    "role": membership.role,
+                    "left": actor.pk == user.pk,
+                    "account_deleted": True,
+                },
+                request=request,
+            )
+        deleted = []
+        for workspace in alone:
+            # Recorded first: the event keeps the workspace's name when the workspace is gone.
+            audit_record(
+                workspace=workspace,
+                actor=actor,
+                action=AuditEvent.Action.WORKSPACE_DELETED,
+                target=workspace.name,
+                details={"code": str(workspace.code), "account_deleted": True},
+                request=request,
+            )
+            deleted.append(workspace.name)
+            workspace.delete()  # with its TaislyConnection (and so its stored key)
+        user.delete()
+    return deleted
 
 
 # --- Workspaces -----------------------------------------------------------------------------
@@ -126,31 +219,71 @@ def workspace_create_personal(*, user: User) -> Workspace:
 def workspace_rename(
     *, workspace: Workspace, name: str, actor: User, request: HttpRequest | None = None
 ) -> Workspace:
-    old = workspace.name
-    if old == name:
-        return workspace
-    workspace.name = name
-    workspace.save(update_fields=["name"])
-    audit_record(
-        workspace=workspace,
-        actor=actor,
-        action=AuditEvent.Action.WORKSPACE_RENAMED,
-        target=name,
-        details={"from": old, "to": name},
-        request=request,
-    )
+    """Rename the workspace (owners only)."""
+    with transaction.atomic():
+        lock_actor_role(workspace=workspace, actor=actor)
+        old = (
+            Workspace.objects.select_for_update()
+            .values_list("name", flat=True)
+            .get(pk=workspace.pk)
+        )
+        workspace.name = name
+        if old == name:
+            return workspace
+        workspace.save(update_fields=["name"])
+        audit_record(
+            workspace=workspace,
+            actor=actor,
+            action=AuditEvent.Action.WORKSPACE_RENAMED,
+            target=name,
+            details={"from": old, "to": name},
+            request=request,
+        )
     return workspace
+
+
+def workspace_set_require_2fa(
+    *, workspace: Workspace, required: bool, actor: User, request: HttpRequest | None = None
+) -> Workspace:
+    """Require (or stop requiring) two-factor sign-in of every member. Owners only; an owner
+    turns it on for themselves first, so that requiring it never locks them out."""
+    with transaction.atomic():
+        lock_actor_role(workspace=workspace, actor=actor)  # owners only, decided here
+        locked = Workspace.objects.select_for_update().get(pk=workspace.pk)
+        if locked.require_2fa == required:
+            return locked
+        if required and not is_mfa_enabled(actor):
+            raise ValidationError(
+                _("Turn on two-factor sign-in for yourself first, then require it of everyone."),
+                code="owner_without_2fa",
+            )
+        locked.require_2fa = required
+        locked.save(update_fields=["require_2fa"])
+        audit_record(
+            workspace=locked,
+            actor=actor,
+            action=(
+                AuditEvent.Action.WORKSPACE_2FA_REQUIRED
+                if required
+                else AuditEvent.Action.WORKSPACE_2FA_OPTIONAL
+            ),
+            target=locked.name,
+            request=request,
+        )
+    workspace.require_2fa = required
+    return locked
 
 
 def workspace_delete(
     *, workspace: Workspace, actor: User, request: HttpRequest | None = None
 ) -> None:
-    """Delete a client workspace with everything in it. Personal workspaces stay."""
+    """Delete a client workspace with everything in it (owners only). Personal ones stay."""
     if workspace.kind == Workspace.Kind.PERSONAL:
         raise ValidationError(
             _("A personal workspace cannot be deleted; rename it instead."), code="personal"
         )
     with transaction.atomic():
+        lock_actor_role(workspace=workspace, actor=actor)
         # Recorded first; deleting the workspace keeps the event (its name is copied into it).
         audit_record(
             workspace=workspace,
@@ -171,22 +304,33 @@ def user_sole_ownerships(*, user: User) -> list[Workspace]:
 
     A workspace always keeps at least one owner, so such a user cannot be deleted until another
     member is made an owner. (Workspaces where the user is alone go with them.)"""
-    owned = Workspace.objects.filter(
-        memberships__user=user, memberships__role=Membership.Role.OWNER
+    others = ~models.Q(memberships__user=user)
+    # One query: counted before filtering on the user, so the counts see every member.
+    return list(
+        Workspace.objects.annotate(
+            others=models.Count("memberships", filter=others),
+            other_owners=models.Count(
+                "memberships", filter=others & models.Q(memberships__role=Role.OWNER)
+            ),
+        )
+        .filter(
+            memberships__user=user,
+            memberships__role=Role.OWNER,
+            others__gt=0,
+            other_owners=0,
+        )
+        .order_by("name", "pk")
     )
-    blocked = []
-    for workspace in owned.order_by("name"):
-        others = Membership.objects.filter(workspace=workspace).exclude(user=user)
-        if others.exists() and not others.filter(role=Membership.Role.OWNER).exists():
-            blocked.append(workspace)
-    return blocked
 
 
 def _locked_owner_ids(workspace: Workspace) -> list[int]:
-    # Locks the owner rows so two owners demoting each other at once cannot both succeed.
+    # Locks the owner rows so two owners demoting each other at once cannot both succeed. Always
+    # taken first and in primary-key order (before the actor's and the target's rows), so two
+    # owners acting at once queue here instead of deadlocking.
     return list(
         Membership.objects.select_for_update()
         .filter(workspace=workspace, role=Role.OWNER)
+        .order_by("pk")
         .values_list("pk", flat=True)
     )
 
@@ -209,10 +353,12 @@ def _locked_membership(membership: Membership) -> Membership:
 def member_role_change(
     *, membership: Membership, role: str, actor: User, request: HttpRequest | None = None
 ) -> Membership:
+    """Give a member another role (owners only). Never demotes the last owner."""
     if role not in Role.values:
         raise ValidationError(_("Choose a role."), code="role")
     with transaction.atomic():
         owners = _locked_owner_ids(membership.workspace)
+        lock_actor_role(workspace=membership.workspace, actor=actor)
         membership = _locked_membership(membership)
         old = membership.role
         if old == role:
@@ -235,9 +381,12 @@ def member_role_change(
 def member_remove(
     *, membership: Membership, actor: User, request: HttpRequest | None = None
 ) -> None:
-    """Remove a member, or let members leave (``actor`` is the member). Never the last owner."""
+    """Remove a member (owners only), or let members leave (``actor`` is the member, whatever
+    their role). Never the last owner."""
     with transaction.atomic():
         owners = _locked_owner_ids(membership.workspace)
+        if membership.user_id != actor.pk:
+            lock_actor_role(workspace=membership.workspace, actor=actor)
         membership = _locked_membership(membership)
         if membership.role == Role.OWNER and owners == [membership.pk]:
             raise _last_owner_error()
@@ -291,7 +440,8 @@ def invitation_create(
     The token exists only in the email; the database keeps its SHA-256. A new invitation to the
     same address replaces a pending one, so only the newest link works. A repeated
     ``submission`` (a double click) returns the pending invitation it made, with no token, and
-    sends nothing.
+    sends nothing; one whose invitation was since withdrawn or accepted is refused with a
+    sentence (an old form sent again must not invite anyone anew). Owners only.
     """
     if submission is not None:
         earlier = _invitation_of_submission(workspace, submission)
@@ -309,6 +459,7 @@ def invitation_create(
     token = secrets.token_urlsafe(32)
     now = timezone.now()
     with transaction.atomic():
+        lock_actor_role(workspace=workspace, actor=inviter)
         try:
             with transaction.atomic():
                 invitation = Invitation.objects.create(
@@ -356,12 +507,50 @@ def invitation_create(
 
 
 def _invitation_of_submission(workspace: Workspace, submission: uuid.UUID) -> Invitation | None:
-    return Invitation.objects.filter(
-        workspace=workspace, submission=submission, accepted_at=None, revoked_at=None
-    ).first()
+    """The pending invitation this submission made, if any. Raises ``ValidationError`` when it
+    made one that is no longer pending (withdrawn, accepted, expired): the form is stale."""
+    earlier = Invitation.objects.filter(submission=submission).first()
+    if earlier is None:
+        return None
+    if earlier.workspace_id != workspace.pk:
+        # A submission id is random per form; one from another workspace's form is not ours to
+        # report on.
+        raise ValidationError(_("This form was already sent. Open a new one."), code="stale")
+    if invitation_is_pending(earlier):
+        return earlier
+    if earlier.accepted_at is not None:
+        text = _(
+            "This form was already sent, and %(email)s has accepted that invitation since. "
+            "To invite someone else, open a new invitation form."
+        )
+    elif earlier.revoked_at is not None:
+        text = _(
+            "This form was already sent, and that invitation to %(email)s was withdrawn since. "
+            "To invite %(email)s again, open a new invitation form."
+        )
+    else:
+        text = _(
+            "This form was already sent, and that invitation to %(email)s has expired since. "
+            "To invite %(email)s again, open a new invitation form."
+        )
+    raise ValidationError(text, code="stale", params={"email": earlier.email})
+
+
+def _invitation_language(invitation: Invitation) -> str:
+    """The invitee's own language when they have an account, else the inviter's."""
+    invitee = User.objects.filter(email__iexact=invitation.email).only("language").first()
+    for person in (invitee, invitation.invited_by):
+        if person is not None and person.language in dict(settings.LANGUAGES):
+            return person.language
+    return settings.LANGUAGE_CODE
 
 
 def _invitation_send(*, invitation: Invitation, link: str) -> None:
+    with translation.override(_invitation_language(invitation)):
+        _invitation_send_now(invitation=invitation, link=link)
+
+
+def _invitation_send_now(*, invitation: Invitation, link: str) -> None:
     context = {
         "invitation": invitation,
         "workspace": invitation.workspace,
@@ -383,21 +572,24 @@ def _invitation_send(*, invitation: Invitation, link: str) -> None:
 def invitation_revoke(
     *, invitation: Invitation, actor: User, request: HttpRequest | None = None
 ) -> None:
-    updated = Invitation.objects.filter(
-        pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True
-    ).update(revoked_at=timezone.now())
-    if not updated:
-        raise ValidationError(
-            _("This invitation was already accepted or revoked."), code="not_pending"
+    """Withdraw a pending invitation (owners only)."""
+    with transaction.atomic():
+        lock_actor_role(workspace=invitation.workspace, actor=actor)
+        updated = Invitation.objects.filter(
+            pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True
+        ).update(revoked_at=timezone.now())
+        if not updated:
+            raise ValidationError(
+                _("This invitation was already accepted or revoked."), code="not_pending"
+            )
+        audit_record(
+            workspace=invitation.workspace,
+            actor=actor,
+            action=AuditEvent.Action.INVITATION_REVOKED,
+            target=invitation.email,
+            details={"role": invitation.role},
+            request=request,
         )
-    audit_record(
-        workspace=invitation.workspace,
-        actor=actor,
-        action=AuditEvent.Action.INVITATION_REVOKED,
-        target=invitation.email,
-        details={"role": invitation.role},
-        request=request,
-    )
 
 
 def invitation_for_token(*, token: str) -> Invitation | None:
@@ -448,12 +640,30 @@ def invitation_problem(*, invitation: Invitation | None, user: User | None = Non
 def invitation_accept(
     *, invitation: Invitation, user: User, request: HttpRequest | None = None
 ) -> AcceptResult:
-    """Join the workspace. The link works once: the claim is a conditional UPDATE."""
+    """Join the workspace. The link works once: the claim is a conditional UPDATE.
+
+    Needs ``user``'s address to be the invited one and verified (``ValidationError`` with code
+    ``unverified`` otherwise: ``invitation_hold`` then keeps it until it is).
+    """
     problem = invitation_problem(invitation=invitation, user=user)
     if problem:
         raise ValidationError(problem, code="invalid")
     now = timezone.now()
     with transaction.atomic():
+        # No membership without a verified address: whoever holds a forwarded link could
+        # otherwise make an account for the invited address and join. Read under lock, so an
+        # address being changed meanwhile cannot slip through.
+        verified = (
+            EmailAddress.objects.select_for_update()
+            .filter(user=user, email__iexact=invitation.email, verified=True)
+            .first()
+        )
+        if verified is None:
+            raise ValidationError(
+                _("Confirm your email address first: we add you to “%(name)s” as soon as you have.")
+                % {"name": invitation.workspace.name},
+                code="unverified",
+            )
         claimed = Invitation.objects.filter(
             pk=invitation.pk,
             accepted_at__isnull=True,
@@ -499,3 +709,41 @@ def invitation_accept(
                 request=request,
             )
     return AcceptResult(membership=membership, outcome=outcome)
+
+
+def invitation_hold(*, invitation: Invitation, user: User) -> bool:
+    """Keep a live invitation for ``user`` until their address is verified.
+
+    Only the account with the invited address can hold it; a later hold by another such account
+    (there is only ever one) replaces it. Returns whether it is held.
+    """
+    if invitation_problem(invitation=invitation, user=user):
+        return False
+    held = Invitation.objects.filter(
+        pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True
+    ).update(held_for=user)
+    return bool(held)
+
+
+def invitations_accept_held(
+    *, user: User, email: str, request: HttpRequest | None = None
+) -> list[AcceptResult]:
+    """Accept every live invitation held for ``user`` to ``email`` (just verified).
+
+    An invitation that can no longer be used (withdrawn, expired) is skipped: the page that
+    follows says nothing of it, as a dead link says nothing either.
+    """
+    results = []
+    held = Invitation.objects.select_related("workspace").filter(
+        held_for=user,
+        email__iexact=email,
+        accepted_at__isnull=True,
+        revoked_at__isnull=True,
+        expires_at__gt=timezone.now(),
+    )
+    for invitation in held.order_by("created_at"):
+        try:
+            results.append(invitation_accept(invitation=invitation, user=user, request=request))
+        except ValidationError:
+            logger.info("Held invitation %s could not be accepted", invitation.code)
+    return results

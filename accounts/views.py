@@ -1,4 +1,5 @@
-"""People and workspaces: sign-up, profile, workspaces, members, invitations, audit log.
+"""People and workspaces: profile, workspaces, members, invitations, audit log. Signing in is
+django-allauth's (accounts/views_auth.py).
 
 Every view that touches a workspace goes through ``accounts.access``: outsiders get 404,
 members without the right role get 403.
@@ -6,11 +7,12 @@ members without the right role get 403.
 
 from __future__ import annotations
 
+from allauth.account.internal.flows.email_verification import send_verification_email_for_user
+from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login, update_session_auth_hash
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import PasswordChangeForm
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -18,13 +20,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.i18n import set_language
 from django_htmx.http import HttpResponseClientRefresh
-from django_htmx.middleware import HtmxDetails
 
 from accounts import services
 from accounts.access import (
@@ -32,49 +33,21 @@ from accounts.access import (
     get_workspace_for_owner,
     get_workspace_for_user,
 )
+from accounts.audit import AUDIT_PAGE_SIZE, audit_rows
 from accounts.forms import (
+    AccountDeleteForm,
     InviteForm,
     ProfileForm,
     RoleForm,
-    SignUpForm,
     WorkspaceDeleteForm,
     WorkspaceNameForm,
 )
 from accounts.models import AuditEvent, Invitation, Membership, TaislyConnection
-
-AUDIT_PAGE_SIZE = 50
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
+from taisly_dash.htmx import HtmxHttpRequest
 
 
 def _error_text(error: ValidationError) -> str:
     return " ".join(error.messages)
-
-
-def _safe_next(request: HttpRequest, value: str | None) -> str | None:
-    if value and url_has_allowed_host_and_scheme(
-        value, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return value
-    return None
-
-
-def audit_rows(events) -> list[AuditEvent]:
-    """Audit events with ``change``: the role (or from → to) from their details, in words."""
-    labels = dict(Membership.Role.choices)
-    rows = list(events)
-    for event in rows:
-        details = event.details or {}
-        if "from" in details and "to" in details:
-            old, new = details["from"], details["to"]
-            event.change = f"{labels.get(old, old)} → {labels.get(new, new)}"
-        elif "role" in details:
-            event.change = str(labels.get(details["role"], details["role"]))
-        else:
-            event.change = ""
-    return rows
 
 
 def _membership_in(access: WorkspaceAccess, member_code) -> Membership:
@@ -87,57 +60,7 @@ def _membership_in(access: WorkspaceAccess, member_code) -> Membership:
         raise Http404 from None
 
 
-# --- Log in rate limiting ---------------------------------------------------------------------
-
-
-def login_locked_out(request: HttpRequest, original_response=None, credentials=None):
-    """django-axes calls this instead of its bare 403 when a login is locked out."""
-    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
-    return render(
-        request,
-        "registration/locked_out.html",
-        {"minutes": minutes, "failure_limit": settings.AXES_FAILURE_LIMIT},
-        status=429,
-    )
-
-
-# --- Sign-up, profile, language ---------------------------------------------------------------
-
-
-@sensitive_post_parameters("password1", "password2")
-@require_http_methods(["GET", "POST"])
-def signup(request: HttpRequest) -> HttpResponse:
-    """Create an account. With ``?invitation=<token>`` the account is for the invited address
-    and, when sign-up is closed, such an invitation is the only way in."""
-    if request.user.is_authenticated:
-        return redirect("home")
-    token = request.GET.get("invitation", "")
-    invitation = services.invitation_for_token(token=token) if token else None
-    if invitation is not None and services.invitation_problem(invitation=invitation):
-        invitation = None
-    if not settings.ACCOUNT_SIGNUP_OPEN and invitation is None:
-        return render(request, "accounts/signup_closed.html", status=403)
-
-    locked_email = invitation.email if invitation else None
-    form = SignUpForm(request.POST or None, locked_email=locked_email)
-    if request.method == "POST" and form.is_valid():
-        try:
-            user = services.user_sign_up(
-                email=form.cleaned_data["email"],
-                password=form.cleaned_data["password1"],
-                display_name=form.cleaned_data["display_name"],
-                timezone_name=form.cleaned_data["timezone"],
-                language=getattr(request, "LANGUAGE_CODE", settings.LANGUAGE_CODE),
-            )
-        except ValidationError as exc:
-            form.add_error("email", exc)
-            return render(request, "accounts/signup.html", {"form": form, "invitation": invitation})
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, _("Welcome! Your account is ready."))
-        if invitation is not None:
-            return redirect("accounts:invitation", token=token)
-        return redirect(_safe_next(request, request.GET.get("next")) or "home")
-    return render(request, "accounts/signup.html", {"form": form, "invitation": invitation})
+# --- Profile, language -----------------------------------------------------------------------
 
 
 @login_required
@@ -162,22 +85,38 @@ def profile(request: HttpRequest) -> HttpResponse:
         )
         messages.success(request, _("Your profile was saved."))
         return response
-    return render(request, "accounts/profile.html", {"form": form, "now": timezone.now()})
+    return render(
+        request,
+        "accounts/profile.html",
+        {"form": form, "now": timezone.now(), "two_factor": is_mfa_enabled(request.user)},
+        status=422 if form.errors else 200,
+    )
 
 
-@sensitive_post_parameters("old_password", "new_password1", "new_password2")
+@sensitive_post_parameters("password")
 @login_required
 @require_http_methods(["GET", "POST"])
-def password_change(request: HttpRequest) -> HttpResponse:
-    form = PasswordChangeForm(request.user, request.POST or None)
-    for field in form.fields.values():
-        field.widget.attrs["class"] = "input"
+def account_delete(request: HttpRequest) -> HttpResponse:
+    """GET lists what goes with the account and asks for the password; POST deletes it."""
+    user = request.user
+    form = AccountDeleteForm(request.POST or None, user=user)
+    error = None
     if request.method == "POST" and form.is_valid():
-        user = form.save()
-        update_session_auth_hash(request, user)  # stay logged in here, out everywhere else
-        messages.success(request, _("Your password was changed."))
-        return redirect("accounts:profile")
-    return render(request, "accounts/password_change.html", {"form": form})
+        try:
+            services.user_delete(user=user, actor=user, request=request)
+        except ValidationError as exc:
+            error = _error_text(exc)
+        else:
+            logout(request)
+            messages.success(request, _("Your account was deleted."))
+            return redirect("account_login")
+    alone, blocked = services.user_delete_plan(user=user)
+    return render(
+        request,
+        "accounts/account_delete.html",
+        {"form": form, "error": error, "alone": alone, "blocked": blocked},
+        status=422 if request.method == "POST" else 200,
+    )
 
 
 @require_POST
@@ -201,7 +140,12 @@ def workspace_create(request: HttpRequest) -> HttpResponse:
         )
         messages.success(request, _("Workspace “%(name)s” created.") % {"name": workspace.name})
         return redirect("accounts:workspace", code=workspace.code)
-    return render(request, "accounts/workspace_create.html", {"form": form})
+    return render(
+        request,
+        "accounts/workspace_create.html",
+        {"form": form},
+        status=422 if form.errors else 200,
+    )
 
 
 @login_required
@@ -321,7 +265,7 @@ def _members_context(access: WorkspaceAccess) -> dict:
         .select_related("user")
         .order_by("user__email")
     )
-    show_invitations = access.is_owner or access.is_staff_view
+    show_invitations = access.reads_all
     return {
         "access": access,
         "workspace": access.workspace,
@@ -335,6 +279,13 @@ def _members_context(access: WorkspaceAccess) -> dict:
         "show_invitations": show_invitations,
         "roles": Membership.Role.choices,
     }
+
+
+def _members_refused(request: HttpRequest, access: WorkspaceAccess, error: str) -> HttpResponse:
+    """A refused change to a member (no JavaScript): the list as it now stands, the reason on
+    top, as a 422."""
+    messages.error(request, error)
+    return render(request, "accounts/members.html", _members_context(access), status=422)
 
 
 @login_required
@@ -407,15 +358,16 @@ def member_role(request: HtmxHttpRequest, code, member_code) -> HttpResponse:
             return HttpResponseClientRefresh()
         context = _members_context(access)
         context.update({"member": membership, "row_error": error})
-        return render(request, "accounts/members.html#member_row", context)
-    if error:
-        messages.error(request, error)
-    else:
-        messages.success(
-            request,
-            _("%(email)s is now %(role)s.")
-            % {"email": membership.user.email, "role": membership.get_role_display()},
+        return render(
+            request, "accounts/members.html#member_row", context, status=422 if error else 200
         )
+    if error:
+        return _members_refused(request, access, error)
+    messages.success(
+        request,
+        _("%(email)s is now %(role)s.")
+        % {"email": membership.user.email, "role": membership.get_role_display()},
+    )
     return redirect("accounts:members", code=access.workspace.code)
 
 
@@ -429,11 +381,8 @@ def member_remove(request: HtmxHttpRequest, code, member_code) -> HttpResponse:
         try:
             services.member_remove(membership=membership, actor=request.user, request=request)
         except ValidationError as exc:
-            messages.error(request, _error_text(exc))
-        else:
-            messages.success(
-                request, _("%(email)s was removed.") % {"email": membership.user.email}
-            )
+            return _members_refused(request, access, _error_text(exc))
+        messages.success(request, _("%(email)s was removed.") % {"email": membership.user.email})
         if (
             membership.user_id == request.user.pk
             and not Membership.objects.filter(pk=membership.pk).exists()
@@ -460,11 +409,10 @@ def invitation_revoke(request: HttpRequest, code, invitation_code) -> HttpRespon
     try:
         services.invitation_revoke(invitation=invitation, actor=request.user, request=request)
     except ValidationError as exc:
-        messages.error(request, _error_text(exc))
-    else:
-        messages.success(
-            request, _("The invitation to %(email)s was withdrawn.") % {"email": invitation.email}
-        )
+        return _members_refused(request, access, _error_text(exc))
+    messages.success(
+        request, _("The invitation to %(email)s was withdrawn.") % {"email": invitation.email}
+    )
     return redirect("accounts:members", code=access.workspace.code)
 
 
@@ -499,6 +447,21 @@ def _joined(request: HttpRequest, invitation: Invitation, user) -> HttpResponse:
     return redirect("accounts:workspace", code=membership.workspace.code)
 
 
+def _held_until_verified(request: HttpRequest, invitation: Invitation, user) -> HttpResponse:
+    """Accept pressed with an unverified address: keep the invitation, send the link."""
+    services.invitation_hold(invitation=invitation, user=user)
+    send_verification_email_for_user(request, user)  # rate limited: a repeat sends nothing
+    messages.info(
+        request,
+        _(
+            "Almost there: confirm your email address with the link we sent to %(email)s, and "
+            "you join “%(name)s” straight away."
+        )
+        % {"email": user.email, "name": invitation.workspace.name},
+    )
+    return redirect("home")
+
+
 @require_http_methods(["GET", "POST"])
 def invitation(request: HttpRequest, token: str) -> HttpResponse:
     """The emailed link. Logged out: log in or sign up first, then come back here.
@@ -528,6 +491,8 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         except ValidationError as exc:
             if _accepted_by(found, user):  # the other click got there first
                 return _joined(request, found, user)
+            if exc.code == "unverified":
+                return _held_until_verified(request, found, user)
             problem = _error_text(exc)
         else:
             workspace = result.membership.workspace
@@ -546,8 +511,8 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         {
             "invitation": found,
             "problem": problem,
-            "signup_url": f"{reverse('accounts:signup')}?{urlencode({'invitation': token})}",
-            "login_url": f"{reverse('login')}?{urlencode({'next': request.path})}",
+            "signup_url": f"{reverse('account_signup')}?{urlencode({'invitation': token})}",
+            "login_url": f"{reverse('account_login')}?{urlencode({'next': request.path})}",
         },
         status=422 if problem and request.method == "POST" else 200,
     )
@@ -561,7 +526,7 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
 def audit_log(request: HttpRequest, code) -> HttpResponse:
     """The workspace's own log: owners, and staff looking in."""
     access = get_workspace_for_user(request, code)
-    if not (access.is_owner or access.is_staff_view):
+    if not access.reads_all:
         raise PermissionDenied
     events = AuditEvent.objects.filter(workspace=access.workspace)
     page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))

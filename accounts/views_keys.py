@@ -5,23 +5,19 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
-from django_htmx.middleware import HtmxDetails
 
 from accounts import keys
 from accounts.access import WorkspaceAccess, get_workspace_for_owner, get_workspace_for_user
 from accounts.forms_keys import ConnectKeyForm
 from accounts.models import TaislyConnection
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
+from taisly_dash.htmx import HtmxHttpRequest
 
 
 def _context(access: WorkspaceAccess, **extra) -> dict:
@@ -105,9 +101,10 @@ def _confirm_or_act(request: HtmxHttpRequest, code, *, action: str, service) -> 
             _context(access, error=exc),
         )
     except keys.KeyActionError as exc:
+        # Refused: the key page as it now stands, with the reason, as a 422 (not a redirect).
         messages.error(request, exc.message)
-    else:
-        messages.success(request, outcome.message)
+        return render(request, "accounts/keys/detail.html", _context(access), status=422)
+    messages.success(request, outcome.message)
     return redirect("taisly:detail", code=access.workspace.code)
 
 

@@ -1,7 +1,7 @@
 """Checks an uploaded video the way Taisly's documented limits say, with pymediainfo.
 
-The limits are the numbers from taisly-api.md (at most 500 MB, 3 to 90 seconds, vertical 9:16),
-restated here on purpose: the sandbox shares numbers with the dashboard, never code.
+The limits are the numbers from docs/taisly-api.md (at most 500 MB, 3 to 90 seconds, vertical
+9:16), restated here on purpose: the sandbox shares numbers with the dashboard, never code.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from django.urls import include, path, re_path
 
-from sandbox import control, views
+from sandbox import control, index, views
 
 # Production paths, so TAISLY_BASE_URL=http://127.0.0.1:8765/api/private just works.
 api = [
@@ -20,6 +20,10 @@ api = [
 ]
 
 urlpatterns = [
+    # The sandbox names itself and lists its endpoints where a person would look first.
+    path("", index.index),
+    path("api/private", index.index),
+    path("api/private/", index.index),
     path("api/private/", include(api)),
     path("control/accounts", control.accounts),
     path("control/clock", control.clock_move),

@@ -1,16 +1,17 @@
 """Settings for taisly-dash, read from the environment (see .env.example).
 
 Development needs no environment at all. ``DJANGO_ENV=production`` refuses to start on a default
-``SECRET_KEY``, ``DEBUG`` on, or no encryption keys for stored Taisly keys.
+``SECRET_KEY``, ``DEBUG`` on, no ``ALLOWED_HOSTS``, no ``DATABASE_URL``, or missing or malformed
+encryption keys for stored Taisly keys.
 """
 
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -41,6 +42,23 @@ if not TAISLY_DASH_ENCRYPTION_KEYS and not PRODUCTION:
     # A fixed development key so `make run` works with no environment. Never used in production.
     TAISLY_DASH_ENCRYPTION_KEYS = ["ZGV2LW9ubHktZmVybmV0LWtleS1ub3Qtc2VjcmV0ISE="]
 
+
+def _check_fernet_keys(keys: list[str]) -> None:
+    """Refuse a malformed key now, at start-up, not at the first page that reads a stored key.
+    The sentence says which position is wrong, never the value (it is a secret)."""
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise ImproperlyConfigured(
+                f"TAISLY_DASH_ENCRYPTION_KEYS: value {position} of {len(keys)} is not a Fernet "
+                "key (44 characters of url-safe base64 for 32 bytes). Make one with "
+                "`python manage.py generate_encryption_key`."
+            ) from None
+
+
+_check_fernet_keys(TAISLY_DASH_ENCRYPTION_KEYS)
+
 if PRODUCTION:
     if SECRET_KEY == _DEV_SECRET_KEY or not SECRET_KEY or len(SECRET_KEY) < 32:
         raise ImproperlyConfigured("Set SECRET_KEY (at least 32 characters) in production.")
@@ -52,6 +70,12 @@ if PRODUCTION:
         )
     if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("Set ALLOWED_HOSTS in production.")
+    if not env_str("DATABASE_URL"):
+        # The SQLite default would quietly put production data in a file inside the image.
+        raise ImproperlyConfigured(
+            "Set DATABASE_URL in production: postgres://user:password@host:5432/name, or "
+            "sqlite:////absolute/path/db.sqlite3 for a single machine."
+        )
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -66,7 +90,9 @@ INSTALLED_APPS = [
     "csp",
     "bulma",
     "django_q",
-    "axes",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
     "accounts",
     "posting",
     "oversight",
@@ -87,8 +113,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
-    # Last, as django-axes asks: turns a locked-out login into our friendly page.
-    "axes.middleware.AxesMiddleware",
+    # allauth's sign-in stages (verification, two-factor code) and its redirects.
+    "allauth.account.middleware.AccountMiddleware",
+    # A workspace that requires two-factor sign-in sends members without it to set it up.
+    "accounts.middleware.TwoFactorRequiredMiddleware",
 ]
 
 ROOT_URLCONF = "taisly_dash.urls"
@@ -155,30 +183,67 @@ if TESTING and not PRODUCTION:
     # Tests create many users; the real hasher's deliberate slowness (about a second a user on a
     # small CI machine) would dominate the run. Never used outside tests.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-LOGIN_URL = "login"
+LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
-LOGOUT_REDIRECT_URL = "login"
-# Axes first: it refuses locked-out attempts before any password is checked.
+# allauth's backend logs in by email (case-insensitive); Django's own serves the admin's
+# password check and force_login in tests.
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
 ]
 
 # Closed deployments switch sign-up off; people then join only through an invitation.
 ACCOUNT_SIGNUP_OPEN = env_bool("ACCOUNT_SIGNUP_OPEN", True)
 INVITATION_EXPIRY_DAYS = env_int("INVITATION_EXPIRY_DAYS", 7, minimum=1)
 
-# --- Login rate limiting (django-axes) ------------------------------------------------------
-# Five failures for one email from one address lock that pair out for 15 minutes. Locking by
-# address alone would shut out a whole agency office behind one NAT after a single typo streak.
-# Off under pytest (tests log in with force_login); the lockout test switches it on.
-AXES_ENABLED = env_bool("AXES_ENABLED", not TESTING)
-AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
-AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
-AXES_USERNAME_CALLABLE = "accounts.forms.axes_username"
-AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked_out"
+# --- Accounts (django-allauth) ----------------------------------------------------------------
+# Email is the login; there is no username. Addresses are verified by an emailed link, but an
+# unverified account may sign in ("optional") and use its personal workspace: joining anyone
+# else's workspace needs a verified address, which accounts.services.invitation_accept checks.
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_FORMS = {
+    "login": "accounts.forms.LoginForm",
+    "reset_password": "accounts.forms.ResetPasswordForm",
+    "signup": "accounts.forms.SignUpForm",
+}
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = "optional"
+# One address per account; a new one replaces it only once it is verified.
+ACCOUNT_CHANGE_EMAIL = True
+ACCOUNT_SESSION_REMEMBER = True  # as before: a session lasts until logging out or expiry
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[taisly-dash] "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
+# The one login rate limiter (django-axes was removed): allauth counts failed passwords per
+# address and per IP, and also limits two-factor codes, sign-ups, reset and verification emails,
+# which axes never saw. Five failures for one address lock it for LOGIN_COOLOFF_MINUTES; the
+# per-IP limit is generous, so one typo streak cannot shut out an agency office behind one NAT.
+# Its counters live in the cache below (shared by every process).
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_COOLOFF_MINUTES = env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1)
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": f"30/m/ip,{LOGIN_FAILURE_LIMIT}/{LOGIN_COOLOFF_MINUTES}m/key",
+}
+
+# Two-factor sign-in: an authenticator app (TOTP) with recovery codes. Passkeys are left out for
+# now: they need their own browser flow and tests.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "taisly-dash"
+# Staff always need two-factor sign-in in production before any oversight page.
+STAFF_REQUIRE_2FA = PRODUCTION
+
+# allauth's rate limits count in the cache, so every web process must see the same one: the
+# database (table made by `manage.py createcachetable`, which `make install` runs and the test
+# runner runs by itself).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "taisly_dash_cache",
+    }
+}
 
 # --- Language and time ------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -215,7 +280,12 @@ CSRF_COOKIE_SECURE = PRODUCTION
 SESSION_COOKIE_HTTPONLY = True
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+# HSTS: a year in production, off elsewhere (a browser would remember it for localhost). With
+# include-subdomains and preload on there, as cookiecutter-django does, `check --deploy` is clean;
+# each can be switched off (SECURE_HSTS_SECONDS=0 sends no header at all).
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", PRODUCTION)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -306,6 +376,5 @@ LOGGING = {
         # Django's own console handler would print every line twice with ours.
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "WARNING"},
-        "axes": {"level": "WARNING"},
     },
 }

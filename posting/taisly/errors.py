@@ -10,18 +10,7 @@ of anything shaped like a Taisly key, so ``str()``/``repr()``/tracebacks cannot 
 
 from __future__ import annotations
 
-import re
-
-# A Taisly key is "taisly_" + 64 hex characters; scrub anything close to that shape, and a long
-# run of hex on its own too (a server quoting the key without its prefix).
-_KEY_PATTERN = re.compile(r"taisly_[0-9A-Za-z]{12,}|(?<![0-9A-Za-z])[0-9A-Fa-f]{32,}")
-
-
-def scrub(text: str | None) -> str | None:
-    """Replace anything that looks like a Taisly key with a hint (``taisly_…a1b2``)."""
-    if not text:
-        return text
-    return _KEY_PATTERN.sub(lambda m: f"taisly_…{m.group(0)[-4:]}", text)
+from .keys import scrub  # one definition of what a key looks like
 
 
 class TaislyError(Exception):

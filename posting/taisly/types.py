@@ -11,10 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-
-def key_hint(api_key: str) -> str:
-    """The form a key is shown in once stored: ``taisly_…a1b2``."""
-    return f"taisly_…{api_key[-4:]}" if api_key else ""
+from .keys import key_hint as key_hint  # re-exported: it lived here first
 
 
 @dataclass(frozen=True)

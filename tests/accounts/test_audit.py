@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from accounts.audit import audit_record
+from accounts.audit import AUDIT_PAGE_SIZE, audit_record
 from accounts.models import AuditEvent, Membership, TaislyConnection, Workspace
-from accounts.views import AUDIT_PAGE_SIZE
 
 
 def _audit_url(workspace) -> str:

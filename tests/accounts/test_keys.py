@@ -176,7 +176,7 @@ def test_actions_reject_other_methods(name, login, alice, workspace, calls):
 def test_anonymous_visitors_are_sent_to_log_in(name, client, workspace):
     response = client.get(url(name, workspace))
     assert response.status_code == 302
-    assert response.url.startswith(reverse("login"))
+    assert response.url.startswith(reverse("account_login"))
 
 
 # --- Connect -------------------------------------------------------------------------------
@@ -382,11 +382,15 @@ def test_regenerate_stores_the_new_key_and_the_old_one_stops_working(
 def test_when_storing_the_new_key_fails_it_is_shown_once(
     monkeypatch, caplog, login, alice, workspace, connected
 ):
-    def broken_save(self, *args, **kwargs):
-        raise DatabaseError("disk I/O error")
+    original = keys._mark_if_unchanged
+
+    def broken_store(connection, token, **fields):
+        if "api_key" in fields:  # storing the new key (marking the old one invalid still works)
+            raise DatabaseError("disk I/O error")
+        return original(connection, token, **fields)
 
     client = login(alice)
-    monkeypatch.setattr(TaislyConnection, "save", broken_save)
+    monkeypatch.setattr(keys, "_mark_if_unchanged", broken_store)
     response = client.post(url("regenerate", workspace))
     monkeypatch.undo()
 
@@ -668,3 +672,105 @@ def test_a_double_click_on_regenerate_leaves_the_new_key_active_and_says_so(
     assert connection.status == TaislyConnection.Status.ACTIVE
     assert connection.api_key == stored["key"]
     assert key_works(stored["key"])
+
+
+# --- Authority under lock (issue 6, section 2) -------------------------------------------------
+
+
+REFUSAL = "You can see this workspace, but this page is for members with more rights."
+
+
+def _demote(workspace, user) -> None:
+    from accounts.models import Membership
+
+    Membership.objects.filter(workspace=workspace, user=user).update(role="editor")
+
+
+@pytest.mark.parametrize("action", ["connect", "regenerate", "revoke"])
+def test_a_demoted_owner_never_reaches_taisly(action, workspace, alice, connected, calls):
+    """Demoted after the view's check: refused by the check before the call, so Taisly is not
+    asked (a regenerate or revoke cannot be undone)."""
+    from accounts.access import RoleRequired
+
+    _demote(workspace, alice)
+    calls.clear()
+    before = connection_of(workspace).api_key
+    with pytest.raises(RoleRequired):
+        if action == "connect":
+            keys.connection_connect(
+                workspace=workspace, api_key=random_key(), plan=None, actor=alice
+            )
+        else:
+            getattr(keys, f"connection_{action}")(workspace=workspace, actor=alice)
+    assert calls == []
+    assert connection_of(workspace).api_key == before
+    assert key_works(before)
+
+
+@pytest.mark.parametrize("call", ["key_generate", "key_revoke", "platforms"])
+def test_an_owner_demoted_during_the_taisly_call_stores_nothing(
+    call, monkeypatch, login, alice, workspace, connected
+):
+    """The demotion lands while Taisly is answering: the store step's own check refuses. What
+    Taisly's answer made true is recorded (a regenerated or revoked key is dead: invalid), never
+    the demoted owner's result, and a new key is not shown to them."""
+    original = getattr(TaislyClient, call)
+
+    def demoted_meanwhile(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        _demote(workspace, alice)
+        return result
+
+    monkeypatch.setattr(TaislyClient, call, demoted_meanwhile)
+    client = login(alice)
+    if call == "platforms":  # connect verifies a key with key_info, then platforms
+        other = connected["api_key"]  # (connecting the same key again: it works at Taisly)
+        TaislyConnection.objects.filter(workspace=workspace).update(plan="PRO")
+        response = client.post(url("connect", workspace), {"api_key": other})
+    else:
+        action = "regenerate" if call == "key_generate" else "revoke"
+        response = client.post(url(action, workspace))
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert REFUSAL in body
+    assert not re.search(r"taisly_[0-9a-f]{64}", body)  # no new key shown
+    connection = connection_of(workspace)
+    assert connection.api_key == connected["api_key"]  # nothing the demoted owner got is stored
+    if call == "platforms":
+        assert connection.status == TaislyConnection.Status.ACTIVE
+        assert connection.plan == "PRO"  # not overwritten by the refused connect
+        assert key_events().count() == 1  # the fixture's connect only
+    else:
+        assert connection.status == TaislyConnection.Status.INVALID  # its key is dead
+        assert not key_works(connected["api_key"])
+
+
+def test_regenerate_does_not_overwrite_a_key_stored_meanwhile_and_shows_the_new_one_once(
+    monkeypatch, login, alice, workspace, connected, sandbox
+):
+    """Another owner connects a different key while this regenerate is at Taisly: theirs stays,
+    and the key this click made (the old one is dead now) is shown once, as when storing fails."""
+    theirs = sandbox.create_account()["api_key"]
+    original = TaislyClient.key_generate
+
+    def another_owner_connects_meanwhile(self):
+        generated = original(self)
+        keys.connection_store(
+            workspace=workspace, api_key=theirs, plan="STARTER", actor=alice, verified=True
+        )
+        return generated
+
+    monkeypatch.setattr(TaislyClient, "key_generate", another_owner_connects_meanwhile)
+    response = login(alice).post(url("regenerate", workspace))
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    body = response.content.decode()
+    assert "meanwhile, so the new key was not saved over theirs" in body
+    shown = re.findall(r"taisly_[0-9a-f]{64}", body)
+    assert len(shown) == 1 and shown[0] not in (theirs, connected["api_key"])
+    assert key_works(shown[0])
+    connection = connection_of(workspace)
+    assert connection.api_key == theirs
+    assert connection.status == TaislyConnection.Status.ACTIVE
+    unstored = key_events().filter(action=AuditEvent.Action.KEY_REGENERATED).get()
+    assert unstored.details["stored"] is False

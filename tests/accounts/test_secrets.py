@@ -60,6 +60,19 @@ def assert_nowhere(secret: str, *haystacks: str) -> None:
         assert not leaked, f"{len(leaked)} twelve-character piece(s) of the key leaked"
 
 
+def wrong_key(key: str) -> str:
+    """The key with each of its last four characters changed: never the key itself (setting
+    them to "0000" was the key once in 65,536 runs), still of a key's shape."""
+    return key[:-4] + "".join("1" if c == "0" else "0" for c in key[-4:])
+
+
+def test_the_wrong_key_always_differs_from_the_right_one():
+    for key in ("taisly_" + "ab" * 30 + "0000", "taisly_" + "ab" * 30 + "1f0a"):
+        wrong = wrong_key(key)
+        assert wrong != key and len(wrong) == len(key)
+        assert all(a != b for a, b in zip(wrong[-4:], key[-4:], strict=True))
+
+
 @pytest.fixture
 def everything_logged(caplog):
     caplog.set_level(logging.DEBUG)
@@ -92,7 +105,7 @@ def test_connect_regenerate_and_pages_leave_no_plaintext_anywhere(
         # Form errors: Taisly down, then a wrong key, then a key of the wrong shape.
         sandbox.fault("500")
         seen.add(owner.post(url("connect", workspace), {"api_key": old_key}))
-        seen.add(owner.post(url("connect", workspace), {"api_key": old_key[:-4] + "0000"}))
+        seen.add(owner.post(url("connect", workspace), {"api_key": wrong_key(old_key)}))
         seen.add(owner.post(url("connect", workspace), {"api_key": old_key + " !"}))
         # The real thing.
         seen.add(owner.post(url("connect", workspace), {"api_key": old_key}, follow=True))

@@ -22,7 +22,7 @@ def test_creating_a_client_workspace_makes_the_creator_its_owner(charlie, login)
 
 def test_a_workspace_needs_a_name(charlie, login):
     response = login(charlie).post(reverse("accounts:workspace_create"), {"name": "   "})
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert not Workspace.objects.filter(kind="client", memberships__user=charlie).exists()
 
 

@@ -124,3 +124,34 @@ def test_failures_outside_the_views_answer_the_envelope(monkeypatch, raised, sta
 
     assert_error(response, status, code)
     assert response["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize("path", ["/", "/api/private", "/api/private/"])
+def test_the_root_names_the_sandbox_and_lists_its_endpoints(sandbox, path):
+    from sandbox.urls import api
+
+    response = requests.get(f"{sandbox.root_url}{path}", timeout=5)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["success"] is True
+    assert body["data"]["name"] == "Taisly sandbox"
+    assert body["data"]["baseUrl"] == sandbox.base_url
+    listed = {row["path"] for row in body["data"]["endpoints"]}
+    assert listed == {f"/api/private/{pattern.pattern}" for pattern in api}
+    assert {"method", "path", "what"} <= set(body["data"]["endpoints"][0])
+    assert "/control/faults" in {row["path"] for row in body["data"]["control"]}
+
+
+def test_the_root_needs_no_key_and_neither_counts_nor_consumes_a_fault(sandbox):
+    sandbox.fault("500", count=1)
+    try:
+        response = requests.get(f"{sandbox.base_url}/", timeout=5)
+        assert response.status_code == 200
+        assert [f["mode"] for f in sandbox.state()["faults"]] == ["500"]
+    finally:
+        sandbox.clear_faults()
+
+
+def test_the_root_answers_a_wrong_method_in_the_envelope(sandbox):
+    assert_error(requests.post(f"{sandbox.root_url}/", timeout=5), 405, "METHOD_NOT_ALLOWED")

@@ -139,3 +139,72 @@ def test_the_checker_flags_a_violation_in_a_real_file(tmp_path, monkeypatch):
     monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
 
     assert offending(bad, DASHBOARD) == ["posting", "posting.services"]
+
+
+# --- One definition of each shared thing (issue 6, section 3) ----------------------------------
+
+
+def _dashboard_trees() -> dict[Path, ast.AST]:
+    return {
+        path: ast.parse(path.read_text(encoding="utf-8"))
+        for package in DASHBOARD
+        for path in python_files(package)
+        if "migrations" not in path.parts
+    }
+
+
+def test_oversight_imports_nothing_from_another_apps_views():
+    files = python_files("oversight")
+    assert ROOT / "oversight" / "views.py" in files
+    violations = {}
+    for path in files:
+        modules = imported_modules(path.read_text(encoding="utf-8"), module_name(path))
+        found = sorted(
+            name
+            for name in modules
+            if name.split(".")[0] in DASHBOARD
+            and name.split(".")[0] != "oversight"
+            and any(part == "views" or part.startswith("views_") for part in name.split("."))
+        )
+        if found:
+            violations[str(path.relative_to(ROOT))] = found
+    assert violations == {}, f"Shared helpers belong in a non-view module: {violations}"
+
+
+def test_there_is_one_htmx_request_type_and_one_audit_page_size():
+    classes, sizes = [], []
+    for path, tree in _dashboard_trees().items():
+        where = str(path.relative_to(ROOT))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and node.name == "HtmxHttpRequest":
+                classes.append(where)
+            elif isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "AUDIT_PAGE_SIZE" for t in node.targets
+            ):
+                sizes.append(where)
+    assert classes == ["taisly_dash/htmx.py"]
+    assert sizes == ["accounts/audit.py"]
+
+
+def test_only_one_module_says_what_a_taisly_key_looks_like():
+    """A regular expression mentioning ``taisly_`` lives in posting/taisly/keys.py only."""
+    found = []
+    for path, tree in _dashboard_trees().items():
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "attr", None) in {"compile", "fullmatch", "match", "search"}
+                and any(
+                    isinstance(arg, ast.Constant | ast.JoinedStr) and "taisly_" in ast.unparse(arg)
+                    for arg in node.args
+                )
+            ):
+                found.append(str(path.relative_to(ROOT)))
+    assert found == [], f"use posting.taisly.keys instead: {found}"
+    assert "KEY_SHAPE = re.compile" in (ROOT / "posting/taisly/keys.py").read_text()
+
+
+def test_taisly_connection_has_no_second_hint_function():
+    from accounts.models import TaislyConnection
+
+    assert not hasattr(TaislyConnection, "hint_for")  # posting.taisly.types.key_hint is the one

@@ -16,10 +16,11 @@ PROD_OK = {
     "ALLOWED_HOSTS": "dash.example.com",
     "TAISLY_DASH_ENCRYPTION_KEYS": GOOD_FERNET,
     "DEBUG": "false",
+    "DATABASE_URL": "postgres://taisly@db.example.com:5432/taisly",
 }
 
 
-def load_settings(env: dict[str, str], expr: str = "'ok'") -> subprocess.CompletedProcess:
+def _clean_env(env: dict[str, str]) -> dict[str, str]:
     clean = {
         k: v
         for k, v in os.environ.items()
@@ -29,6 +30,11 @@ def load_settings(env: dict[str, str], expr: str = "'ok'") -> subprocess.Complet
     }
     clean.update(env)
     clean["DJANGO_SETTINGS_MODULE"] = "taisly_dash.settings"
+    return clean
+
+
+def load_settings(env: dict[str, str], expr: str = "'ok'") -> subprocess.CompletedProcess:
+    clean = _clean_env(env)
     code = f"import django; django.setup(); from django.conf import settings as s; print({expr})"
     return subprocess.run(
         [sys.executable, "-c", code],
@@ -68,6 +74,9 @@ def test_production_starts_with_everything_set():
         ({"DEBUG": "true"}, "DEBUG must be off"),
         ({"TAISLY_DASH_ENCRYPTION_KEYS": None}, "TAISLY_DASH_ENCRYPTION_KEYS"),
         ({"ALLOWED_HOSTS": None}, "ALLOWED_HOSTS"),
+        # The SQLite default would put production data in a file inside the container.
+        ({"DATABASE_URL": None}, "Set DATABASE_URL in production"),
+        ({"DATABASE_URL": ""}, "Set DATABASE_URL in production"),
     ],
 )
 def test_production_refuses_unsafe_defaults(override, complaint):
@@ -145,3 +154,137 @@ def test_env_example_lists_every_setting_the_code_reads():
     assert "DATABASE_URL" in read  # the pattern finds what it should
     documented = set(re.findall(r"^#?\s*([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
     assert read - documented == set()
+
+
+def test_production_runs_on_sqlite_when_asked_for_by_url(tmp_path):
+    url = f"sqlite:///{tmp_path / 'prod.sqlite3'}"
+    result = load_settings({**PROD_OK, "DATABASE_URL": url}, "s.DATABASES['default']['NAME']")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(tmp_path / "prod.sqlite3")
+
+
+@pytest.mark.parametrize(
+    ("keys", "position"),
+    [
+        ("not-a-fernet-key", "value 1 of 1"),
+        (f"{GOOD_FERNET},short", "value 2 of 2"),
+        (GOOD_FERNET[:-2], "value 1 of 1"),  # a truncated paste
+    ],
+)
+@pytest.mark.parametrize("django_env", ["production", "development"])
+def test_a_malformed_encryption_key_is_refused_at_start_up(keys, position, django_env):
+    # Only loading the settings: no stored key is read, no page rendered.
+    env = {**PROD_OK, "DJANGO_ENV": django_env, "TAISLY_DASH_ENCRYPTION_KEYS": keys}
+    result = load_settings(env)
+    assert result.returncode != 0
+    assert f"TAISLY_DASH_ENCRYPTION_KEYS: {position} is not a Fernet key" in result.stderr
+    assert "generate_encryption_key" in result.stderr
+    for key in keys.split(","):
+        assert key not in result.stderr.replace("TAISLY_DASH_ENCRYPTION_KEYS", "")
+
+
+def test_hsts_is_on_for_a_year_in_production_and_settable():
+    expr = "(s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_HSTS_PRELOAD)"
+    assert load_settings(PROD_OK, expr).stdout.strip() == "(31536000, True, True)"
+    assert load_settings({}, expr).stdout.strip() == "(0, False, False)"
+    changed = {
+        **PROD_OK,
+        "SECURE_HSTS_SECONDS": "600",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": "false",
+        "SECURE_HSTS_PRELOAD": "false",
+    }
+    assert load_settings(changed, expr).stdout.strip() == "(600, False, False)"
+
+
+def test_the_deploy_check_is_clean_with_production_settings():
+    # A real-looking SECRET_KEY: Django's deploy check wants 50+ characters, 5+ distinct.
+    env = _clean_env(
+        {**PROD_OK, "SECRET_KEY": "q8#Zr2!vL0pX7w$Nd4@kT6yB1mJ9sF3hG5cQ-eR_uA0987654321"}
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+DOCKER_IGNORED = [
+    ".env",
+    ".env.production",
+    "db.sqlite3",
+    "db.sqlite3-wal",
+    "db.sqlite3-shm",
+    "sandbox.sqlite3",
+    ".git/HEAD",
+    ".venv/bin/python",
+    "media/uploads/a.mp4",
+    "accounts/__pycache__/views.cpython-311.pyc",
+    "tests/unit/__pycache__/x.pyc",
+    ".pytest_cache/v/cache/nodeids",
+    ".ruff_cache/0.8/x",
+    "test-results/screenshots/a.png",
+    "bench-results/upload.json",
+    "staticfiles/css/app.css",
+    "taisly_dash.egg-info/PKG-INFO",
+    "posting/taisly/client.pyc",
+]
+DOCKER_KEPT = [
+    "manage.py",
+    "pyproject.toml",
+    "accounts/views.py",
+    "static/css/app.css",
+    "templates/base.html",
+    "locale/id/LC_MESSAGES/django.mo",
+]
+
+
+def _dockerignore_regexes() -> list[tuple[bool, re.Pattern]]:
+    """.dockerignore's patterns as Docker reads them (moby/patternmatcher): `**` any number of
+    directories, `*`, `?` and `[...]` within one name, `!` re-includes, the last match wins, and a
+    pattern that matches a directory excludes everything in it."""
+    rules = []
+    for line in (ROOT / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        keep = line.startswith("!")
+        pattern = line.lstrip("!").strip("/")
+        regex = ""
+        i = 0
+        while i < len(pattern):
+            if pattern.startswith("**/", i):
+                regex, i = regex + "(?:.*/)?", i + 3
+            elif pattern.startswith("**", i):
+                regex, i = regex + ".*", i + 2
+            elif pattern[i] == "*":
+                regex, i = regex + "[^/]*", i + 1
+            elif pattern[i] == "?":
+                regex, i = regex + "[^/]", i + 1
+            elif pattern[i] == "[" and "]" in pattern[i:]:
+                end = pattern.index("]", i)
+                regex, i = regex + pattern[i : end + 1], end + 1
+            else:
+                regex, i = regex + re.escape(pattern[i]), i + 1
+        rules.append((keep, re.compile(f"^{regex}$")))
+    return rules
+
+
+def _docker_ignores(path: str, rules) -> bool:
+    parts = path.split("/")
+    candidates = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+    ignored = False
+    for keep, regex in rules:
+        if any(regex.match(candidate) for candidate in candidates):
+            ignored = not keep
+    return ignored
+
+
+def test_the_image_leaves_out_secrets_databases_and_caches():
+    rules = _dockerignore_regexes()
+    assert [p for p in DOCKER_IGNORED if not _docker_ignores(p, rules)] == []
+    assert [p for p in DOCKER_KEPT if _docker_ignores(p, rules)] == []

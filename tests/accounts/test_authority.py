@@ -1,0 +1,247 @@
+"""Authority is decided in the service, in the transaction that acts (issue 6, section 2).
+
+A request passes the view's owner check, then its owner is demoted (or removed) before the
+service acts: the service re-reads the actor's role under lock and refuses with the 403 the view
+would have given. The key services (which call Taisly) are tested in test_keys.py.
+
+Personas (tests/personas.py): alice owns ``workspace``, bob edits, vera views.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.db import connection as db
+from django.test import RequestFactory
+from django.urls import reverse
+from django.utils import translation
+
+from accounts import keys, services
+from accounts.access import RoleRequired
+from accounts.models import AuditEvent, Invitation, Membership, TaislyConnection, User
+
+pytestmark = pytest.mark.django_db
+
+REFUSAL = "You can see this workspace, but this page is for members with more rights."
+
+
+@pytest.fixture
+def olga(workspace) -> User:
+    """A second owner of ``workspace``: the one who demotes alice."""
+    user = User.objects.create_user(email="olga@example.test", password="x-pass-12345")
+    Membership.objects.create(workspace=workspace, user=user, role=Membership.Role.OWNER)
+    return user
+
+
+def _membership(workspace, user) -> Membership:
+    return Membership.objects.get(workspace=workspace, user=user)
+
+
+def _invitation(workspace, inviter) -> Invitation:
+    invitation, _token = services.invitation_create(
+        workspace=workspace,
+        email="newcomer@example.test",
+        role="viewer",
+        inviter=inviter,
+        request=RequestFactory().post("/"),
+    )
+    return invitation
+
+
+# Each owner-only service, as a call by ``actor``; and what must be unchanged after a refusal.
+ACTIONS = {
+    "rename": lambda ws, actor, ctx: services.workspace_rename(
+        workspace=ws, name="Renamed", actor=actor
+    ),
+    "delete": lambda ws, actor, ctx: services.workspace_delete(workspace=ws, actor=actor),
+    "role_change": lambda ws, actor, ctx: services.member_role_change(
+        membership=_membership(ws, ctx["vera"]), role="owner", actor=actor
+    ),
+    "remove": lambda ws, actor, ctx: services.member_remove(
+        membership=_membership(ws, ctx["vera"]), actor=actor
+    ),
+    "invite": lambda ws, actor, ctx: services.invitation_create(
+        workspace=ws,
+        email="someone@example.test",
+        role="owner",
+        inviter=actor,
+        request=RequestFactory().post("/"),
+    ),
+    "revoke_invitation": lambda ws, actor, ctx: services.invitation_revoke(
+        invitation=ctx["invitation"], actor=actor
+    ),
+    "key_store": lambda ws, actor, ctx: keys.connection_store(
+        workspace=ws, api_key="taisly_" + "c" * 64, plan="STARTER", actor=actor, verified=True
+    ),
+    "key_disconnect": lambda ws, actor, ctx: keys.connection_disconnect(workspace=ws, actor=actor),
+}
+
+
+def _state(workspace) -> tuple:
+    """Everything an owner-only action could change, for comparing before and after."""
+    return (
+        workspace.__class__.objects.filter(pk=workspace.pk).values_list("name", flat=True).first(),
+        sorted(Membership.objects.filter(workspace=workspace).values_list("user__email", "role")),
+        sorted(
+            Invitation.objects.filter(workspace=workspace).values_list(
+                "email", "role", "revoked_at"
+            )
+        ),
+        list(TaislyConnection.objects.filter(workspace=workspace).values_list("status", "plan")),
+        AuditEvent.objects.filter(workspace=workspace).count(),
+    )
+
+
+@pytest.fixture
+def context(workspace, alice, olga, vera):
+    TaislyConnection.objects.create(
+        workspace=workspace, api_key="taisly_" + "a" * 64, key_hint="taisly_…aaaa"
+    )
+    return {"vera": vera, "invitation": _invitation(workspace, olga)}
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+@pytest.mark.parametrize("now", ["editor", "viewer", "removed"])
+def test_a_demoted_owner_is_refused_by_every_owner_service(
+    action, now, workspace, alice, olga, context
+):
+    """Alice passed the view's owner check; olga demoted (or removed) her before she acted."""
+    if now == "removed":
+        _membership(workspace, alice).delete()
+    else:
+        Membership.objects.filter(workspace=workspace, user=alice).update(role=now)
+    before = _state(workspace)
+    # (English whatever an earlier test left active in this thread: the sentence is checked.)
+    with translation.override("en"), pytest.raises(RoleRequired) as refused:
+        ACTIONS[action](workspace, alice, context)
+    assert refused.value.message.startswith(REFUSAL)
+    assert _state(workspace) == before
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+def test_an_owner_still_may(action, workspace, alice, olga, context):
+    ACTIONS[action](workspace, alice, context)
+
+
+def test_a_member_may_leave_whatever_their_role(workspace, alice, vera):
+    services.member_remove(membership=_membership(workspace, vera), actor=vera)
+    assert not Membership.objects.filter(workspace=workspace, user=vera).exists()
+
+
+def test_an_editor_cannot_remove_someone_else(workspace, alice, bob, vera):
+    with pytest.raises(RoleRequired):
+        services.member_remove(membership=_membership(workspace, vera), actor=bob)
+    assert Membership.objects.filter(workspace=workspace, user=vera).exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("accounts:workspace_rename", {"name": "Renamed"}),
+        ("accounts:member_invite", {"email": "someone@example.test", "role": "owner"}),
+    ],
+)
+def test_the_view_answers_the_services_refusal_with_its_own_403(
+    name, data, monkeypatch, workspace, alice, olga, login
+):
+    """The view's early check passed; the demotion lands before the service's: the same 403
+    page the view gives an editor."""
+    real = services.lock_actor_role
+
+    def demoted_meanwhile(**kwargs):
+        Membership.objects.filter(workspace=workspace, user=alice).update(role="editor")
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "lock_actor_role", demoted_meanwhile)
+    response = login(alice).post(reverse(name, kwargs={"code": workspace.code}), data)
+    assert response.status_code == 403
+    assert REFUSAL in response.content.decode()
+    assert _state(workspace)[0] == "Acme"
+    assert not Invitation.objects.filter(email="someone@example.test").exists()
+
+
+# --- The race itself, on two connections ---------------------------------------------------
+
+
+RACED = {
+    "rename": ACTIONS["rename"],
+    "invite": ACTIONS["invite"],
+    "remove": ACTIONS["remove"],
+    "key_disconnect": ACTIONS["key_disconnect"],
+}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("action", RACED)
+def test_an_owner_demoted_while_their_request_is_in_flight_is_refused(
+    action, monkeypatch, workspace, alice, olga, vera
+):
+    """Thread A (olga demoting alice) holds alice's membership row locked, uncommitted. Thread B
+    (alice's request, past the view's check) reaches the service: on PostgreSQL it blocks on
+    that lock, then sees alice is an editor and is refused. (On SQLite one writer at a time is
+    let in, so B starts once A has committed: the same refusal, without the wait.)"""
+    TaislyConnection.objects.create(workspace=workspace, api_key="taisly_" + "a" * 64)
+    ctx = {"vera": vera}
+    before = _state(workspace)
+    demoting = threading.Event()
+    release = threading.Event()
+    real_audit = services.audit_record
+
+    def audit_slowly(**kwargs):
+        # A is inside its transaction, alice's row updated and locked, nothing committed yet.
+        if threading.current_thread().name == "demote":
+            demoting.set()
+            assert release.wait(10)
+        return real_audit(**kwargs)
+
+    monkeypatch.setattr(services, "audit_record", audit_slowly)
+    outcome: dict[str, object] = {}
+
+    def demote():
+        try:
+            services.member_role_change(
+                membership=_membership(workspace, alice), role="editor", actor=olga
+            )
+        except Exception as exc:
+            outcome["demote"] = exc
+        finally:
+            db.close()
+
+    def act():
+        try:
+            RACED[action](workspace, alice, ctx)
+        except Exception as exc:
+            outcome["act"] = exc
+        finally:
+            outcome["act_done_at"] = time.monotonic()
+            db.close()
+
+    a = threading.Thread(target=demote, name="demote")
+    b = threading.Thread(target=act, name="act")
+    if db.vendor == "postgresql":
+        a.start()
+        assert demoting.wait(10)
+        b.start()
+        time.sleep(0.5)
+        assert b.is_alive(), "the service did not wait for the lock on the actor's membership"
+        released_at = time.monotonic()
+        release.set()
+    else:
+        release.set()
+        a.start()
+        a.join(10)
+        released_at = time.monotonic()
+        b.start()
+    a.join(10)
+    b.join(10)
+    assert not a.is_alive() and not b.is_alive()
+    assert "demote" not in outcome
+    assert isinstance(outcome.get("act"), RoleRequired), outcome.get("act")
+    assert outcome["act_done_at"] >= released_at  # B finished only after A let go
+    assert _membership(workspace, alice).role == "editor"
+    name, members, invitations, connection, events = _state(workspace)
+    assert (name, invitations, connection) == (before[0], before[2], before[3])
+    assert ("vera@example.test", "viewer") in members
+    assert events == before[4] + 1  # the demotion's event, nothing of alice's
