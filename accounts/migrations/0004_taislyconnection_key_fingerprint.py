@@ -22,7 +22,7 @@ def backfill_fingerprints(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0003_audit_post_send_actions"),
+        ("accounts", "0004_audit_post_send_actions"),
     ]
 
     operations = [
