@@ -174,8 +174,10 @@ def stacked_chart(ident: str, span: list[date], series: dict[str, list[int]]) ->
                         LEFT + i * slot + 1, y, slot - 2, h, fill, f"{day.isoformat()}: {n} {label}"
                     )
                 )
-        if i % 5 == 0 or i == len(span) - 1:
+        if i % 5 == 0 and i < len(span) - 3:
             chart.xlabels.append((LEFT + (i + 0.5) * slot, day.strftime("%d/%m")))
+    # The last day's label ends at the right edge (the template anchors the last one at its end).
+    chart.xlabels.append((WIDTH - RIGHT, span[-1].strftime("%d/%m")))
     return chart
 
 
@@ -308,8 +310,9 @@ def quota_chart(ident: str, name: str, hours: list[datetime], counts: list[int],
                     f"{hour:%H}:00: {n}",
                 )
             )
-        if i % 4 == 0 or i == len(hours) - 1:
+        if i % 4 == 0 and i < len(hours) - 2:
             chart.xlabels.append((LEFT + (i + 0.5) * slot, f"{hour:%H}"))
+    chart.xlabels.append((WIDTH - RIGHT, f"{hours[-1]:%H}"))
     return chart
 
 
