@@ -507,3 +507,17 @@ def test_a_scan_racing_another_worker_raises_nothing_twice(workspace, alice, mon
     assert alerts.alerts_scan().raised == []
     assert Alert.objects.count() == 1
     assert mail.outbox == []  # the other worker's batch emails it, not this one
+
+
+def test_an_alert_email_is_in_the_member_s_language(workspace, alice):
+    alice.language = "id"
+    alice.save(update_fields=["language"])
+    platform = Platform.objects.create(workspace=workspace, taisly_id="p", network="X")
+    post = Post.objects.create(workspace=workspace, description="d", state=Post.State.SENT)
+    alert = Alert.objects.create(
+        workspace=workspace, post=post, platform=platform, kind="failed", error_code="X_Y"
+    )
+    assert alerts.alerts_email(alert_ids=[alert.pk]) == 1
+    (email,) = mail.outbox
+    assert "postingan perlu perhatian" in email.subject
+    assert "Halo" in email.body and "Coba lagi platform yang gagal" in email.body
