@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, F, Prefetch, Window
+from django.db.models import Count, F, Window
 from django.db.models.functions import RowNumber, TruncDate
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import formats, timezone
+from django.utils.dates import MONTHS_3, WEEKDAYS_ABBR
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from accounts.access import get_workspace_for_user
@@ -33,6 +35,16 @@ WEEK_PER_DAY = 24
 class Entry:
     post: Post
     summary: display.Summary
+    #: Precomputed: a month shows up to 168 entries, and a template filter each is most of
+    #: the page's time.
+    iso: str = ""
+    time: str = ""
+    text: str = ""
+
+
+def _short(text: str, length: int = 40) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= length else text[: length - 1].rstrip() + "…"
 
 
 @dataclass
@@ -42,6 +54,18 @@ class Day:
     is_today: bool
     entries: list[Entry] = field(default_factory=list)
     total: int = 0
+
+    @property
+    def iso(self) -> str:
+        return self.date.isoformat()
+
+    @property
+    def weekday(self) -> str:
+        return str(WEEKDAYS_ABBR[self.date.weekday()])
+
+    @property
+    def month_abbr(self) -> str:
+        return str(MONTHS_3[self.date.month]).capitalize()
 
     @property
     def more(self) -> int:
@@ -93,9 +117,6 @@ def _days(workspace, first: date, last: date, per_day: int, in_range, today) -> 
         .filter(rank__lte=per_day)
         .only("id", "code", "description", "due_at", "state")
         .order_by("due_at", "id")
-        .prefetch_related(
-            Prefetch("results", queryset=PostResult.objects.only("id", "post_id", "status"))
-        )
     )
     days = {}
     current = first
@@ -104,11 +125,29 @@ def _days(workspace, first: date, last: date, per_day: int, in_range, today) -> 
             current, in_range(current), current == today, total=totals.get(current, 0)
         )
         current += timedelta(days=1)
+    posts = list(posts)
+    # The results' statuses in one flat query: a prefetch would build a related manager and a
+    # queryset per post, which for a month's 168 posts cost more than the queries themselves.
+    statuses: dict[int, list[str]] = {}
+    for post_id, status in PostResult.objects.filter(post__in=[p.pk for p in posts]).values_list(
+        "post_id", "status"
+    ):
+        statuses.setdefault(post_id, []).append(status)
     states = display.labels(Post.State.choices)
+    empty = _("(no description)")
     for post in posts:
         day = days.get(post.day)
         if day is not None:
-            day.entries.append(Entry(post, display.summarise(post, states=states)))
+            local = timezone.localtime(post.due_at)
+            day.entries.append(
+                Entry(
+                    post,
+                    display.summarise_statuses(post, statuses.get(post.pk, []), states),
+                    iso=local.isoformat(),
+                    time=f"{local:%H:%M}",
+                    text=_short(post.description) if post.description else empty,
+                )
+            )
     return list(days.values())
 
 

@@ -167,7 +167,9 @@ def test_an_end_before_the_start_is_refused(workspace, sample, alice, login):
     response = login(alice).get(url(workspace, start="2026-02-02", end="2026-02-01"))
 
     assert response.status_code == 422
-    assert "The end date is before the start date." in response.content.decode()
+    html = response.content.decode()
+    assert "The end date is before the start date." in html
+    assert 'id="id_start" name="start" type="date" value="2026-02-02"' in html  # kept
 
 
 def test_a_big_history_is_counted_up_to_a_cap(workspace, platforms, alice, login, settings):
@@ -202,6 +204,9 @@ def test_an_htmx_request_gets_only_the_results(workspace, sample, alice, login):
 
     html = response.content.decode()
     assert "<html" not in html
+    assert '<option value="failed" selected>' not in html  # the form is outside the fragment
+    full = login(alice).get(url(workspace, status="failed")).content.decode()
+    assert '<option value="failed" selected>Failed everywhere</option>' in full
     failed = reverse(
         "posting:post", kwargs={"code": workspace.code, "post_code": sample["failed"].code}
     )
