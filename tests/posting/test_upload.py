@@ -7,8 +7,8 @@ The forward task runs for real: django-q2 runs tasks synchronously under pytest 
 from __future__ import annotations
 
 import io
-import threading
 import uuid
+from pathlib import Path
 
 import pytest
 from django.core.handlers.wsgi import WSGIRequest
@@ -388,20 +388,53 @@ def no_forward(monkeypatch):
 
 
 def test_two_runs_of_the_task_send_once(
-    login, bob, workspace, connected_ws, sandbox, video_file, no_forward
+    login, bob, workspace, connected_ws, sandbox, video_file, no_forward, monkeypatch
 ):
     from posting import tasks
 
     post = queued_post(login(bob), workspace, video_file())
-    outcomes = []
-    threads = [
-        threading.Thread(target=lambda: outcomes.append(tasks.forward_post(post.pk)))
-        for _ in range(2)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(outcomes) == ["not claimed", "sent"]
+    # The task is delivered again while the first run is still sending (a worker's retry, a
+    # second cluster): the redelivery finds nothing to claim.
+    redelivered = []
+    real_progress = upload._Progress.__call__
+
+    def progress_and_redeliver(self, sent, total):
+        if not redelivered:
+            redelivered.append(tasks.forward_post(post.pk))
+        real_progress(self, sent, total)
+
+    monkeypatch.setattr(upload._Progress, "__call__", progress_and_redeliver)
+    assert tasks.forward_post(post.pk) == "sent"
+    assert redelivered == ["not claimed"]
+    # And once more after it was sent.
     assert tasks.forward_post(post.pk) == "not claimed"
     assert len(sandbox_posts(sandbox, connected_ws["api_key"])) == 1
+
+
+def test_a_double_click_at_the_same_moment_makes_one_post(
+    login, bob, workspace, connected_ws, sandbox, video_file, media, monkeypatch
+):
+    # The second click passes the "already made?" check before the first one commits: here
+    # the other click runs to its end right after this one's check. The unique token decides,
+    # and this request answers with the other's post and keeps no second video.
+    real_lookup = upload._post_for_token
+    other_click = {"done": False, "response": None}
+
+    def lookup_while_the_other_click_lands(*args, **kwargs):
+        found = real_lookup(*args, **kwargs)
+        if found is None and not other_click["done"]:
+            other_click["done"] = True
+            other_click["response"], _ = post_form(login(bob), workspace, video_file(), token=token)
+        return found
+
+    monkeypatch.setattr(upload, "_post_for_token", lookup_while_the_other_click_lands)
+    monkeypatch.setattr(upload, "enqueue_forward", lambda post_id: None)
+    token = str(uuid.uuid4())
+    response, _ = post_form(login(bob), workspace, video_file(), token=token)
+
+    post = Post.objects.get()
+    assert response.status_code == other_click["response"].status_code == 302
+    assert response["Location"] == other_click["response"]["Location"]
+    assert str(post.code) in response["Location"]
+    assert [p.name for p in (media / "posts").rglob("*.mp4")] == [Path(post.video.name).name]
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.POST_CREATED).count() == 1
