@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 
 migrate: $(STAMP)
 	$(PY) manage.py migrate --noinput -v0
+	$(PY) manage.py createcachetable
 	$(PY) manage.py migrate --database sandbox --noinput -v0
 
 run: install
@@ -25,7 +26,7 @@ run: install
 	@echo "  taisly-dash:    http://127.0.0.1:8000/"
 	@echo "  Taisly sandbox: http://127.0.0.1:8765/api/private"
 	@echo "  Logins (password demo-pass-123): agency@demo.test, editor@demo.test,"
-	@echo "  client@demo.test, solo@demo.test, staff@demo.test"
+	@echo "  client@demo.test, solo@demo.test (two-factor: secret printed above), staff@demo.test"
 	@echo
 	$(VENV)/bin/honcho start
 

@@ -4,7 +4,10 @@ Every view that touches a workspace or anything inside one goes through these he
 - an outsider gets 404 (we do not confirm that the thing exists),
 - a member without write rights gets 403 from the ``_rw`` variants,
 - staff get read access everywhere (oversight), never write access unless they are members;
-  being a member (a viewer, say) never takes a staff member's read access away.
+  being a member (a viewer, say) never takes a staff member's read access away;
+- a member of a workspace that requires two-factor sign-in, and staff in production, are sent
+  to set it up first (``TwoFactorRequired``, turned into a redirect by
+  ``accounts.middleware.TwoFactorRequiredMiddleware``).
 
 The view's check only decides what page to show. Services that change a workspace decide for
 themselves with ``lock_actor_role``: the actor's membership row is locked and read again inside
@@ -17,6 +20,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from allauth.mfa.utils import is_mfa_enabled
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpRequest
@@ -66,6 +71,20 @@ def lock_actor_role(
     return membership
 
 
+class TwoFactorRequired(Exception):
+    """The user must turn on two-factor sign-in before opening this page."""
+
+    def __init__(self, workspace: Workspace | None = None) -> None:
+        super().__init__(workspace)
+        self.workspace = workspace  # None: staff, for oversight
+
+
+def require_staff_two_factor(request: HttpRequest) -> None:
+    """Staff always need two-factor sign-in in production (``STAFF_REQUIRE_2FA``)."""
+    if settings.STAFF_REQUIRE_2FA and not is_mfa_enabled(request.user):
+        raise TwoFactorRequired()
+
+
 @dataclass(frozen=True)
 class WorkspaceAccess:
     workspace: Workspace
@@ -112,12 +131,16 @@ def get_workspace_for_user(request: HttpRequest, code) -> WorkspaceAccess:
         .first()
     )
     if membership is not None:
+        # Only such workspaces pay the query for the user's authenticators.
+        if membership.workspace.require_2fa and not is_mfa_enabled(user):
+            raise TwoFactorRequired(membership.workspace)
         return WorkspaceAccess(
             workspace=membership.workspace, membership=membership, staff=user.is_staff
         )
     workspace = Workspace.objects.filter(code=code).first() if user.is_staff else None
     if workspace is None:
         raise Http404
+    require_staff_two_factor(request)  # staff looking in is oversight
     return WorkspaceAccess(workspace=workspace, membership=None, staff=True)
 
 

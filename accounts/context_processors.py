@@ -47,9 +47,20 @@ def _navigation(request: HttpRequest) -> Navigation:
     )
 
 
+def _email_unverified(request: HttpRequest) -> bool:
+    """From the session (set at log-in and on verification), so the banner costs no query;
+    a session from before addresses were verified asks the database once."""
+    from accounts.signals import EMAIL_VERIFIED_SESSION_KEY, remember_email_verified
+
+    if EMAIL_VERIFIED_SESSION_KEY not in request.session:
+        remember_email_verified(request, request.user)
+    return not request.session[EMAIL_VERIFIED_SESSION_KEY]
+
+
 def workspaces(request: HttpRequest) -> dict:
     context = {"signup_open": settings.ACCOUNT_SIGNUP_OPEN}
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         context["nav"] = SimpleLazyObject(lambda: _navigation(request))
+        context["email_unverified"] = SimpleLazyObject(lambda: _email_unverified(request))
     return context

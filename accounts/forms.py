@@ -5,26 +5,28 @@ from __future__ import annotations
 import uuid
 import zoneinfo
 
+from allauth.account.adapter import get_adapter
+from allauth.account.forms import LoginForm as AllauthLoginForm
+from allauth.account.forms import ResetPasswordForm as AllauthResetPasswordForm
+from allauth.account.forms import SignupForm as AllauthSignupForm
 from django import forms
 from django.conf import settings
-from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm
+from django.contrib import messages
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
+from django.shortcuts import redirect
 from django.utils.translation import gettext_lazy as _
 
-from accounts.emails import EmailAddressField
-from accounts.models import Membership, User, Workspace, timezone_choices
-
-
-def axes_username(request: HttpRequest, credentials: dict | None = None) -> str:
-    """The login name django-axes counts failures against: the email, trimmed and lowercased.
-
-    Without this, ``Alice@x`` and ``alice@x`` would each get their own five attempts.
-    """
-    raw = (credentials or {}).get("username")
-    if raw is None and request is not None:
-        raw = request.POST.get("username", "")
-    # Cut to what axes can store (255 characters): a longer name would fail its insert with a 500.
-    return (raw or "").strip().lower()[:255]
+from accounts import services
+from accounts.emails import EmailAddressField, validate_email_length
+from accounts.models import (
+    EMAIL_MAX_LENGTH,
+    Invitation,
+    Membership,
+    User,
+    Workspace,
+    timezone_choices,
+)
 
 
 class BulmaFormMixin:
@@ -47,20 +49,39 @@ def _valid_timezone(value: str) -> str:
     return value if value in zoneinfo.available_timezones() else "UTC"
 
 
-class EmailAuthenticationForm(AuthenticationForm):
-    """Django's login form with our own sentence for a failed login (the stock one speaks of a
-    "username", and its Indonesian reads awkwardly)."""
+class LoginForm(AllauthLoginForm):
+    """allauth's log-in form, labelled as ours were (the login is an email address)."""
 
-    error_messages = {
-        **AuthenticationForm.error_messages,
-        "invalid_login": _(
-            "Please enter a correct email and password. The password is case-sensitive."
-        ),
-    }
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["login"].label = _("Email")
+        self.fields["login"].widget.attrs.update(
+            {"autocomplete": "email", "autofocus": True, "placeholder": ""}
+        )
+        self.fields["password"].widget.attrs["placeholder"] = ""
+        self.fields["password"].help_text = ""  # the page has its own "Forgotten your password?"
+
+    def clean_login(self) -> str:
+        login = super().clean_login()
+        if len(login) > EMAIL_MAX_LENGTH:
+            # No account has such an address: the same answer as a wrong password, no lookup.
+            raise get_adapter().validation_error("email_password_mismatch")
+        return login
 
 
-class SignUpForm(BulmaFormMixin, BaseUserCreationForm):
-    """Email, an optional display name and a password (the password validators apply)."""
+class ResetPasswordForm(AllauthResetPasswordForm):
+    def clean_email(self) -> str:
+        # No account has a longer address: say so, rather than email it that it has none.
+        validate_email_length((self.cleaned_data.get("email") or "").strip())
+        return super().clean_email()
+
+
+class SignUpForm(BulmaFormMixin, AllauthSignupForm):
+    """Email, an optional display name and a password (the password validators apply).
+
+    From an invitation link the address is the invited one: the account is for that address,
+    and it joins once that address is verified.
+    """
 
     display_name = forms.CharField(
         label=_("Your name"),
@@ -70,39 +91,57 @@ class SignUpForm(BulmaFormMixin, BaseUserCreationForm):
     )
     # Filled by static/js/app.js from the browser's time zone; UTC without JavaScript.
     timezone = forms.CharField(required=False, widget=forms.HiddenInput)
+    field_order = ["email", "display_name", "password1", "password2", "timezone"]
 
-    class Meta:
-        model = User
-        fields = ("email", "display_name")
-        labels = {"email": _("Email")}
-
-    def __init__(self, *args, locked_email: str | None = None, **kwargs) -> None:
+    def __init__(self, *args, invitation: Invitation | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.locked_email = locked_email
-        self.fields["email"].widget.attrs.update({"autocomplete": "email", "autofocus": True})
+        self.invitation = invitation
+        self.fields["email"].label = _("Email")
+        self.fields["email"].widget.attrs.update(
+            {"autocomplete": "email", "autofocus": True, "placeholder": ""}
+        )
         self.fields["password1"].label = _("Password")
         self.fields["password2"].label = _("Password again")
+        for name in ("password1", "password2"):
+            self.fields[name].widget.attrs["placeholder"] = ""
         self.fields["timezone"].widget.attrs["data-browser-timezone"] = "true"
-        if locked_email:
-            # Joining through an invitation: the account is for the address it was sent to.
-            self.fields["email"].initial = locked_email
+        if invitation is not None:
+            self.fields["email"].initial = invitation.email
             self.fields["email"].widget.attrs["readonly"] = True
 
     def clean_email(self) -> str:
         email = (self.cleaned_data.get("email") or "").strip().lower()
-        if self.locked_email and email != self.locked_email.lower():
+        if self.invitation is not None and email != self.invitation.email.lower():
             raise forms.ValidationError(
                 _("This invitation was sent to %(email)s: sign up with that address."),
-                params={"email": self.locked_email},
+                params={"email": self.invitation.email},
             )
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError(
-                _("An account with this email already exists. Log in instead.")
-            )
-        return email
+        self.cleaned_data["email"] = email
+        return super().clean_email()
 
     def clean_timezone(self) -> str:
         return _valid_timezone(self.cleaned_data.get("timezone", ""))
+
+    def try_save(self, request: HttpRequest):
+        try:
+            with transaction.atomic():
+                return super().try_save(request)
+        except IntegrityError:
+            if not User.objects.filter(email__iexact=self.cleaned_data["email"]).exists():
+                raise
+            # The other click of a double click made this account a moment ago.
+            messages.info(request, _("An account with this email already exists. Log in instead."))
+            return None, redirect("account_login")
+
+    def custom_signup(self, request: HttpRequest, user: User) -> None:
+        if self.invitation is not None:
+            services.invitation_hold(invitation=self.invitation, user=user)
+
+
+class TwoFactorRequirementForm(forms.Form):
+    require_2fa = forms.BooleanField(
+        label=_("Require two-factor sign-in of every member"), required=False
+    )
 
 
 class ProfileForm(BulmaFormMixin, forms.ModelForm):

@@ -1,4 +1,5 @@
-"""Each signed-in person sees times in their own time zone and pages in their own language."""
+"""Each signed-in person sees times in their own time zone and pages in their own language;
+workspaces that require two-factor sign-in send members without it to set it up."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ import zoneinfo
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 
 class UserPreferencesMiddleware:
@@ -33,3 +38,34 @@ class UserPreferencesMiddleware:
         else:
             timezone.deactivate()
         return self.get_response(request)
+
+
+class TwoFactorRequiredMiddleware:
+    """Turns ``accounts.access.TwoFactorRequired`` into a redirect to the two-factor set-up,
+    with a sentence that says why (htmx requests get ``HX-Redirect``)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception):
+        from accounts.access import TwoFactorRequired
+
+        if not isinstance(exception, TwoFactorRequired):
+            return None
+        if exception.workspace is not None:
+            text = _(
+                "“%(name)s” asks every member to use two-factor sign-in. Turn it on here, "
+                "then open the workspace again."
+            ) % {"name": exception.workspace.name}
+        else:
+            text = _("Staff need two-factor sign-in. Turn it on here to open oversight pages.")
+        messages.warning(request, text)
+        url = reverse("mfa_index")
+        if getattr(request, "htmx", False):
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = url
+            return response
+        return redirect(url)

@@ -98,6 +98,8 @@ class Workspace(models.Model):
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(_("name"), max_length=100)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.CLIENT)
+    # Set by an owner: members without two-factor sign-in are sent to set it up first.
+    require_2fa = models.BooleanField(_("require two-factor sign-in"), default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -168,6 +170,11 @@ class Invitation(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # The account that asked to accept while its address was unverified (signed up from the
+    # link, or pressed Accept): it joins when that address is verified, and only then.
+    held_for = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # The invite form's one-time submission id: a double-clicked "Send" finds the invitation the
     # first click made instead of sending a second email that withdraws the first link.
     submission = models.UUIDField(null=True, blank=True, unique=True, editable=False)
@@ -244,6 +251,8 @@ class AuditEvent(models.Model):
         WORKSPACE_CREATED = "workspace.created", _("Workspace created")
         WORKSPACE_RENAMED = "workspace.renamed", _("Workspace renamed")
         WORKSPACE_DELETED = "workspace.deleted", _("Workspace deleted")
+        WORKSPACE_2FA_REQUIRED = "workspace.2fa_required", _("Two-factor sign-in required")
+        WORKSPACE_2FA_OPTIONAL = "workspace.2fa_optional", _("Two-factor sign-in made optional")
         MEMBER_INVITED = "member.invited", _("Member invited")
         INVITATION_REVOKED = "member.invitation_revoked", _("Invitation revoked")
         MEMBER_JOINED = "member.joined", _("Member joined")

@@ -21,6 +21,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+from allauth.account.models import EmailAddress
+from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
@@ -52,36 +54,14 @@ def _last_owner_error() -> ValidationError:
 # --- People ---------------------------------------------------------------------------------
 
 
-def user_sign_up(
-    *,
-    email: str,
-    password: str,
-    display_name: str = "",
-    timezone_name: str = "UTC",
-    language: str = settings.LANGUAGE_CODE,
-) -> User:
-    """Create an account. The personal workspace comes from the ``post_save`` signal.
+def email_verified(*, user: User, email: str | None = None) -> bool:
+    """Whether ``user`` has verified ``email`` (default: their own address).
 
-    Raises ``ValidationError`` (code ``exists``) when an account with this email was made since
-    the form checked (the other click of a double click): the unique constraint decides.
+    An account made before addresses were verified has no EmailAddress row yet; allauth makes one
+    when it first sends a link. Until then the address counts as unverified, as it is.
     """
-    if language not in dict(settings.LANGUAGES):
-        language = settings.LANGUAGE_CODE
-    try:
-        with transaction.atomic():  # the account and its personal workspace, or neither
-            return User.objects.create_user(
-                email=email,
-                password=password,
-                display_name=display_name.strip(),
-                timezone=timezone_name,
-                language=language,
-            )
-    except IntegrityError:
-        if not User.objects.filter(email__iexact=email.strip()).exists():
-            raise
-        raise ValidationError(
-            _("An account with this email already exists. Log in instead."), code="exists"
-        ) from None
+    email = email if email is not None else user.email
+    return EmailAddress.objects.filter(user=user, email__iexact=email, verified=True).exists()
 
 
 def profile_update(*, user: User, display_name: str, timezone_name: str, language: str) -> User:
@@ -260,6 +240,38 @@ def workspace_rename(
             request=request,
         )
     return workspace
+
+
+def workspace_set_require_2fa(
+    *, workspace: Workspace, required: bool, actor: User, request: HttpRequest | None = None
+) -> Workspace:
+    """Require (or stop requiring) two-factor sign-in of every member. Owners only; an owner
+    turns it on for themselves first, so that requiring it never locks them out."""
+    with transaction.atomic():
+        lock_actor_role(workspace=workspace, actor=actor)  # owners only, decided here
+        locked = Workspace.objects.select_for_update().get(pk=workspace.pk)
+        if locked.require_2fa == required:
+            return locked
+        if required and not is_mfa_enabled(actor):
+            raise ValidationError(
+                _("Turn on two-factor sign-in for yourself first, then require it of everyone."),
+                code="owner_without_2fa",
+            )
+        locked.require_2fa = required
+        locked.save(update_fields=["require_2fa"])
+        audit_record(
+            workspace=locked,
+            actor=actor,
+            action=(
+                AuditEvent.Action.WORKSPACE_2FA_REQUIRED
+                if required
+                else AuditEvent.Action.WORKSPACE_2FA_OPTIONAL
+            ),
+            target=locked.name,
+            request=request,
+        )
+    workspace.require_2fa = required
+    return locked
 
 
 def workspace_delete(
@@ -628,12 +640,30 @@ def invitation_problem(*, invitation: Invitation | None, user: User | None = Non
 def invitation_accept(
     *, invitation: Invitation, user: User, request: HttpRequest | None = None
 ) -> AcceptResult:
-    """Join the workspace. The link works once: the claim is a conditional UPDATE."""
+    """Join the workspace. The link works once: the claim is a conditional UPDATE.
+
+    Needs ``user``'s address to be the invited one and verified (``ValidationError`` with code
+    ``unverified`` otherwise: ``invitation_hold`` then keeps it until it is).
+    """
     problem = invitation_problem(invitation=invitation, user=user)
     if problem:
         raise ValidationError(problem, code="invalid")
     now = timezone.now()
     with transaction.atomic():
+        # No membership without a verified address: whoever holds a forwarded link could
+        # otherwise make an account for the invited address and join. Read under lock, so an
+        # address being changed meanwhile cannot slip through.
+        verified = (
+            EmailAddress.objects.select_for_update()
+            .filter(user=user, email__iexact=invitation.email, verified=True)
+            .first()
+        )
+        if verified is None:
+            raise ValidationError(
+                _("Confirm your email address first: we add you to “%(name)s” as soon as you have.")
+                % {"name": invitation.workspace.name},
+                code="unverified",
+            )
         claimed = Invitation.objects.filter(
             pk=invitation.pk,
             accepted_at__isnull=True,
@@ -679,3 +709,41 @@ def invitation_accept(
                 request=request,
             )
     return AcceptResult(membership=membership, outcome=outcome)
+
+
+def invitation_hold(*, invitation: Invitation, user: User) -> bool:
+    """Keep a live invitation for ``user`` until their address is verified.
+
+    Only the account with the invited address can hold it; a later hold by another such account
+    (there is only ever one) replaces it. Returns whether it is held.
+    """
+    if invitation_problem(invitation=invitation, user=user):
+        return False
+    held = Invitation.objects.filter(
+        pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True
+    ).update(held_for=user)
+    return bool(held)
+
+
+def invitations_accept_held(
+    *, user: User, email: str, request: HttpRequest | None = None
+) -> list[AcceptResult]:
+    """Accept every live invitation held for ``user`` to ``email`` (just verified).
+
+    An invitation that can no longer be used (withdrawn, expired) is skipped: the page that
+    follows says nothing of it, as a dead link says nothing either.
+    """
+    results = []
+    held = Invitation.objects.select_related("workspace").filter(
+        held_for=user,
+        email__iexact=email,
+        accepted_at__isnull=True,
+        revoked_at__isnull=True,
+        expires_at__gt=timezone.now(),
+    )
+    for invitation in held.order_by("created_at"):
+        try:
+            results.append(invitation_accept(invitation=invitation, user=user, request=request))
+        except ValidationError:
+            logger.info("Held invitation %s could not be accepted", invitation.code)
+    return results

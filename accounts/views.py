@@ -1,4 +1,5 @@
-"""People and workspaces: sign-up, profile, workspaces, members, invitations, audit log.
+"""People and workspaces: profile, workspaces, members, invitations, audit log. Signing in is
+django-allauth's (accounts/views_auth.py).
 
 Every view that touches a workspace goes through ``accounts.access``: outsiders get 404,
 members without the right role get 403.
@@ -6,11 +7,12 @@ members without the right role get 403.
 
 from __future__ import annotations
 
+from allauth.account.internal.flows.email_verification import send_verification_email_for_user
+from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login, logout, update_session_auth_hash
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import PasswordChangeForm
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -18,7 +20,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -37,7 +39,6 @@ from accounts.forms import (
     InviteForm,
     ProfileForm,
     RoleForm,
-    SignUpForm,
     WorkspaceDeleteForm,
     WorkspaceNameForm,
 )
@@ -47,14 +48,6 @@ from taisly_dash.htmx import HtmxHttpRequest
 
 def _error_text(error: ValidationError) -> str:
     return " ".join(error.messages)
-
-
-def _safe_next(request: HttpRequest, value: str | None) -> str | None:
-    if value and url_has_allowed_host_and_scheme(
-        value, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return value
-    return None
 
 
 def _membership_in(access: WorkspaceAccess, member_code) -> Membership:
@@ -67,57 +60,7 @@ def _membership_in(access: WorkspaceAccess, member_code) -> Membership:
         raise Http404 from None
 
 
-# --- Log in rate limiting ---------------------------------------------------------------------
-
-
-def login_locked_out(request: HttpRequest, original_response=None, credentials=None):
-    """django-axes calls this instead of its bare 403 when a login is locked out."""
-    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
-    return render(
-        request,
-        "registration/locked_out.html",
-        {"minutes": minutes, "failure_limit": settings.AXES_FAILURE_LIMIT},
-        status=429,
-    )
-
-
-# --- Sign-up, profile, language ---------------------------------------------------------------
-
-
-@sensitive_post_parameters("password1", "password2")
-@require_http_methods(["GET", "POST"])
-def signup(request: HttpRequest) -> HttpResponse:
-    """Create an account. With ``?invitation=<token>`` the account is for the invited address
-    and, when sign-up is closed, such an invitation is the only way in."""
-    if request.user.is_authenticated:
-        return redirect("home")
-    token = request.GET.get("invitation", "")
-    invitation = services.invitation_for_token(token=token) if token else None
-    if invitation is not None and services.invitation_problem(invitation=invitation):
-        invitation = None
-    if not settings.ACCOUNT_SIGNUP_OPEN and invitation is None:
-        return render(request, "accounts/signup_closed.html", status=403)
-
-    locked_email = invitation.email if invitation else None
-    form = SignUpForm(request.POST or None, locked_email=locked_email)
-    if request.method == "POST" and form.is_valid():
-        try:
-            user = services.user_sign_up(
-                email=form.cleaned_data["email"],
-                password=form.cleaned_data["password1"],
-                display_name=form.cleaned_data["display_name"],
-                timezone_name=form.cleaned_data["timezone"],
-                language=getattr(request, "LANGUAGE_CODE", settings.LANGUAGE_CODE),
-            )
-        except ValidationError as exc:
-            form.add_error("email", exc)
-            return render(request, "accounts/signup.html", {"form": form, "invitation": invitation})
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, _("Welcome! Your account is ready."))
-        if invitation is not None:
-            return redirect("accounts:invitation", token=token)
-        return redirect(_safe_next(request, request.GET.get("next")) or "home")
-    return render(request, "accounts/signup.html", {"form": form, "invitation": invitation})
+# --- Profile, language -----------------------------------------------------------------------
 
 
 @login_required
@@ -145,7 +88,7 @@ def profile(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/profile.html",
-        {"form": form, "now": timezone.now()},
+        {"form": form, "now": timezone.now(), "two_factor": is_mfa_enabled(request.user)},
         status=422 if form.errors else 200,
     )
 
@@ -166,30 +109,13 @@ def account_delete(request: HttpRequest) -> HttpResponse:
         else:
             logout(request)
             messages.success(request, _("Your account was deleted."))
-            return redirect("login")
+            return redirect("account_login")
     alone, blocked = services.user_delete_plan(user=user)
     return render(
         request,
         "accounts/account_delete.html",
         {"form": form, "error": error, "alone": alone, "blocked": blocked},
         status=422 if request.method == "POST" else 200,
-    )
-
-
-@sensitive_post_parameters("old_password", "new_password1", "new_password2")
-@login_required
-@require_http_methods(["GET", "POST"])
-def password_change(request: HttpRequest) -> HttpResponse:
-    form = PasswordChangeForm(request.user, request.POST or None)
-    for field in form.fields.values():
-        field.widget.attrs["class"] = "input"
-    if request.method == "POST" and form.is_valid():
-        user = form.save()
-        update_session_auth_hash(request, user)  # stay logged in here, out everywhere else
-        messages.success(request, _("Your password was changed."))
-        return redirect("accounts:profile")
-    return render(
-        request, "accounts/password_change.html", {"form": form}, status=422 if form.errors else 200
     )
 
 
@@ -521,6 +447,21 @@ def _joined(request: HttpRequest, invitation: Invitation, user) -> HttpResponse:
     return redirect("accounts:workspace", code=membership.workspace.code)
 
 
+def _held_until_verified(request: HttpRequest, invitation: Invitation, user) -> HttpResponse:
+    """Accept pressed with an unverified address: keep the invitation, send the link."""
+    services.invitation_hold(invitation=invitation, user=user)
+    send_verification_email_for_user(request, user)  # rate limited: a repeat sends nothing
+    messages.info(
+        request,
+        _(
+            "Almost there: confirm your email address with the link we sent to %(email)s, and "
+            "you join “%(name)s” straight away."
+        )
+        % {"email": user.email, "name": invitation.workspace.name},
+    )
+    return redirect("home")
+
+
 @require_http_methods(["GET", "POST"])
 def invitation(request: HttpRequest, token: str) -> HttpResponse:
     """The emailed link. Logged out: log in or sign up first, then come back here.
@@ -550,6 +491,8 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         except ValidationError as exc:
             if _accepted_by(found, user):  # the other click got there first
                 return _joined(request, found, user)
+            if exc.code == "unverified":
+                return _held_until_verified(request, found, user)
             problem = _error_text(exc)
         else:
             workspace = result.membership.workspace
@@ -568,8 +511,8 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         {
             "invitation": found,
             "problem": problem,
-            "signup_url": f"{reverse('accounts:signup')}?{urlencode({'invitation': token})}",
-            "login_url": f"{reverse('login')}?{urlencode({'next': request.path})}",
+            "signup_url": f"{reverse('account_signup')}?{urlencode({'invitation': token})}",
+            "login_url": f"{reverse('account_login')}?{urlencode({'next': request.path})}",
         },
         status=422 if problem and request.method == "POST" else 200,
     )

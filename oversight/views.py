@@ -13,17 +13,20 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from accounts.access import require_staff_two_factor
 from accounts.audit import AUDIT_PAGE_SIZE, audit_rows
 from accounts.models import AuditEvent, Workspace
 
 
 def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """404 unless the (logged-in) user is staff."""
+    """404 unless the (logged-in) user is staff; in production, staff set up two-factor
+    sign-in first."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if not request.user.is_staff:
             raise Http404
+        require_staff_two_factor(request)
         return view(request, *args, **kwargs)
 
     return wrapper

@@ -267,7 +267,7 @@ def sync_connection(*, connection_id: int, ticket: str) -> str:
 
 
 def _sync(connection: TaislyConnection) -> str:
-    from posting.reposts import reposts_sync
+    from posting.reposts import RepostActionError, reposts_sync
     from posting.sync import history_sync, platforms_sync
 
     workspace = connection.workspace
@@ -281,12 +281,18 @@ def _sync(connection: TaislyConnection) -> str:
         try:
             if state.platforms_synced_at is None or state.platforms_synced_at < fresh:
                 platforms_sync(workspace=workspace)
-            if state.reposts_synced_at is None or state.reposts_synced_at < fresh:
-                reposts_sync(workspace=workspace, actor=None)
         except TaislyActionError as exc:
             # History is current; the slower refreshes try again at the next sync.
             _after_failure(connection, exc)
             return "synced"
+        if state.reposts_synced_at is None or state.reposts_synced_at < fresh:
+            try:
+                reposts_sync(workspace=workspace, actor=None)
+            except RepostActionError:
+                # Its sentence says why; the rules are as they were and are tried next time.
+                # (A 401 or 429 here was already recorded on the connection by the gateway.)
+                logger.info("Background repost-rule sync of %s failed", workspace.code)
+                return "synced"
     MirrorState.objects.filter(workspace=workspace).update(
         sync_failures=0, sync_retry_at=None, sync_error=""
     )

@@ -73,12 +73,16 @@ def summarise(
 ) -> Summary:
     if results is None:
         results = list(post.results.all())
+    return summarise_statuses(post, [r.status for r in results], states)
+
+
+def summarise_statuses(post: Post, statuses: list[str], states: dict | None = None) -> Summary:
+    """As ``summarise``, from the results' statuses alone (the calendar reads only those)."""
     if post.state != State.SENT:
         label = (states or {}).get(post.state) or str(post.get_state_display())
         return Summary(post.state, label)
-    if not results:
+    if not statuses:
         return Summary("waiting", _("Waiting for Taisly"))
-    statuses = [r.status for r in results]
     succeeded = statuses.count(Status.SUCCESS)
     failed = statuses.count(Status.FAILED)
     total = len(statuses)

@@ -276,7 +276,8 @@ def history_store(
                     changed += 1
 
         # A scheduled post that Taisly no longer has, inside a window that covers it, was
-        # cancelled (deleted) in Taisly's own app.
+        # cancelled (deleted) in Taisly's own app. Rows changed since the request left (the
+        # uploads worker storing a Taisly id meanwhile) cannot be judged from this answer.
         seen = [p.id for p in posts]
         vanished = Post.objects.filter(
             workspace=workspace,
@@ -285,6 +286,7 @@ def history_store(
             scheduled_at__isnull=False,
             due_at__gt=max(now, start + SYNC_OVERLAP),
             due_at__lt=end,
+            updated_at__lt=now,
         ).exclude(taisly_id__in=seen)
         removed = vanished.update(
             state=Post.State.CANCELLED,

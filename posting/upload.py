@@ -29,7 +29,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -38,6 +37,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from accounts.access import lock_actor_role
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, Membership, TaislyConnection, User, Workspace
 from posting import taisly
@@ -86,8 +86,9 @@ def post_create(
 
     The same ``token`` (one per rendering of the form) always gives the same post: a double
     click, a resubmitted form or a retried request returns the post the first one made.
-    Raises ``PermissionDenied`` unless ``actor`` may write in ``workspace`` (checked under lock),
-    ``PostActionError`` when a platform cannot be posted to or the workspace has no key.
+    Raises ``RoleRequired`` (a ``PermissionDenied``) unless ``actor`` may write in
+    ``workspace`` (checked under lock), ``PostActionError`` when a platform cannot be posted to
+    or the workspace has no key.
     """
     existing = _post_for_token(workspace, actor, token)
     if existing is not None:
@@ -192,13 +193,11 @@ def _storage_name(name: str | None) -> str:
 
 
 def _lock_writer(workspace: Workspace, actor: User) -> Membership:
-    """The actor's membership, locked; PermissionDenied unless it may write."""
-    membership = (
-        Membership.objects.select_for_update().filter(workspace=workspace, user=actor).first()
+    """The actor's membership, locked until the acting transaction ends; ``RoleRequired`` (a
+    PermissionDenied) unless it is an owner's or an editor's."""
+    return lock_actor_role(
+        workspace=workspace, actor=actor, roles=(Membership.Role.OWNER, Membership.Role.EDITOR)
     )
-    if membership is None or not membership.can_write:
-        raise PermissionDenied
-    return membership
 
 
 def _lock_post(post: Post) -> Post:

@@ -21,10 +21,6 @@ from posting.probe import max_video_bytes
 
 
 class LimitedTemporaryFileUploadHandler(TemporaryFileUploadHandler):
-    # 1 MiB chunks instead of Django's 64 KiB: a 500 MB body goes through the parser's Python
-    # loop 500 times rather than 8,000, and memory still holds one chunk at a time.
-    chunk_size = 1024 * 1024
-
     def __init__(self, request=None) -> None:
         super().__init__(request)
         self.limit = max_video_bytes()

@@ -8,7 +8,6 @@ encryption keys for stored Taisly keys.
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -104,7 +103,9 @@ INSTALLED_APPS = [
     "csp",
     "bulma",
     "django_q",
-    "axes",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
     "accounts",
     "posting",
     "oversight",
@@ -125,8 +126,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
-    # Last, as django-axes asks: turns a locked-out login into our friendly page.
-    "axes.middleware.AxesMiddleware",
+    # allauth's sign-in stages (verification, two-factor code) and its redirects.
+    "allauth.account.middleware.AccountMiddleware",
+    # A workspace that requires two-factor sign-in sends members without it to set it up.
+    "accounts.middleware.TwoFactorRequiredMiddleware",
 ]
 
 ROOT_URLCONF = "taisly_dash.urls"
@@ -193,30 +196,67 @@ if TESTING and not PRODUCTION:
     # Tests create many users; the real hasher's deliberate slowness (about a second a user on a
     # small CI machine) would dominate the run. Never used outside tests.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-LOGIN_URL = "login"
+LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
-LOGOUT_REDIRECT_URL = "login"
-# Axes first: it refuses locked-out attempts before any password is checked.
+# allauth's backend logs in by email (case-insensitive); Django's own serves the admin's
+# password check and force_login in tests.
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
 ]
 
 # Closed deployments switch sign-up off; people then join only through an invitation.
 ACCOUNT_SIGNUP_OPEN = env_bool("ACCOUNT_SIGNUP_OPEN", True)
 INVITATION_EXPIRY_DAYS = env_int("INVITATION_EXPIRY_DAYS", 7, minimum=1)
 
-# --- Login rate limiting (django-axes) ------------------------------------------------------
-# Five failures for one email from one address lock that pair out for 15 minutes. Locking by
-# address alone would shut out a whole agency office behind one NAT after a single typo streak.
-# Off under pytest (tests log in with force_login); the lockout test switches it on.
-AXES_ENABLED = env_bool("AXES_ENABLED", not TESTING)
-AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
-AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
-AXES_USERNAME_CALLABLE = "accounts.forms.axes_username"
-AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked_out"
+# --- Accounts (django-allauth) ----------------------------------------------------------------
+# Email is the login; there is no username. Addresses are verified by an emailed link, but an
+# unverified account may sign in ("optional") and use its personal workspace: joining anyone
+# else's workspace needs a verified address, which accounts.services.invitation_accept checks.
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_FORMS = {
+    "login": "accounts.forms.LoginForm",
+    "reset_password": "accounts.forms.ResetPasswordForm",
+    "signup": "accounts.forms.SignUpForm",
+}
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = "optional"
+# One address per account; a new one replaces it only once it is verified.
+ACCOUNT_CHANGE_EMAIL = True
+ACCOUNT_SESSION_REMEMBER = True  # as before: a session lasts until logging out or expiry
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[taisly-dash] "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
+# The one login rate limiter (django-axes was removed): allauth counts failed passwords per
+# address and per IP, and also limits two-factor codes, sign-ups, reset and verification emails,
+# which axes never saw. Five failures for one address lock it for LOGIN_COOLOFF_MINUTES; the
+# per-IP limit is generous, so one typo streak cannot shut out an agency office behind one NAT.
+# Its counters live in the cache below (shared by every process).
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_COOLOFF_MINUTES = env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1)
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": f"30/m/ip,{LOGIN_FAILURE_LIMIT}/{LOGIN_COOLOFF_MINUTES}m/key",
+}
+
+# Two-factor sign-in: an authenticator app (TOTP) with recovery codes. Passkeys are left out for
+# now: they need their own browser flow and tests.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "taisly-dash"
+# Staff always need two-factor sign-in in production before any oversight page.
+STAFF_REQUIRE_2FA = PRODUCTION
+
+# allauth's rate limits count in the cache, so every web process must see the same one: the
+# database (table made by `manage.py createcachetable`, which `make install` runs and the test
+# runner runs by itself).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "taisly_dash_cache",
+    }
+}
 
 # --- Language and time ------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -403,6 +443,5 @@ LOGGING = {
         # Django's own console handler would print every line twice with ours.
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "WARNING"},
-        "axes": {"level": "WARNING"},
     },
 }

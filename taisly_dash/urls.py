@@ -1,23 +1,50 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from accounts.forms import EmailAuthenticationForm
+from accounts import views_auth
+from accounts.access import require_staff_two_factor
 from posting.views import alerts as alert_views
 from taisly_dash import views
+
+# The admin logs in through allauth's log-in, so its rate limits and two-factor step apply too;
+# and in production staff set up two-factor sign-in before any admin page, as for oversight.
+admin.autodiscover()
+admin.site.login = secure_admin_login(admin.site.login)
+_admin_has_permission = admin.site.has_permission
+
+
+def _admin_has_permission_with_two_factor(request) -> bool:
+    allowed = _admin_has_permission(request)
+    if allowed:
+        require_staff_two_factor(request)
+    return allowed
+
+
+admin.site.has_permission = _admin_has_permission_with_two_factor
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    # allauth's views with what is ours on top (accounts/views_auth.py), then allauth's own:
+    # log-in, sign-up, email verification and change, password reset and change, two-factor.
+    path("login/", views_auth.LoginView.as_view(), name="account_login"),
+    path("signup/", views_auth.SignupView.as_view(), name="account_signup"),
     path(
-        "login/",
-        auth_views.LoginView.as_view(authentication_form=EmailAuthenticationForm),
-        name="login",
+        "password/change/",
+        views_auth.PasswordChangeView.as_view(),
+        name="account_change_password",
     ),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password/reset/", views_auth.PasswordResetView.as_view(), name="account_reset_password"),
+    path(
+        "confirm-email/<str:key>/",
+        views_auth.ConfirmEmailView.as_view(),
+        name="account_confirm_email",
+    ),
+    path("", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
-    # People and workspaces: sign-up, profile, invitations, /w/<code>/ pages.
+    # People and workspaces: profile, invitations, /w/<code>/ pages.
     path("", include("accounts.urls")),
     # A workspace's Taisly key: connect, regenerate, revoke, disconnect.
     path("w/<uuid:code>/taisly/", include("accounts.urls_keys")),

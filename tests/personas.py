@@ -5,7 +5,9 @@
 - ``charlie`` is an outsider (a member of nothing but his own personal workspace)
 - ``staff`` is staff and a member of nothing but their personal workspace
 
-Every persona's password is ``PERSONA_PASSWORD``; ``login(user)`` returns a logged-in test Client.
+Every persona's password is ``PERSONA_PASSWORD`` and every persona's address is verified;
+``login(user)`` returns a logged-in test Client. ``verified_user(email)`` makes another
+verified account, ``make_user(email)`` an unverified one.
 The root tests/conftest.py makes them available to every test.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.test import Client
 
 from accounts.models import Membership, User, Workspace
@@ -24,18 +27,38 @@ __all__ = [
     "bob",
     "charlie",
     "login",
+    "make_user",
     "staff",
     "vera",
+    "verified_user",
+    "verify",
     "workspace",
 ]
 
 PERSONA_PASSWORD = "pass-for-tests-123"
 
 
-def _user(email: str, display_name: str, **extra) -> User:
+def make_user(email: str, display_name: str = "", **extra) -> User:
+    """An account whose address is not verified (as a fresh sign-up's)."""
     return User.objects.create_user(
         email=email, password=PERSONA_PASSWORD, display_name=display_name, **extra
     )
+
+
+def verify(user: User) -> User:
+    """Mark ``user``'s address verified, as following the emailed link does."""
+    EmailAddress.objects.update_or_create(
+        user=user, email=user.email, defaults={"verified": True, "primary": True}
+    )
+    return user
+
+
+def verified_user(email: str, display_name: str = "", **extra) -> User:
+    return verify(make_user(email, display_name, **extra))
+
+
+def _user(email: str, display_name: str, **extra) -> User:
+    return verified_user(email, display_name, **extra)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, F, Prefetch, Window
+from django.db.models import Count, F, Window
 from django.db.models.functions import RowNumber, TruncDate
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -117,9 +117,6 @@ def _days(workspace, first: date, last: date, per_day: int, in_range, today) -> 
         .filter(rank__lte=per_day)
         .only("id", "code", "description", "due_at", "state")
         .order_by("due_at", "id")
-        .prefetch_related(
-            Prefetch("results", queryset=PostResult.objects.only("id", "post_id", "status"))
-        )
     )
     days = {}
     current = first
@@ -128,6 +125,14 @@ def _days(workspace, first: date, last: date, per_day: int, in_range, today) -> 
             current, in_range(current), current == today, total=totals.get(current, 0)
         )
         current += timedelta(days=1)
+    posts = list(posts)
+    # The results' statuses in one flat query: a prefetch would build a related manager and a
+    # queryset per post, which for a month's 168 posts cost more than the queries themselves.
+    statuses: dict[int, list[str]] = {}
+    for post_id, status in PostResult.objects.filter(post__in=[p.pk for p in posts]).values_list(
+        "post_id", "status"
+    ):
+        statuses.setdefault(post_id, []).append(status)
     states = display.labels(Post.State.choices)
     empty = _("(no description)")
     for post in posts:
@@ -137,7 +142,7 @@ def _days(workspace, first: date, last: date, per_day: int, in_range, today) -> 
             day.entries.append(
                 Entry(
                     post,
-                    display.summarise(post, states=states),
+                    display.summarise_statuses(post, statuses.get(post.pk, []), states),
                     iso=local.isoformat(),
                     time=f"{local:%H:%M}",
                     text=_short(post.description) if post.description else empty,

@@ -64,4 +64,5 @@ def meter_for(connection: TaislyConnection | None, workspace, now) -> dict:
         "synced_at": synced_at,
         "stale": stale,
         "sync_error": state.sync_error if state else "",
+        "sync_retry_at": state.sync_retry_at if state else None,
     }

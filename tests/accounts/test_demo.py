@@ -17,6 +17,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 
+from accounts.management.commands.demo import DEMO_TOTP_SECRET
 from posting.taisly import TaislyClient
 from tests.sandbox_server import SandboxServer
 
@@ -144,11 +145,27 @@ def test_the_seed_makes_the_demo_idempotently_and_stores_no_plaintext(sandbox, d
         dashboard_db, "SELECT is_staff FROM accounts_user WHERE email = ?", "staff@demo.test"
     ) == [(1,)]
     assert_no_plaintext_key(dashboard_db, keys)
+    # Every demo address is verified (each can be invited and join) ...
+    assert query(
+        dashboard_db,
+        "SELECT u.email FROM account_emailaddress e JOIN accounts_user u ON u.id = e.user_id "
+        'WHERE e.verified AND e."primary" AND e.email = u.email ORDER BY u.email',
+    ) == [(email,) for email in sorted(EMAILS)]
+    # ... and solo signs in with two-factor, its authenticator secret printed for a person.
+    assert query(
+        dashboard_db,
+        "SELECT a.type FROM mfa_authenticator a JOIN accounts_user u ON u.id = a.user_id "
+        "WHERE u.email = ? ORDER BY a.type",
+        "solo@demo.test",
+    ) == [("recovery_codes",), ("totp",)]
+    secret = re.search(r"authenticator secret ([A-Z2-7]{16,})", first.stdout).group(1)
+    assert secret == DEMO_TOTP_SECRET
 
     counts = (
         "SELECT (SELECT count(*) FROM accounts_user), (SELECT count(*) FROM "
         "accounts_workspace), (SELECT count(*) FROM accounts_membership), (SELECT count(*) "
-        "FROM accounts_auditevent)"
+        "FROM accounts_auditevent), (SELECT count(*) FROM account_emailaddress), "
+        "(SELECT count(*) FROM mfa_authenticator)"
     )
     assert first.stdout.count("made through the sandbox now") == 2
     assert_posting_history(dashboard_db, keys, sandbox)
@@ -157,6 +174,7 @@ def test_the_seed_makes_the_demo_idempotently_and_stores_no_plaintext(sandbox, d
     posting_before = query(dashboard_db, POSTING_COUNTS)
     second = manage("demo", db=dashboard_db, sandbox=sandbox)
     assert "0 new sandbox account(s)" in second.stdout
+    assert f"authenticator secret {secret}" in second.stdout
     assert "unchecked" not in second.stdout
     assert second.stdout.count("already at the sandbox") == 2
     assert query(dashboard_db, counts) == before

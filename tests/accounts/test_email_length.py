@@ -61,14 +61,14 @@ def test_inviting_a_300_character_address_is_a_form_error(alice, workspace, logi
 
 
 def test_logging_in_with_a_300_character_address_is_a_form_error(client, db):
-    response = client.post(reverse("login"), {"username": LONG, "password": "whatever-123"})
+    response = client.post(reverse("account_login"), {"login": LONG, "password": "whatever-123"})
     assert response.status_code in (200, 422)
     assert response.context["form"].errors
     assert "_auth_user_id" not in client.session
 
 
 def test_a_password_reset_for_a_300_character_address_is_a_form_error(client, mailoutbox):
-    response = client.post(reverse("accounts:password_reset"), {"email": LONG})
+    response = client.post(reverse("account_reset_password"), {"email": LONG})
     assert response.status_code in (200, 422)
     assert "email" in response.context["form"].errors
     assert mailoutbox == []

@@ -1,7 +1,8 @@
 """Every form that fails validation, or an action the service refuses, answers 422 with the
 reason on the page, so htmx and tests can tell a refusal from a success (a 200 or a redirect).
 
-Sign-up, log-in and password reset belong to django-allauth and are tested with it.
+Sign-up, log-in and password reset are django-allauth's views (accounts/views_auth.py makes
+their refusals 422 too) and are tested in test_signup.py, test_login.py and here.
 """
 
 from __future__ import annotations
@@ -33,13 +34,9 @@ CASES = {
         "Mars/Olympus",
     ),
     "password change": (
-        lambda ws, alice: reverse("accounts:password_change"),
-        {
-            "old_password": "wrong",
-            "new_password1": "a-new-pass-77",
-            "new_password2": "a-new-pass-77",
-        },
-        "old password was entered incorrectly",
+        lambda ws, alice: reverse("account_change_password"),
+        {"oldpassword": "wrong", "password1": "a-new-pass-77", "password2": "a-new-pass-77"},
+        "Please type your current password.",
     ),
     "workspace create": (
         lambda ws, alice: reverse("accounts:workspace_create"),

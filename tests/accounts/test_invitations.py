@@ -16,6 +16,7 @@ from django.utils import translation
 
 from accounts import services
 from accounts.models import Invitation, Membership, User
+from tests.personas import PERSONA_PASSWORD, make_user, verified_user
 
 NEW = "newcomer@example.test"
 
@@ -29,6 +30,18 @@ def _invite(client, workspace, email=NEW, role="viewer", submission=None):
 
 def _link(message) -> str:
     return re.search(r"https?://[^/\s]+(/invitations/[^/\s]+/)", message.body).group(1)
+
+
+def _confirmation_link(message) -> str:
+    return re.search(r"https?://[^/\s]+(/confirm-email/[^/\s]+/)", message.body).group(1)
+
+
+SIGNUP = {
+    "email": NEW,
+    "display_name": "Newcomer",
+    "password1": "a-long-enough-pass-42",
+    "password2": "a-long-enough-pass-42",
+}
 
 
 @pytest.fixture
@@ -150,60 +163,133 @@ def test_logged_out_the_link_offers_sign_up_or_log_in_and_names_the_address(clie
     assert "/login/?next=%2Finvitations%2F" in text
 
 
-def test_signing_up_from_the_link_then_accepting(client, invited, workspace):
+def test_signing_up_from_the_link_joins_once_the_address_is_confirmed(
+    client, invited, workspace, mailoutbox
+):
     token = invited.split("/")[2]
-    signup = client.get(f"{reverse('accounts:signup')}?invitation={token}")
+    signup = client.get(f"{reverse('account_signup')}?invitation={token}")
     assert f'value="{NEW}"'.encode() in signup.content
-    response = client.post(
-        f"{reverse('accounts:signup')}?invitation={token}",
-        {"email": NEW, "password1": "a-long-enough-pass-42", "password2": "a-long-enough-pass-42"},
-    )
-    assert response["Location"] == invited
-    page = client.get(invited)
-    assert b"Accept invitation" in page.content
-    accepted = client.post(invited)
-    assert accepted["Location"] == reverse("accounts:workspace", kwargs={"code": workspace.code})
+    response = client.post(f"{reverse('account_signup')}?invitation={token}", SIGNUP)
+    assert response.status_code == 302
     user = User.objects.get(email=NEW)
-    assert Membership.objects.get(workspace=workspace, user=user).role == "viewer"
+    # Signed up, signed in, but not a member: the address is not verified yet.
+    assert not Membership.objects.filter(workspace=workspace, user=user).exists()
     invitation = Invitation.objects.get()
+    assert invitation.held_for == user and invitation.accepted_at is None
+    home = client.get(reverse("home")).content.decode()
+    assert "confirm your email address" in home and "Acme" in home
+
+    confirm = _confirmation_link(mailoutbox[-1])
+    assert mailoutbox[-1].to == [NEW]
+    assert client.get(confirm).status_code == 200
+    joined = client.post(confirm)
+    assert joined["Location"] == reverse("accounts:workspace", kwargs={"code": workspace.code})
+    assert Membership.objects.get(workspace=workspace, user=user).role == "viewer"
+    invitation.refresh_from_db()
     assert invitation.accepted_by == user and invitation.accepted_at is not None
     event = workspace.audit_events.get(action="member.joined")
     assert (event.actor, event.target) == (user, NEW)
+    page = client.get(joined["Location"]).content.decode()
+    assert "You joined “Acme” as Viewer" in page
+    assert 'data-testid="verify-banner"' not in page
 
 
-def test_sign_up_from_an_invitation_is_for_the_invited_address(client, invited):
-    token = invited.split("/")[2]
-    response = client.post(
-        f"{reverse('accounts:signup')}?invitation={token}",
-        {
-            "email": "someone-else@example.test",
-            "password1": "a-long-enough-pass-42",
-            "password2": "a-long-enough-pass-42",
-        },
-    )
-    assert response.status_code == 200
-    assert b"sign up with that address" in response.content
-    assert not User.objects.filter(email="someone-else@example.test").exists()
-
-
-def test_when_sign_up_is_closed_an_invitation_still_lets_people_in(client, invited, settings):
+def test_a_forwarded_link_gives_a_stranger_no_membership(
+    client, invited, workspace, mailoutbox, settings
+):
+    """Whoever holds the link may make an account *for* the invited address (even with sign-up
+    closed), but without the mailbox it stays unverified, and joins nothing."""
     settings.ACCOUNT_SIGNUP_OPEN = False
     token = invited.split("/")[2]
-    assert client.get(reverse("accounts:signup")).status_code == 403
-    response = client.post(
-        f"{reverse('accounts:signup')}?invitation={token}",
-        {"email": NEW, "password1": "a-long-enough-pass-42", "password2": "a-long-enough-pass-42"},
-    )
+    # Literal paths: the same requests the hand-written sign-up took, where this attack worked.
+    response = client.post(f"/signup/?invitation={token}", SIGNUP)
     assert response.status_code == 302
-    assert User.objects.filter(email=NEW).exists()
+    stranger = User.objects.get(email=NEW)
+    # Pressing Accept does not help either.
+    client.post(invited)
+    assert not Membership.objects.filter(workspace=workspace, user=stranger).exists()
+    assert Invitation.objects.get().accepted_at is None
+    assert Membership.objects.filter(user=stranger).count() == 1  # the personal workspace only
+    assert not services.email_verified(user=stranger)
+
+    # The real owner of the address clicks the verification link in their own browser: it
+    # asks them to log in as that account (they cannot: it is the stranger's password), and
+    # confirms nothing meanwhile.
+    confirm = _confirmation_link(mailoutbox[-1])
+    from django.test import Client
+
+    owner_browser = Client()
+    for method in ("get", "post"):
+        answer = getattr(owner_browser, method)(confirm)
+        assert answer.status_code == 302
+        assert answer["Location"].startswith(reverse("account_login"))
+    assert not services.email_verified(user=stranger)
+    assert not Membership.objects.filter(workspace=workspace, user=stranger).exists()
+
+
+def test_a_verification_link_opened_as_another_account_confirms_nothing(
+    client, invited, charlie, login, mailoutbox
+):
+    token = invited.split("/")[2]
+    client.post(f"{reverse('account_signup')}?invitation={token}", SIGNUP)
+    confirm = _confirmation_link(mailoutbox[-1])
+    response = login(charlie).post(confirm)
+    assert response.status_code == 403
+    assert b"another account" in response.content
+    assert not services.email_verified(user=User.objects.get(email=NEW))
+
+
+def test_an_unverified_account_cannot_join_even_through_the_service(invited, workspace):
+    user = make_user(NEW)
+    invitation = Invitation.objects.get()
+    with pytest.raises(ValidationError) as error:
+        services.invitation_accept(invitation=invitation, user=user)
+    assert error.value.code == "unverified"
+    assert not Membership.objects.filter(workspace=workspace, user=user).exists()
+    invitation.refresh_from_db()
+    assert invitation.accepted_at is None  # still usable once the address is verified
+    assert not workspace.audit_events.filter(action="member.joined").exists()
+
+
+def test_an_unverified_account_pressing_accept_joins_after_confirming(
+    invited, workspace, login, mailoutbox
+):
+    user = make_user(NEW)
+    client = login(user)
+    page = client.get(invited)
+    assert b"Accept invitation" in page.content
+    assert b"Your email address is not confirmed yet" in page.content
+    response = client.post(invited, follow=True)
+    assert b"Almost there" in response.content
+    assert not Membership.objects.filter(workspace=workspace, user=user).exists()
+    assert Invitation.objects.get().held_for == user
+    client.post(_confirmation_link(mailoutbox[-1]))
+    assert Membership.objects.filter(workspace=workspace, user=user).exists()
+
+
+def test_a_verified_account_with_the_address_accepts_in_one_click(invited, workspace, login):
+    user = verified_user(NEW)
+    response = login(user).post(invited)
+    assert response["Location"] == reverse("accounts:workspace", kwargs={"code": workspace.code})
+    assert Membership.objects.get(workspace=workspace, user=user).role == "viewer"
+
+
+def test_a_withdrawn_invitation_is_not_accepted_on_confirmation(
+    client, invited, workspace, mailoutbox
+):
+    token = invited.split("/")[2]
+    client.post(f"{reverse('account_signup')}?invitation={token}", SIGNUP)
+    Invitation.objects.update(revoked_at=dt.datetime.now(tz=dt.UTC))
+    response = client.post(_confirmation_link(mailoutbox[-1]))
+    assert response.status_code == 302
+    assert services.email_verified(user=User.objects.get(email=NEW))
+    assert not Membership.objects.filter(workspace=workspace, user__email=NEW).exists()
 
 
 def test_logging_in_from_the_link_comes_back_to_it(client, invited, workspace):
-    User.objects.create_user(email=NEW, password="a-long-enough-pass-42")
-    login_url = f"{reverse('login')}?next={invited}"
-    response = client.post(
-        login_url, {"username": NEW, "password": "a-long-enough-pass-42", "next": invited}
-    )
+    verified_user(NEW)
+    login_url = f"{reverse('account_login')}?next={invited}"
+    response = client.post(login_url, {"login": NEW, "password": PERSONA_PASSWORD, "next": invited})
     assert response["Location"] == invited
     assert client.post(invited).status_code == 302
     assert Membership.objects.filter(workspace=workspace, user__email=NEW).exists()
@@ -212,12 +298,12 @@ def test_logging_in_from_the_link_comes_back_to_it(client, invited, workspace):
 def test_posting_to_the_link_logged_out_asks_to_log_in(client, invited):
     response = client.post(invited)
     assert response.status_code == 302
-    assert response["Location"].startswith(reverse("login"))
+    assert response["Location"].startswith(reverse("account_login"))
     assert not Membership.objects.filter(user__email=NEW).exists()
 
 
 def test_the_link_works_once(client, invited, charlie, login):
-    User.objects.create_user(email=NEW, password="a-long-enough-pass-42")
+    verified_user(NEW)
     newcomer = login(User.objects.get(email=NEW))
     assert newcomer.post(invited).status_code == 302
     again = newcomer.get(invited)
@@ -241,7 +327,7 @@ def test_another_account_cannot_accept(invited, charlie, login, workspace):
 
 
 def test_an_expired_link_gets_a_sentence(client, invited):
-    User.objects.create_user(email=NEW, password="a-long-enough-pass-42")
+    verified_user(NEW)
     with time_machine.travel(dt.timedelta(days=8)):
         response = client.get(invited)
         assert response.status_code == 410
@@ -322,7 +408,7 @@ def test_the_invitation_mail_is_sent_once(alice, workspace, login):
 
 
 def test_a_second_click_on_accept_lands_in_the_workspace_too(invited, workspace, login):
-    newcomer = login(User.objects.create_user(email=NEW, password="a-long-enough-pass-42"))
+    newcomer = login(verified_user(NEW))
     home = reverse("accounts:workspace", kwargs={"code": workspace.code})
     assert newcomer.post(invited)["Location"] == home
     again = newcomer.post(invited)  # the double click's second POST, after the first committed
@@ -335,7 +421,7 @@ def test_a_second_click_on_accept_lands_in_the_workspace_too(invited, workspace,
 def test_two_clicks_on_accept_at_once_join_once_and_both_land_in_the_workspace(
     monkeypatch, invited, workspace, login
 ):
-    user = User.objects.create_user(email=NEW, password="a-long-enough-pass-42")
+    user = verified_user(NEW)
     original = services.invitation_for_token
 
     def the_other_click_wins_meanwhile(*, token):
@@ -350,7 +436,7 @@ def test_two_clicks_on_accept_at_once_join_once_and_both_land_in_the_workspace(
 
 
 def test_someone_else_posting_a_used_link_still_gets_410(invited, workspace, charlie, login):
-    newcomer = login(User.objects.create_user(email=NEW, password="a-long-enough-pass-42"))
+    newcomer = login(verified_user(NEW))
     newcomer.post(invited)
     assert login(charlie).post(invited).status_code == 410
     assert not Membership.objects.filter(workspace=workspace, user=charlie).exists()
@@ -402,7 +488,7 @@ def test_sending_an_old_form_again_after_its_invitation_ended_says_so(
         services.invitation_revoke(invitation=invitation, actor=alice)
         sentence = f"that invitation to {NEW} was withdrawn since"
     else:
-        newcomer = User.objects.create_user(email=NEW, password="x-pass-12345")
+        newcomer = verified_user(NEW)
         services.invitation_accept(invitation=invitation, user=newcomer)
         sentence = f"{NEW} has accepted that invitation since"
     again = _invite(owner, workspace, submission=submission)

@@ -176,7 +176,7 @@ def test_actions_reject_other_methods(name, login, alice, workspace, calls):
 def test_anonymous_visitors_are_sent_to_log_in(name, client, workspace):
     response = client.get(url(name, workspace))
     assert response.status_code == 302
-    assert response.url.startswith(reverse("login"))
+    assert response.url.startswith(reverse("account_login"))
 
 
 # --- Connect -------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 import time_machine
+from allauth.account.models import EmailAddress
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
@@ -86,18 +88,18 @@ def test_the_footer_language_switch_is_remembered_on_the_profile(alice, login):
 
 def test_anonymous_visitors_choose_a_language_with_a_cookie(client, db):
     client.post(reverse("accounts:language"), {"language": "id", "next": "/login/"})
-    response = client.get(reverse("login"))
+    response = client.get(reverse("account_login"))
     assert response["Content-Language"] == "id"
 
 
 def test_changing_the_password_keeps_the_user_logged_in(alice, login):
     client = login(alice)
     response = client.post(
-        reverse("accounts:password_change"),
+        reverse("account_change_password"),
         {
-            "old_password": PERSONA_PASSWORD,
-            "new_password1": "a-brand-new-pass-77",
-            "new_password2": "a-brand-new-pass-77",
+            "oldpassword": PERSONA_PASSWORD,
+            "password1": "a-brand-new-pass-77",
+            "password2": "a-brand-new-pass-77",
         },
     )
     assert response.status_code == 302
@@ -108,16 +110,41 @@ def test_changing_the_password_keeps_the_user_logged_in(alice, login):
 
 def test_changing_the_password_needs_the_old_one(alice, login):
     response = login(alice).post(
-        reverse("accounts:password_change"),
+        reverse("account_change_password"),
         {
-            "old_password": "wrong",
-            "new_password1": "a-brand-new-pass-77",
-            "new_password2": "a-brand-new-pass-77",
+            "oldpassword": "wrong",
+            "password1": "a-brand-new-pass-77",
+            "password2": "a-brand-new-pass-77",
         },
     )
     assert response.status_code == 422
     alice.refresh_from_db()
     assert alice.check_password(PERSONA_PASSWORD)
+
+
+def test_the_profile_shows_the_address_state_and_two_factor_sign_in(alice, login):
+    page = login(alice).get(reverse("accounts:profile")).content.decode()
+    assert "Confirmed" in page
+    assert reverse("account_email") in page
+    assert reverse("account_change_password") in page
+    assert reverse("mfa_activate_totp") in page
+    assert "Turn on two-factor sign-in" in page
+
+
+def test_changing_the_email_address_waits_for_the_new_one_to_be_verified(alice, login, mailoutbox):
+    client = login(alice)
+    response = client.post(
+        reverse("account_email"), {"action_add": "", "email": "Alice.New@Example.test"}
+    )
+    assert response.status_code == 302
+    alice.refresh_from_db()
+    assert alice.email == "alice@example.test"  # unchanged until the new one is confirmed
+    link = re.search(r"https?://[^/]+(/confirm-email/\S+/)", mailoutbox[-1].body).group(1)
+    assert mailoutbox[-1].to == ["alice.new@example.test"]
+    client.post(link)
+    alice.refresh_from_db()
+    assert alice.email == "alice.new@example.test"
+    assert EmailAddress.objects.get(user=alice).verified
 
 
 # --- Deleting one's own account (issue 6, section 3) -----------------------------------------
@@ -157,7 +184,7 @@ def test_deleting_my_account_takes_my_lonely_workspaces_and_their_keys(
     Membership.objects.create(workspace=workspace, user=charlie, role="editor")
     client = login(charlie)
     response = client.post(_delete_url(), {"password": PERSONA_PASSWORD}, follow=True)
-    assert response.redirect_chain[-1][0] == reverse("login")
+    assert response.redirect_chain[-1][0] == reverse("account_login")
     assert "Your account was deleted." in response.content.decode()
     assert not User.objects.filter(pk=charlie.pk).exists()
     assert not Workspace.objects.filter(pk=personal.pk).exists()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.core.management import call_command
 from django.urls import reverse
 
@@ -17,7 +18,7 @@ SIGNUP = {
 
 
 def test_signing_up_logs_in_and_gives_a_personal_workspace(client, db):
-    response = client.post(reverse("accounts:signup"), SIGNUP)
+    response = client.post(reverse("account_signup"), SIGNUP)
     assert response.status_code == 302
     assert response["Location"] == reverse("home")
     user = User.objects.get(email="new.person@example.test")  # stored lowercased
@@ -33,49 +34,70 @@ def test_signing_up_logs_in_and_gives_a_personal_workspace(client, db):
 
 def test_sign_up_uses_the_language_the_visitor_chose(client, db):
     client.cookies["django_language"] = "id"
-    client.post(reverse("accounts:signup"), SIGNUP)
+    client.post(reverse("account_signup"), SIGNUP)
     assert User.objects.get(email="new.person@example.test").language == "id"
 
 
 def test_an_unknown_browser_time_zone_falls_back_to_utc(client, db):
-    client.post(reverse("accounts:signup"), {**SIGNUP, "timezone": "Mars/Olympus"})
+    client.post(reverse("account_signup"), {**SIGNUP, "timezone": "Mars/Olympus"})
     assert User.objects.get(email="new.person@example.test").timezone == "UTC"
 
 
-def test_sign_up_refuses_an_email_already_in_use(client, alice):
-    response = client.post(reverse("accounts:signup"), {**SIGNUP, "email": "ALICE@example.test"})
-    assert response.status_code == 200
+def test_signing_up_sends_a_verification_link_and_leaves_the_address_unverified(
+    client, db, mailoutbox
+):
+    client.post(reverse("account_signup"), SIGNUP)
+    user = User.objects.get(email="new.person@example.test")
+    address = EmailAddress.objects.get(user=user)
+    assert (address.email, address.verified, address.primary) == (user.email, False, True)
+    assert not services.email_verified(user=user)
+    assert len(mailoutbox) == 1
+    assert mailoutbox[0].to == ["new.person@example.test"]
+    assert "/confirm-email/" in mailoutbox[0].body
+    # Signed in meanwhile, with the banner and its button.
+    home = client.get(reverse("home")).content.decode()
+    assert 'data-testid="verify-banner"' in home
+    assert "Send the link again" in home
+
+
+def test_sign_up_refuses_an_email_already_in_use(client, alice, mailoutbox):
+    response = client.post(reverse("account_signup"), {**SIGNUP, "email": "ALICE@example.test"})
+    assert response.status_code == 422
     assert b"already exists" in response.content
     assert User.objects.filter(email__iexact="alice@example.test").count() == 1
+    assert mailoutbox == []
 
 
 def test_sign_up_applies_the_password_validators(client, db):
     response = client.post(
-        reverse("accounts:signup"), {**SIGNUP, "password1": "123", "password2": "123"}
+        reverse("account_signup"), {**SIGNUP, "password1": "123", "password2": "123"}
     )
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert not User.objects.filter(email="new.person@example.test").exists()
     assert b"too short" in response.content
 
 
 def test_a_logged_in_user_is_sent_home_from_sign_up(alice, login):
-    response = login(alice).get(reverse("accounts:signup"))
+    response = login(alice).get(reverse("account_signup"))
     assert response.status_code == 302
 
 
 def test_sign_up_can_be_switched_off(client, db, settings):
     settings.ACCOUNT_SIGNUP_OPEN = False
-    response = client.get(reverse("accounts:signup"))
+    response = client.get(reverse("account_signup"))
     assert response.status_code == 403
     assert b"Sign-up is closed" in response.content
-    response = client.post(reverse("accounts:signup"), SIGNUP)
+    response = client.post(reverse("account_signup"), SIGNUP)
+    assert response.status_code == 403
+    # A made-up invitation token opens nothing either.
+    response = client.post(f"{reverse('account_signup')}?invitation=made-up", SIGNUP)
     assert response.status_code == 403
     assert not User.objects.filter(email="new.person@example.test").exists()
-    assert b"Create an account" not in client.get(reverse("login")).content
+    assert b"Create an account" not in client.get(reverse("account_login")).content
 
 
 def test_the_login_page_offers_sign_up_when_open(client, db):
-    assert b"Create an account" in client.get(reverse("login")).content
+    assert b"Create an account" in client.get(reverse("account_login")).content
 
 
 @pytest.mark.parametrize("how", ["create_user", "create_superuser", "createsuperuser"])
@@ -114,16 +136,14 @@ def test_personas_each_have_a_personal_workspace_and_the_right_role(
 
 def test_a_double_click_on_sign_up_makes_one_account_and_no_500(client, monkeypatch, db):
     """Both clicks passed the form's "no such account yet" check; the second finds the account
-    the first just made, and says so instead of failing on the unique email."""
-    original = services.user_sign_up
+    the first just made at the insert, and sends this one to log in."""
+    from allauth.account.forms import BaseSignupForm
 
-    def the_other_click_got_there_first(**kwargs):
-        original(**kwargs)
-        return original(**kwargs)
-
-    monkeypatch.setattr(services, "user_sign_up", the_other_click_got_there_first)
-    response = client.post(reverse("accounts:signup"), SIGNUP)
-    assert response.status_code == 200
+    # The first click's account, made after this click's form found the address free.
+    User.objects.create_user(email="new.person@example.test", password="x-other-click-1")
+    monkeypatch.setattr(BaseSignupForm, "validate_unique_email", lambda self, value: value)
+    response = client.post(reverse("account_signup"), SIGNUP, follow=True)
+    assert response.redirect_chain == [(reverse("account_login"), 302)]
     assert b"An account with this email already exists" in response.content
     assert User.objects.filter(email="new.person@example.test").count() == 1
     assert (
@@ -132,3 +152,31 @@ def test_a_double_click_on_sign_up_makes_one_account_and_no_500(client, monkeypa
         ).count()
         == 1
     )
+
+
+def test_an_address_longer_than_its_column_is_refused_with_a_sentence(client, db):
+    # allauth's email field takes 320 characters; the column holds 254 (a 500 on PostgreSQL).
+    email = "x" * 250 + "@example.test"
+    response = client.post(reverse("account_signup"), {**SIGNUP, "email": email})
+    assert response.status_code == 422
+    assert b"at most 254 characters" in response.content
+    assert not User.objects.filter(email=email).exists()
+
+
+def test_changing_to_an_overlong_address_is_refused_too(alice, login):
+    email = "x" * 250 + "@example.test"
+    response = login(alice).post(reverse("account_email"), {"action_add": "", "email": email})
+    assert b"at most 254 characters" in response.content
+    assert not EmailAddress.objects.filter(email=email).exists()
+
+
+def test_the_banner_goes_once_the_address_is_confirmed_in_another_browser(db, login):
+    from tests.personas import make_user, verify
+
+    user = make_user("elsewhere@example.test")
+    client = login(user)
+    assert b'data-testid="verify-banner"' in client.get(reverse("home")).content
+    verify(user)  # the link was opened in the other browser
+    response = client.post(reverse("accounts:email_verification_resend"), follow=True)
+    assert b"already confirmed" in response.content
+    assert b'data-testid="verify-banner"' not in response.content

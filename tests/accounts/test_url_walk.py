@@ -41,23 +41,28 @@ SKIPPED_NAMESPACES = {
     "admin",
 }
 
+# URLconfs not walked, and why.
+SKIPPED_URLCONFS = {
+    # django-allauth's own pages (log-in, sign-up, email, password, two-factor): each about the
+    # signed-in person only, with no workspace in them; its keys and tokens are credentials.
+    "allauth.urls": "django-allauth",
+}
+
 # Named routes without a workspace in them that any logged-in person may use, and why.
 PER_USER_ROUTES = {
     "home": "the user's own workspace list",
     "healthz": "load balancer probe, reveals no workspace",
-    "login": "logging in",
-    "logout": "logging out (walking it would end the session)",
+    "account_login": "logging in (allauth's view, our template)",
+    "account_signup": "redirects a logged-in user home",
+    "account_change_password": "the user's own password",
+    "account_reset_password": "asks for an email address",
+    # The key is the credential; a made-up one gets "expired or invalid", nothing of a workspace.
+    "account_confirm_email": "an email verification link, not a workspace",
     "set_language": "Django's language switch",
     "accounts:language": "the language switch, stored on the user's own profile",
-    "accounts:signup": "redirects a logged-in user home",
     "accounts:profile": "the user's own profile",
-    "accounts:password_change": "the user's own password",
+    "accounts:email_verification_resend": "sends the user's own verification link again",
     "accounts:account_delete": "the user's own account, behind their password",
-    "accounts:password_reset": "asks for an email address",
-    "accounts:password_reset_done": "a fixed sentence",
-    "accounts:password_reset_complete": "a fixed sentence",
-    # The uid and token are the credential; a wrong pair gets a "link cannot be used" page.
-    "accounts:password_reset_confirm": "a password-reset link, not a workspace",
     "accounts:workspace_create": "creates the user's own workspace",
     "alerts_everywhere": "the user's own unread counts, of their own workspaces only",
 }
@@ -90,6 +95,8 @@ def _walk(resolver: URLResolver, prefix: str = "", namespace: str = "") -> Itera
             inner = entry.namespace or ""
             full = f"{namespace}:{inner}" if namespace and inner else (inner or namespace)
             if (inner or namespace) in SKIPPED_NAMESPACES:
+                continue
+            if getattr(entry.urlconf_module, "__name__", "") in SKIPPED_URLCONFS:
                 continue
             yield from _walk(entry, prefix + str(entry.pattern), full)
         elif isinstance(entry, URLPattern):

@@ -1,7 +1,7 @@
 """A large video through the dashboard (gunicorn, the `uploads` qcluster, the sandbox) against the
 same file sent straight to the sandbox with curl, in one run.
 
-    python -m tests.bench.bench_upload        (BENCH_UPLOAD_MB, default 400)
+    python -m tests.bench.bench_upload        (BENCH_UPLOAD_MB, default 400; BENCH_UPLOAD_ROUNDS, 3)
 
     curl ──────────────────────────────────────────────> sandbox          curl_seconds
     curl ──> gunicorn (stream to disk, probe, queue) ───┐                  wait_seconds
@@ -10,7 +10,8 @@ same file sent straight to the sandbox with curl, in one run.
 Everything runs as it does in production, on a SQLite file (ORM broker): its own dashboard
 database, media dir and sandbox under a temp dir. The video is a real 10-second 180×320 MP4
 padded to size with an MP4 ``free`` box (sparse on disk), so both the dashboard's probe and the
-sandbox's accept it and every byte still travels. Figures (writes bench-results/upload.json):
+sandbox's accept it and every byte still travels. Each round sends it once with curl and once
+through the dashboard; each figure is the median of the rounds (writes bench-results/upload.json):
 
 - ``wait_ratio``: the time until the dashboard answers "received and queued" over curl's time
   (goal ≤ 1.2); ``forward_ratio``: the worker's send over curl's time (goal ≤ 1.2);
@@ -27,6 +28,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import struct
 import subprocess
 import sys
@@ -151,7 +153,7 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def seed() -> None:
-    """In a child with the bench environment: an editor, a workspace with the key, a session."""
+    """In a child with the bench environment: an owner, a workspace with the key, a session."""
     from tests.bench.helpers import setup_django
 
     setup_django()
@@ -165,7 +167,7 @@ def seed() -> None:
 
     user = User.objects.create_user(email="bench@example.test", password="bench-pass-123456")
     workspace = Workspace.objects.create(name="Bench", kind=Workspace.Kind.CLIENT)
-    Membership.objects.create(workspace=workspace, user=user, role=Membership.Role.EDITOR)
+    Membership.objects.create(workspace=workspace, user=user, role=Membership.Role.OWNER)
     api_key = os.environ[KEY_ENV]
     keys.connection_connect(workspace=workspace, api_key=api_key, plan=None, actor=user)
     with taisly.TaislyClient(api_key) as client:
@@ -262,6 +264,7 @@ def curl_to_sandbox(
 
 def main() -> int:
     file_mb = float(os.environ.get("BENCH_UPLOAD_MB", "400"))
+    repeat = int(os.environ.get("BENCH_UPLOAD_ROUNDS", "3"))
     if not shutil.which("curl"):
         raise SystemExit("curl is needed (apt-get install curl).")
     from tests.sandbox_server import SandboxServer
@@ -334,28 +337,37 @@ def main() -> int:
                     raise SystemExit(f"qcluster exited:\n{worker_log.read_text()[-3000:]}")
 
                 platform_ids = [p["_id"] for p in account["platforms"][:2]]
-                print("curl straight to the sandbox…")
-                curl_seconds = curl_to_sandbox(
-                    sandbox.base_url, account["api_key"], platform_ids, video, tmp
-                )
-
                 web_peaks = Peaks([web_worker])
                 worker_peaks = Peaks([worker.pid, *descendants(worker.pid)])
                 web_peaks.reset()
                 worker_peaks.reset()
-                print("the same file through the dashboard…")
-                wait_seconds, started = upload_through_dashboard(base, seeded, video, tmp)
-                outcome = wait_until_sent(env, started)
+                rounds = []
+                for number in range(1, repeat + 1):
+                    print(
+                        f"round {number}/{repeat}: curl straight to the sandbox, then the same "
+                        "file through the dashboard…"
+                    )
+                    curl_seconds = curl_to_sandbox(
+                        sandbox.base_url, account["api_key"], platform_ids, video, tmp
+                    )
+                    wait_seconds, started = upload_through_dashboard(base, seeded, video, tmp)
+                    outcome = wait_until_sent(env, started)
+                    rounds.append({"curl": curl_seconds, "wait": wait_seconds, **outcome})
                 web_growth = web_peaks.growth_mb()
                 worker_growth = worker_peaks.growth_mb()
             finally:
                 stop(web)
                 stop(worker)
 
-    forward_seconds = outcome["forward_seconds"]
-    end_to_end = outcome["end_to_end_seconds"]
+    # Each figure is the median of its rounds: one slow round on a busy machine (curl's or
+    # the dashboard's) then moves neither side.
+    curl_seconds = statistics.median(r["curl"] for r in rounds)
+    wait_seconds = statistics.median(r["wait"] for r in rounds)
+    forward_seconds = statistics.median(r["forward_seconds"] for r in rounds)
+    end_to_end = statistics.median(r["end_to_end_seconds"] for r in rounds)
     results = {
         "file_mb": file_mb,
+        "rounds": repeat,
         "curl_seconds": round(curl_seconds, 2),
         "wait_seconds": round(wait_seconds, 2),
         "forward_seconds": round(forward_seconds, 2),
@@ -363,14 +375,18 @@ def main() -> int:
         "wait_ratio": round(wait_seconds / curl_seconds, 2),
         "forward_ratio": round(forward_seconds / curl_seconds, 2),
         "end_to_end_ratio": round(end_to_end / curl_seconds, 2),
+        "each_round": [
+            {key: round(value, 2) for key, value in r.items() if isinstance(value, float)}
+            for r in rounds
+        ],
         "web_rss_growth_mb": web_growth,
         "worker_rss_growth_mb": worker_growth,
-        "state": outcome["state"],
+        "state": "sent" if all(r["state"] == "sent" for r in rounds) else "not sent",
         "goal_ratio": GOAL_RATIO,
         "goal_rss_mb": GOAL_RSS_MB,
     }
     results["passed"] = (
-        outcome["state"] == "sent"
+        results["state"] == "sent"
         and results["wait_ratio"] <= GOAL_RATIO
         and results["forward_ratio"] <= GOAL_RATIO
         and web_growth < GOAL_RSS_MB
@@ -402,7 +418,7 @@ def wait_until_sent(env: dict, started: float, timeout: float = 900) -> dict:
         "from posting.models import Post\n"
         f"deadline = time.time() + {timeout}\n"
         "while time.time() < deadline:\n"
-        "    post = Post.objects.first()\n"
+        "    post = Post.objects.order_by('-created_at', '-id').first()\n"
         "    if post and post.state not in ('queued', 'sending'):\n"
         "        break\n"
         "    time.sleep(0.1)\n"

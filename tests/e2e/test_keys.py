@@ -26,7 +26,7 @@ def csp_violations(page: Page) -> list[str]:
 
 
 def log_in(page: Page, live_server, user) -> None:
-    page.goto(f"{live_server.url}{reverse('login')}")
+    page.goto(f"{live_server.url}{reverse('account_login')}")
     page.get_by_label("Email").fill(user.email)
     page.get_by_label("Password").fill(PERSONA_PASSWORD)
     page.get_by_role("button", name="Log in").click()

@@ -247,6 +247,32 @@ def test_stale_platforms_and_rules_are_refreshed_with_the_history(workspace, con
     assert [c.endpoint for c in calls] == ["GET /post/history"]
 
 
+def test_a_failing_rule_refresh_keeps_the_synced_history(workspace, connected, sandbox, calls):
+    from posting.taisly import taisly_call
+
+    MirrorState.objects.filter(workspace=workspace).update(
+        reposts_synced_at=timezone.now() - timedelta(hours=7)
+    )
+    armed = []
+
+    def outage_after_history(sender, record, **kwargs):
+        # The history request went through; the rules request that follows meets a 500.
+        if record.endpoint == "GET /post/history" and not armed:
+            armed.append(sandbox.fault("500"))
+
+    calls.clear()
+    taisly_call.connect(outage_after_history, weak=False, dispatch_uid="outage_after_history")
+    try:
+        assert run_sync(workspace) == "synced"
+    finally:
+        taisly_call.disconnect(dispatch_uid="outage_after_history")
+    assert [(c.endpoint, c.status) for c in calls] == [
+        ("GET /post/history", 200),
+        ("GET /reposts", 500),
+    ]
+    assert state_of(workspace).history_synced_at is not None
+
+
 # --- Failures --------------------------------------------------------------------------------
 
 

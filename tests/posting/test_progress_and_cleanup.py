@@ -219,3 +219,37 @@ def test_forward_progress_is_written_at_most_once_a_second(
             progress(n * 100, 100_000)
     post.refresh_from_db()
     assert post.progress_bytes == post.progress_total == 100_000
+
+
+def test_the_services_check_the_role_themselves(workspace, alice, vera, bob, media):
+    import uuid
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from accounts.access import RoleRequired
+    from accounts.models import Membership
+    from posting.probe import VideoFacts
+
+    post = make_post(workspace, alice, state=Post.State.SEND_FAILED)
+    with pytest.raises(RoleRequired):
+        upload.post_retry_send(post=post, actor=vera)
+    # An editor demoted after the page was shown: the service sees the new role.
+    Membership.objects.filter(user=bob).update(role=Membership.Role.VIEWER)
+    platform = Platform.objects.create(workspace=workspace, taisly_id="p1", network="TikTok")
+    with pytest.raises(RoleRequired):
+        upload.post_create(
+            workspace=workspace,
+            actor=bob,
+            video=SimpleUploadedFile("clip.mp4", b"x" * 100),
+            facts=VideoFacts(container="MP4", width=180, height=320, duration=4, size=100),
+            platforms=[platform],
+            description="",
+            cover_second=0,
+            scheduled_at=None,
+            token=uuid.uuid4(),
+        )
+    assert Post.objects.count() == 1
+    # The stored video of the refused post was removed again.
+    assert sorted(p.name for p in (media / "posts").rglob("*.mp4")) == [
+        post.video.name.rsplit("/", 1)[-1]
+    ]

@@ -260,3 +260,53 @@ def test_a_connect_of_a_blocked_key_is_refused_before_any_request(
 
 
 # Threads deciding at once on PostgreSQL: tests/posting/test_quota_processes.py.
+
+
+# --- Taisly's own limit, spent outside the dashboard -----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def short_window_sandbox(tmp_path_factory):
+    """A sandbox whose rate window is two minutes, so its retryAfter is short."""
+    from tests.sandbox_server import SandboxServer
+
+    server = SandboxServer(tmp_path_factory.mktemp("short-window"), rate_window_seconds=120)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_a_429_from_requests_made_elsewhere_blocks_both_holders_until_retry_after(
+    workspace, alice, settings, short_window_sandbox, login
+):
+    """Requests made with the key outside the dashboard (Taisly's app, the Agent Kit) spend
+    Taisly's hour without the ledger seeing them: the first 429 blocks every holder of the key
+    for the retryAfter Taisly gives, and the pages say until when."""
+    from tests.sandbox.conftest import Api
+
+    sandbox = short_window_sandbox
+    settings.TAISLY_BASE_URL = sandbox.base_url
+    account = sandbox.create_account()
+    keys.connection_connect(workspace=workspace, api_key=account["api_key"], plan=None, actor=alice)
+    other = second_workspace(alice)
+    keys.connection_connect(workspace=other, api_key=account["api_key"], plan=None, actor=alice)
+    outside = Api(sandbox.base_url, account["api_key"])
+    while outside.get("/user/api-key").status_code != 429:
+        pass  # the Agent Kit, say, spends the rest of the hour
+    assert TaislyRequest.objects.count() == 4  # the ledger saw only the two connects
+
+    with pytest.raises(TaislyActionError) as caught:
+        history_sync(workspace=workspace)
+
+    assert caught.value.cause.status == 429
+    until = connection_of(workspace).blocked_until
+    assert timezone.now() < until <= timezone.now() + timedelta(seconds=121)
+    assert connection_of(other).blocked_until == until
+    body = login(alice).get(f"/w/{other.code}/quota/", HTTP_HX_REQUEST="true").content.decode()
+    assert f"Rate-limited by Taisly until {timezone.localtime(until):%H:%M}" in body
+
+    # Both clocks move past retryAfter: the key works again, from either workspace.
+    sandbox.advance(125)
+    with time_machine.travel(timezone.now() + timedelta(seconds=125), tick=False):
+        history_sync(workspace=other)
+    assert TaislyRequest.objects.filter(status=429).count() == 1

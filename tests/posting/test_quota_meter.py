@@ -87,8 +87,25 @@ def test_it_warns_when_history_is_stale_for_the_plan(login, alice, workspace, co
         workspace=workspace, history_synced_at=timezone.now() - timedelta(hours=2)
     )
     assert "sync-stale" in meter(login(alice), workspace).content.decode()
-    MirrorState.objects.filter(workspace=workspace).update(history_synced_at=timezone.now())
-    assert "sync-stale" not in meter(login(alice), workspace).content.decode()
+    synced = timezone.now()
+    MirrorState.objects.filter(workspace=workspace).update(history_synced_at=synced)
+    body = meter(login(alice), workspace).content.decode()
+    assert "sync-stale" not in body
+    assert f"history synced at {timezone.localtime(synced):%H:%M}" in body
+
+
+def test_it_says_when_the_background_sync_tries_again_after_an_outage(
+    login, alice, workspace, connection
+):
+    retry = timezone.now() + timedelta(minutes=4)
+    MirrorState.objects.create(
+        workspace=workspace,
+        history_synced_at=timezone.now(),
+        sync_error="outage",
+        sync_retry_at=retry,
+    )
+    body = meter(login(alice), workspace).content.decode()
+    assert f"tries again at {timezone.localtime(retry):%H:%M}" in body
 
 
 def test_without_a_key_it_says_nothing_is_counted(login, alice, workspace):

@@ -309,3 +309,26 @@ def test_a_result_that_fails_again_is_unseen_again(workspace):
 
     result = PostResult.objects.get()
     assert result.code == "CODE_B" and result.seen_at is None
+
+
+def test_a_post_that_got_its_taisly_id_after_the_request_is_not_judged(workspace):
+    """The uploads worker may store a scheduled post's id while the history request is out."""
+    asked_at = timezone.now() - timedelta(seconds=5)
+    Post.objects.create(
+        workspace=workspace,
+        taisly_id="fresh",
+        state="sent",
+        scheduled_at=asked_at + timedelta(hours=2),
+        due_at=asked_at + timedelta(hours=2),
+    )
+
+    summary = sync.history_store(
+        workspace=workspace,
+        posts=[],
+        start=asked_at - timedelta(days=1),
+        end=asked_at + timedelta(days=60),
+        now=asked_at,
+    )
+
+    assert summary.removed_posts == 0
+    assert Post.objects.get(taisly_id="fresh").state == "sent"

@@ -290,11 +290,11 @@ def _text(response) -> str:
 
 @pytest.mark.django_db
 def test_an_anonymous_visitor_asking_for_indonesian_gets_the_login_page_in_indonesian():
-    page = _text(Client(headers={"accept-language": "id"}).get(reverse("login")))
+    page = _text(Client(headers={"accept-language": "id"}).get(reverse("account_login")))
     assert '<html lang="id">' in page
     for indonesian in (
         "<title>Masuk · taisly-dash</title>",
-        '<label class="label" for="id_username">Email</label>',
+        '<label class="label" for="id_login">Email</label>',
         '<label class="label" for="id_password">Kata sandi</label>',
         "Lupa kata sandi?",
         ">Bahasa</label>",
@@ -306,7 +306,7 @@ def test_an_anonymous_visitor_asking_for_indonesian_gets_the_login_page_in_indon
 
 @pytest.mark.django_db
 def test_an_anonymous_visitor_asking_for_english_still_gets_english():
-    page = _text(Client(headers={"accept-language": "en"}).get(reverse("login")))
+    page = _text(Client(headers={"accept-language": "en"}).get(reverse("account_login")))
     assert '<html lang="en">' in page
     assert "Forgotten your password?" in page
     assert "Lupa kata sandi?" not in page

@@ -13,6 +13,11 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from io import StringIO
 
+from allauth.account.models import EmailAddress
+from allauth.mfa.adapter import get_adapter as get_mfa_adapter
+from allauth.mfa.models import Authenticator
+from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+from allauth.mfa.totp.internal.auth import TOTP
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
@@ -29,6 +34,9 @@ from posting.taisly import TaislyAuthError, TaislyClient, TaislyError
 
 DEMO_PASSWORD = "demo-pass-123"
 DEMO_TIMEZONE = "Asia/Jakarta"
+# solo@demo.test signs in with two-factor: add this secret to an authenticator app (or compute a
+# code with any TOTP tool). Fixed, so it survives re-seeding; a demo secret, never production.
+DEMO_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 AGENCY = "agency@demo.test"
 EDITOR = "editor@demo.test"
@@ -111,6 +119,7 @@ class Command(BaseCommand):
             keyed.append(f"{seed.name} ({connection.get_plan_display()} {connection.key_hint})")
 
         solo = people[SOLO]
+        totp_secret = self._two_factor(solo)
         solo_workspace = self._personal_workspace(solo)
         solo_connection = self._key(solo_workspace, SOLO_KEY, actor=solo)
 
@@ -126,7 +135,8 @@ class Command(BaseCommand):
                     f"  {EDITOR:<18} editor in {kopi}",
                     f"  {CLIENT:<18} client, views {batik}",
                     f"  {SOLO:<18} solo, owns only '{solo_workspace.name}' "
-                    f"({solo_connection.get_plan_display()} {solo_connection.key_hint})",
+                    f"({solo_connection.get_plan_display()} {solo_connection.key_hint}); "
+                    f"two-factor on, authenticator secret {totp_secret}",
                     f"  {STAFF:<18} staff: oversight of every workspace",
                 ]
             )
@@ -150,7 +160,20 @@ class Command(BaseCommand):
                 timezone=DEMO_TIMEZONE,
                 is_staff=email == STAFF,
             )
+        # Demo addresses count as verified, so these people can join and be invited.
+        EmailAddress.objects.update_or_create(
+            user=user, email=user.email, defaults={"verified": True, "primary": True}
+        )
         return user
+
+    def _two_factor(self, user: User) -> str:
+        """Two-factor sign-in (TOTP and recovery codes) for ``user``; returns the secret."""
+        totp = Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).first()
+        if totp is None:
+            TOTP.activate(user, DEMO_TOTP_SECRET)
+            RecoveryCodes.activate(user)
+            return DEMO_TOTP_SECRET
+        return get_mfa_adapter().decrypt(totp.data["secret"])
 
     def _client_workspace(self, name: str, owner: User) -> Workspace:
         workspace = (
