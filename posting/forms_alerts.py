@@ -31,6 +31,7 @@ class WebhookForm(forms.Form):
         label=_("URL"),
         max_length=500,
         assume_scheme="https",
+        widget=forms.URLInput(attrs={"class": "input", "placeholder": "https://"}),
         help_text=_("Where alerts are sent: your service, or a Slack incoming-webhook URL."),
     )
     format = forms.ChoiceField(

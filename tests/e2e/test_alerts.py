@@ -15,6 +15,7 @@ from tests.e2e.test_compose import worker_thread  # noqa: F401 (fixture)
 from tests.e2e.test_keys import csp_violations, log_in  # noqa: F401 (fixture)
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
 from tests.posting.upload_fixtures import compose_data, compose_url, sandbox_posts
+from tests.posting.webhook_receiver import receiver  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -96,3 +97,50 @@ def test_badge_alerts_page_mark_all_read_and_retry_failed_platforms(
     made = {p["id"]: p for p in sandbox_posts(sandbox, connected_ws["api_key"])}
     assert len(made) == 2 and len(made[retry.taisly_id]["result"]) == 1
     assert csp_violations == []
+
+
+def test_an_owner_adds_a_webhook_sends_a_test_event_and_reads_the_log(
+    page: Page,
+    live_server,
+    alice,
+    vera,
+    workspace,
+    receiver,  # noqa: F811
+    screenshot_dir,
+    csp_violations,  # noqa: F811
+):
+    log_in(page, live_server, alice)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(live_server.url + reverse("posting:webhooks", kwargs={"code": workspace.code}))
+    page.get_by_label("URL").fill(receiver.url("/in"))
+    page.get_by_label("Signed JSON").check()
+    page.get_by_label("Failed", exact=True).check()
+    page.get_by_role("button", name="Add webhook").click()
+    expect(page.get_by_test_id("webhook-secret")).to_contain_text("whsec_")
+    page.get_by_test_id("webhook-test").click()
+    expect(page.get_by_test_id("attempt")).to_have_count(1)
+    expect(page.get_by_test_id("attempt")).to_contain_text("200")
+    assert receiver.received[0].json()["event"] == "test"
+    page.screenshot(path=f"{screenshot_dir}/webhook-1280.png", full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert no_sideways_scroll(page)
+    page.screenshot(path=f"{screenshot_dir}/webhook-390.png", full_page=True)
+    page.goto(live_server.url + reverse("posting:webhooks", kwargs={"code": workspace.code}))
+    assert no_sideways_scroll(page)
+    page.screenshot(path=f"{screenshot_dir}/webhooks-390.png", full_page=True)
+    assert csp_violations == []
+
+
+def test_a_viewer_chooses_the_hourly_digest(
+    page: Page, live_server, vera, workspace, screenshot_dir
+):
+    log_in(page, live_server, vera)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(live_server.url + reverse("posting:alert_settings", kwargs={"code": workspace.code}))
+    expect(page.get_by_label("Off")).to_be_checked()
+    page.get_by_label("Hourly digest").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_contain_text("Your choice of alert emails was saved.")
+    expect(page.get_by_label("Hourly digest")).to_be_checked()
+    assert no_sideways_scroll(page)
+    page.screenshot(path=f"{screenshot_dir}/alert-emails-390.png", full_page=True)

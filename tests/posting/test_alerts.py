@@ -483,3 +483,41 @@ def test_a_test_event_and_a_redelivery(
     assert WebhookAttempt.objects.filter(delivery=delivery).count() == 2
     actions = set(AuditEvent.objects.values_list("action", flat=True))
     assert {"webhook.added", "webhook.tested", "webhook.redelivered"} <= actions
+
+
+def test_a_scan_racing_another_worker_raises_nothing_twice(workspace, alice, monkeypatch):
+    platform = Platform.objects.create(workspace=workspace, taisly_id="p", network="TikTok")
+    post = Post.objects.create(
+        workspace=workspace, description="d", state=Post.State.SENT, due_at=timezone.now()
+    )
+    post.results.create(platform=platform, status="FAILED", code="X_Y")
+    original = alerts._raise
+
+    def racing(**fields):
+        # The other worker commits the same alert between this scan's look and its insert.
+        Alert.objects.create(
+            workspace_id=fields["workspace_id"],
+            post_id=fields["post_id"],
+            platform_id=fields["platform_id"],
+            kind=fields["kind"],
+        )
+        return original(**fields)
+
+    monkeypatch.setattr(alerts, "_raise", racing)
+    assert alerts.alerts_scan().raised == []
+    assert Alert.objects.count() == 1
+    assert mail.outbox == []  # the other worker's batch emails it, not this one
+
+
+def test_an_alert_email_is_in_the_member_s_language(workspace, alice):
+    alice.language = "id"
+    alice.save(update_fields=["language"])
+    platform = Platform.objects.create(workspace=workspace, taisly_id="p", network="X")
+    post = Post.objects.create(workspace=workspace, description="d", state=Post.State.SENT)
+    alert = Alert.objects.create(
+        workspace=workspace, post=post, platform=platform, kind="failed", error_code="X_Y"
+    )
+    assert alerts.alerts_email(alert_ids=[alert.pk]) == 1
+    (email,) = mail.outbox
+    assert "postingan perlu perhatian" in email.subject
+    assert "Halo" in email.body and "Coba lagi platform yang gagal" in email.body
