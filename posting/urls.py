@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from posting.views import calendar, compose, history, platforms, posts
+from posting.views import calendar, compose, history, platforms, posts, reposts
 
 app_name = "posting"
 urlpatterns = [
@@ -15,6 +15,13 @@ urlpatterns = [
     path("calendar/week/", calendar.calendar_week, name="calendar_week"),
     path("accounts/", platforms.platforms, name="platforms"),
     path("accounts/sync/", platforms.platforms_sync, name="platforms_sync"),
+    # --- repost rules ---
+    path("reposts/", reposts.rule_list, name="reposts"),
+    path("reposts/add/", reposts.rule_add, name="repost_add"),
+    path("reposts/sync/", reposts.rules_sync, name="reposts_sync"),
+    path("reposts/<str:rule_id>/pause/", reposts.rule_pause, name="repost_pause"),
+    path("reposts/<str:rule_id>/resume/", reposts.rule_resume, name="repost_resume"),
+    path("reposts/<str:rule_id>/delete/", reposts.rule_delete, name="repost_delete"),
     # --- compose and upload ---
     path("posts/new/", compose.compose, name="compose"),
     path(
