@@ -156,3 +156,28 @@ def test_staff_need_two_factor_for_the_admin_in_production(login, settings, db):
     assert response["Location"] == reverse("mfa_index")
     with_two_factor(root)
     assert client.get("/admin/accounts/user/").status_code == 200
+
+
+def test_staff_who_are_members_need_two_factor_for_staff_reads_in_production(
+    staff, alice, workspace, login, settings, mailoutbox
+):
+    """A staff member who is also a viewer reads the owners' pages (audit log, pending
+    invitations) as staff: in production that is oversight, and needs two-factor sign-in too."""
+    from accounts.models import Membership
+
+    login(alice).post(
+        reverse("accounts:member_invite", kwargs={"code": workspace.code}),
+        {"email": "pending@example.test", "role": "viewer"},
+    )
+    Membership.objects.create(workspace=workspace, user=staff, role="viewer")
+    settings.STAFF_REQUIRE_2FA = True
+    client = login(staff)
+    audit = reverse("accounts:audit", kwargs={"code": workspace.code})
+    members = reverse("accounts:members", kwargs={"code": workspace.code})
+    assert client.get(audit).status_code == 403
+    page = client.get(members)
+    assert page.status_code == 200  # what any viewer sees
+    assert b"pending@example.test" not in page.content
+    with_two_factor(staff)
+    assert client.get(audit).status_code == 200
+    assert b"pending@example.test" in client.get(members).content
