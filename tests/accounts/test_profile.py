@@ -174,6 +174,18 @@ def test_a_wrong_password_deletes_nothing(charlie, login):
     assert User.objects.filter(pk=charlie.pk).exists()
 
 
+def test_guessing_the_password_to_delete_the_account_is_rate_limited(charlie, login, settings):
+    """The password asked for again is limited like allauth's own re-checks: a borrowed session
+    cannot try password after password here."""
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "reauthenticate": "3/m/user"}
+    client = login(charlie)
+    url = reverse("accounts:account_delete")
+    answers = [client.post(url, {"password": f"guess-{i}"}).status_code for i in range(4)]
+    assert answers == [422, 422, 422, 429]
+    assert client.post(url, {"password": PERSONA_PASSWORD}).status_code == 429
+    assert User.objects.filter(pk=charlie.pk).exists()
+
+
 def test_deleting_my_account_takes_my_lonely_workspaces_and_their_keys(
     charlie, alice, workspace, login
 ):
