@@ -20,7 +20,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
@@ -84,7 +84,9 @@ def profile(request: HttpRequest) -> HttpResponse:
             samesite=settings.LANGUAGE_COOKIE_SAMESITE,
             secure=settings.LANGUAGE_COOKIE_SECURE,
         )
-        messages.success(request, _("Your profile was saved."))
+        # Said in the language just chosen, as the page it lands on is.
+        with translation.override(request.user.language):
+            messages.success(request, _("Your profile was saved."))
         return response
     return render(
         request,

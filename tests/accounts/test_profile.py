@@ -37,6 +37,17 @@ def test_saving_the_profile_changes_name_time_zone_and_language(alice, login):
     assert response.cookies["django_language"].value == "id"
 
 
+def test_the_saved_message_is_in_the_language_just_chosen(alice, login):
+    response = login(alice).post(
+        reverse("accounts:profile"),
+        {"display_name": "Alice", "timezone": "UTC", "language": "id"},
+        follow=True,
+    )
+    text = response.content.decode()
+    assert "Profil Anda telah disimpan." in text
+    assert "Your profile was saved." not in text
+
+
 def test_the_profile_refuses_an_unknown_time_zone(alice, login):
     response = login(alice).post(
         reverse("accounts:profile"),
