@@ -53,6 +53,22 @@ def test_password_reset_says_the_same_for_an_unknown_address(client, db, mailout
     assert all("/password/reset/key/" not in m.body for m in mailoutbox)
 
 
+def test_a_pending_email_change_cannot_be_used_to_reset_the_password(
+    client, alice, login, mailoutbox
+):
+    """alice asked to change to an address she does not own (a typo): its owner must not be
+    able to reset alice's password through it. Her own address still can."""
+    login(alice).post(reverse("account_email"), {"action_add": "", "email": "typo@example.test"})
+    mailoutbox.clear()
+    response = client.post(reverse("account_reset_password"), {"email": "typo@example.test"})
+    assert response.status_code == 302  # the same answer as for any address (no enumeration)
+    assert not any("/password/reset/key/" in message.body for message in mailoutbox)
+    mailoutbox.clear()
+    client.post(reverse("account_reset_password"), {"email": alice.email})
+    assert [m.to for m in mailoutbox] == [[alice.email]]
+    assert "/password/reset/key/" in mailoutbox[0].body
+
+
 def test_a_bad_reset_link_gets_a_sentence(client, alice):
     response = client.get("/password/reset/key/1-bad-token/", follow=True)
     assert response.status_code == 200
