@@ -46,6 +46,15 @@ def test_password_reset_sends_a_working_link(client, alice, mailoutbox):
     assert alice.check_password("a-brand-new-pass-77")
 
 
+def test_the_page_after_a_password_reset_leads_to_log_in(client, db):
+    """A reset logs out every browser: the page that says it worked offers the way back in,
+    in the visitor's language."""
+    page = client.get(reverse("account_reset_password_from_key_done"), HTTP_ACCEPT_LANGUAGE="id")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert f'href="{reverse("account_login")}" data-testid="reset-done-login">Masuk<' in text
+
+
 def test_password_reset_says_the_same_for_an_unknown_address(client, db, mailoutbox):
     response = client.post(reverse("account_reset_password"), {"email": "nobody@example.test"})
     assert response["Location"] == reverse("account_reset_password_done")
