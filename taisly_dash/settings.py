@@ -117,6 +117,8 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     # A workspace that requires two-factor sign-in sends members without it to set it up.
     "accounts.middleware.TwoFactorRequiredMiddleware",
+    # 422 for a refused form on allauth's pages too (ours set it themselves).
+    "accounts.middleware.RefusedFormStatusMiddleware",
 ]
 
 ROOT_URLCONF = "taisly_dash.urls"
