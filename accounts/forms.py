@@ -10,6 +10,8 @@ from allauth.account.forms import LoginForm as AllauthLoginForm
 from allauth.account.forms import ResetPasswordForm as AllauthResetPasswordForm
 from allauth.account.forms import SignupForm as AllauthSignupForm
 from allauth.account.models import EmailAddress
+from allauth.mfa.base.forms import AuthenticateForm as AllauthTwoFactorForm
+from allauth.mfa.base.forms import ReauthenticateForm as AllauthTwoFactorReauthForm
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -151,6 +153,25 @@ class SignUpForm(BulmaFormMixin, AllauthSignupForm):
     def custom_signup(self, request: HttpRequest, user: User) -> None:
         if self.invitation is not None:
             services.invitation_hold(invitation=self.invitation, user=user)
+
+
+class _RecoveryCodeHint:
+    """allauth's code field takes a recovery code too, but its page only asks for the app's
+    code: someone who lost their phone is told what else works."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["code"].help_text = _(
+            "Lost your phone? Enter one of your recovery codes instead."
+        )
+
+
+class TwoFactorCodeForm(_RecoveryCodeHint, AllauthTwoFactorForm):
+    pass
+
+
+class TwoFactorReauthenticateForm(_RecoveryCodeHint, AllauthTwoFactorReauthForm):
+    pass
 
 
 class TwoFactorRequirementForm(forms.Form):

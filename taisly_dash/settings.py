@@ -234,6 +234,11 @@ ACCOUNT_RATE_LIMITS = {
 # now: they need their own browser flow and tests.
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "taisly-dash"
+# The code page says a recovery code works too.
+MFA_FORMS = {
+    "authenticate": "accounts.forms.TwoFactorCodeForm",
+    "reauthenticate": "accounts.forms.TwoFactorReauthenticateForm",
+}
 # Staff always need two-factor sign-in in production before any oversight page.
 STAFF_REQUIRE_2FA = PRODUCTION
 

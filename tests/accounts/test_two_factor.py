@@ -40,8 +40,21 @@ def test_logging_in_with_two_factor_on_asks_for_a_code(client, alice):
     assert response["Location"] == reverse("mfa_authenticate")
     assert not client.session.get("_auth_user_id")  # the password alone is not enough
     wrong = client.post(reverse("mfa_authenticate"), {"code": "000000"})
-    assert wrong.status_code == 200 and not client.session.get("_auth_user_id")
+    assert wrong.status_code == 422 and not client.session.get("_auth_user_id")
     done = client.post(reverse("mfa_authenticate"), {"code": totp_code()})
+    assert done.status_code == 302
+    assert int(client.session["_auth_user_id"]) == alice.pk
+
+
+def test_the_code_page_says_a_recovery_code_works_too_and_it_does(client, alice):
+    from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+
+    with_two_factor(alice)
+    codes = RecoveryCodes.activate(alice).generate_codes()
+    client.post(reverse("account_login"), {"login": alice.email, "password": PERSONA_PASSWORD})
+    page = client.get(reverse("mfa_authenticate"))
+    assert b"Lost your phone? Enter one of your recovery codes instead." in page.content
+    done = client.post(reverse("mfa_authenticate"), {"code": codes[0]})
     assert done.status_code == 302
     assert int(client.session["_auth_user_id"]) == alice.pk
 
