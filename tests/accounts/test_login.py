@@ -78,6 +78,16 @@ def test_a_pending_email_change_cannot_be_used_to_reset_the_password(
     assert "/password/reset/key/" in mailoutbox[0].body
 
 
+def test_a_confirmation_link_for_an_email_change_opened_logged_out_says_to_ignore_it(
+    client, alice, login, mailoutbox
+):
+    login(alice).post(reverse("account_email"), {"action_add": "", "email": "typo@example.test"})
+    link = re.search(r"https?://[^/\s]+(/confirm-email/[^/\s]+/)", mailoutbox[-1].body).group(1)
+    page = client.get(link, follow=True).content.decode()
+    assert "If you did not ask for this, ignore the email" in page
+    assert "reset the password" not in page
+
+
 def test_a_bad_reset_link_gets_a_sentence(client, alice):
     response = client.get("/password/reset/key/1-bad-token/", follow=True)
     assert response.status_code == 200
