@@ -29,6 +29,7 @@ from django.http import Http404, HttpRequest
 from django.utils.translation import gettext as _
 
 from accounts.models import Membership, User, Workspace
+from posting.models import Post
 
 Role = Membership.Role
 
@@ -159,3 +160,34 @@ def get_workspace_for_owner(request: HttpRequest, code) -> WorkspaceAccess:
     if not access.is_owner:
         raise PermissionDenied
     return access
+
+
+def _uuid_or_404(value) -> uuid.UUID:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        raise Http404 from None
+
+
+def get_post_for_user(request: HttpRequest, code, post_code) -> tuple[Post, WorkspaceAccess]:
+    """The post ``post_code`` of workspace ``code`` and the user's access; 404 for outsiders and
+    for a post of another workspace. Two queries: the access check, then the post (with its
+    author)."""
+    access = get_workspace_for_user(request, code)
+    post = (
+        Post.objects.select_related("author")
+        .filter(workspace=access.workspace, code=_uuid_or_404(post_code))
+        .first()
+    )
+    if post is None:
+        raise Http404
+    post.workspace = access.workspace
+    return post, access
+
+
+def get_post_for_user_rw(request: HttpRequest, code, post_code) -> tuple[Post, WorkspaceAccess]:
+    """As ``get_post_for_user``, and 403 unless the user may write (owner or editor)."""
+    post, access = get_post_for_user(request, code, post_code)
+    if not access.can_write:
+        raise PermissionDenied
+    return post, access

@@ -286,6 +286,10 @@ def connection_connect(
         verified=True,
         request=request,
     )
+    # The platforms were fetched to verify the key: store them, so pages need no second call.
+    from posting.sync import platforms_store  # posting imports this module
+
+    platforms_store(workspace=workspace, platforms=platforms)
     count = len(platforms)
     message = ngettext(
         "Taisly key %(hint)s connected (plan %(plan)s, %(count)d social account).",

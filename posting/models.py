@@ -206,13 +206,21 @@ class PostResult(models.Model):
     )
     first_seen_at = models.DateTimeField(default=timezone.now)
     status_changed_at = models.DateTimeField(default=timezone.now)
+    #: When a member first opened the post page after it FAILED; the overview lists FAILED
+    #: results nobody has looked at yet. Cleared when the result fails again.
+    seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["platform__network", "id"]
         constraints = [
             models.UniqueConstraint(fields=["post", "platform"], name="unique_result_per_platform"),
         ]
-        indexes = [models.Index(fields=["status"])]
+        indexes = [
+            models.Index(fields=["status"]),
+            # The history filters ask "has this post a FAILED result?" per post: without this,
+            # SQLite answers through the status index and scans every failure for every post.
+            models.Index(fields=["post", "status"]),
+        ]
         verbose_name = _("result")
         verbose_name_plural = _("results")
 

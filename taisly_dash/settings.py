@@ -344,6 +344,12 @@ TAISLY_CONNECT_TIMEOUT = env_float("TAISLY_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 TAISLY_READ_TIMEOUT = env_float("TAISLY_READ_TIMEOUT", 30.0, minimum=0.1)
 TAISLY_UPLOAD_READ_TIMEOUT = env_float("TAISLY_UPLOAD_READ_TIMEOUT", 300.0, minimum=1)
 
+# History sync (posting/sync.py): how far back one "Sync now" looks for posts that can still
+# change, how far back a workspace's first sync reads, and how far ahead scheduled posts are read.
+POSTING_SYNC_LOOKBACK_DAYS = env_int("POSTING_SYNC_LOOKBACK_DAYS", 14, minimum=1)
+POSTING_SYNC_BACKFILL_DAYS = env_int("POSTING_SYNC_BACKFILL_DAYS", 30, minimum=1)
+POSTING_SYNC_AHEAD_DAYS = env_int("POSTING_SYNC_AHEAD_DAYS", 60, minimum=1)
+
 # The sandbox's own knobs (only read by `manage.py sandbox`).
 SANDBOX_PUBLISH_SECONDS = env_float("SANDBOX_PUBLISH_SECONDS", 5.0, minimum=0)
 SANDBOX_RATE_WINDOW_SECONDS = env_int("SANDBOX_RATE_WINDOW_SECONDS", 3600, minimum=1)

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from accounts import keys
 from accounts.models import Invitation, Membership, TaislyConnection, Workspace
+from posting.models import Platform, Post, PostResult
 
 # Namespaces not walked, and why.
 SKIPPED_NAMESPACES = {
@@ -162,12 +163,22 @@ def populated(workspace, alice, bob, vera):
         invited_by=alice,
         expires_at=timezone.now() + timedelta(days=7),
     )
+    # A post with a result on a platform, so post pages are walked with a real post code.
+    platform = Platform.objects.create(workspace=workspace, taisly_id="walk-1", network="TikTok")
+    post = Post.objects.create(
+        workspace=workspace,
+        taisly_id="walk-post",
+        scheduled_at=timezone.now() + timedelta(days=1),
+        due_at=timezone.now() + timedelta(days=1),
+    )
+    PostResult.objects.create(post=post, platform=platform)
     return workspace
 
 
 def test_the_walk_finds_the_workspace_routes():
     names = {r.name for r in all_routes()}
     assert {"accounts:members", "accounts:member_role", "oversight:index"} <= names
+    assert {"posting:history", "posting:post", "posting:post_cancel", "posting:calendar"} <= names
 
 
 def test_an_outsider_gets_nothing_from_any_url(populated, charlie, login):

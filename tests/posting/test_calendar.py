@@ -1,0 +1,127 @@
+"""The calendar: posts on the local day and hour they go out, month and week, fixed queries."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from posting.views.calendar import MONTH_PER_DAY
+from tests.posting.factories import bulk_posts, make_platforms, make_post
+
+pytestmark = pytest.mark.django_db
+
+
+def month_url(workspace, month: str | None = None) -> str:
+    base = reverse("posting:calendar", kwargs={"code": workspace.code})
+    return f"{base}?month={month}" if month else base
+
+
+def week_url(workspace, day: str | None = None) -> str:
+    base = reverse("posting:calendar_week", kwargs={"code": workspace.code})
+    return f"{base}?date={day}" if day else base
+
+
+def day_cell(html: str, day: str) -> str:
+    match = re.search(
+        rf'data-date="{day}">(.*?)</(?:div|section)>\s*<(?:div|section|/div)', html, re.S
+    )
+    assert match, f"no cell for {day}"
+    return match.group(1)
+
+
+@pytest.fixture
+def platforms(workspace):
+    return make_platforms(workspace)
+
+
+def test_a_post_sits_on_the_local_day_and_hour_it_goes_out(workspace, platforms, alice, login):
+    alice.timezone = "Asia/Jakarta"  # UTC+7
+    alice.save()
+    post = make_post(
+        workspace,
+        platforms,
+        {"TikTok": "PENDING"},
+        description="Late night in UTC",
+        due_at=datetime(2026, 3, 10, 20, 30, tzinfo=UTC),
+    )
+    client = login(alice)
+
+    month = client.get(month_url(workspace, "2026-03")).content.decode()
+    week = client.get(week_url(workspace, "2026-03-11")).content.decode()
+
+    for html in (month, week):
+        cell = day_cell(html, "2026-03-11")  # 03:30 on the 11th in Jakarta
+        assert "03:30" in cell and "Late night in UTC" in cell
+        assert (
+            reverse("posting:post", kwargs={"code": workspace.code, "post_code": post.code}) in cell
+        )
+        assert "Late night" not in day_cell(html, "2026-03-10")
+    assert "March 2026" in month
+    assert "Asia/Jakarta" in month
+
+
+def test_previous_next_and_today(workspace, alice, login):
+    client = login(alice)
+
+    month = client.get(month_url(workspace, "2026-01")).content.decode()
+    week = client.get(week_url(workspace, "2026-01-01")).content.decode()  # a Thursday
+
+    assert "?month=2025-12" in month and "?month=2026-02" in month
+    assert f"?month={timezone.localdate():%Y-%m}" in month
+    assert "29 Dec – 4 Jan 2026" in week
+    assert "?date=2025-12-22" in week and "?date=2026-01-05" in week
+
+
+def test_unreadable_dates_fall_back_to_today(workspace, alice, login):
+    client = login(alice)
+    today = timezone.localdate()
+
+    for address in (
+        month_url(workspace, "soon"),
+        month_url(workspace, "0001-01"),
+        week_url(workspace, "x"),
+    ):
+        response = client.get(address)
+        assert response.status_code == 200
+        assert f'data-date="{today:%Y-%m-%d}"' in response.content.decode()
+
+
+def test_a_busy_day_shows_a_few_posts_and_how_many_more(workspace, platforms, alice, login):
+    moment = datetime(2026, 5, 5, 9, 0, tzinfo=UTC)
+    for i in range(MONTH_PER_DAY + 3):
+        make_post(
+            workspace, platforms, description=f"Busy {i}", due_at=moment + timedelta(minutes=i)
+        )
+
+    html = login(alice).get(month_url(workspace, "2026-05")).content.decode()
+
+    cell = day_cell(html, "2026-05-05")
+    assert cell.count('data-testid="calendar-post"') == MONTH_PER_DAY
+    assert "and 3 more" in cell
+    assert "start=2026-05-05&amp;end=2026-05-05" in cell
+
+
+def test_an_empty_month_says_so(workspace, alice, login):
+    html = login(alice).get(month_url(workspace, "2020-02")).content.decode()
+
+    assert "No posts go out this month." in html
+
+
+@pytest.mark.parametrize("count", [10, 10_000])
+def test_the_query_count_does_not_grow_with_the_posts(
+    workspace, platforms, alice, login, django_assert_num_queries, count
+):
+    bulk_posts(workspace, platforms, count)
+    client = login(alice)
+
+    for address in (month_url(workspace), week_url(workspace)):
+        # 1 session, 2 user, 3 membership (access), 4 posts per day, 5 the first posts of each
+        # day, 6 their results, 7 the navigation's memberships.
+        with django_assert_num_queries(7):
+            response = client.get(address)
+        assert response.status_code == 200
+        assert 'data-testid="calendar-post"' in response.content.decode()
