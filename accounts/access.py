@@ -29,7 +29,7 @@ from django.http import Http404, HttpRequest
 from django.utils.translation import gettext as _
 
 from accounts.models import Membership, User, Workspace
-from posting.models import Post
+from posting.models import Post, RepostRule
 
 Role = Membership.Role
 
@@ -191,3 +191,29 @@ def get_post_for_user_rw(request: HttpRequest, code, post_code) -> tuple[Post, W
     if not access.can_write:
         raise PermissionDenied
     return post, access
+
+
+def get_repost_rule_for_user(
+    request: HttpRequest, code, rule_id: str
+) -> tuple[RepostRule, WorkspaceAccess]:
+    """The repost rule with Taisly id ``rule_id`` (rules have no code of their own) of workspace
+    ``code``, and the user's access; 404 for outsiders and for a rule of another workspace."""
+    access = get_workspace_for_user(request, code)
+    rule = (
+        RepostRule.objects.select_related("from_platform")
+        .filter(workspace=access.workspace, taisly_id=str(rule_id)[:64])
+        .first()
+    )
+    if rule is None:
+        raise Http404
+    return rule, access
+
+
+def get_repost_rule_for_user_rw(
+    request: HttpRequest, code, rule_id: str
+) -> tuple[RepostRule, WorkspaceAccess]:
+    """As ``get_repost_rule_for_user``, and 403 unless the user may write (owner or editor)."""
+    rule, access = get_repost_rule_for_user(request, code, rule_id)
+    if not access.can_write:
+        raise PermissionDenied
+    return rule, access

@@ -1,5 +1,11 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class PostingConfig(AppConfig):
     name = "posting"
+
+    def ready(self) -> None:
+        from posting.schedules import ensure_schedules
+
+        post_migrate.connect(ensure_schedules, sender=self, dispatch_uid="posting.schedules")

@@ -150,6 +150,12 @@ class Post(models.Model):
     progress_at = models.DateTimeField(null=True, blank=True)
     sending_started_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    #: NEEDS_CHECK: the posts in Taisly's history that could be this one, as read then (id,
+    #: description, date, per-platform results), for a person to choose from.
+    send_candidates = models.JSONField(default=list, blank=True)
+    #: An earlier try may have reached Taisly and its history could not be read to tell: the
+    #: next try reads history before it sends anything.
+    must_reconcile = models.BooleanField(default=False)
 
     #: A retry of another post's failed platforms (issue "Nothing fails silently").
     retry_of = models.ForeignKey(

@@ -31,6 +31,12 @@ def advance(seconds: float) -> None:
     Clock.objects.filter(pk=1).update(offset_seconds=F("offset_seconds") + seconds)
 
 
+def set_offset(seconds: float) -> None:
+    """Put the clock ``seconds`` away from real now (negative: in the past). For seeding a
+    history that looks weeks old: calls made meanwhile are dated, and rate-counted, then."""
+    Clock.objects.update_or_create(pk=1, defaults={"offset_seconds": seconds})
+
+
 def reset() -> None:
     Clock.objects.update_or_create(pk=1, defaults={"offset_seconds": 0})
 

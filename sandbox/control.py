@@ -12,7 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from sandbox import clock, faults, probe, services, shapes
 from sandbox.errors import ApiError, bad_request
 from sandbox.http import error, ok, read_json
-from sandbox.models import Fault
+from sandbox.models import Fault, Platform
 
 
 def _control(*methods: str):
@@ -61,6 +61,15 @@ def clock_move(request: HttpRequest) -> JsonResponse:
     body = read_json(request)
     if body.get("reset") is True:
         clock.reset()
+    elif "offset" in body:
+        seconds = body["offset"]
+        if (
+            not isinstance(seconds, int | float)
+            or isinstance(seconds, bool)
+            or not math.isfinite(seconds)
+        ):
+            raise bad_request("INVALID_BODY", "`offset` must be a number of seconds.")
+        clock.set_offset(seconds)
     else:
         seconds = body.get("advance")
         if (
@@ -69,9 +78,28 @@ def clock_move(request: HttpRequest) -> JsonResponse:
             or not math.isfinite(seconds)
             or seconds < 0
         ):
-            raise bad_request("INVALID_BODY", 'Send {"advance": seconds ≥ 0} or {"reset": true}.')
+            raise bad_request(
+                "INVALID_BODY",
+                'Send {"advance": seconds ≥ 0}, {"offset": seconds} or {"reset": true}.',
+            )
         clock.advance(seconds)
     return ok(_clock_state())
+
+
+@_control("POST")
+def platform_connection(request: HttpRequest) -> JsonResponse:
+    """`{"id": platform id, "connected": bool}`: connect or disconnect a platform, as its owner
+    would in Taisly's app. Posts made afterwards follow it; posts made before keep their fate."""
+    body = read_json(request)
+    connected = body.get("connected")
+    if not isinstance(connected, bool):
+        raise bad_request("INVALID_BODY", "`connected` must be true or false.")
+    platform = Platform.objects.filter(object_id=str(body.get("id", ""))).first()
+    if platform is None:
+        raise ApiError(404, "PLATFORM_NOT_FOUND", "No platform with that id.")
+    platform.connected = connected
+    platform.save(update_fields=["connected"])
+    return ok(shapes.platform(platform))
 
 
 def _clock_state() -> dict:

@@ -34,7 +34,12 @@ KEY_PATTERN = re.compile(r"taisly_[0-9a-f]{64}")
 # `#fail` on its own fails every platform; `#fail:TikTok` only that network (any letter case).
 FAIL_ALL = re.compile(r"#fail(?![\w:])", re.IGNORECASE)
 FAIL_ONE = re.compile(r"#fail:(\w+)", re.IGNORECASE)
+# `#pending` keeps every platform of the post PENDING: a post Taisly never gets round to.
+HOLD = re.compile(r"#pending(?![\w:])", re.IGNORECASE)
 _NETWORKS = {network.value.lower(): Network(network) for network in Network}
+# Per-network caption limits below the API's own 2,200 (views.MAX_DESCRIPTION): X allows 100
+# characters (the Agent Kit's platform schema). A longer caption fails only on that network.
+NETWORK_DESCRIPTION_LIMITS = {Network.X: 100}
 
 
 # --- Accounts and keys ----------------------------------------------------------------------
@@ -253,15 +258,21 @@ def _failure(probe_code: str, platform: Platform, description: str) -> str:
         return probe_code
     if not platform.connected:
         return "PLATFORM_DISCONNECTED"
+    limit = NETWORK_DESCRIPTION_LIMITS.get(platform.network)
+    if limit is not None and len(description) > limit:
+        return "DESCRIPTION_TOO_LONG"
     if forced_failure(description, platform.network):
         return "SANDBOX_FORCED_FAILURE"
     return ""
 
 
 def result_status(result: PostResult, post: Post, now: datetime) -> tuple[str, str | None]:
-    """PENDING until due time + SANDBOX_PUBLISH_SECONDS, then SUCCESS or FAILED with its code."""
+    """PENDING until due time + SANDBOX_PUBLISH_SECONDS, then SUCCESS or FAILED with its code.
+
+    A post tagged ``#pending`` stays PENDING for good.
+    """
     published_at = post.due_at + timedelta(seconds=settings.SANDBOX_PUBLISH_SECONDS)
-    if now < published_at:
+    if now < published_at or HOLD.search(post.description):
         return "PENDING", None
     if result.failure:
         return "FAILED", result.failure

@@ -28,6 +28,7 @@ urlpatterns = [
     path("control/accounts", control.accounts),
     path("control/clock", control.clock_move),
     path("control/faults", control.fault_queue),
+    path("control/platforms", control.platform_connection),
     path("control/state", control.state),
     # Everything else answers with the error envelope, not an HTML page.
     re_path(r"", control.not_found),

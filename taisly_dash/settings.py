@@ -275,7 +275,12 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 MEDIA_URL = "media/"
 # Uploads go to a temp dir on the same filesystem as media storage, so saving is a rename.
-FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR", None)
+# Made here (Django's checks refuse a missing one); the daily cleanup removes abandoned files.
+FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR") or str(MEDIA_ROOT / "tmp")
+try:
+    Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
+except OSError as exc:
+    raise ImproperlyConfigured(f"FILE_UPLOAD_TEMP_DIR {FILE_UPLOAD_TEMP_DIR!r}: {exc}") from exc
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -310,6 +315,8 @@ CONTENT_SECURITY_POLICY = {
         "script-src": ["'self'"],
         "style-src": ["'self'"],
         "img-src": ["'self'", "data:"],
+        # The compose page previews the chosen video from a blob: URL before uploading it.
+        "media-src": ["'self'", "blob:"],
         "connect-src": ["'self'"],
         "font-src": ["'self'"],
         "object-src": ["'none'"],
@@ -349,6 +356,17 @@ TAISLY_UPLOAD_READ_TIMEOUT = env_float("TAISLY_UPLOAD_READ_TIMEOUT", 300.0, mini
 POSTING_SYNC_LOOKBACK_DAYS = env_int("POSTING_SYNC_LOOKBACK_DAYS", 14, minimum=1)
 POSTING_SYNC_BACKFILL_DAYS = env_int("POSTING_SYNC_BACKFILL_DAYS", 30, minimum=1)
 POSTING_SYNC_AHEAD_DAYS = env_int("POSTING_SYNC_AHEAD_DAYS", 60, minimum=1)
+
+# --- Posting -----------------------------------------------------------------------------------
+# Taisly's limit is 500 MB (MiB); the upload handler aborts a request that streams past it.
+POST_VIDEO_MAX_MB = env_float("POST_VIDEO_MAX_MB", 500.0, minimum=0.001)
+# Days a video is kept after it was sent (a later retry of failed platforms re-sends it).
+POST_VIDEO_RETAIN_DAYS = env_int("POST_VIDEO_RETAIN_DAYS", 7, minimum=0)
+# Forwarding to Taisly: tries before SEND_FAILED, and the first backoff (doubled each try).
+POST_SEND_MAX_ATTEMPTS = env_int("POST_SEND_MAX_ATTEMPTS", 5, minimum=1)
+POST_SEND_RETRY_SECONDS = env_int("POST_SEND_RETRY_SECONDS", 30, minimum=1)
+# After an ambiguous send left a post NEEDS_CHECK, history is read again this much later.
+POST_RECHECK_SECONDS = env_int("POST_RECHECK_SECONDS", 120, minimum=1)
 
 # The sandbox's own knobs (only read by `manage.py sandbox`).
 SANDBOX_PUBLISH_SECONDS = env_float("SANDBOX_PUBLISH_SECONDS", 5.0, minimum=0)

@@ -97,6 +97,26 @@ class _BearerAuth(requests.auth.AuthBase):
         return "<_BearerAuth>"
 
 
+#: Request bodies go out in blocks this large. urllib3's default (16 KiB) makes a 500 MB upload
+#: 32,000 trips through MultipartEncoder's Python read path, which, not the network, then
+#: limits the forward; one block at a time is all that is ever held.
+UPLOAD_BLOCK_BYTES = 1024 * 1024
+
+
+class _LargeBlockAdapter(requests.adapters.HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        kwargs.setdefault("blocksize", UPLOAD_BLOCK_BYTES)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def _new_session() -> requests.Session:
+    session = requests.Session()
+    adapter = _LargeBlockAdapter()
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
 class _SizedReader:
     """Gives MultipartEncoder the length of a file object it cannot ``fstat`` (e.g. a storage
     backend's file), reading it in chunks as usual."""
@@ -148,7 +168,7 @@ class TaislyClient:
             upload_read_timeout or settings.TAISLY_UPLOAD_READ_TIMEOUT,
         )
         self._owns_session = session is None
-        self.session = session if session is not None else requests.Session()
+        self.session = session if session is not None else _new_session()
         self.context = context
 
     def _set_key(self, api_key: str) -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from cryptography.fernet import Fernet
@@ -164,14 +167,90 @@ def test_the_seed_makes_the_demo_idempotently_and_stores_no_plaintext(sandbox, d
         "FROM accounts_auditevent), (SELECT count(*) FROM account_emailaddress), "
         "(SELECT count(*) FROM mfa_authenticator)"
     )
+    assert first.stdout.count("made through the sandbox now") == 2
+    assert_posting_history(dashboard_db, keys, sandbox)
+
     before = query(dashboard_db, counts)
+    posting_before = query(dashboard_db, POSTING_COUNTS)
     second = manage("demo", db=dashboard_db, sandbox=sandbox)
     assert "0 new sandbox account(s)" in second.stdout
     assert f"authenticator secret {secret}" in second.stdout
     assert "unchecked" not in second.stdout
+    assert second.stdout.count("already at the sandbox") == 2
     assert query(dashboard_db, counts) == before
+    assert query(dashboard_db, POSTING_COUNTS) == posting_before  # no duplicate posts
+    assert_posting_history(dashboard_db, keys, sandbox)
     assert stored_keys(dashboard_db) == keys
     assert_no_plaintext_key(dashboard_db, keys)
+
+
+POSTING_COUNTS = (
+    "SELECT (SELECT count(*) FROM posting_post), (SELECT count(*) FROM posting_postresult), "
+    "(SELECT count(*) FROM posting_repostrule), (SELECT count(*) FROM posting_platform)"
+)
+
+
+def workspace_rows(db: Path, name: str, sql: str) -> list[tuple]:
+    """``sql`` about posting_post ``p`` and posting_postresult ``r`` of workspace ``name``."""
+    return query(
+        db,
+        "SELECT " + sql + " FROM posting_post p JOIN accounts_workspace w ON w.id = p.workspace_id "
+        "LEFT JOIN posting_postresult r ON r.post_id = p.id "
+        "LEFT JOIN posting_platform pl ON pl.id = r.platform_id WHERE w.name = ?",
+        name,
+    )
+
+
+def assert_posting_history(db: Path, keys: dict[str, tuple[str, str]], sandbox) -> None:
+    """Both client workspaces: weeks of posts with every kind of outcome, scheduled posts, one
+    still pending, two repost rules (one paused), and the mirror holding what the sandbox has."""
+    now = datetime.now(UTC)
+    codes = {}
+    for name in ("Kopi Senja", "Batik Nusantara"):
+        ((posts, oldest),) = workspace_rows(db, name, "count(DISTINCT p.id), min(p.due_at)")
+        assert posts >= 20, name
+        assert datetime.fromisoformat(oldest).replace(tzinfo=UTC) < now - timedelta(days=21)
+        codes[name] = {c for (c,) in workspace_rows(db, name, "DISTINCT r.code") if c}
+        per_post = query(
+            db,
+            "SELECT p.id, p.scheduled_at IS NOT NULL AND p.due_at > datetime('now'), "
+            "group_concat(DISTINCT r.status) FROM posting_post p "
+            "JOIN accounts_workspace w ON w.id = p.workspace_id "
+            "JOIN posting_postresult r ON r.post_id = p.id WHERE w.name = ? GROUP BY p.id",
+            name,
+        )
+        statuses = [(future, set(s.split(","))) for _id, future, s in per_post]
+        assert sum(1 for future, s in statuses if future and s == {"PENDING"}) >= 2, name
+        assert sum(1 for future, s in statuses if not future and s == {"PENDING"}) == 1, name
+        assert any(s == {"SUCCESS", "FAILED"} for _f, s in statuses), f"{name}: partly failed"
+        assert any(s == {"SUCCESS"} for _f, s in statuses) and any(
+            s == {"FAILED"} for _f, s in statuses
+        )
+        ((reposted,),) = workspace_rows(db, name, "count(*) FILTER (WHERE r.is_repost)")
+        assert reposted > 0, f"{name}: reposts marked in history"
+        rules = query(
+            db,
+            "SELECT r.taisly_id, r.paused, r.created_by_id IS NOT NULL FROM posting_repostrule r "
+            "JOIN accounts_workspace w ON w.id = r.workspace_id WHERE w.name = ?",
+            name,
+        )
+        assert sorted(paused for _i, paused, _b in rules) == [0, 1]
+        assert all(by for _i, _p, by in rules)
+
+        # The mirror and the sandbox agree: the same posts, the same rules.
+        with TaislyClient(keys[name][1], base_url=sandbox.base_url) as client:
+            there = {
+                p.id
+                for p in client.history_between(now - timedelta(days=90), now + timedelta(days=90))
+            }
+            rules_there = {r.id for r in client.reposts()}
+        here = {i for (i,) in workspace_rows(db, name, "DISTINCT p.taisly_id")}
+        assert here == there
+        assert {i for i, _p, _b in rules} == rules_there
+    assert "SANDBOX_FORCED_FAILURE" in codes["Kopi Senja"]
+    assert {"SANDBOX_FORCED_FAILURE", "DESCRIPTION_TOO_LONG", "PLATFORM_DISCONNECTED"} <= codes[
+        "Batik Nusantara"
+    ]
 
 
 def test_a_wiped_sandbox_gets_new_accounts_and_keys(sandbox, dashboard_db, tmp_path):
@@ -194,3 +273,26 @@ def test_the_seed_refuses_to_run_in_production(settings, db):
     settings.PRODUCTION = True
     with pytest.raises(CommandError, match="production"):
         call_command("demo")
+
+
+def test_without_a_running_sandbox_the_seed_starts_one_for_itself(tmp_path, dashboard_db):
+    """`make run` seeds before honcho starts the sandbox: the demo starts one on the configured
+    port for its own run, and stops it afterwards."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    offline = SimpleNamespace(
+        db_path=tmp_path / "offline-sandbox.sqlite3",
+        base_url=f"http://127.0.0.1:{port}/api/private",
+    )
+    manage("migrate", "--no-input", db=dashboard_db, sandbox=offline)
+
+    result = manage("demo", db=dashboard_db, sandbox=offline)
+
+    assert "3 new sandbox account(s)" in result.stdout
+    assert result.stdout.count("made through the sandbox now") == 2
+    assert "unchecked" not in result.stdout
+    assert query(dashboard_db, "SELECT count(*) >= 40 FROM posting_post") == [(1,)]
+    with socket.socket() as after, pytest.raises(OSError):
+        after.settimeout(1)
+        after.connect(("127.0.0.1", port))  # stopped again

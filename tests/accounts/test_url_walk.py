@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from accounts import keys
 from accounts.models import Invitation, Membership, TaislyConnection, Workspace
-from posting.models import Platform, Post, PostResult
+from posting.models import Platform, Post, PostResult, RepostRule
 
 # Namespaces not walked, and why.
 SKIPPED_NAMESPACES = {
@@ -131,6 +131,9 @@ def _candidates(converter: str, name: str, workspace: Workspace, objects) -> lis
         return [*codes, str(uuid.uuid4())]
     if converter == "int":
         return sorted({str(o.pk) for o in objects}) or ["1"]
+    if name == "rule_id":
+        # Repost rules are addressed by their Taisly id (the mirror has no code of its own).
+        return [o.taisly_id for o in objects if isinstance(o, RepostRule)] + ["0" * 24]
     # str, slug, path: tokens are credentials; a made-up one must reveal nothing.
     return ["not-a-real-token-0123456789"]
 
@@ -172,6 +175,11 @@ def populated(workspace, alice, bob, vera):
         due_at=timezone.now() + timedelta(days=1),
     )
     PostResult.objects.create(post=post, platform=platform)
+    # A repost rule, so rule actions are walked with a real rule id.
+    x = Platform.objects.create(workspace=workspace, taisly_id="walk-2", network="X")
+    RepostRule.objects.create(
+        workspace=workspace, taisly_id="walk-rule", from_platform=platform
+    ).to_platforms.set([x])
     return workspace
 
 
@@ -179,6 +187,7 @@ def test_the_walk_finds_the_workspace_routes():
     names = {r.name for r in all_routes()}
     assert {"accounts:members", "accounts:member_role", "oversight:index"} <= names
     assert {"posting:history", "posting:post", "posting:post_cancel", "posting:calendar"} <= names
+    assert {"posting:reposts", "posting:repost_pause", "posting:repost_delete"} <= names
 
 
 def test_an_outsider_gets_nothing_from_any_url(populated, charlie, login):

@@ -497,3 +497,75 @@ def test_platforms_field_order_is_kept_in_the_result(api, videos):
     body = api.create_post(videos["ok"], None, raw_platforms=json.dumps(wanted)).json()
 
     assert [r["platformId"] for r in body["result"]] == wanted
+
+
+# --- X's caption limit ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("length", "x_expected"),
+    [(100, ("SUCCESS", None)), (101, ("FAILED", "DESCRIPTION_TOO_LONG"))],
+)
+def test_x_fails_alone_on_a_caption_over_100_characters(sandbox, api, videos, length, x_expected):
+    ids = api.platform_ids
+    # Multi-byte characters: the limit counts characters, not bytes.
+    description = ("é" * length)[:length]
+    response = api.create_post(
+        videos["ok"], [ids["X"], ids["TikTok"], ids["Instagram"]], description=description
+    )
+    assert response.status_code == 200, response.text
+
+    sandbox.advance(2)
+
+    assert statuses(api.post_in_history(response.json()["historyId"])) == {
+        "X": x_expected,
+        "TikTok": ("SUCCESS", None),
+        "Instagram": ("SUCCESS", None),
+    }
+
+
+def test_a_too_long_caption_on_a_disconnected_x_reports_the_disconnection(sandbox, api_for, videos):
+    api = api_for(platforms=["X", "TikTok"], disconnected=["X"])
+    ids = api.platform_ids
+    history_id = api.create_post(
+        videos["ok"], [ids["X"], ids["TikTok"]], description="x" * 150
+    ).json()["historyId"]
+
+    sandbox.advance(2)
+
+    assert statuses(api.post_in_history(history_id)) == {
+        "X": ("FAILED", "PLATFORM_DISCONNECTED"),
+        "TikTok": ("SUCCESS", None),
+    }
+
+
+def test_an_x_repost_of_a_long_caption_fails_on_x_only(sandbox, api, videos):
+    ids = api.platform_ids
+    rule = api.post("/repost/add", json={"from": ids["TikTok"], "to": [ids["X"]]})
+    assert rule.status_code == 200, rule.text
+    history_id = api.create_post(videos["ok"], [ids["TikTok"]], description="y" * 120).json()[
+        "historyId"
+    ]
+
+    sandbox.advance(2)
+
+    assert statuses(api.post_in_history(history_id)) == {
+        "TikTok": ("SUCCESS", None),
+        "X": ("FAILED", "DESCRIPTION_TOO_LONG"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("description", "held"),
+    [("stuck #pending", True), ("#PENDING", True), ("#pendingly", False), ("#pending:x", False)],
+)
+def test_a_pending_tag_keeps_every_platform_pending(sandbox, api, videos, description, held):
+    ids = api.platform_ids
+    history_id = api.create_post(
+        videos["ok"], [ids["TikTok"], ids["X"]], description=description
+    ).json()["historyId"]
+
+    sandbox.advance(86400)
+
+    expected = ("PENDING", None) if held else ("SUCCESS", None)
+    assert statuses(api.post_in_history(history_id)) == {"TikTok": expected, "X": expected}

@@ -17,6 +17,7 @@ from django.test import Client, override_settings
 from sandbox import faults
 from sandbox.management.commands.sandbox import SANDBOX_SETTINGS
 from tests.sandbox.test_keys import assert_error
+from tests.sandbox.test_posts import statuses
 from tests.sandbox_server import MANAGE, ROOT
 
 
@@ -41,7 +42,64 @@ def test_the_clock_moves_forward_and_resets(sandbox):
     assert sandbox.reset_clock()["offsetSeconds"] == 0
 
 
-@pytest.mark.parametrize("body", [{"advance": -5}, {"advance": "10"}, {}, {"reset": False}])
+def test_the_clock_can_be_set_into_the_past_and_dates_what_is_made_then(sandbox, api):
+    start = datetime.fromisoformat(sandbox.reset_clock()["now"])
+
+    moved = requests.post(
+        f"{sandbox.root_url}/control/clock", json={"offset": -3 * 86400}, timeout=5
+    ).json()["data"]
+    rule = api.post(
+        "/repost/add", json={"from": api.platform_ids["TikTok"], "to": [api.platform_ids["X"]]}
+    ).json()["data"]
+    sandbox.reset_clock()
+
+    assert moved["offsetSeconds"] == -3 * 86400
+    past = datetime.fromisoformat(rule["createdAt"])
+    assert timedelta(days=3, minutes=-1) < start - past <= timedelta(days=3)
+
+
+def test_a_platform_can_be_disconnected_and_reconnected(sandbox, api, videos):
+    ids = api.platform_ids
+    control = f"{sandbox.root_url}/control/platforms"
+
+    answer = requests.post(control, json={"id": ids["X"], "connected": False}, timeout=5)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["data"]["connected"] is False
+    before = api.create_post(videos["ok"], [ids["X"]]).json()["historyId"]
+    requests.post(control, json={"id": ids["X"], "connected": True}, timeout=5)
+    after = api.create_post(videos["ok"], [ids["X"]]).json()["historyId"]
+
+    listed = {p["_id"]: p["connected"] for p in api.get("/platform/platforms").json()["data"]}
+    assert listed[ids["X"]] is True
+    sandbox.advance(2)
+    assert statuses(api.post_in_history(before)) == {"X": ("FAILED", "PLATFORM_DISCONNECTED")}
+    assert statuses(api.post_in_history(after)) == {"X": ("SUCCESS", None)}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"id": "0" * 24, "connected": True}, 404, "PLATFORM_NOT_FOUND"),
+        ({"connected": "yes"}, 400, "INVALID_BODY"),
+    ],
+)
+def test_platform_control_refuses_bad_bodies(sandbox, body, status, code):
+    response = requests.post(f"{sandbox.root_url}/control/platforms", json=body, timeout=5)
+    assert_error(response, status, code)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"advance": -5},
+        {"advance": "10"},
+        {},
+        {"reset": False},
+        {"offset": "-5"},
+        {"offset": True},
+        {"offset": None},
+    ],
+)
 def test_the_clock_refuses_bad_moves(sandbox, body):
     response = requests.post(f"{sandbox.root_url}/control/clock", json=body, timeout=5)
 

@@ -9,6 +9,7 @@ never printed.
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from io import StringIO
 
@@ -25,7 +26,10 @@ from django.views.decorators.debug import sensitive_variables
 
 from accounts import keys, services
 from accounts.crypto import DecryptionError
+from accounts.management.demo import history as demo_history
 from accounts.models import Membership, TaislyConnection, User, Workspace
+from posting.gateway import TaislyActionError
+from posting.reposts import RepostActionError
 from posting.taisly import TaislyAuthError, TaislyClient, TaislyError
 
 DEMO_PASSWORD = "demo-pass-123"
@@ -88,9 +92,17 @@ class Command(BaseCommand):
         "production)."
     )
 
+    def execute(self, *args, **options):
+        # Whatever handle() starts (a temporary sandbox) is stopped when the command ends.
+        with ExitStack() as self.cleanup:
+            return super().execute(*args, **options)
+
     def handle(self, *args, **options) -> None:
         if settings.PRODUCTION:
             raise CommandError("The demo seed never runs with DJANGO_ENV=production.")
+        self.sandbox = self.cleanup.enter_context(
+            demo_history.sandbox_for_demo(settings.TAISLY_BASE_URL)
+        )
         self.created_accounts = 0
         self.unchecked = False
         people = {email: self._person(email, name) for email, name in PEOPLE.items()}
@@ -110,6 +122,8 @@ class Command(BaseCommand):
         totp_secret = self._two_factor(solo)
         solo_workspace = self._personal_workspace(solo)
         solo_connection = self._key(solo_workspace, SOLO_KEY, actor=solo)
+
+        self._posting_history(agency)
 
         kopi, batik = (seed.name for seed in CLIENT_WORKSPACES)
         self.stdout.write(
@@ -189,6 +203,29 @@ class Command(BaseCommand):
                 name=user.get_short_name(), owner=user, kind=Workspace.Kind.PERSONAL
             )
         return workspace
+
+    # --- Posting history ----------------------------------------------------------------------
+
+    def _posting_history(self, agency: User) -> None:
+        """Weeks of posts and two repost rules (one paused) in each client workspace, made
+        through the sandbox's API, then read into the mirror (accounts/management/demo/)."""
+        if self.sandbox is None:
+            self.stdout.write(
+                f"No posting history seeded: no sandbox answers at {settings.TAISLY_BASE_URL}."
+            )
+            return
+        for seed in CLIENT_WORKSPACES:
+            workspace = self._client_workspace(seed.name, agency)
+            try:
+                line = demo_history.seed_workspace(
+                    workspace=workspace,
+                    actor=agency,
+                    history=demo_history.HISTORIES[seed.name],
+                    control=self.sandbox,
+                )
+            except (TaislyActionError, RepostActionError) as exc:
+                line = f"{seed.name}: no posting history seeded ({exc.message})"
+            self.stdout.write(line)
 
     # --- Keys ---------------------------------------------------------------------------------
 

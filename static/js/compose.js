@@ -1,0 +1,277 @@
+// The compose form (templates/posting/compose.html). Under the strict CSP this file is the only
+// script the page needs: it checks the video in the browser before any byte is sent (size,
+// container, duration, 9:16), counts the description's characters for each chosen network,
+// lets the cover frame be picked on a slider over the video, and shows the upload's progress
+// from htmx's `htmx:xhr:progress`. The server checks all of it again: this only saves a wasted
+// upload. Sentences come from the form's data-msg-* attributes (translated by Django).
+(function () {
+  "use strict";
+
+  function format(template, values) {
+    return (template || "").replace(/\{(\w+)\}/g, function (match, key) {
+      return Object.prototype.hasOwnProperty.call(values, key) ? String(values[key]) : match;
+    });
+  }
+
+  function setMessages(element, messages) {
+    element.textContent = "";
+    messages.forEach(function (text) {
+      var p = document.createElement("p");
+      p.textContent = text;
+      element.appendChild(p);
+    });
+  }
+
+  function bind(form) {
+    if (form.dataset.bound) return;
+    form.dataset.bound = "1";
+    var msg = form.dataset;
+    var minSeconds = Number(msg.minSeconds);
+    var maxSeconds = Number(msg.maxSeconds);
+    var tolerance = Number(msg.ratioTolerance);
+    var extensions = (msg.extensions || "").split(",");
+
+    var fileInput = form.querySelector("[data-video-input]");
+    var facts = form.querySelector("[data-video-facts]");
+    var errors = form.querySelector("[data-video-errors]");
+    var preview = form.querySelector("[data-cover-preview]");
+    var video = form.querySelector("[data-preview-video]");
+    var slider = form.querySelector("[data-cover-slider]");
+    var cover = form.querySelector("[data-cover-second]");
+    var description = form.querySelector("[data-description]");
+    var counters = form.querySelector("[data-counters]");
+    var counterNote = form.querySelector("[data-counter-note]");
+    var schedule = form.querySelector("[data-schedule]");
+    var progressBox = form.querySelector("[data-upload-progress]");
+    var progressBar = form.querySelector("[data-upload-bar]");
+    var progressPercent = form.querySelector("[data-upload-percent]");
+
+    // null: not known (no file yet, or the browser cannot decode it: the server decides);
+    // true / false: the browser's verdict. `checking` while the metadata loads.
+    var videoOk = null;
+    var checking = null;
+    var objectUrl = null;
+    var waitingRequest = null;
+
+    function finishCheck(ok) {
+      videoOk = ok;
+      var waiting = waitingRequest;
+      checking = null;
+      waitingRequest = null;
+      if (waiting && ok !== false && descriptionOk()) waiting();
+    }
+
+    function checkFile() {
+      var file = fileInput.files && fileInput.files[0];
+      var problems = [];
+      facts.textContent = "";
+      preview.classList.add("is-hidden");
+      if (objectUrl) {
+        URL.revokeObjectURL(objectUrl);
+        objectUrl = null;
+      }
+      if (!file) {
+        setMessages(errors, []);
+        finishCheck(null);
+        return;
+      }
+      var dot = file.name.lastIndexOf(".");
+      var extension = dot >= 0 ? file.name.slice(dot).toLowerCase() : "";
+      if (file.size > Number(msg.maxBytes)) {
+        problems.push(format(msg.msgTooLarge, {
+          size: Math.round(file.size / 1048576), limit: msg.maxMb,
+        }));
+      }
+      if (extensions.indexOf(extension) < 0) {
+        problems.push(format(msg.msgExtension, { name: file.name }));
+      }
+      setMessages(errors, problems);
+      if (problems.length) {
+        fileInput.classList.add("is-danger");
+        finishCheck(false);
+        return;
+      }
+      fileInput.classList.remove("is-danger");
+      checking = true;
+      objectUrl = URL.createObjectURL(file);
+      video.src = objectUrl;
+    }
+
+    video.addEventListener("loadedmetadata", function () {
+      var file = fileInput.files && fileInput.files[0];
+      if (!file || !objectUrl) return;
+      var seconds = video.duration;
+      var width = video.videoWidth; // the browser applies a rotation flag already
+      var height = video.videoHeight;
+      var problems = [];
+      var shape = width > height ? msg.msgLandscape : width < height ? msg.msgPortrait : msg.msgSquare;
+      var what = width + "×" + height + ", " + shape;
+      facts.textContent = format(msg.msgFacts, {
+        what: what, seconds: seconds.toFixed(1), size: (file.size / 1048576).toFixed(1),
+      });
+      if (isFinite(seconds) && seconds < minSeconds) {
+        problems.push(format(msg.msgTooShort, { seconds: seconds.toFixed(1) }));
+      }
+      if (isFinite(seconds) && seconds > maxSeconds) {
+        problems.push(format(msg.msgTooLong, { seconds: seconds.toFixed(1) }));
+      }
+      if (width && height && Math.abs(width / height / (9 / 16) - 1) > tolerance) {
+        problems.push(format(msg.msgNotVertical, { what: what }));
+      }
+      setMessages(errors, problems);
+      fileInput.classList.toggle("is-danger", problems.length > 0);
+      if (isFinite(seconds) && seconds > 0) {
+        slider.max = String(Math.floor(seconds * 10) / 10);
+        var wanted = Math.min(Number(cover.value) || 0, Number(slider.max));
+        slider.value = String(wanted);
+        cover.value = String(wanted);
+        cover.max = slider.max;
+        preview.classList.remove("is-hidden");
+        seek(wanted);
+      }
+      finishCheck(problems.length === 0);
+    });
+
+    video.addEventListener("error", function () {
+      if (!objectUrl) return;
+      // Not decodable here (an AVI in Chromium, say): the server's probe decides.
+      facts.textContent = msg.msgNoPreview;
+      finishCheck(null);
+    });
+
+    function seek(seconds) {
+      try {
+        video.currentTime = seconds;
+      } catch (e) {
+        // Metadata not loaded yet: the frame follows on the next move.
+      }
+    }
+
+    slider.addEventListener("input", function () {
+      cover.value = slider.value;
+      seek(Number(slider.value));
+    });
+    cover.addEventListener("input", function () {
+      var value = Math.max(0, Math.min(Number(cover.value) || 0, Number(slider.max) || 0));
+      slider.value = String(value);
+      seek(value);
+    });
+    fileInput.addEventListener("change", checkFile);
+
+    function chosenNetworks() {
+      return Array.prototype.filter.call(
+        form.querySelectorAll("input[name='platforms']"),
+        function (box) { return box.checked && !box.disabled; }
+      );
+    }
+
+    function descriptionOk() {
+      var length = Array.from(description.value).length;
+      return chosenNetworks().every(function (box) {
+        return length <= Number(box.dataset.limit);
+      });
+    }
+
+    function count() {
+      var length = Array.from(description.value).length; // code points, as Python counts
+      var seen = {};
+      var over = [];
+      counters.textContent = "";
+      chosenNetworks().forEach(function (box) {
+        var network = box.dataset.network;
+        var limit = Number(box.dataset.limit);
+        if (seen[network]) return;
+        seen[network] = true;
+        var li = document.createElement("li");
+        li.dataset.network = network;
+        li.textContent = format(msg.msgCounter, {
+          network: network, count: length, limit: limit.toLocaleString(),
+        });
+        if (length > limit) {
+          li.classList.add("has-text-danger");
+          over.push(format(msg.msgCounterOver, { network: network, limit: limit, count: length }));
+        }
+        counters.appendChild(li);
+      });
+      over.forEach(function (text) {
+        var li = document.createElement("li");
+        li.className = "has-text-danger";
+        li.setAttribute("role", "alert");
+        li.textContent = text;
+        counters.appendChild(li);
+      });
+      description.classList.toggle("is-danger", over.length > 0);
+      if (counterNote) counterNote.classList.toggle("is-hidden", chosenNetworks().length > 0);
+    }
+    description.addEventListener("input", count);
+    form.addEventListener("change", function (event) {
+      if (event.target.name === "platforms") count();
+      if (event.target.name === "when") showSchedule();
+    });
+    count();
+
+    function showSchedule() {
+      var later = form.querySelector("input[name='when'][value='later']");
+      if (schedule && later) schedule.classList.toggle("is-hidden", !later.checked);
+    }
+    showSchedule();
+
+    // Before htmx sends anything: refuse what the browser already knows Taisly would refuse,
+    // and wait for the video's metadata if it is still loading.
+    form.addEventListener("htmx:confirm", function (event) {
+      if (event.target !== form) return;
+      if (!descriptionOk()) {
+        event.preventDefault();
+        count();
+        description.focus();
+        return;
+      }
+      if (videoOk === false) {
+        event.preventDefault();
+        fileInput.focus();
+        return;
+      }
+      if (checking) {
+        event.preventDefault();
+        waitingRequest = function () { event.detail.issueRequest(true); };
+      }
+    });
+
+    form.addEventListener("htmx:beforeRequest", function (event) {
+      if (event.target !== form) return;
+      progressBar.value = 0;
+      progressPercent.textContent = "0%";
+      progressBox.classList.remove("is-hidden");
+    });
+    form.addEventListener("htmx:xhr:progress", function (event) {
+      if (!event.detail.lengthComputable || !event.detail.total) return;
+      var percent = Math.floor((event.detail.loaded * 100) / event.detail.total);
+      progressBar.value = percent;
+      progressBar.textContent = percent + "%";
+      progressPercent.textContent = percent + "%";
+    });
+    form.addEventListener("htmx:afterRequest", function (event) {
+      if (event.target !== form) return;
+      if (!event.detail.successful) progressBox.classList.add("is-hidden");
+    });
+    form.addEventListener("htmx:sendError", function () {
+      setMessages(errors, [msg.msgUploadFailed]);
+    });
+    form.addEventListener("htmx:responseError", function (event) {
+      var status = event.detail.xhr.status;
+      if (status !== 413 && status !== 422) setMessages(errors, [msg.msgUploadFailed]);
+    });
+  }
+
+  function init(root) {
+    (root || document).querySelectorAll("form[data-compose]").forEach(bind);
+  }
+  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  document.addEventListener("htmx:load", function (event) {
+    var elt = event.detail && event.detail.elt;
+    if (elt && elt.querySelectorAll) {
+      if (elt.matches && elt.matches("form[data-compose]")) bind(elt);
+      init(elt);
+    }
+  });
+})();

@@ -1,0 +1,449 @@
+"""A large video through the dashboard (gunicorn, the `uploads` qcluster, the sandbox) against the
+same file sent straight to the sandbox with curl, in one run.
+
+    python -m tests.bench.bench_upload        (BENCH_UPLOAD_MB, default 400; BENCH_UPLOAD_ROUNDS, 3)
+
+    curl ──────────────────────────────────────────────> sandbox          curl_seconds
+    curl ──> gunicorn (stream to disk, probe, queue) ───┐                  wait_seconds
+               uploads qcluster ──MultipartEncoder──────┴──> sandbox       forward_seconds
+
+Everything runs as it does in production, on a SQLite file (ORM broker): its own dashboard
+database, media dir and sandbox under a temp dir. The video is a real 10-second 180×320 MP4
+padded to size with an MP4 ``free`` box (sparse on disk), so both the dashboard's probe and the
+sandbox's accept it and every byte still travels. Each round sends it once with curl and once
+through the dashboard; each figure is the median of the rounds (writes bench-results/upload.json):
+
+- ``wait_ratio``: the time until the dashboard answers "received and queued" over curl's time
+  (goal ≤ 1.2); ``forward_ratio``: the worker's send over curl's time (goal ≤ 1.2);
+  ``end_to_end_ratio``: upload start to SENT over curl's time;
+- ``web_rss_growth_mb`` / ``worker_rss_growth_mb``: how far the gunicorn worker's and the
+  qcluster processes' resident peaks rose during the run (goal each < 64).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file path: make `tests` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.bench.helpers import MB, ROOT, write_results
+
+KEY_ENV = "TAISLY_BENCH_API_KEY"  # the seeding child gets the key through its environment
+GOAL_RATIO = 1.2
+GOAL_RSS_MB = 64
+PYTHON = sys.executable
+GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
+
+
+def padded_video(path: Path, file_mb: float) -> Path:
+    """A real short MP4 followed by a ``free`` box that brings it to ``file_mb`` MiB."""
+    from tests.videos import make_video
+
+    make_video(path, seconds=10, fps=10)
+    original = path.stat().st_size
+    padding = int(file_mb * MB) - original
+    with open(path, "ab") as fh:
+        fh.write(struct.pack(">I", padding) + b"free")
+        fh.flush()
+        fh.truncate(original + padding)  # the rest of the box: a sparse hole of zeros
+    return path
+
+
+# --- processes ----------------------------------------------------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    result, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        for child in _children(current):
+            result.append(child)
+            todo.append(child)
+    return result
+
+
+def _status_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+class Peaks:
+    """Resident peaks of some processes, from a reset to now (Linux clear_refs, as root or as
+    the owner)."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.before: dict[int, float] = {}
+
+    def reset(self) -> None:
+        for pid in self.pids:
+            # Where it cannot be reset, the peak includes earlier ones: only an overstatement.
+            with contextlib.suppress(OSError):
+                Path(f"/proc/{pid}/clear_refs").write_text("5")
+            self.before[pid] = _status_kb(pid, "VmRSS") / 1024
+
+    def growth_mb(self) -> float:
+        growth = 0.0
+        for pid in self.pids:
+            try:
+                peak = _status_kb(pid, "VmHWM") / 1024
+            except OSError:
+                continue  # a process that ended (a recycled worker) reports nothing
+            growth = max(growth, peak - self.before.get(pid, peak))
+        return round(growth, 1)
+
+
+def start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
+    handle = open(log, "ab")  # noqa: SIM115 (lives as long as the process)
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+
+
+def wait_for_log(log: Path, pattern: str, process: subprocess.Popen, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.search(pattern, log.read_text(errors="replace"))
+        if found:
+            return found.group(1)
+        if process.poll() is not None:
+            raise SystemExit(f"{log.name}: exited early:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+    raise SystemExit(f"{log.name}: no {pattern!r} within {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# --- the dashboard's side -------------------------------------------------------------------
+
+
+def seed() -> None:
+    """In a child with the bench environment: an owner, a workspace with the key, a session."""
+    from tests.bench.helpers import setup_django
+
+    setup_django()
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from accounts import keys
+    from accounts.models import Membership, User, Workspace
+    from posting import taisly
+    from posting.models import Platform
+
+    user = User.objects.create_user(email="bench@example.test", password="bench-pass-123456")
+    workspace = Workspace.objects.create(name="Bench", kind=Workspace.Kind.CLIENT)
+    Membership.objects.create(workspace=workspace, user=user, role=Membership.Role.OWNER)
+    api_key = os.environ[KEY_ENV]
+    keys.connection_connect(workspace=workspace, api_key=api_key, plan=None, actor=user)
+    with taisly.TaislyClient(api_key) as client:
+        for item in client.platforms():
+            Platform.objects.get_or_create(
+                workspace=workspace,
+                taisly_id=item.id,
+                defaults={"network": item.network, "name": item.name},
+            )
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    print(json.dumps({"workspace": str(workspace.code), "session": session.session_key}))
+
+
+def upload_through_dashboard(
+    base: str, seeded: dict, video: Path, tmp: Path
+) -> tuple[float, float]:
+    """POST the compose form with curl, as the sandbox gets it; returns (seconds until it
+    answered "received and queued", wall-clock start)."""
+    import requests
+
+    session = requests.Session()
+    session.cookies.set("sessionid", seeded["session"])
+    url = f"{base}/w/{seeded['workspace']}/posts/new/"
+    page = session.get(url, timeout=30)
+    page.raise_for_status()
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    token = re.search(r'name="token" value="([^"]+)"', page.text).group(1)
+    platforms = re.findall(r'name="platforms" value="([^"]+)"', page.text)[:2]
+    headers = tmp / "dashboard-headers"
+    cookies = f"sessionid={seeded['session']}; csrftoken={session.cookies['csrftoken']}"
+    headers.write_text(f"Cookie: {cookies}\nReferer: {url}\n")
+    fields = [
+        f"csrfmiddlewaretoken={csrf}",
+        f"token={token}",
+        *[f"platforms={p}" for p in platforms],
+        "description=Benchmark upload",
+        "when=now",
+        "cover_second=1",
+        f"video=@{video};type=video/mp4",
+    ]
+    started_wall = time.time()
+    status, seconds = _curl(url, headers, fields)
+    headers.unlink()
+    if status != 302:
+        raise SystemExit(f"The dashboard answered {status}.")
+    return seconds, started_wall
+
+
+def _curl(url: str, headers: Path, fields: list[str]) -> tuple[int, float]:
+    completed = subprocess.run(
+        [
+            "curl",
+            "--silent",
+            "--show-error",
+            "--output",
+            "/dev/null",
+            "--write-out",
+            "%{http_code} %{time_total}",
+            "--header",
+            f"@{headers}",
+            *[arg for field in fields for arg in ("--form", field)],
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise SystemExit(f"curl failed: {completed.stderr}")
+    status, seconds = completed.stdout.split()
+    return int(status), float(seconds)
+
+
+def curl_to_sandbox(
+    base_url: str, api_key: str, platform_ids: list[str], video: Path, tmp: Path
+) -> float:
+    headers = tmp / "curl-headers"
+    headers.write_text(f"Authorization: Bearer {api_key}\n")  # not in argv, where ps shows it
+    fields = [
+        f"platforms={json.dumps(platform_ids)}",
+        "description=Benchmark upload (curl)",
+        f"video=@{video};type=video/mp4",
+    ]
+    status, seconds = _curl(f"{base_url}/post", headers, fields)
+    headers.unlink()
+    if status != 200:
+        raise SystemExit(f"The sandbox answered {status}.")
+    return seconds
+
+
+def main() -> int:
+    file_mb = float(os.environ.get("BENCH_UPLOAD_MB", "400"))
+    repeat = int(os.environ.get("BENCH_UPLOAD_ROUNDS", "3"))
+    if not shutil.which("curl"):
+        raise SystemExit("curl is needed (apt-get install curl).")
+    from tests.sandbox_server import SandboxServer
+
+    with tempfile.TemporaryDirectory(prefix="bench-upload-") as tmp_name:
+        tmp = Path(tmp_name)
+        with SandboxServer(tmp / "sandbox") as sandbox:
+            account = sandbox.create_account(platforms=("TikTok", "Instagram"))
+            env = {
+                **os.environ,
+                "DJANGO_ENV": "development",
+                "DEBUG": "false",
+                "DATABASE_URL": f"sqlite:///{tmp / 'dashboard.sqlite3'}",
+                "MEDIA_ROOT": str(tmp / "media"),
+                "FILE_UPLOAD_TEMP_DIR": "",
+                "TAISLY_BASE_URL": sandbox.base_url,
+                "Q_WORKERS": "1",
+                "Q_UPLOAD_WORKERS": "1",
+                "LOG_LEVEL": "WARNING",
+                "PYTHONUNBUFFERED": "1",
+            }
+            subprocess.run(
+                [PYTHON, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
+            )
+            seeded = json.loads(
+                subprocess.run(
+                    [PYTHON, "-m", "tests.bench.bench_upload", "--seed"],
+                    cwd=ROOT,
+                    env={**env, KEY_ENV: account["api_key"]},
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                .stdout.strip()
+                .splitlines()[-1]
+            )
+            print(f"Making a {file_mb:g} MiB video…")
+            video = padded_video(tmp / "bench.mp4", file_mb)
+
+            web_log, worker_log = tmp / "gunicorn.log", tmp / "uploads.log"
+            web = start(
+                [
+                    GUNICORN,
+                    "taisly_dash.wsgi",
+                    "--worker-class",
+                    "gthread",
+                    "--workers",
+                    "1",
+                    "--threads",
+                    "4",
+                    "--bind",
+                    "127.0.0.1:0",
+                    "--timeout",
+                    "900",
+                    "--log-level",
+                    "info",
+                ],
+                env,
+                web_log,
+            )
+            worker = start(
+                [PYTHON, "manage.py", "qcluster"], {**env, "Q_CLUSTER_NAME": "uploads"}, worker_log
+            )
+            try:
+                port = wait_for_log(web_log, r"Listening at: http://127\.0\.0\.1:(\d+)", web)
+                web_worker = int(wait_for_log(web_log, r"Booting worker with pid: (\d+)", web))
+                base = f"http://127.0.0.1:{port}"
+                time.sleep(3)  # the cluster forks its workers
+                if worker.poll() is not None:
+                    raise SystemExit(f"qcluster exited:\n{worker_log.read_text()[-3000:]}")
+
+                platform_ids = [p["_id"] for p in account["platforms"][:2]]
+                web_peaks = Peaks([web_worker])
+                worker_peaks = Peaks([worker.pid, *descendants(worker.pid)])
+                web_peaks.reset()
+                worker_peaks.reset()
+                rounds = []
+                for number in range(1, repeat + 1):
+                    print(
+                        f"round {number}/{repeat}: curl straight to the sandbox, then the same "
+                        "file through the dashboard…"
+                    )
+                    curl_seconds = curl_to_sandbox(
+                        sandbox.base_url, account["api_key"], platform_ids, video, tmp
+                    )
+                    wait_seconds, started = upload_through_dashboard(base, seeded, video, tmp)
+                    outcome = wait_until_sent(env, started)
+                    rounds.append({"curl": curl_seconds, "wait": wait_seconds, **outcome})
+                web_growth = web_peaks.growth_mb()
+                worker_growth = worker_peaks.growth_mb()
+            finally:
+                stop(web)
+                stop(worker)
+
+    # Each figure is the median of its rounds: one slow round on a busy machine (curl's or
+    # the dashboard's) then moves neither side.
+    curl_seconds = statistics.median(r["curl"] for r in rounds)
+    wait_seconds = statistics.median(r["wait"] for r in rounds)
+    forward_seconds = statistics.median(r["forward_seconds"] for r in rounds)
+    end_to_end = statistics.median(r["end_to_end_seconds"] for r in rounds)
+    results = {
+        "file_mb": file_mb,
+        "rounds": repeat,
+        "curl_seconds": round(curl_seconds, 2),
+        "wait_seconds": round(wait_seconds, 2),
+        "forward_seconds": round(forward_seconds, 2),
+        "end_to_end_seconds": round(end_to_end, 2),
+        "wait_ratio": round(wait_seconds / curl_seconds, 2),
+        "forward_ratio": round(forward_seconds / curl_seconds, 2),
+        "end_to_end_ratio": round(end_to_end / curl_seconds, 2),
+        "each_round": [
+            {key: round(value, 2) for key, value in r.items() if isinstance(value, float)}
+            for r in rounds
+        ],
+        "web_rss_growth_mb": web_growth,
+        "worker_rss_growth_mb": worker_growth,
+        "state": "sent" if all(r["state"] == "sent" for r in rounds) else "not sent",
+        "goal_ratio": GOAL_RATIO,
+        "goal_rss_mb": GOAL_RSS_MB,
+    }
+    results["passed"] = (
+        results["state"] == "sent"
+        and results["wait_ratio"] <= GOAL_RATIO
+        and results["forward_ratio"] <= GOAL_RATIO
+        and web_growth < GOAL_RSS_MB
+        and worker_growth < GOAL_RSS_MB
+    )
+    for key in (
+        "curl_seconds",
+        "wait_seconds",
+        "forward_seconds",
+        "end_to_end_seconds",
+        "wait_ratio",
+        "forward_ratio",
+        "end_to_end_ratio",
+        "web_rss_growth_mb",
+        "worker_rss_growth_mb",
+    ):
+        print(f"  {key:22} {results[key]}")
+    path = write_results("upload", results)
+    print(f"  {'ok' if results['passed'] else 'GOAL MISSED'}; written to {path.relative_to(ROOT)}")
+    return 0 if results["passed"] else 1
+
+
+def wait_until_sent(env: dict, started: float, timeout: float = 900) -> dict:
+    """Poll the dashboard's database (in a child, with its settings) until the post is done."""
+    script = (
+        "import json, time\n"
+        "from tests.bench.helpers import setup_django\n"
+        "setup_django()\n"
+        "from posting.models import Post\n"
+        f"deadline = time.time() + {timeout}\n"
+        "while time.time() < deadline:\n"
+        "    post = Post.objects.order_by('-created_at', '-id').first()\n"
+        "    if post and post.state not in ('queued', 'sending'):\n"
+        "        break\n"
+        "    time.sleep(0.1)\n"
+        "print(json.dumps({'state': post.state, 'reason': post.state_reason,\n"
+        "    'forward': (post.sent_at - post.sending_started_at).total_seconds()\n"
+        "        if post.sent_at else None,\n"
+        "    'sent_at': post.sent_at.timestamp() if post.sent_at else None}))\n"
+    )
+    completed = subprocess.run(
+        [PYTHON, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    done = json.loads(completed.stdout.strip().splitlines()[-1])
+    if done["state"] != "sent":
+        raise SystemExit(f"The post ended {done['state']}: {done['reason']}")
+    return {
+        "state": done["state"],
+        "forward_seconds": done["forward"],
+        "end_to_end_seconds": done["sent_at"] - started,
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", action="store_true")
+    if parser.parse_args().seed:
+        seed()
+        sys.exit(0)
+    sys.exit(main())

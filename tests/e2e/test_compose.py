@@ -1,0 +1,373 @@
+"""Compose and upload in a real browser, against the sandbox over HTTP.
+
+The forward task runs for real: in the journey test on a thread of its own, as the `uploads`
+worker would (so the page shows both phases and polls until the post is sent); elsewhere
+synchronously, as django-q2 runs tasks under pytest.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+
+from posting import tasks, upload
+from posting.gateway import taisly_for
+from posting.models import Post, PostResult
+from tests.e2e.test_keys import csp_violations, log_in  # noqa: F401 (fixture)
+from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
+from tests.posting.upload_fixtures import compose_url, platform, sandbox_posts
+from tests.videos import make_noise_file
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def worker_thread(monkeypatch):
+    """Queueing starts the real forward task on a thread, a moment later, as a worker would."""
+    threads: list[threading.Thread] = []
+
+    def enqueue(post_id: int) -> None:
+        def run():
+            time.sleep(0.5)
+            tasks.forward_post(post_id)
+
+        thread = threading.Thread(target=run, daemon=True)
+        threads.append(thread)
+        thread.start()
+
+    monkeypatch.setattr(upload, "enqueue_forward", enqueue)
+    yield threads
+    for thread in threads:
+        thread.join(timeout=30)
+
+
+def sync_results(post: Post) -> None:
+    """Read the post's per-platform results from Taisly's history into the mirror.
+
+    Stands in for the history page's "Sync now" (posting.sync, built alongside this).
+    """
+    with taisly_for(post.workspace) as client:
+        now = timezone.now()
+        items = client.history_between(now - timedelta(hours=1), now + timedelta(hours=1))
+    [item] = [i for i in items if i.id == post.taisly_id]
+    upload.store_results(post, item.results)
+
+
+def open_compose(page: Page, live_server, workspace, heading: str = "New post") -> None:
+    page.goto(live_server.url + compose_url(workspace))
+    expect(page.get_by_role("heading", name=heading)).to_be_visible()
+
+
+def test_upload_and_post_now_to_two_platforms(
+    page: Page,
+    live_server,
+    bob,
+    workspace,
+    connected_ws,
+    sandbox,
+    video_file,
+    worker_thread,
+    screenshot_dir,
+    csp_violations,  # noqa: F811
+):
+    log_in(page, live_server, bob)
+    page.goto(live_server.url + reverse("accounts:workspace", kwargs={"code": workspace.code}))
+    page.get_by_test_id("nav-new-post").first.click()
+    expect(page.get_by_role("heading", name="New post")).to_be_visible()
+
+    page.get_by_label("TikTok").check()
+    page.get_by_label("Instagram").check()
+    page.get_by_label("Description").fill("Kopi pagi #coffee")
+    expect(page.locator("[data-counters] li[data-network='TikTok']")).to_have_text(
+        "TikTok: 17 / 2,200 characters"
+    )
+    page.get_by_label("Video", exact=True).set_input_files(video_file("journey.webm", seconds=5))
+    expect(page.locator("[data-video-facts]")).to_contain_text("180×320, portrait, 5.0 seconds")
+    slider = page.locator("[data-cover-slider]")
+    expect(slider).to_be_visible()
+    slider.fill("2.5")
+    expect(page.locator("[data-cover-second]")).to_have_value("2.5")
+    page.screenshot(path=f"{screenshot_dir}/compose_filled.png", full_page=True)
+
+    # Record the browser → dashboard phase as htmx reports it.
+    page.evaluate(
+        """() => { window.uploadSeen = [];
+        document.addEventListener("htmx:xhr:progress", () => window.uploadSeen.push(
+          Number(document.querySelector("[data-upload-bar]").value))); }"""
+    )
+    page.get_by_test_id("compose-submit").click()
+    progress = page.get_by_test_id("post-progress")
+    expect(progress).to_be_visible()
+    assert max(page.evaluate("window.uploadSeen")) == 100
+    # Then dashboard → Taisly, polled every second until the worker is done.
+    expect(progress).to_have_attribute("data-state", "sent", timeout=20_000)
+    expect(progress).not_to_have_attribute("hx-trigger", "every 1s")
+    expect(page.get_by_test_id("result-TikTok")).to_be_visible()
+    page.screenshot(path=f"{screenshot_dir}/compose_sent.png", full_page=True)
+
+    post = Post.objects.get()
+    assert post.cover_second == 2.5
+    # The address bar names the post's progress, so a reload (or a closed tab) loses nothing.
+    progress_url = reverse(
+        "posting:post_progress", kwargs={"code": workspace.code, "post_code": post.code}
+    )
+    assert page.url == live_server.url + progress_url
+    [made] = sandbox_posts(sandbox, connected_ws["api_key"])
+    assert made["id"] == post.taisly_id and made["previewTime"] == 2.5
+
+    # The sandbox publishes a second after the post is due; the next sync brings the results.
+    time.sleep(1.5)
+    sync_results(post)
+    page.reload()
+    for network in ("TikTok", "Instagram"):
+        expect(page.get_by_test_id(f"result-{network}")).to_have_attribute("data-status", "SUCCESS")
+    assert set(PostResult.objects.values_list("status", flat=True)) == {"SUCCESS"}
+    page.screenshot(path=f"{screenshot_dir}/post_progress_success.png", full_page=True)
+    assert csp_violations == []
+
+
+def test_a_landscape_video_is_refused_in_the_browser_and_on_the_server(
+    page: Page,
+    live_server,
+    bob,
+    workspace,
+    connected_ws,
+    video_file,
+    screenshot_dir,
+    csp_violations,  # noqa: F811
+):
+    log_in(page, live_server, bob)
+    open_compose(page, live_server, workspace)
+    page.get_by_label("TikTok").check()
+    landscape = video_file("wide.webm", width=320, height=180)
+    page.get_by_label("Video", exact=True).set_input_files(landscape)
+    errors = page.locator("[data-video-errors]")
+    expect(errors).to_contain_text("The video is 320×180, landscape; Taisly needs a vertical 9:16")
+    page.screenshot(path=f"{screenshot_dir}/compose_landscape_refused.png", full_page=True)
+    page.get_by_test_id("compose-submit").click()
+    page.wait_for_timeout(500)
+    expect(page.get_by_test_id("post-progress")).to_have_count(0)
+    assert not Post.objects.exists()
+
+    # With the browser's check bypassed (a request of its own), the server refuses it too.
+    token = page.locator("#compose-form input[name='csrfmiddlewaretoken']").input_value()
+    response = page.request.post(
+        live_server.url + compose_url(workspace),
+        headers={"X-CSRFToken": token, "Referer": live_server.url},
+        multipart={
+            "token": page.locator("#compose-form input[name='token']").input_value(),
+            "platforms": platform(workspace, "TikTok").taisly_id,
+            "when": "now",
+            "video": {
+                "name": "wide.webm",
+                "mimeType": "video/webm",
+                "buffer": landscape.read_bytes(),
+            },
+        },
+    )
+    assert response.status == 422
+    assert "320×180, landscape" in response.text()
+    assert not Post.objects.exists()
+    assert csp_violations == []
+
+
+def test_an_upload_over_the_limit_is_refused_while_it_streams(
+    page: Page,
+    live_server,
+    settings,
+    bob,
+    workspace,
+    connected_ws,
+    media,
+    tmp_path,
+    screenshot_dir,
+    csp_violations,  # noqa: F811
+):
+    # 1 MB stands in for 500 MB (the default, checked in tests/posting/test_probe.py).
+    settings.POST_VIDEO_MAX_MB = 1
+    log_in(page, live_server, bob)
+    open_compose(page, live_server, workspace)
+    page.get_by_label("TikTok").check()
+
+    over = make_noise_file(tmp_path / "over.mp4", 2)
+    page.get_by_label("Video", exact=True).set_input_files(over)
+    expect(page.locator("[data-video-errors]")).to_contain_text(
+        "The file is 2 MB; Taisly takes videos up to 1 MB."
+    )
+
+    # Bypass the browser's check: the server stops reading the upload once it passes 1 MB.
+    page.evaluate("document.querySelector('form[data-compose]').dataset.maxBytes = '1e12'")
+    just_over = make_noise_file(tmp_path / "just-over.mp4", 1.02)
+    page.get_by_label("Video", exact=True).set_input_files(just_over)
+    expect(page.locator("[data-video-errors]")).to_be_empty()
+    page.get_by_test_id("compose-submit").click()
+    expect(page.get_by_test_id("video-error")).to_contain_text(
+        "The file is larger than 1 MB, the most Taisly takes."
+    )
+    page.screenshot(path=f"{screenshot_dir}/compose_too_large.png", full_page=True)
+    assert not Post.objects.exists()
+    assert list((media / "tmp").iterdir()) == []
+    assert csp_violations == []
+
+
+def test_a_viewer_sees_no_compose_controls_and_gets_403(
+    page: Page,
+    live_server,
+    vera,
+    workspace,
+    connected_ws,
+    video_file,
+    screenshot_dir,
+    csp_violations,  # noqa: F811
+):
+    log_in(page, live_server, vera)
+    page.goto(live_server.url + reverse("accounts:workspace", kwargs={"code": workspace.code}))
+    expect(page.get_by_test_id("nav-new-post")).to_have_count(0)
+    response = page.goto(live_server.url + compose_url(workspace))
+    assert response is not None and response.status == 403
+    expect(page.locator("form[data-compose]")).to_have_count(0)
+
+    token = page.context.cookies()
+    csrf = next(c["value"] for c in token if c["name"] == "csrftoken")
+    response = page.request.post(
+        live_server.url + compose_url(workspace),
+        headers={"X-CSRFToken": csrf, "Referer": live_server.url},
+        multipart={
+            "token": "7d0b5c83-5a28-4a55-9c3c-4a0d7ea2e1a1",
+            "platforms": platform(workspace, "TikTok").taisly_id,
+            "when": "now",
+            "video": {
+                "name": "ok.mp4",
+                "mimeType": "video/mp4",
+                "buffer": video_file().read_bytes(),
+            },
+        },
+    )
+    assert response.status == 403
+    assert not Post.objects.exists()
+    assert csp_violations == []
+
+
+@pytest.mark.parametrize(("width", "language"), [(1280, "en"), (390, "en"), (390, "id")])
+def test_the_compose_page_fits_the_screen(
+    page: Page,
+    live_server,
+    bob,
+    workspace,
+    connected_ws,
+    video_file,
+    screenshot_dir,
+    width,
+    language,
+):
+    bob.language = language
+    bob.save(update_fields=["language"])
+    log_in(page, live_server, bob)
+    page.set_viewport_size({"width": width, "height": 900})
+    open_compose(
+        page, live_server, workspace, heading="Postingan baru" if language == "id" else "New post"
+    )
+    page.locator("input[data-network='X']").check()
+    page.locator("[data-description]").fill("x" * 120)
+    expect(page.locator("[data-counters] li[role='alert']")).to_have_count(1)
+    page.locator("[data-video-input]").set_input_files(video_file("fit.webm", seconds=4))
+    expect(page.locator("[data-cover-slider]")).to_be_visible()
+    page.locator("input[name='when'][value='later']").check()
+    page.screenshot(path=f"{screenshot_dir}/compose_{width}_{language}.png", full_page=True)
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_a_person_adopts_a_candidate_on_the_progress_page(
+    page: Page,
+    live_server,
+    bob,
+    workspace,
+    connected_ws,
+    screenshot_dir,
+    width,
+    csp_violations,  # noqa: F811
+):
+    tiktok = platform(workspace, "TikTok")
+    now = timezone.now()
+    post = Post.objects.create(
+        workspace=workspace,
+        author=bob,
+        description="Kopi pagi",
+        state=Post.State.NEEDS_CHECK,
+        state_reason="Taisly may have posted this already (Taisly did not answer in time), so "
+        "it is not sent again on its own. Check Taisly's history below, or send it again.",
+        video_name="kopi.mp4",
+        video_width=1080,
+        video_height=1920,
+        video_duration=12,
+        video_size=12_000_000,
+        send_candidates=[
+            {
+                "id": f"cand{n}",
+                "description": "Kopi pagi",
+                "date": (now - timedelta(minutes=n)).isoformat(),
+                "results": [
+                    {"platform_id": tiktok.taisly_id, "network": "TikTok", "status": "PENDING"}
+                ],
+            }
+            for n in (1, 2)
+        ],
+    )
+    post.target_platforms.add(tiktok)
+    log_in(page, live_server, bob)
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(
+        live_server.url
+        + reverse("posting:post_progress", kwargs={"code": workspace.code, "post_code": post.code})
+    )
+    expect(page.get_by_test_id("adopt")).to_have_count(2)
+    page.screenshot(path=f"{screenshot_dir}/post_needs_check_{width}.png", full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    page.get_by_test_id("adopt").nth(1).click()
+    expect(page.get_by_test_id("post-progress")).to_have_attribute("data-state", "sent")
+    post.refresh_from_db()
+    assert post.taisly_id == "cand2"
+    assert csp_violations == []
+
+
+def test_taisly_down_ends_send_failed_and_an_editor_retries_from_the_page(
+    page: Page,
+    live_server,
+    settings,
+    bob,
+    workspace,
+    connected_ws,
+    sandbox,
+    video_file,
+    screenshot_dir,
+    csp_violations,  # noqa: F811
+):
+    settings.POST_SEND_MAX_ATTEMPTS = 1
+    sandbox.fault("500", count=2)  # the send, and the history read that follows it
+    log_in(page, live_server, bob)
+    open_compose(page, live_server, workspace)
+    page.get_by_label("TikTok").check()
+    page.get_by_label("Video", exact=True).set_input_files(video_file("retry.webm", seconds=4))
+    expect(page.locator("[data-video-facts]")).to_contain_text("180×320")
+    page.get_by_test_id("compose-submit").click()
+    progress = page.get_by_test_id("post-progress")
+    expect(progress).to_have_attribute("data-state", "send_failed")
+    expect(page.get_by_test_id("state-reason")).to_contain_text(
+        "Taisly could not take the video after 1 try. Taisly had a problem of its own (HTTP 500)."
+    )
+    page.screenshot(path=f"{screenshot_dir}/post_send_failed.png", full_page=True)
+    assert sandbox_posts(sandbox, connected_ws["api_key"]) == []
+
+    page.get_by_test_id("retry-send").click()
+    expect(progress).to_have_attribute("data-state", "sent")
+    [made] = sandbox_posts(sandbox, connected_ws["api_key"])
+    assert Post.objects.get().taisly_id == made["id"]
+    assert csp_violations == []

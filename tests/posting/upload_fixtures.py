@@ -1,0 +1,107 @@
+"""Fixtures for the compose and upload tests: media in a temp dir, a workspace connected to a
+fresh sandbox account with its platforms mirrored, real test videos, and helpers to post the
+compose form. Test modules use them with ``from tests.posting.upload_fixtures import *``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+from django.urls import reverse
+
+from accounts import keys
+from posting.models import Platform
+from tests.videos import make_video
+
+__all__ = [
+    "compose_data",
+    "compose_url",
+    "connected_ws",
+    "media",
+    "platform",
+    "sandbox_posts",
+    "video_file",
+]
+
+
+@pytest.fixture
+def media(settings, tmp_path) -> Path:
+    """MEDIA_ROOT and the upload temp dir under tmp_path (same filesystem, as in production)."""
+    root = tmp_path / "media"
+    temp = root / "tmp"
+    temp.mkdir(parents=True)
+    settings.MEDIA_ROOT = root
+    settings.FILE_UPLOAD_TEMP_DIR = str(temp)
+    return root
+
+
+@pytest.fixture
+def connected_ws(settings, sandbox, sandbox_account, workspace, alice, media):
+    """``workspace`` with the sandbox account's key connected and its platforms mirrored."""
+    settings.TAISLY_BASE_URL = sandbox.base_url
+    keys.connection_connect(
+        workspace=workspace, api_key=sandbox_account["api_key"], plan=None, actor=alice
+    )
+    for item in sandbox_account["platforms"]:
+        # get_or_create: connecting may already store the platforms (posting.sync).
+        Platform.objects.get_or_create(
+            workspace=workspace,
+            taisly_id=item["_id"],
+            defaults={
+                "network": item["platform"],
+                "name": item["name"] or "",
+                "connected": item["connected"],
+            },
+        )
+    return sandbox_account
+
+
+def platform(workspace, network: str) -> Platform:
+    return Platform.objects.get(workspace=workspace, network=network)
+
+
+@pytest.fixture(scope="session")
+def video_file(tmp_path_factory):
+    """``video_file(name, **make_video kwargs)`` → a real video, made once per session."""
+    root = tmp_path_factory.mktemp("upload-videos")
+    made: dict = {}
+
+    def make(name: str = "ok.mp4", **kwargs) -> Path:
+        key = (name, tuple(sorted(kwargs.items())))
+        if key not in made:
+            kwargs.setdefault("container", Path(name).suffix.lstrip(".") or "mp4")
+            made[key] = make_video(root / f"{len(made)}-{name}", **kwargs)
+        return made[key]
+
+    return make
+
+
+def compose_url(workspace) -> str:
+    return reverse("posting:compose", kwargs={"code": workspace.code})
+
+
+def compose_data(workspace, networks=("TikTok", "Instagram"), **extra) -> dict:
+    data = {
+        "token": str(uuid.uuid4()),
+        "platforms": [platform(workspace, n).taisly_id for n in networks],
+        "description": "A test post",
+        "when": "now",
+        "cover_second": "1",
+    }
+    data.update(extra)
+    return data
+
+
+def sandbox_posts(sandbox, api_key: str) -> list[dict]:
+    """Every post the sandbox account has (first history page: tests make fewer than 10)."""
+    response = requests.get(
+        f"{sandbox.base_url}/post/history",
+        params={"page": 1},
+        headers={"Authorization": f"Bearer {api_key}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
