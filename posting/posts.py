@@ -1,7 +1,7 @@
 """Actions on one post that is already at Taisly: cancelling a scheduled one.
 
     post page ──confirm──> post_cancel(post, actor)
-        1. transaction: lock the actor's membership and the post; may they write? is it
+        1. transaction: lock_actor_role (owner or editor) and the post; is it
            scheduled, at Taisly, and not yet due?  (no → PostActionError, Taisly not asked)
         2. taisly_for(workspace).cancel_scheduled(taisly_id)     (no transaction held)
         3. transaction: post → CANCELLED, audited POST_CANCELLED
@@ -19,6 +19,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.access import lock_actor_role
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, Membership, User
 from posting.gateway import TaislyActionError, taisly_for
@@ -64,17 +65,18 @@ def _refusal(post: Post, now) -> str | None:
 def post_cancel(*, post: Post, actor: User, request: HttpRequest | None = None) -> Post:
     """Cancel a scheduled post at Taisly (which deletes it there) and mark it CANCELLED here.
 
-    Raises ``PostActionError`` with a sentence when the actor may not write, the post cannot be
-    cancelled, or Taisly refuses or cannot be reached.
+    Raises ``RoleRequired`` when the actor may not write (checked under lock), and
+    ``PostActionError`` with a sentence when the post cannot be cancelled or Taisly refuses or
+    cannot be reached.
     """
     with transaction.atomic():
-        membership = (
-            Membership.objects.select_for_update()
-            .filter(workspace_id=post.workspace_id, user=actor)
-            .first()
+        # Raises RoleRequired (a PermissionDenied: the view answers 403) for a viewer, a staff
+        # member looking in, or someone demoted since the page was shown.
+        lock_actor_role(
+            workspace=post.workspace,
+            actor=actor,
+            roles=(Membership.Role.OWNER, Membership.Role.EDITOR),
         )
-        if membership is None or not membership.can_write:
-            raise PostActionError(_("Only owners and editors can cancel posts."))
         locked = Post.objects.select_for_update().get(pk=post.pk)
         refusal = _refusal(locked, timezone.now())
         if refusal:

@@ -47,7 +47,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     # A workspace's Taisly key: connect, regenerate, revoke, disconnect.
     path("w/<uuid:code>/taisly/", include("accounts.urls_keys")),
-    # Posting: history, posts, calendar, connected accounts (and compose, reposts).
+    # Posting: history, posts, calendar, connected accounts compose and upload, reposts.
     path("w/<uuid:code>/", include("posting.urls")),
     # Staff oversight of every workspace.
     path("oversight/", include("oversight.urls")),

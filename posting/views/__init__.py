@@ -1,2 +1,1 @@
-"""Posting's views, one module per page family (compose, history, posts, calendar, platforms,
-reposts)."""
+"""Posting's views, one module per page family (compose.py: compose and upload)."""

@@ -9,10 +9,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.access import RoleRequired
 from accounts.models import AuditEvent, Membership, Workspace
 from posting import sync
 from posting.models import Post, PostResult
-from posting.posts import PostActionError, post_cancel
+from posting.posts import post_cancel
 from tests.posting.factories import make_platforms, make_post
 from tests.posting.sandbox_posts import *  # noqa: F403
 from tests.posting.sandbox_posts import now_ms
@@ -232,7 +233,7 @@ def test_a_taisly_failure_while_cancelling_is_a_sentence(
 def test_the_service_rechecks_authority(scheduled, bob, calls):
     Membership.objects.filter(user=bob, workspace=scheduled.workspace).update(role="viewer")
 
-    with pytest.raises(PostActionError, match="Only owners and editors"):
+    with pytest.raises(RoleRequired):
         post_cancel(post=scheduled, actor=bob)
 
     assert calls == []

@@ -21,10 +21,8 @@ def backfill_fingerprints(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    # Also the merge of the two 0003s (upload's audit actions, allauth's two-factor fields).
     dependencies = [
-        ("accounts", "0003_audit_post_send_actions"),
-        ("accounts", "0003_workspace_require_2fa_invitation_held_for"),
+        ("accounts", "0004_audit_post_send_actions"),
     ]
 
     operations = [
