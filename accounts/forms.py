@@ -9,6 +9,9 @@ from allauth.account.adapter import get_adapter
 from allauth.account.forms import LoginForm as AllauthLoginForm
 from allauth.account.forms import ResetPasswordForm as AllauthResetPasswordForm
 from allauth.account.forms import SignupForm as AllauthSignupForm
+from allauth.account.models import EmailAddress
+from allauth.mfa.base.forms import AuthenticateForm as AllauthTwoFactorForm
+from allauth.mfa.base.forms import ReauthenticateForm as AllauthTwoFactorReauthForm
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -73,7 +76,21 @@ class ResetPasswordForm(AllauthResetPasswordForm):
     def clean_email(self) -> str:
         # No account has a longer address: say so, rather than email it that it has none.
         validate_email_length((self.cleaned_data.get("email") or "").strip())
-        return super().clean_email()
+        email = super().clean_email()
+        # allauth also finds an account by an address it has only asked to change to (not yet
+        # verified): whoever owns that address (a typo, someone else's) could reset the
+        # account's password and take it. Only the account's own address, or one it verified.
+        verified = set(
+            EmailAddress.objects.filter(email__iexact=email, verified=True).values_list(
+                "user_id", flat=True
+            )
+        )
+        self.users = [
+            user
+            for user in self.users
+            if user.email.lower() == email.lower() or user.pk in verified
+        ]
+        return email
 
 
 class SignUpForm(BulmaFormMixin, AllauthSignupForm):
@@ -136,6 +153,25 @@ class SignUpForm(BulmaFormMixin, AllauthSignupForm):
     def custom_signup(self, request: HttpRequest, user: User) -> None:
         if self.invitation is not None:
             services.invitation_hold(invitation=self.invitation, user=user)
+
+
+class _RecoveryCodeHint:
+    """allauth's code field takes a recovery code too, but its page only asks for the app's
+    code: someone who lost their phone is told what else works."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["code"].help_text = _(
+            "Lost your phone? Enter one of your recovery codes instead."
+        )
+
+
+class TwoFactorCodeForm(_RecoveryCodeHint, AllauthTwoFactorForm):
+    pass
+
+
+class TwoFactorReauthenticateForm(_RecoveryCodeHint, AllauthTwoFactorReauthForm):
+    pass
 
 
 class TwoFactorRequirementForm(forms.Form):

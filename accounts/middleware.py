@@ -69,3 +69,24 @@ class TwoFactorRequiredMiddleware:
             response["HX-Redirect"] = url
             return response
         return redirect(url)
+
+
+class RefusedFormStatusMiddleware:
+    """A form that fails validation answers 422, also on django-allauth's own pages (the
+    two-factor code at log-in, turning two-factor on, email change, re-authentication, a new
+    password from a reset link...), which answer 200. Our views set 422 themselves; this catches
+    the library's, so htmx and tests can tell a refusal from a page everywhere."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_template_response(self, request: HttpRequest, response):
+        if request.method != "POST" or response.status_code != 200:
+            return response
+        form = (response.context_data or {}).get("form")
+        if form is not None and getattr(form, "is_bound", False) and form.errors:
+            response.status_code = 422
+        return response

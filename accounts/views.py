@@ -8,6 +8,7 @@ members without the right role get 403.
 from __future__ import annotations
 
 from allauth.account.internal.flows.email_verification import send_verification_email_for_user
+from allauth.core import ratelimit
 from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
 from django.contrib import messages
@@ -19,7 +20,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
@@ -83,7 +84,9 @@ def profile(request: HttpRequest) -> HttpResponse:
             samesite=settings.LANGUAGE_COOKIE_SAMESITE,
             secure=settings.LANGUAGE_COOKIE_SECURE,
         )
-        messages.success(request, _("Your profile was saved."))
+        # Said in the language just chosen, as the page it lands on is.
+        with translation.override(request.user.language):
+            messages.success(request, _("Your profile was saved."))
         return response
     return render(
         request,
@@ -99,6 +102,12 @@ def profile(request: HttpRequest) -> HttpResponse:
 def account_delete(request: HttpRequest) -> HttpResponse:
     """GET lists what goes with the account and asks for the password; POST deletes it."""
     user = request.user
+    if request.method == "POST":
+        # The password asked for again is rate limited as allauth limits its own re-checks
+        # ("reauthenticate" in ACCOUNT_RATE_LIMITS): a borrowed session cannot guess it here.
+        refused = ratelimit.consume_or_429(request, action="reauthenticate", user=user)
+        if refused is not None:
+            return refused
     form = AccountDeleteForm(request.POST or None, user=user)
     error = None
     if request.method == "POST" and form.is_valid():

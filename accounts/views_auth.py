@@ -94,14 +94,22 @@ class ConfirmEmailView(allauth_views.ConfirmEmailView):
         if confirmation is not None:
             owner_id = confirmation.email_address.user_id
             if not request.user.is_authenticated:
-                messages.info(
-                    request,
-                    _(
+                address = confirmation.email_address
+                if address.email.lower() != address.user.email.lower():
+                    # An address some account asked to change to: resetting a password does
+                    # not reach that account through it (accounts.forms.ResetPasswordForm).
+                    text = _(
+                        "Log in to confirm your email address. If you did not ask for this, "
+                        "ignore the email: the address is not added to any account until it is "
+                        "confirmed."
+                    )
+                else:
+                    text = _(
                         "Log in to confirm your email address. If you never made an account "
                         "here, someone else used your address: reset the password to take the "
                         "account over, or ignore the email."
-                    ),
-                )
+                    )
+                messages.info(request, text)
                 return redirect_to_login(request.get_full_path())
             if request.user.pk != owner_id:
                 return render(

@@ -130,6 +130,8 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     # A workspace that requires two-factor sign-in sends members without it to set it up.
     "accounts.middleware.TwoFactorRequiredMiddleware",
+    # 422 for a refused form on allauth's pages too (ours set it themselves).
+    "accounts.middleware.RefusedFormStatusMiddleware",
 ]
 
 ROOT_URLCONF = "taisly_dash.urls"
@@ -240,11 +242,22 @@ LOGIN_COOLOFF_MINUTES = env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1)
 ACCOUNT_RATE_LIMITS = {
     "login_failed": f"30/m/ip,{LOGIN_FAILURE_LIMIT}/{LOGIN_COOLOFF_MINUTES}m/key",
 }
+# Behind a reverse proxy every request comes from the proxy's address: without these, the per-IP
+# limits above count the whole site as one visitor (30 wrong passwords a minute, anyone's, and
+# nobody can log in). Trust the proxies you run (their X-Forwarded-For), or the one header your
+# proxy sets to the client's address (e.g. X-Real-IP, CF-Connecting-IP). Default: trust none.
+ALLAUTH_TRUSTED_PROXY_COUNT = env_int("ALLAUTH_TRUSTED_PROXY_COUNT", 0, minimum=0)
+ALLAUTH_TRUSTED_CLIENT_IP_HEADER = env_str("ALLAUTH_TRUSTED_CLIENT_IP_HEADER", "") or None
 
 # Two-factor sign-in: an authenticator app (TOTP) with recovery codes. Passkeys are left out for
 # now: they need their own browser flow and tests.
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "taisly-dash"
+# The code page says a recovery code works too.
+MFA_FORMS = {
+    "authenticate": "accounts.forms.TwoFactorCodeForm",
+    "reauthenticate": "accounts.forms.TwoFactorReauthenticateForm",
+}
 # Staff always need two-factor sign-in in production before any oversight page.
 STAFF_REQUIRE_2FA = PRODUCTION
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.middleware import HtmxDetails
 
 from accounts.access import (
     WorkspaceAccess,
@@ -21,12 +20,9 @@ from accounts.access import (
 from posting import reposts
 from posting.forms_reposts import RepostRuleForm
 from posting.models import MirrorState, Platform
+from taisly_dash.htmx import HtmxHttpRequest
 
 TEMPLATE = "posting/reposts.html"
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
 
 
 def _context(access: WorkspaceAccess, *, form: RepostRuleForm | None = None, **extra) -> dict:

@@ -144,3 +144,30 @@ def test_withdrawing_an_invitation_no_longer_pending_answers_422(alice, workspac
     response = login(alice).post(url)
     assert response.status_code == 422
     assert b"already accepted or revoked" in response.content
+
+
+def test_allauths_own_pages_answer_a_refused_form_with_422(alice, client, login):
+    """The two-factor code at log-in, turning two-factor on, email change and re-authentication
+    are allauth's views, which answer 200: accounts.middleware makes their refusals 422 too."""
+    from tests.accounts.test_two_factor import with_two_factor
+    from tests.personas import PERSONA_PASSWORD, verified_user
+
+    with_two_factor(alice)
+    client.post(reverse("account_login"), {"login": alice.email, "password": PERSONA_PASSWORD})
+    wrong_code = client.post(reverse("mfa_authenticate"), {"code": "000000"})
+    assert wrong_code.status_code == 422
+    assert b"Incorrect code." in wrong_code.content
+
+    dan = login(verified_user("dan@example.test"))
+    assert (
+        dan.post(reverse("account_email"), {"action_add": "", "email": "nope"}).status_code == 422
+    )
+    assert dan.post(reverse("account_reauthenticate"), {"password": "wrong"}).status_code == 422
+    assert (
+        dan.post(reverse("account_reauthenticate"), {"password": PERSONA_PASSWORD}).status_code
+        == 302
+    )
+    dan.get(reverse("mfa_activate_totp"))
+    assert dan.post(reverse("mfa_activate_totp"), {"code": "000000"}).status_code == 422
+    # A page asked for (GET) is a 200 as ever.
+    assert dan.get(reverse("account_email")).status_code == 200

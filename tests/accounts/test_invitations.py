@@ -194,6 +194,16 @@ def test_signing_up_from_the_link_joins_once_the_address_is_confirmed(
     assert 'data-testid="verify-banner"' not in page
 
 
+def test_the_confirmation_page_does_not_offer_to_send_the_link_again(client, db, mailoutbox):
+    """The page the link opens confirms the address: the banner's "send the link again" above
+    its Confirm button only confuses."""
+    client.post(reverse("account_signup"), SIGNUP)
+    page = client.get(_confirmation_link(mailoutbox[-1]))
+    assert page.status_code == 200
+    assert 'data-testid="verify-banner"' not in page.content.decode()
+    assert 'data-testid="verify-banner"' in client.get(reverse("home")).content.decode()
+
+
 def test_a_forwarded_link_gives_a_stranger_no_membership(
     client, invited, workspace, mailoutbox, settings
 ):

@@ -46,11 +46,46 @@ def test_password_reset_sends_a_working_link(client, alice, mailoutbox):
     assert alice.check_password("a-brand-new-pass-77")
 
 
+def test_the_page_after_a_password_reset_leads_to_log_in(client, db):
+    """A reset logs out every browser: the page that says it worked offers the way back in,
+    in the visitor's language."""
+    page = client.get(reverse("account_reset_password_from_key_done"), HTTP_ACCEPT_LANGUAGE="id")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert f'href="{reverse("account_login")}" data-testid="reset-done-login">Masuk<' in text
+
+
 def test_password_reset_says_the_same_for_an_unknown_address(client, db, mailoutbox):
     response = client.post(reverse("account_reset_password"), {"email": "nobody@example.test"})
     assert response["Location"] == reverse("account_reset_password_done")
     # allauth tells the address (not the visitor) that it has no account here.
     assert all("/password/reset/key/" not in m.body for m in mailoutbox)
+
+
+def test_a_pending_email_change_cannot_be_used_to_reset_the_password(
+    client, alice, login, mailoutbox
+):
+    """alice asked to change to an address she does not own (a typo): its owner must not be
+    able to reset alice's password through it. Her own address still can."""
+    login(alice).post(reverse("account_email"), {"action_add": "", "email": "typo@example.test"})
+    mailoutbox.clear()
+    response = client.post(reverse("account_reset_password"), {"email": "typo@example.test"})
+    assert response.status_code == 302  # the same answer as for any address (no enumeration)
+    assert not any("/password/reset/key/" in message.body for message in mailoutbox)
+    mailoutbox.clear()
+    client.post(reverse("account_reset_password"), {"email": alice.email})
+    assert [m.to for m in mailoutbox] == [[alice.email]]
+    assert "/password/reset/key/" in mailoutbox[0].body
+
+
+def test_a_confirmation_link_for_an_email_change_opened_logged_out_says_to_ignore_it(
+    client, alice, login, mailoutbox
+):
+    login(alice).post(reverse("account_email"), {"action_add": "", "email": "typo@example.test"})
+    link = re.search(r"https?://[^/\s]+(/confirm-email/[^/\s]+/)", mailoutbox[-1].body).group(1)
+    page = client.get(link, follow=True).content.decode()
+    assert "If you did not ask for this, ignore the email" in page
+    assert "reset the password" not in page
 
 
 def test_a_bad_reset_link_gets_a_sentence(client, alice):

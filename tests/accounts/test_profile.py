@@ -37,6 +37,17 @@ def test_saving_the_profile_changes_name_time_zone_and_language(alice, login):
     assert response.cookies["django_language"].value == "id"
 
 
+def test_the_saved_message_is_in_the_language_just_chosen(alice, login):
+    response = login(alice).post(
+        reverse("accounts:profile"),
+        {"display_name": "Alice", "timezone": "UTC", "language": "id"},
+        follow=True,
+    )
+    text = response.content.decode()
+    assert "Profil Anda telah disimpan." in text
+    assert "Your profile was saved." not in text
+
+
 def test_the_profile_refuses_an_unknown_time_zone(alice, login):
     response = login(alice).post(
         reverse("accounts:profile"),
@@ -171,6 +182,18 @@ def test_a_wrong_password_deletes_nothing(charlie, login):
     response = login(charlie).post(_delete_url(), {"password": "not-it"})
     assert response.status_code == 422
     assert "That is not your password." in response.content.decode()
+    assert User.objects.filter(pk=charlie.pk).exists()
+
+
+def test_guessing_the_password_to_delete_the_account_is_rate_limited(charlie, login, settings):
+    """The password asked for again is limited like allauth's own re-checks: a borrowed session
+    cannot try password after password here."""
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "reauthenticate": "3/m/user"}
+    client = login(charlie)
+    url = reverse("accounts:account_delete")
+    answers = [client.post(url, {"password": f"guess-{i}"}).status_code for i in range(4)]
+    assert answers == [422, 422, 422, 429]
+    assert client.post(url, {"password": PERSONA_PASSWORD}).status_code == 429
     assert User.objects.filter(pk=charlie.pk).exists()
 
 

@@ -40,8 +40,21 @@ def test_logging_in_with_two_factor_on_asks_for_a_code(client, alice):
     assert response["Location"] == reverse("mfa_authenticate")
     assert not client.session.get("_auth_user_id")  # the password alone is not enough
     wrong = client.post(reverse("mfa_authenticate"), {"code": "000000"})
-    assert wrong.status_code == 200 and not client.session.get("_auth_user_id")
+    assert wrong.status_code == 422 and not client.session.get("_auth_user_id")
     done = client.post(reverse("mfa_authenticate"), {"code": totp_code()})
+    assert done.status_code == 302
+    assert int(client.session["_auth_user_id"]) == alice.pk
+
+
+def test_the_code_page_says_a_recovery_code_works_too_and_it_does(client, alice):
+    from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+
+    with_two_factor(alice)
+    codes = RecoveryCodes.activate(alice).generate_codes()
+    client.post(reverse("account_login"), {"login": alice.email, "password": PERSONA_PASSWORD})
+    page = client.get(reverse("mfa_authenticate"))
+    assert b"Lost your phone? Enter one of your recovery codes instead." in page.content
+    done = client.post(reverse("mfa_authenticate"), {"code": codes[0]})
     assert done.status_code == 302
     assert int(client.session["_auth_user_id"]) == alice.pk
 
@@ -156,3 +169,28 @@ def test_staff_need_two_factor_for_the_admin_in_production(login, settings, db):
     assert response["Location"] == reverse("mfa_index")
     with_two_factor(root)
     assert client.get("/admin/accounts/user/").status_code == 200
+
+
+def test_staff_who_are_members_need_two_factor_for_staff_reads_in_production(
+    staff, alice, workspace, login, settings, mailoutbox
+):
+    """A staff member who is also a viewer reads the owners' pages (audit log, pending
+    invitations) as staff: in production that is oversight, and needs two-factor sign-in too."""
+    from accounts.models import Membership
+
+    login(alice).post(
+        reverse("accounts:member_invite", kwargs={"code": workspace.code}),
+        {"email": "pending@example.test", "role": "viewer"},
+    )
+    Membership.objects.create(workspace=workspace, user=staff, role="viewer")
+    settings.STAFF_REQUIRE_2FA = True
+    client = login(staff)
+    audit = reverse("accounts:audit", kwargs={"code": workspace.code})
+    members = reverse("accounts:members", kwargs={"code": workspace.code})
+    assert client.get(audit).status_code == 403
+    page = client.get(members)
+    assert page.status_code == 200  # what any viewer sees
+    assert b"pending@example.test" not in page.content
+    with_two_factor(staff)
+    assert client.get(audit).status_code == 200
+    assert b"pending@example.test" in client.get(members).content

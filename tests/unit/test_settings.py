@@ -296,3 +296,12 @@ def test_production_refuses_to_start_without_a_fingerprint_key():
     result = load_settings(env)
     assert result.returncode != 0
     assert "TAISLY_DASH_FINGERPRINT_KEY" in result.stderr
+
+
+def test_the_login_limiter_can_be_told_the_client_address_behind_a_proxy():
+    """Behind a proxy every visitor has the proxy's address: the per-IP login limits need to be
+    told which proxies (or which header) to trust, or they count the whole site as one."""
+    expr = "(s.ALLAUTH_TRUSTED_PROXY_COUNT, s.ALLAUTH_TRUSTED_CLIENT_IP_HEADER)"
+    assert load_settings({}, expr).stdout.strip() == "(0, None)"
+    both = {"ALLAUTH_TRUSTED_PROXY_COUNT": "1", "ALLAUTH_TRUSTED_CLIENT_IP_HEADER": "X-Real-IP"}
+    assert load_settings(both, expr).stdout.strip() == "(1, 'X-Real-IP')"
