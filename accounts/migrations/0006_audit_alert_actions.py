@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0005_auditevent_actions_of_upload_and_allauth'),
+        ('accounts', '0005_taislyconnection_key_fingerprint'),
     ]
 
     operations = [

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0004_taislyconnection_key_fingerprint'),
+        ('accounts', '0005_taislyconnection_key_fingerprint'),
         ('posting', '0003_merge'),
     ]
 

@@ -11,7 +11,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0004_taislyconnection_key_fingerprint'),
+        ('accounts', '0005_taislyconnection_key_fingerprint'),
         ('posting', '0004_quota_ledger_and_sync'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

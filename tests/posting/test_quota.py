@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts import keys
 from accounts.crypto import key_fingerprint
@@ -25,6 +25,13 @@ from tests.posting.sandbox_posts import *  # noqa: F403
 pytestmark = pytest.mark.django_db
 
 Kind = TaislyRequest.Kind
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """The sentences are checked in English, whatever language an earlier test left active."""
+    with translation.override("en"):
+        yield
 
 
 def connection_of(workspace) -> TaislyConnection:
