@@ -40,7 +40,7 @@ from django.utils.translation import ngettext
 from accounts.access import lock_actor_role
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, Membership, TaislyConnection, User, Workspace
-from posting import taisly
+from posting import reasons, taisly
 from posting.gateway import TaislyActionError, taisly_for
 from posting.models import Platform, Post, PostResult
 from posting.probe import VideoFacts
@@ -236,10 +236,10 @@ def post_forward(*, post_id: int) -> str:
         if outcome == "adopted":
             return "adopted"
         if outcome == "several":
-            _needs_check(post, post.state_reason)
+            _needs_check(post, reasons.later(post.state_reason))
             return "needs_check"
         if outcome == "error":
-            return _retry_later(post, post.state_reason)
+            return _retry_later(post, reasons.later(post.state_reason))
         Post.objects.filter(pk=post.pk).update(must_reconcile=False)
     scheduled = post.scheduled_at if post.scheduled_at and post.scheduled_at > now else None
     try:
@@ -256,7 +256,7 @@ def post_forward(*, post_id: int) -> str:
         return _after_failure(post, targets, exc)
     except (OSError, ValueError):
         logger.exception("The video of post %s could not be read", post.code)
-        _fail(post, _("The video file could not be read on the server. Upload it again."))
+        _fail(post, lambda: _("The video file could not be read on the server. Upload it again."))
         return "send_failed"
     _mark_sent(post, created.id, created.results, scheduled=created.scheduled or bool(scheduled))
     return "sent"
@@ -290,8 +290,8 @@ def _after_failure(post: Post, targets: list[Platform], exc: TaislyActionError) 
             .first()
         )
         if blocked_until and blocked_until > now:
-            return _retry_later(post, exc.message, not_before=blocked_until)
-        _fail(post, exc.message)
+            return _retry_later(post, exc.sentence, not_before=blocked_until)
+        _fail(post, exc.sentence)
         return "send_failed"
     if exc.ambiguous:
         answered = cause.status is not None and cause.status != 504
@@ -300,39 +300,42 @@ def _after_failure(post: Post, targets: list[Platform], exc: TaislyActionError) 
             return "adopted"
         if answered and outcome == "none":
             # Taisly answered with an error and its history has no such post: it was not made.
-            return _retry_later(post, exc.message)
+            return _retry_later(post, exc.sentence)
         if answered and outcome == "error":
             # History could not be read either: the next try reads it before sending.
             Post.objects.filter(pk=post.pk).update(must_reconcile=True)
-            return _retry_later(post, exc.message)
-        _needs_check(post, exc.message)
+            return _retry_later(post, exc.sentence)
+        _needs_check(post, exc.sentence)
         return "needs_check"
     if isinstance(cause, taisly.TaislyRejected) and (cause.detail or cause.code):
         # Taisly's own words say what to change ("SCHEDULED_INVALID: ..."): keep them.
         said = ": ".join(part for part in (cause.code, cause.detail) if part)
-        reason = f"{exc.message} ({said})"
-        _fail(post, reason)
+        _fail(post, lambda: f"{exc.sentence()} ({said})")
         return "send_failed"
     if cause.transient:
         not_before = None
         if isinstance(cause, taisly.TaislyRateLimited):
             not_before = now + timedelta(seconds=cause.retry_after)
-        return _retry_later(post, exc.message, not_before=not_before)
-    _fail(post, exc.message)
+        return _retry_later(post, exc.sentence, not_before=not_before)
+    _fail(post, exc.sentence)
     return "send_failed"
 
 
-def _retry_later(post: Post, reason: str, *, not_before: datetime | None = None) -> str:
+def _retry_later(
+    post: Post, reason: reasons.Sentence, *, not_before: datetime | None = None
+) -> str:
     post.refresh_from_db(fields=["attempts"])
     if post.attempts >= settings.POST_SEND_MAX_ATTEMPTS:
         _fail(
             post,
-            ngettext(
-                "Taisly could not take the video after %(count)d try. %(reason)s",
-                "Taisly could not take the video after %(count)d tries. %(reason)s",
-                post.attempts,
-            )
-            % {"count": post.attempts, "reason": reason},
+            lambda: (
+                ngettext(
+                    "Taisly could not take the video after %(count)d try. %(reason)s",
+                    "Taisly could not take the video after %(count)d tries. %(reason)s",
+                    post.attempts,
+                )
+                % {"count": post.attempts, "reason": reason()}
+            ),
         )
         return "send_failed"
     delay = timedelta(seconds=settings.POST_SEND_RETRY_SECONDS * 2 ** (post.attempts - 1))
@@ -340,7 +343,7 @@ def _retry_later(post: Post, reason: str, *, not_before: datetime | None = None)
     if not_before is not None and not_before > when:
         when = not_before
     updated = Post.objects.filter(pk=post.pk, state=State.SENDING).update(
-        state=State.QUEUED, next_attempt_at=when, state_reason=reason
+        state=State.QUEUED, next_attempt_at=when, state_reason=reasons.store(reason)
     )
     if updated:
         _schedule(FORWARD_TASK, post, when, f"try {post.attempts + 1}")
@@ -367,20 +370,24 @@ def _schedule(func: str, post: Post, when: datetime, what: str) -> None:
     )
 
 
-def _fail(post: Post, reason: str) -> None:
+def _fail(post: Post, reason: reasons.Sentence) -> None:
+    """SEND_FAILED; ``reason`` builds the sentence (called once per shipped language)."""
+    stored = reasons.store(reason)
     Post.objects.filter(pk=post.pk, state__in=(State.SENDING, State.QUEUED)).update(
-        state=State.SEND_FAILED, state_reason=reason, next_attempt_at=None
+        state=State.SEND_FAILED, state_reason=stored, next_attempt_at=None
     )
-    logger.info("Post %s: send failed: %s", post.code, reason)
+    logger.info("Post %s: send failed: %s", post.code, reasons.shown(stored))
 
 
-def _needs_check(post: Post, reason: str) -> None:
-    sentence = _(
-        "Taisly may have posted this already (%(reason)s), so it is not sent again on its own. "
-        "Check Taisly's history below, or send it again."
-    ) % {"reason": reason.rstrip(".")}
+def _needs_check(post: Post, reason: reasons.Sentence) -> None:
+    def sentence() -> str:
+        return _(
+            "Taisly may have posted this already (%(reason)s), so it is not sent again on its "
+            "own. Check Taisly's history below, or send it again."
+        ) % {"reason": reason().rstrip(".")}
+
     updated = Post.objects.filter(pk=post.pk, state=State.SENDING).update(
-        state=State.NEEDS_CHECK, state_reason=sentence
+        state=State.NEEDS_CHECK, state_reason=reasons.store(sentence)
     )
     if updated:
         when = timezone.now() + timedelta(seconds=settings.POST_RECHECK_SECONDS)
@@ -676,8 +683,11 @@ def post_give_up(*, post: Post, actor: User, request: HttpRequest | None = None)
             raise PostActionError(_("This post no longer needs a check."))
         Post.objects.filter(pk=locked.pk).update(
             state=State.SEND_FAILED,
-            state_reason=_("%(name)s decided not to send it again.")
-            % {"name": actor.get_short_name()},
+            state_reason=reasons.store(
+                lambda: (
+                    _("%(name)s decided not to send it again.") % {"name": actor.get_short_name()}
+                )
+            ),
             send_candidates=[],
         )
         audit_record(
@@ -711,7 +721,7 @@ def stalled_sends_check(*, now: datetime | None = None) -> int:
     )
     count = 0
     for post in stalled.select_related("workspace"):
-        _needs_check(post, _("The upload worker stopped while sending it"))
+        _needs_check(post, lambda: _("The upload worker stopped while sending it"))
         count += 1
     return count
 

@@ -16,7 +16,16 @@ from accounts.models import AuditEvent
 from posting import display
 from posting.models import PostResult
 from posting.posts import PostActionError, can_cancel, post_cancel
+from posting.models import Post
+from posting.views.compose import progress_context
 from posting.views.history import _go, mirror_of
+
+PROGRESS_STATES = (
+    Post.State.QUEUED,
+    Post.State.SENDING,
+    Post.State.SEND_FAILED,
+    Post.State.NEEDS_CHECK,
+)
 
 AUDIT_LIMIT = 50
 
@@ -56,11 +65,11 @@ def post_detail(request: HttpRequest, code, post_code) -> HttpResponse:
         "mirror": mirror_of(access.workspace),
         "can_cancel": access.can_write and can_cancel(post),
         "sync_next": request.get_full_path(),
+        # The upload's progress and decisions (one implementation: posting/_progress.html),
+        # shown while the dashboard has the post and when it failed or needs a person.
+        "progress": progress_context(access, post) if post.state in PROGRESS_STATES else None,
     }
-    template = "posting/post.html"
-    if request.htmx and request.GET.get("fragment") == "progress":
-        template += "#progress"
-    return render(request, template, context)
+    return render(request, "posting/post.html", context)
 
 
 @login_required

@@ -131,7 +131,7 @@ def test_two_matching_posts_in_history_ask_a_person(
 
     client = login(bob)
     url = compose_url(queued.workspace).replace("new/", f"{queued.code}/progress/")
-    page = client.get(url).content.decode()
+    page = client.get(url, follow=True).content.decode()  # the post page shows the check
     assert page.count('data-testid="adopt"') == 2
     chosen = queued.send_candidates[1]["id"]
     response = client.post(url.replace("progress/", "adopt/"), {"taisly_id": chosen})
@@ -195,9 +195,10 @@ def test_after_the_last_try_it_is_send_failed_and_an_editor_retries_it(
     assert in_sandbox(sandbox, connected_ws) == []
 
     url = compose_url(queued.workspace).replace("new/", f"{queued.code}/")
-    page = login(bob).get(url + "progress/").content.decode()
+    page = login(bob).get(url).content.decode()  # the post page
     assert 'data-testid="retry-send"' in page
-    viewer_page = login(vera).get(url + "progress/").content.decode()
+    assert "could not take the video after 2 tries" in page
+    viewer_page = login(vera).get(url).content.decode()
     assert 'data-testid="retry-send"' not in viewer_page
     assert login(vera).post(url + "retry-send/").status_code == 403
 

@@ -124,6 +124,10 @@ def test_an_editor_uploads_and_the_post_reaches_taisly(
     assert {r.platform.network for r in post.results.all()} == {"TikTok", "Instagram"}
     # The fragment that polls the row is in the answer.
     assert f'id="post-progress-{post.code}"' in response.content.decode()
+    # The address bar names the post's page, which shows the same progress after a reload.
+    assert response["HX-Push-Url"] == reverse(
+        "posting:post", kwargs={"code": workspace.code, "post_code": post.code}
+    )
     # Stored through the storage API under MEDIA_ROOT; the temp file was moved, not copied.
     assert (media / post.video.name).exists()
     assert temp_files(media) == []
@@ -134,20 +138,18 @@ def test_an_editor_uploads_and_the_post_reaches_taisly(
     assert event.actor == bob and event.target == str(post.code)
 
 
-def test_without_htmx_it_redirects_to_the_progress_page(
+def test_without_htmx_it_lands_on_the_post_page(
     login, bob, workspace, connected_ws, video_file, django_capture_on_commit_callbacks
 ):
     client = login(bob)
     with django_capture_on_commit_callbacks(execute=True):
         response, _ = post_form(client, workspace, video_file())
     post = Post.objects.get()
-    progress = reverse(
-        "posting:post_progress", kwargs={"code": workspace.code, "post_code": post.code}
-    )
-    assert response.status_code == 302 and response["Location"] == progress
-    page = client.get(progress)
+    page_url = reverse("posting:post", kwargs={"code": workspace.code, "post_code": post.code})
+    assert response.status_code == 302 and response["Location"] == page_url
+    page = client.get(page_url)
     assert page.status_code == 200
-    assert b'data-testid="post-results"' in page.content
+    assert b'data-testid="results"' in page.content  # sent: the results, no progress left
 
 
 def test_the_same_token_twice_makes_one_post(
