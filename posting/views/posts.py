@@ -14,9 +14,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.access import get_post_for_user, get_post_for_user_rw
 from accounts.models import AuditEvent
 from posting import display
-from posting.models import PostResult
+from posting.models import Post, PostResult
 from posting.posts import PostActionError, can_cancel, post_cancel
-from posting.models import Post
 from posting.views.compose import progress_context
 from posting.views.history import _go, mirror_of
 
