@@ -40,7 +40,7 @@ from django.utils.translation import ngettext
 from accounts.access import lock_actor_role
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, Membership, TaislyConnection, User, Workspace
-from posting import reasons, taisly
+from posting import reasons, sync, taisly
 from posting.gateway import TaislyActionError, taisly_for
 from posting.models import Platform, Post, PostResult
 from posting.probe import VideoFacts
@@ -439,38 +439,15 @@ def _set_sent(post, taisly_id, due, now, from_states) -> int:
 
 
 def store_results(post: Post, results: Iterable[taisly.PostResult]) -> None:
-    """Mirror Taisly's per-platform results for ``post``; every target gets one (PENDING)."""
-    platforms = {p.taisly_id: p for p in Platform.objects.filter(workspace=post.workspace)}
-    now = timezone.now()
-    seen: set[int] = set()
-    for result in results:
-        platform = platforms.get(result.platform_id or "")
-        if platform is None:
-            logger.info("Post %s: result for unknown platform %s", post.code, result.platform_id)
-            continue
-        status = result.status if result.status in PostResult.Status.values else "PENDING"
-        message = result.message or ""
-        code = message if status == "FAILED" and message.replace("_", "").isupper() else ""
-        repost_of = platforms.get(result.repost_of or "")
-        row, created = PostResult.objects.get_or_create(
-            post=post,
-            platform=platform,
-            defaults={
-                "status": status,
-                "code": code,
-                "message": message,
-                "is_repost": bool(result.repost_of),
-                "repost_of": repost_of,
-            },
-        )
-        if not created and row.status != status:
-            row.status, row.code, row.message = status, code, message
-            row.status_changed_at = now
-            row.save(update_fields=["status", "code", "message", "status_changed_at"])
-        seen.add(platform.pk)
-    for platform in post.target_platforms.all():
-        if platform.pk not in seen:
-            PostResult.objects.get_or_create(post=post, platform=platform)
+    """Mirror Taisly's per-platform results for ``post`` through the history sync's own code
+    (``posting.sync.results_store``: one way results enter the mirror); every target platform
+    Taisly did not name yet gets a PENDING result."""
+    sync.results_store(post=post, results=results)
+    have = set(PostResult.objects.filter(post=post).values_list("platform_id", flat=True))
+    missing = [p for p in post.target_platforms.all() if p.pk not in have]
+    PostResult.objects.bulk_create(
+        [PostResult(post=post, platform=p) for p in missing], ignore_conflicts=True
+    )
 
 
 # --- Reconciling an ambiguous send ----------------------------------------------------------
