@@ -17,7 +17,6 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from posting import tasks, upload
-from posting.gateway import taisly_for
 from posting.models import Post, PostResult
 from tests.e2e.test_keys import csp_violations, log_in  # noqa: F401 (fixture)
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
@@ -45,18 +44,6 @@ def worker_thread(monkeypatch):
     yield threads
     for thread in threads:
         thread.join(timeout=30)
-
-
-def sync_results(post: Post) -> None:
-    """Read the post's per-platform results from Taisly's history into the mirror.
-
-    Stands in for the history page's "Sync now" (posting.sync, built alongside this).
-    """
-    with taisly_for(post.workspace) as client:
-        now = timezone.now()
-        items = client.history_between(now - timedelta(hours=1), now + timedelta(hours=1))
-    [item] = [i for i in items if i.id == post.taisly_id]
-    upload.store_results(post, item.results)
 
 
 def open_compose(page: Page, live_server, workspace, heading: str = "New post") -> None:
@@ -113,21 +100,24 @@ def test_upload_and_post_now_to_two_platforms(
 
     post = Post.objects.get()
     assert post.cover_second == 2.5
-    # The address bar names the post's progress, so a reload (or a closed tab) loses nothing.
-    progress_url = reverse(
-        "posting:post_progress", kwargs={"code": workspace.code, "post_code": post.code}
-    )
-    assert page.url == live_server.url + progress_url
+    # The address bar names the post's page, so a reload (or a closed tab) loses nothing.
+    post_page = reverse("posting:post", kwargs={"code": workspace.code, "post_code": post.code})
+    assert page.url == live_server.url + post_page
     [made] = sandbox_posts(sandbox, connected_ws["api_key"])
     assert made["id"] == post.taisly_id and made["previewTime"] == 2.5
 
-    # The sandbox publishes a second after the post is due; the next sync brings the results.
+    # The sandbox publishes a second after the post is due; the post page's own "Sync now"
+    # (posting.sync, one Taisly request) brings the results into the mirror.
     time.sleep(1.5)
-    sync_results(post)
     page.reload()
+    expect(page.get_by_test_id("post-progress")).to_have_count(0)  # sent: progress is over
+    page.get_by_test_id("sync-now").click()
     for network in ("TikTok", "Instagram"):
-        expect(page.get_by_test_id(f"result-{network}")).to_have_attribute("data-status", "SUCCESS")
+        row = page.locator(f"[data-testid=result][data-network={network}]")
+        expect(row).to_have_attribute("data-status", "SUCCESS")
+    assert page.url == live_server.url + post_page
     assert set(PostResult.objects.values_list("status", flat=True)) == {"SUCCESS"}
+    assert Post.objects.count() == 1  # the sync found ours, it made no copy
     page.screenshot(path=f"{screenshot_dir}/post_progress_success.png", full_page=True)
     assert csp_violations == []
 
@@ -326,7 +316,7 @@ def test_a_person_adopts_a_candidate_on_the_progress_page(
     page.set_viewport_size({"width": width, "height": 900})
     page.goto(
         live_server.url
-        + reverse("posting:post_progress", kwargs={"code": workspace.code, "post_code": post.code})
+        + reverse("posting:post", kwargs={"code": workspace.code, "post_code": post.code})
     )
     expect(page.get_by_test_id("adopt")).to_have_count(2)
     page.screenshot(path=f"{screenshot_dir}/post_needs_check_{width}.png", full_page=True)
