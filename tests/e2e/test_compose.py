@@ -7,6 +7,7 @@ synchronously, as django-q2 runs tasks under pytest.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import timedelta
@@ -360,4 +361,48 @@ def test_taisly_down_ends_send_failed_and_an_editor_retries_from_the_page(
     expect(progress).to_have_attribute("data-state", "sent")
     [made] = sandbox_posts(sandbox, connected_ws["api_key"])
     assert Post.objects.get().taisly_id == made["id"]
+    assert csp_violations == []
+
+
+@pytest.mark.parametrize("mode", ["500", "timeout", "garbage", "429", "drop"])
+def test_each_sandbox_fault_ends_settled_and_never_posts_twice(
+    page: Page,
+    live_server,
+    settings,
+    bob,
+    workspace,
+    connected_ws,
+    sandbox,
+    video_file,
+    mode,
+    csp_violations,  # noqa: F811
+):
+    """The forward interrupted by each fault of the sandbox ends SENT, SEND_FAILED or
+    NEEDS_CHECK on the post page, and the sandbox never holds two posts for the upload."""
+    settings.POST_SEND_MAX_ATTEMPTS = 1  # no waiting for a backoff in a browser test
+    settings.TAISLY_UPLOAD_READ_TIMEOUT = 1
+    faults = {"timeout": {"delay": 3}, "429": {"retryAfter": 60}}
+    sandbox.fault(mode, **faults.get(mode, {}))
+    log_in(page, live_server, bob)
+    open_compose(page, live_server, workspace)
+    page.get_by_label("TikTok").check()
+    page.get_by_label("Video", exact=True).set_input_files(video_file("fault.webm", seconds=4))
+    expect(page.locator("[data-video-facts]")).to_contain_text("180×320")
+    page.get_by_test_id("compose-submit").click()
+    progress = page.get_by_test_id("post-progress")
+    expect(progress).to_have_attribute(
+        "data-state", re.compile("^(sent|send_failed|needs_check)$"), timeout=20_000
+    )
+    post = Post.objects.get()
+    assert post.state in (Post.State.SENT, Post.State.SEND_FAILED, Post.State.NEEDS_CHECK)
+    expected = {"drop": "sent", "timeout": "needs_check"}.get(mode, "send_failed")
+    assert post.state == expected, post.state_reason_display
+    if mode == "timeout":
+        time.sleep(3)  # the sandbox makes the post once its delay is over
+    assert len(sandbox_posts(sandbox, connected_ws["api_key"])) <= 1
+    # The post page (a reload, or a tab opened later) shows the same outcome.
+    page.reload()
+    if post.state != Post.State.SENT:
+        expect(page.get_by_test_id("post-progress")).to_have_attribute("data-state", post.state)
+        expect(page.get_by_test_id("state-reason").first).not_to_be_empty()
     assert csp_violations == []
