@@ -406,3 +406,45 @@ def test_each_sandbox_fault_ends_settled_and_never_posts_twice(
         expect(page.get_by_test_id("post-progress")).to_have_attribute("data-state", post.state)
         expect(page.get_by_test_id("state-reason").first).not_to_be_empty()
     assert csp_violations == []
+
+
+def test_schedule_a_post_from_compose_then_cancel_it_from_its_page(
+    page: Page,
+    live_server,
+    bob,
+    workspace,
+    connected_ws,
+    sandbox,
+    video_file,
+    worker_thread,
+    screenshot_dir,
+    csp_violations,  # noqa: F811
+):
+    """The whole journey in the dashboard: schedule for tomorrow, the worker sends it, the post
+    page (where compose lands) offers the cancel, and Taisly no longer has it afterwards."""
+    log_in(page, live_server, bob)
+    open_compose(page, live_server, workspace)
+    page.get_by_label("TikTok").check()
+    page.get_by_label("Description").fill("Tomorrow's coffee")
+    page.get_by_label("Video", exact=True).set_input_files(video_file("later.webm", seconds=4))
+    expect(page.locator("[data-video-facts]")).to_contain_text("180×320")
+    page.get_by_label("Schedule").check()
+    tomorrow = timezone.localtime() + timedelta(days=1)
+    page.get_by_label("Date and time").fill(tomorrow.strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_test_id("compose-submit").click()
+    progress = page.get_by_test_id("post-progress")
+    expect(progress).to_have_attribute("data-state", "sent", timeout=20_000)
+    post = Post.objects.get()
+    assert post.scheduled_at is not None and post.taisly_id
+    [made] = sandbox_posts(sandbox, connected_ws["api_key"])
+    assert made["scheduled"] is True
+
+    page.reload()  # the post page: a sent post scheduled for tomorrow can be cancelled
+    page.get_by_test_id("cancel-post").click()
+    page.get_by_role("button", name="Cancel the post").click()
+    expect(page.get_by_test_id("post-summary")).to_have_text("Cancelled")
+    page.screenshot(path=f"{screenshot_dir}/compose_scheduled_cancelled.png", full_page=True)
+    post.refresh_from_db()
+    assert post.state == Post.State.CANCELLED
+    assert sandbox_posts(sandbox, connected_ws["api_key"]) == []
+    assert csp_violations == []
