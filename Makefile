@@ -33,11 +33,17 @@ run: install
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Every benchmark runs, whatever the others did. A missed goal is a verdict (printed, and
+# "passed": false in its JSON), not an error; only a benchmark that could not run fails the target.
 bench: install
 	@mkdir -p bench-results
-	@set -e; for f in tests/bench/bench_*.py; do \
-		echo "== $$f"; $(PY) -m tests.bench.$$(basename $$f .py); \
-	done
+	@crashed=""; for f in tests/bench/bench_*.py; do \
+		echo "== $$f"; $(PY) -m tests.bench.$$(basename $$f .py) || crashed="$$crashed $$f"; \
+	done; \
+	echo "== verdicts"; for j in bench-results/*.json; do \
+		$(PY) -c 'import json,sys; d=json.load(open(sys.argv[1])); print(f"  {sys.argv[1]}: " + {True: "goal met", False: "GOAL MISSED"}.get(d.get("passed"), "no verdict"))' $$j; \
+	done; \
+	if [ -n "$$crashed" ]; then echo "Could not run:$$crashed"; exit 1; fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -4,7 +4,8 @@ Every view that touches a workspace or anything inside one goes through these he
 - an outsider gets 404 (we do not confirm that the thing exists),
 - a member without write rights gets 403 from the ``_rw`` variants,
 - staff get read access everywhere (oversight), never write access unless they are members;
-  being a member (a viewer, say) never takes a staff member's read access away;
+  being a member (a viewer, say) never takes a staff member's read access away (in production
+  that read access needs two-factor sign-in, as oversight does);
 - a member of a workspace that requires two-factor sign-in, and staff in production, are sent
   to set it up first (``TwoFactorRequired``, turned into a redirect by
   ``accounts.middleware.TwoFactorRequiredMiddleware``).
@@ -134,9 +135,10 @@ def get_workspace_for_user(request: HttpRequest, code) -> WorkspaceAccess:
         # Only such workspaces pay the query for the user's authenticators.
         if membership.workspace.require_2fa and not is_mfa_enabled(user):
             raise TwoFactorRequired(membership.workspace)
-        return WorkspaceAccess(
-            workspace=membership.workspace, membership=membership, staff=user.is_staff
-        )
+        # Staff reads beyond the membership's role are oversight: in production they need
+        # two-factor sign-in like every other oversight page (without it: the member's role only).
+        staff = user.is_staff and (not settings.STAFF_REQUIRE_2FA or is_mfa_enabled(user))
+        return WorkspaceAccess(workspace=membership.workspace, membership=membership, staff=staff)
     workspace = Workspace.objects.filter(code=code).first() if user.is_staff else None
     if workspace is None:
         raise Http404

@@ -146,7 +146,7 @@ def failure_feed(*, now: datetime, size: int = FEED_SIZE) -> list[FeedItem]:
             p,
             "",
             "",
-            p.state_reason,
+            p.state_reason_display,
         )
         for p in unsent
     ]

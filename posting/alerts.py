@@ -43,6 +43,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, Membership, TaislyConnection, User, Workspace
+from posting import reasons
 from posting.codes import explain
 from posting.models import Alert, AlertPreference, AlertRead, Platform, Post, PostResult
 
@@ -326,7 +327,7 @@ def describe(alert: Alert, *, read: bool = False) -> AlertView:
     if alert.kind == Kind.STUCK:
         explanation = _("Still pending at Taisly long after it was due.")
     elif alert.kind in Alert.POST_KINDS:
-        explanation = _(alert.message) if alert.message else ""
+        explanation = reasons.shown(alert.message)
     elif alert.kind == Kind.FAILED and not explanation:
         explanation = alert.message
     return AlertView(alert=alert, read=read, explanation=explanation, fix=str(FIXES[alert.kind]))

@@ -45,6 +45,11 @@ class TaislyActionError(Exception):
         self.message = message
         self.cause = cause
 
+    def sentence(self) -> str:
+        """``message`` again in the active language (for ``posting.reasons.store``): a Taisly
+        failure's sentence is rebuilt from its cause; a refusal before any request as it was."""
+        return taisly_sentence(self.cause) if self.cause is not None else self.message
+
     @property
     def ambiguous(self) -> bool:
         """True when the request may have reached Taisly and been carried out."""

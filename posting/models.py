@@ -138,7 +138,9 @@ class Post(models.Model):
     #: calendar and the overview's "next" list read this one column.
     due_at = models.DateTimeField(null=True, blank=True)
     state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.QUEUED)
-    #: A sentence for the person: why it is SEND_FAILED or NEEDS_CHECK.
+    #: Why it is SEND_FAILED, NEEDS_CHECK or waiting to be tried again: stored in every shipped
+    #: language (posting.reasons.store) or as an untranslated message id; shown with
+    #: ``state_reason_display`` in the viewer's language.
     state_reason = models.TextField(blank=True)
     #: Taisly's history id, once Taisly has it. NULL (not "") until then, so the unique
     #: constraint below holds only for posts Taisly knows.
@@ -198,6 +200,12 @@ class Post(models.Model):
 
     def __str__(self) -> str:
         return self.description[:60] or str(self.code)
+
+    @property
+    def state_reason_display(self) -> str:
+        from posting.reasons import shown
+
+        return shown(self.state_reason)
 
     @property
     def is_local_pending(self) -> bool:

@@ -4,16 +4,22 @@
                                                      │          (still owner or editor? else 403)
                                                      │  ─ refuse B→A while A→B is mirrored
                                                      │  ─ warn about a longer circle (confirm)
-                                                     │  ─ taisly_for ──> POST /repost/add
-                                                     └─ mirror row + audit from Taisly's answer
+                                                     ├─ taisly_for ──> POST /repost/add (no lock)
+                                                     └─ atomic ─ lock and check the role again
+                                                        ─ mirror row + audit from Taisly's answer
              <── RepostActionError(sentence): a refusal, Taisly's 400, 429, 401, outage, timeout
 
-Authority is decided here, in the transaction that acts: the actor's membership row is locked and
-read again before Taisly is asked, and stays locked until the mirror and the audit are written, so
-a demotion either happened before (and refuses the action) or waits until it is done. The price is
-a transaction held open while Taisly answers (bounded by the client's timeouts); on PostgreSQL that
-is one locked membership row. A failure from Taisly is caught inside the block so what the gateway
-recorded (a 429's ``blocked_until``, a 401's "invalid") commits, and raised once it has.
+No database transaction is held open while Taisly is called (as in ``accounts/keys.py``): on
+SQLite a write transaction locks the whole file, and a slow Taisly would stall every request.
+So authority is decided twice, each time with the actor's membership row locked
+(``accounts.access.lock_actor_role``): in a short transaction right before the call (a demoted
+editor never reaches Taisly), and again in the transaction that stores Taisly's answer (one
+demoted while the call was under way stores nothing and is refused; the next sync mirrors what
+Taisly did). What the gateway records about the key (a 429's ``blocked_until``, a 401's
+"invalid") is written by the gateway itself, outside any of these transactions.
+
+    view ─▶ lock+check (+ circle checks) ─▶ Taisly ─▶ lock+check ─▶ mirror + audit
+              │ refused: nothing asked                 │ refused: nothing stored
 
 Pages read the mirror only; ``reposts_sync`` costs one request.
 """
@@ -24,12 +30,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.access import lock_actor_role
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, Membership, User, Workspace
 from posting import taisly
@@ -175,22 +181,20 @@ def _store_one(
 def reposts_sync(*, workspace: Workspace, actor: User | None) -> list[RepostRule]:
     """Read Taisly's rules (one request) into the mirror. ``actor`` None: the system (demo,
     background); a person must be able to write, since the request spends the key's quota."""
-    failure: TaislyActionError | None = None
+    if actor is not None:
+        with transaction.atomic():
+            _lock_writer(workspace, actor)
+    try:
+        with taisly_for(workspace) as client:
+            rules = client.reposts()
+    except TaislyActionError as exc:
+        raise RepostActionError(
+            _("%(reason)s The repost rules were not synced.") % {"reason": exc.message}
+        ) from None
     with transaction.atomic():
         if actor is not None:
             _lock_writer(workspace, actor)
-        try:
-            with taisly_for(workspace) as client:
-                rules = client.reposts()
-        except TaislyActionError as exc:
-            failure = exc
-        else:
-            stored = reposts_store(workspace=workspace, rules=rules)
-    if failure is not None:
-        raise RepostActionError(
-            _("%(reason)s The repost rules were not synced.") % {"reason": failure.message}
-        )
-    return stored
+        return reposts_store(workspace=workspace, rules=rules)
 
 
 def repost_add(
@@ -214,7 +218,6 @@ def repost_add(
     if from_platform in targets:
         raise RepostActionError(_("An account cannot repost to itself."))
 
-    failure: TaislyActionError | None = None
     with transaction.atomic():
         _lock_writer(workspace, actor)
         ids = [from_platform.pk, *(p.pk for p in targets)]
@@ -241,27 +244,28 @@ def repost_add(
         if cycle and not confirm_cycle:
             raise RepostCycleWarning(_cycle_sentence(cycle), cycle=cycle)
 
-        try:
-            with taisly_for(workspace) as client:
-                answer = client.repost_add(from_platform.taisly_id, [p.taisly_id for p in targets])
-        except TaislyActionError as exc:
-            failure = exc
-        else:
-            platforms = _platforms_by_id(workspace, [answer.from_platform, *answer.to_platforms])
-            rule = _store_one(workspace, answer, platforms, timezone.now(), created_by=actor)
-            audit_record(
-                workspace=workspace,
-                actor=actor,
-                action=AuditEvent.Action.REPOST_ADDED,
-                target=rule.taisly_id,
-                details={
-                    "from": platform_label(from_platform),
-                    "to": [platform_label(p) for p in targets],
-                    **({"circle_confirmed": True} if cycle else {}),
-                },
-            )
-    if failure is not None:
-        raise RepostActionError(_add_failure_sentence(failure))
+    # No transaction (and so no lock) while Taisly answers.
+    try:
+        with taisly_for(workspace) as client:
+            answer = client.repost_add(from_platform.taisly_id, [p.taisly_id for p in targets])
+    except TaislyActionError as exc:
+        raise RepostActionError(_add_failure_sentence(exc)) from None
+
+    with transaction.atomic():
+        _lock_writer(workspace, actor)  # demoted meanwhile: nothing stored
+        platforms = _platforms_by_id(workspace, [answer.from_platform, *answer.to_platforms])
+        rule = _store_one(workspace, answer, platforms, timezone.now(), created_by=actor)
+        audit_record(
+            workspace=workspace,
+            actor=actor,
+            action=AuditEvent.Action.REPOST_ADDED,
+            target=rule.taisly_id,
+            details={
+                "from": platform_label(from_platform),
+                "to": [platform_label(p) for p in targets],
+                **({"circle_confirmed": True} if cycle else {}),
+            },
+        )
     return RepostOutcome(
         rule=rule,
         message=_("Rule added: posts to %(source)s are now reposted to %(targets)s.")
@@ -368,17 +372,11 @@ def rule_graph_cycles(rules: Sequence[RepostRule]) -> set[int]:
 
 
 def _lock_writer(workspace: Workspace, actor: User) -> Membership:
-    """Lock ``actor``'s membership and return it if it may still write; else 403.
-
-    Inside the transaction that acts. Staff who are not members never write."""
-    membership = (
-        Membership.objects.select_for_update()
-        .filter(workspace=workspace, user_id=getattr(actor, "pk", None))
-        .first()
+    """Lock ``actor``'s membership and return it if it may still write; else ``RoleRequired``
+    (a PermissionDenied: 403). Inside a transaction; staff who are not members never write."""
+    return lock_actor_role(
+        workspace=workspace, actor=actor, roles=(Membership.Role.OWNER, Membership.Role.EDITOR)
     )
-    if membership is None or not membership.can_write:
-        raise PermissionDenied
-    return membership
 
 
 def _refuse_direct_circle(
@@ -476,9 +474,7 @@ def _act_on_rule(
     store: Callable[[RepostRule, T | None, bool], RepostOutcome],
     not_done: str,
 ) -> RepostOutcome:
-    failure: TaislyActionError | None = None
-    with transaction.atomic():
-        _lock_writer(workspace, actor)
+    def current() -> RepostRule:
         row = (
             RepostRule.objects.select_for_update(of=("self",))
             .select_related("from_platform")
@@ -487,29 +483,33 @@ def _act_on_rule(
         )
         if row is None:
             raise RepostActionError(_("This rule was deleted meanwhile."))
+        return row
+
+    with transaction.atomic():
+        _lock_writer(workspace, actor)
+        row = current()
+    # No transaction (and so no lock) while Taisly answers.
+    already_gone = False
+    answer = None
+    try:
+        with taisly_for(workspace) as client:
+            answer = act(client, row)
+    except TaislyActionError as exc:
+        if not _not_found(exc):
+            raise RepostActionError(not_done % {"reason": exc.message}) from None
+        already_gone = True
+    with transaction.atomic():
+        _lock_writer(workspace, actor)  # demoted meanwhile: nothing stored
+        row = current()
         label = _rule_label(row)
-        already_gone = False
-        try:
-            with taisly_for(workspace) as client:
-                answer = act(client, row)
-        except TaislyActionError as exc:
-            if _not_found(exc):
-                already_gone = True
-                outcome = store(row, None, True)
-            else:
-                failure = exc
-        else:
-            outcome = store(row, answer, False)
-        if failure is None:
-            audit_record(
-                workspace=workspace,
-                actor=actor,
-                action=action,
-                target=row.taisly_id,
-                details={"rule": label, **({"already_gone": True} if already_gone else {})},
-            )
-    if failure is not None:
-        raise RepostActionError(not_done % {"reason": failure.message})
+        outcome = store(row, answer, already_gone)
+        audit_record(
+            workspace=workspace,
+            actor=actor,
+            action=action,
+            target=row.taisly_id,
+            details={"rule": label, **({"already_gone": True} if already_gone else {})},
+        )
     return outcome
 
 

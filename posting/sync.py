@@ -238,25 +238,6 @@ def history_store(
             ).values_list("description", flat=True)
         )
 
-        def platform_for(taisly_id: str | None, network: str | None) -> Platform | None:
-            if not taisly_id:
-                return None
-            row = platforms.get(taisly_id)
-            if row is None:
-                # A platform Taisly no longer lists (or never did for us): a placeholder that
-                # keeps the result and the network's name.
-                row = Platform.objects.create(
-                    workspace=workspace,
-                    taisly_id=taisly_id[:64],
-                    network=(network or "")[:32],
-                    connected=False,
-                    gone_at=now,
-                    first_seen_at=now,
-                    last_seen_at=now,
-                )
-                platforms[taisly_id] = row
-            return row
-
         for item in posts:
             post = existing.get(item.id)
             if post is None:
@@ -268,12 +249,7 @@ def history_store(
             else:
                 _refresh_post(post, item)
                 results = {r.platform_id: r for r in post.results.all()}
-            for result in item.results:
-                platform = platform_for(result.platform_id, result.network)
-                if platform is None:
-                    continue
-                if _apply_result(post, platform, results.get(platform.pk), result, platforms, now):
-                    changed += 1
+            changed += _apply_results(post, item.results, results, platforms, now)
 
         # A scheduled post that Taisly no longer has, inside a window that covers it, was
         # cancelled (deleted) in Taisly's own app. Rows changed since the request left (the
@@ -333,6 +309,58 @@ def _refresh_post(post: Post, item: HistoryPost) -> None:
         fields.append("description")
     if fields:
         post.save(update_fields=[*fields, "updated_at"])
+
+
+def results_store(
+    *, post: Post, results: Iterable[TaislyResult], now: datetime | None = None
+) -> int:
+    """Mirror Taisly's per-platform ``results`` of one ``post`` (Taisly's answer to the upload,
+    or a candidate a person adopted): the same rules as a history sync, so every result enters
+    the mirror one way. Inside the caller's transaction. Returns how many changed."""
+    now = now or timezone.now()
+    platforms = {p.taisly_id: p for p in Platform.objects.filter(workspace=post.workspace)}
+    known = {r.platform_id: r for r in PostResult.objects.filter(post=post)}
+    return _apply_results(post, results, known, platforms, now)
+
+
+def _apply_results(
+    post: Post,
+    results: Iterable[TaislyResult],
+    known: dict[int, PostResult],
+    platforms: dict[str, Platform],
+    now: datetime,
+) -> int:
+    changed = 0
+    for result in results:
+        platform = _platform_for(post.workspace, platforms, result, now)
+        if platform is None:
+            continue
+        if _apply_result(post, platform, known.get(platform.pk), result, platforms, now):
+            changed += 1
+    return changed
+
+
+def _platform_for(
+    workspace: Workspace, platforms: dict[str, Platform], result: TaislyResult, now: datetime
+) -> Platform | None:
+    taisly_id = result.platform_id
+    if not taisly_id:
+        return None
+    row = platforms.get(taisly_id)
+    if row is None:
+        # A platform Taisly no longer lists (or never did for us): a placeholder that keeps the
+        # result and the network's name.
+        row = Platform.objects.create(
+            workspace=workspace,
+            taisly_id=taisly_id[:64],
+            network=(result.network or "")[:32],
+            connected=False,
+            gone_at=now,
+            first_seen_at=now,
+            last_seen_at=now,
+        )
+        platforms[taisly_id] = row
+    return row
 
 
 def _failure(result: TaislyResult) -> tuple[str, str]:

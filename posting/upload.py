@@ -40,7 +40,7 @@ from django.utils.translation import ngettext
 from accounts.access import lock_actor_role
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, Membership, TaislyConnection, User, Workspace
-from posting import taisly
+from posting import reasons, sync, taisly
 from posting.gateway import TaislyActionError, taisly_for
 from posting.models import Platform, Post, PostResult
 from posting.probe import VideoFacts
@@ -236,10 +236,10 @@ def post_forward(*, post_id: int) -> str:
         if outcome == "adopted":
             return "adopted"
         if outcome == "several":
-            _needs_check(post, post.state_reason)
+            _needs_check(post, reasons.later(post.state_reason))
             return "needs_check"
         if outcome == "error":
-            return _retry_later(post, post.state_reason)
+            return _retry_later(post, reasons.later(post.state_reason))
         Post.objects.filter(pk=post.pk).update(must_reconcile=False)
     scheduled = post.scheduled_at if post.scheduled_at and post.scheduled_at > now else None
     try:
@@ -256,7 +256,7 @@ def post_forward(*, post_id: int) -> str:
         return _after_failure(post, targets, exc)
     except (OSError, ValueError):
         logger.exception("The video of post %s could not be read", post.code)
-        _fail(post, _("The video file could not be read on the server. Upload it again."))
+        _fail(post, lambda: _("The video file could not be read on the server. Upload it again."))
         return "send_failed"
     _mark_sent(post, created.id, created.results, scheduled=created.scheduled or bool(scheduled))
     return "sent"
@@ -290,8 +290,8 @@ def _after_failure(post: Post, targets: list[Platform], exc: TaislyActionError) 
             .first()
         )
         if blocked_until and blocked_until > now:
-            return _retry_later(post, exc.message, not_before=blocked_until)
-        _fail(post, exc.message)
+            return _retry_later(post, exc.sentence, not_before=blocked_until)
+        _fail(post, exc.sentence)
         return "send_failed"
     if exc.ambiguous:
         answered = cause.status is not None and cause.status != 504
@@ -300,39 +300,42 @@ def _after_failure(post: Post, targets: list[Platform], exc: TaislyActionError) 
             return "adopted"
         if answered and outcome == "none":
             # Taisly answered with an error and its history has no such post: it was not made.
-            return _retry_later(post, exc.message)
+            return _retry_later(post, exc.sentence)
         if answered and outcome == "error":
             # History could not be read either: the next try reads it before sending.
             Post.objects.filter(pk=post.pk).update(must_reconcile=True)
-            return _retry_later(post, exc.message)
-        _needs_check(post, exc.message)
+            return _retry_later(post, exc.sentence)
+        _needs_check(post, exc.sentence)
         return "needs_check"
     if isinstance(cause, taisly.TaislyRejected) and (cause.detail or cause.code):
         # Taisly's own words say what to change ("SCHEDULED_INVALID: ..."): keep them.
         said = ": ".join(part for part in (cause.code, cause.detail) if part)
-        reason = f"{exc.message} ({said})"
-        _fail(post, reason)
+        _fail(post, lambda: f"{exc.sentence()} ({said})")
         return "send_failed"
     if cause.transient:
         not_before = None
         if isinstance(cause, taisly.TaislyRateLimited):
             not_before = now + timedelta(seconds=cause.retry_after)
-        return _retry_later(post, exc.message, not_before=not_before)
-    _fail(post, exc.message)
+        return _retry_later(post, exc.sentence, not_before=not_before)
+    _fail(post, exc.sentence)
     return "send_failed"
 
 
-def _retry_later(post: Post, reason: str, *, not_before: datetime | None = None) -> str:
+def _retry_later(
+    post: Post, reason: reasons.Sentence, *, not_before: datetime | None = None
+) -> str:
     post.refresh_from_db(fields=["attempts"])
     if post.attempts >= settings.POST_SEND_MAX_ATTEMPTS:
         _fail(
             post,
-            ngettext(
-                "Taisly could not take the video after %(count)d try. %(reason)s",
-                "Taisly could not take the video after %(count)d tries. %(reason)s",
-                post.attempts,
-            )
-            % {"count": post.attempts, "reason": reason},
+            lambda: (
+                ngettext(
+                    "Taisly could not take the video after %(count)d try. %(reason)s",
+                    "Taisly could not take the video after %(count)d tries. %(reason)s",
+                    post.attempts,
+                )
+                % {"count": post.attempts, "reason": reason()}
+            ),
         )
         return "send_failed"
     delay = timedelta(seconds=settings.POST_SEND_RETRY_SECONDS * 2 ** (post.attempts - 1))
@@ -340,7 +343,7 @@ def _retry_later(post: Post, reason: str, *, not_before: datetime | None = None)
     if not_before is not None and not_before > when:
         when = not_before
     updated = Post.objects.filter(pk=post.pk, state=State.SENDING).update(
-        state=State.QUEUED, next_attempt_at=when, state_reason=reason
+        state=State.QUEUED, next_attempt_at=when, state_reason=reasons.store(reason)
     )
     if updated:
         _schedule(FORWARD_TASK, post, when, f"try {post.attempts + 1}")
@@ -367,21 +370,25 @@ def _schedule(func: str, post: Post, when: datetime, what: str) -> None:
     )
 
 
-def _fail(post: Post, reason: str) -> None:
+def _fail(post: Post, reason: reasons.Sentence) -> None:
+    """SEND_FAILED; ``reason`` builds the sentence (called once per shipped language)."""
+    stored = reasons.store(reason)
     Post.objects.filter(pk=post.pk, state__in=(State.SENDING, State.QUEUED)).update(
-        state=State.SEND_FAILED, state_reason=reason, next_attempt_at=None
+        state=State.SEND_FAILED, state_reason=stored, next_attempt_at=None
     )
-    logger.info("Post %s: send failed: %s", post.code, reason)
+    logger.info("Post %s: send failed: %s", post.code, reasons.shown(stored))
     _raise_alerts(post)
 
 
-def _needs_check(post: Post, reason: str) -> None:
-    sentence = _(
-        "Taisly may have posted this already (%(reason)s), so it is not sent again on its own. "
-        "Check Taisly's history below, or send it again."
-    ) % {"reason": reason.rstrip(".")}
+def _needs_check(post: Post, reason: reasons.Sentence) -> None:
+    def sentence() -> str:
+        return _(
+            "Taisly may have posted this already (%(reason)s), so it is not sent again on its "
+            "own. Check Taisly's history below, or send it again."
+        ) % {"reason": reason().rstrip(".")}
+
     updated = Post.objects.filter(pk=post.pk, state=State.SENDING).update(
-        state=State.NEEDS_CHECK, state_reason=sentence
+        state=State.NEEDS_CHECK, state_reason=reasons.store(sentence)
     )
     if updated:
         when = timezone.now() + timedelta(seconds=settings.POST_RECHECK_SECONDS)
@@ -444,38 +451,15 @@ def _set_sent(post, taisly_id, due, now, from_states) -> int:
 
 
 def store_results(post: Post, results: Iterable[taisly.PostResult]) -> None:
-    """Mirror Taisly's per-platform results for ``post``; every target gets one (PENDING)."""
-    platforms = {p.taisly_id: p for p in Platform.objects.filter(workspace=post.workspace)}
-    now = timezone.now()
-    seen: set[int] = set()
-    for result in results:
-        platform = platforms.get(result.platform_id or "")
-        if platform is None:
-            logger.info("Post %s: result for unknown platform %s", post.code, result.platform_id)
-            continue
-        status = result.status if result.status in PostResult.Status.values else "PENDING"
-        message = result.message or ""
-        code = message if status == "FAILED" and message.replace("_", "").isupper() else ""
-        repost_of = platforms.get(result.repost_of or "")
-        row, created = PostResult.objects.get_or_create(
-            post=post,
-            platform=platform,
-            defaults={
-                "status": status,
-                "code": code,
-                "message": message,
-                "is_repost": bool(result.repost_of),
-                "repost_of": repost_of,
-            },
-        )
-        if not created and row.status != status:
-            row.status, row.code, row.message = status, code, message
-            row.status_changed_at = now
-            row.save(update_fields=["status", "code", "message", "status_changed_at"])
-        seen.add(platform.pk)
-    for platform in post.target_platforms.all():
-        if platform.pk not in seen:
-            PostResult.objects.get_or_create(post=post, platform=platform)
+    """Mirror Taisly's per-platform results for ``post`` through the history sync's own code
+    (``posting.sync.results_store``: one way results enter the mirror); every target platform
+    Taisly did not name yet gets a PENDING result."""
+    sync.results_store(post=post, results=results)
+    have = set(PostResult.objects.filter(post=post).values_list("platform_id", flat=True))
+    missing = [p for p in post.target_platforms.all() if p.pk not in have]
+    PostResult.objects.bulk_create(
+        [PostResult(post=post, platform=p) for p in missing], ignore_conflicts=True
+    )
 
 
 # --- Reconciling an ambiguous send ----------------------------------------------------------
@@ -688,8 +672,11 @@ def post_give_up(*, post: Post, actor: User, request: HttpRequest | None = None)
             raise PostActionError(_("This post no longer needs a check."))
         Post.objects.filter(pk=locked.pk).update(
             state=State.SEND_FAILED,
-            state_reason=_("%(name)s decided not to send it again.")
-            % {"name": actor.get_short_name()},
+            state_reason=reasons.store(
+                lambda: (
+                    _("%(name)s decided not to send it again.") % {"name": actor.get_short_name()}
+                )
+            ),
             send_candidates=[],
         )
         audit_record(
@@ -723,7 +710,7 @@ def stalled_sends_check(*, now: datetime | None = None) -> int:
     )
     count = 0
     for post in stalled.select_related("workspace"):
-        _needs_check(post, _("The upload worker stopped while sending it"))
+        _needs_check(post, lambda: _("The upload worker stopped while sending it"))
         count += 1
     return count
 

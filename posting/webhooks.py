@@ -47,6 +47,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from accounts.access import lock_actor_role
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, Membership, User, Workspace
+from posting import reasons
 from posting.models import Alert, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
@@ -195,7 +196,7 @@ def alert_payload(alert: Alert) -> dict:
         ),
         "network": platform.network if platform else None,
         "code": alert.error_code or None,
-        "message": alert.message or None,
+        "message": reasons.shown(alert.message) or None,
         "explanation": view.explanation or None,
         "fix": view.fix,
         "times": {

@@ -3,8 +3,9 @@ decides when the forward failed. Views parse and render; ``posting.upload`` deci
 
     GET  new/                 the form (editors and owners; viewers 403)
     POST new/                 streamed in through LimitedTemporaryFileUploadHandler, probed,
-                              queued → the progress fragment (htmx) or the progress page
+                              queued → the progress fragment (htmx) or the post page
     GET  <post>/progress/     the progress fragment, polled every second; 286 once it is done
+                              (without htmx: a redirect to the post page, which includes it)
     POST <post>/retry-send/   SEND_FAILED → QUEUED
     POST <post>/adopt/ | send-again/ | give-up/ | recheck/   NEEDS_CHECK decisions
 """
@@ -109,13 +110,14 @@ def _compose(request: HtmxHttpRequest, access: WorkspaceAccess) -> HttpResponse:
 
     if request.htmx:
         response = render(request, "posting/_progress.html", _progress_context(access, post))
-        # The address bar then names the post's progress: a reload or a bookmark finds it.
+        # The address bar then names the post's page: a reload or a bookmark finds the same
+        # progress there (closing the tab loses nothing).
         response["HX-Push-Url"] = reverse(
-            "posting:post_progress", kwargs={"code": workspace.code, "post_code": post.code}
+            "posting:post", kwargs={"code": workspace.code, "post_code": post.code}
         )
         return response
     messages.success(request, _("The video is uploaded and queued for Taisly."))
-    return redirect("posting:post_progress", code=workspace.code, post_code=post.code)
+    return redirect("posting:post", code=workspace.code, post_code=post.code)
 
 
 def _render_form(
@@ -222,7 +224,8 @@ def post_progress(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
         if not post.is_local_pending:
             response.status_code = HTMX_STOP_POLLING
         return response
-    return render(request, "posting/post_progress.html", context)
+    # Without htmx (the fragment's "Refresh" link, an old bookmark): the post page shows it.
+    return redirect("posting:post", code=access.workspace.code, post_code=post.code)
 
 
 # --- Decisions after a failed forward -------------------------------------------------------
@@ -244,7 +247,7 @@ def _decide(request: HtmxHttpRequest, code, post_code, action, success: str) -> 
         messages.error(request, error)
     else:
         messages.success(request, success)
-    return redirect("posting:post_progress", code=access.workspace.code, post_code=post.code)
+    return redirect("posting:post", code=access.workspace.code, post_code=post.code)
 
 
 @login_required

@@ -14,9 +14,17 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.access import get_post_for_user, get_post_for_user_rw
 from accounts.models import AuditEvent
 from posting import display
-from posting.models import PostResult
+from posting.models import Post, PostResult
 from posting.posts import PostActionError, can_cancel, post_cancel
+from posting.views.compose import progress_context
 from posting.views.history import _go, mirror_of
+
+PROGRESS_STATES = (
+    Post.State.QUEUED,
+    Post.State.SENDING,
+    Post.State.SEND_FAILED,
+    Post.State.NEEDS_CHECK,
+)
 
 AUDIT_LIMIT = 50
 
@@ -56,11 +64,11 @@ def post_detail(request: HttpRequest, code, post_code) -> HttpResponse:
         "mirror": mirror_of(access.workspace),
         "can_cancel": access.can_write and can_cancel(post),
         "sync_next": request.get_full_path(),
+        # The upload's progress and decisions (one implementation: posting/_progress.html),
+        # shown while the dashboard has the post and when it failed or needs a person.
+        "progress": progress_context(access, post) if post.state in PROGRESS_STATES else None,
     }
-    template = "posting/post.html"
-    if request.htmx and request.GET.get("fragment") == "progress":
-        template += "#progress"
-    return render(request, template, context)
+    return render(request, "posting/post.html", context)
 
 
 @login_required

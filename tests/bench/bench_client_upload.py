@@ -154,7 +154,8 @@ def main() -> int:
         },
     )
     print(f"  written to {path.relative_to(ROOT)}")
-    return 0 if passed else 1
+    # A missed goal is a verdict (printed, "passed" in the JSON), not a failure to run.
+    return 0
 
 
 if __name__ == "__main__":

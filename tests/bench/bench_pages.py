@@ -276,6 +276,13 @@ def main() -> None:
         "pages": figures,
         "goal_ratio": GOAL,
     }
+    worst = max(
+        result["p50_ratio"],
+        result["p99_ratio"],
+        result["calendar_p50_ratio"],
+        result["calendar_p99_ratio"],
+    )
+    result["passed"] = worst <= GOAL
     path = write_results("pages", result)
     for name, figure in figures.items():
         print(f"{name:9} p50 {figure['p50_ms']:8.1f} ms   p99 {figure['p99_ms']:8.1f} ms")
@@ -283,15 +290,10 @@ def main() -> None:
         f"history  p50 ×{result['p50_ratio']}  p99 ×{result['p99_ratio']}   "
         f"calendar p50 ×{result['calendar_p50_ratio']}  p99 ×{result['calendar_p99_ratio']}"
     )
-    print(f"Written to {path}")
-    worst = max(
-        result["p50_ratio"],
-        result["p99_ratio"],
-        result["calendar_p50_ratio"],
-        result["calendar_p99_ratio"],
-    )
-    if worst > GOAL:
-        raise SystemExit(f"A page is more than {GOAL}× slower than the minimal view.")
+    # A missed goal is a verdict, not a crash: printed and in the JSON ("passed"), exit 0, so
+    # `make bench` runs the other benchmarks too (README, "Benchmarks").
+    verdict = "ok" if result["passed"] else f"GOAL MISSED (a page is over {GOAL}× the minimal view)"
+    print(f"{verdict}; written to {path}")
 
 
 if __name__ == "__main__":

@@ -406,7 +406,8 @@ def main() -> int:
         print(f"  {key:22} {results[key]}")
     path = write_results("upload", results)
     print(f"  {'ok' if results['passed'] else 'GOAL MISSED'}; written to {path.relative_to(ROOT)}")
-    return 0 if results["passed"] else 1
+    # A missed goal is a verdict (printed, "passed" in the JSON), not a failure to run.
+    return 0
 
 
 def wait_until_sent(env: dict, started: float, timeout: float = 900) -> dict:

@@ -7,6 +7,7 @@ synchronously, as django-q2 runs tasks under pytest.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import timedelta
@@ -17,7 +18,6 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from posting import tasks, upload
-from posting.gateway import taisly_for
 from posting.models import Post, PostResult
 from tests.e2e.test_keys import csp_violations, log_in  # noqa: F401 (fixture)
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
@@ -45,18 +45,6 @@ def worker_thread(monkeypatch):
     yield threads
     for thread in threads:
         thread.join(timeout=30)
-
-
-def sync_results(post: Post) -> None:
-    """Read the post's per-platform results from Taisly's history into the mirror.
-
-    Stands in for the history page's "Sync now" (posting.sync, built alongside this).
-    """
-    with taisly_for(post.workspace) as client:
-        now = timezone.now()
-        items = client.history_between(now - timedelta(hours=1), now + timedelta(hours=1))
-    [item] = [i for i in items if i.id == post.taisly_id]
-    upload.store_results(post, item.results)
 
 
 def open_compose(page: Page, live_server, workspace, heading: str = "New post") -> None:
@@ -113,21 +101,24 @@ def test_upload_and_post_now_to_two_platforms(
 
     post = Post.objects.get()
     assert post.cover_second == 2.5
-    # The address bar names the post's progress, so a reload (or a closed tab) loses nothing.
-    progress_url = reverse(
-        "posting:post_progress", kwargs={"code": workspace.code, "post_code": post.code}
-    )
-    assert page.url == live_server.url + progress_url
+    # The address bar names the post's page, so a reload (or a closed tab) loses nothing.
+    post_page = reverse("posting:post", kwargs={"code": workspace.code, "post_code": post.code})
+    assert page.url == live_server.url + post_page
     [made] = sandbox_posts(sandbox, connected_ws["api_key"])
     assert made["id"] == post.taisly_id and made["previewTime"] == 2.5
 
-    # The sandbox publishes a second after the post is due; the next sync brings the results.
+    # The sandbox publishes a second after the post is due; the post page's own "Sync now"
+    # (posting.sync, one Taisly request) brings the results into the mirror.
     time.sleep(1.5)
-    sync_results(post)
     page.reload()
+    expect(page.get_by_test_id("post-progress")).to_have_count(0)  # sent: progress is over
+    page.get_by_test_id("sync-now").click()
     for network in ("TikTok", "Instagram"):
-        expect(page.get_by_test_id(f"result-{network}")).to_have_attribute("data-status", "SUCCESS")
+        row = page.locator(f"[data-testid=result][data-network={network}]")
+        expect(row).to_have_attribute("data-status", "SUCCESS")
+    assert page.url == live_server.url + post_page
     assert set(PostResult.objects.values_list("status", flat=True)) == {"SUCCESS"}
+    assert Post.objects.count() == 1  # the sync found ours, it made no copy
     page.screenshot(path=f"{screenshot_dir}/post_progress_success.png", full_page=True)
     assert csp_violations == []
 
@@ -326,7 +317,7 @@ def test_a_person_adopts_a_candidate_on_the_progress_page(
     page.set_viewport_size({"width": width, "height": 900})
     page.goto(
         live_server.url
-        + reverse("posting:post_progress", kwargs={"code": workspace.code, "post_code": post.code})
+        + reverse("posting:post", kwargs={"code": workspace.code, "post_code": post.code})
     )
     expect(page.get_by_test_id("adopt")).to_have_count(2)
     page.screenshot(path=f"{screenshot_dir}/post_needs_check_{width}.png", full_page=True)
@@ -370,4 +361,90 @@ def test_taisly_down_ends_send_failed_and_an_editor_retries_from_the_page(
     expect(progress).to_have_attribute("data-state", "sent")
     [made] = sandbox_posts(sandbox, connected_ws["api_key"])
     assert Post.objects.get().taisly_id == made["id"]
+    assert csp_violations == []
+
+
+@pytest.mark.parametrize("mode", ["500", "timeout", "garbage", "429", "drop"])
+def test_each_sandbox_fault_ends_settled_and_never_posts_twice(
+    page: Page,
+    live_server,
+    settings,
+    bob,
+    workspace,
+    connected_ws,
+    sandbox,
+    video_file,
+    mode,
+    csp_violations,  # noqa: F811
+):
+    """The forward interrupted by each fault of the sandbox ends SENT, SEND_FAILED or
+    NEEDS_CHECK on the post page, and the sandbox never holds two posts for the upload."""
+    settings.POST_SEND_MAX_ATTEMPTS = 1  # no waiting for a backoff in a browser test
+    settings.TAISLY_UPLOAD_READ_TIMEOUT = 1
+    faults = {"timeout": {"delay": 3}, "429": {"retryAfter": 60}}
+    sandbox.fault(mode, **faults.get(mode, {}))
+    log_in(page, live_server, bob)
+    open_compose(page, live_server, workspace)
+    page.get_by_label("TikTok").check()
+    page.get_by_label("Video", exact=True).set_input_files(video_file("fault.webm", seconds=4))
+    expect(page.locator("[data-video-facts]")).to_contain_text("180×320")
+    page.get_by_test_id("compose-submit").click()
+    progress = page.get_by_test_id("post-progress")
+    expect(progress).to_have_attribute(
+        "data-state", re.compile("^(sent|send_failed|needs_check)$"), timeout=20_000
+    )
+    post = Post.objects.get()
+    assert post.state in (Post.State.SENT, Post.State.SEND_FAILED, Post.State.NEEDS_CHECK)
+    expected = {"drop": "sent", "timeout": "needs_check"}.get(mode, "send_failed")
+    assert post.state == expected, post.state_reason_display
+    if mode == "timeout":
+        time.sleep(3)  # the sandbox makes the post once its delay is over
+    assert len(sandbox_posts(sandbox, connected_ws["api_key"])) <= 1
+    # The post page (a reload, or a tab opened later) shows the same outcome.
+    page.reload()
+    if post.state != Post.State.SENT:
+        expect(page.get_by_test_id("post-progress")).to_have_attribute("data-state", post.state)
+        expect(page.get_by_test_id("state-reason").first).not_to_be_empty()
+    assert csp_violations == []
+
+
+def test_schedule_a_post_from_compose_then_cancel_it_from_its_page(
+    page: Page,
+    live_server,
+    bob,
+    workspace,
+    connected_ws,
+    sandbox,
+    video_file,
+    worker_thread,
+    screenshot_dir,
+    csp_violations,  # noqa: F811
+):
+    """The whole journey in the dashboard: schedule for tomorrow, the worker sends it, the post
+    page (where compose lands) offers the cancel, and Taisly no longer has it afterwards."""
+    log_in(page, live_server, bob)
+    open_compose(page, live_server, workspace)
+    page.get_by_label("TikTok").check()
+    page.get_by_label("Description").fill("Tomorrow's coffee")
+    page.get_by_label("Video", exact=True).set_input_files(video_file("later.webm", seconds=4))
+    expect(page.locator("[data-video-facts]")).to_contain_text("180×320")
+    page.get_by_label("Schedule").check()
+    tomorrow = timezone.localtime() + timedelta(days=1)
+    page.get_by_label("Date and time").fill(tomorrow.strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_test_id("compose-submit").click()
+    progress = page.get_by_test_id("post-progress")
+    expect(progress).to_have_attribute("data-state", "sent", timeout=20_000)
+    post = Post.objects.get()
+    assert post.scheduled_at is not None and post.taisly_id
+    [made] = sandbox_posts(sandbox, connected_ws["api_key"])
+    assert made["scheduled"] is True
+
+    page.reload()  # the post page: a sent post scheduled for tomorrow can be cancelled
+    page.get_by_test_id("cancel-post").click()
+    page.get_by_role("button", name="Cancel the post").click()
+    expect(page.get_by_test_id("post-summary")).to_have_text("Cancelled")
+    page.screenshot(path=f"{screenshot_dir}/compose_scheduled_cancelled.png", full_page=True)
+    post.refresh_from_db()
+    assert post.state == Post.State.CANCELLED
+    assert sandbox_posts(sandbox, connected_ws["api_key"]) == []
     assert csp_violations == []

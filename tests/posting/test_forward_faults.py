@@ -131,7 +131,7 @@ def test_two_matching_posts_in_history_ask_a_person(
 
     client = login(bob)
     url = compose_url(queued.workspace).replace("new/", f"{queued.code}/progress/")
-    page = client.get(url).content.decode()
+    page = client.get(url, follow=True).content.decode()  # the post page shows the check
     assert page.count('data-testid="adopt"') == 2
     chosen = queued.send_candidates[1]["id"]
     response = client.post(url.replace("progress/", "adopt/"), {"taisly_id": chosen})
@@ -195,9 +195,10 @@ def test_after_the_last_try_it_is_send_failed_and_an_editor_retries_it(
     assert in_sandbox(sandbox, connected_ws) == []
 
     url = compose_url(queued.workspace).replace("new/", f"{queued.code}/")
-    page = login(bob).get(url + "progress/").content.decode()
+    page = login(bob).get(url).content.decode()  # the post page
     assert 'data-testid="retry-send"' in page
-    viewer_page = login(vera).get(url + "progress/").content.decode()
+    assert "could not take the video after 2 tries" in page
+    viewer_page = login(vera).get(url).content.decode()
     assert 'data-testid="retry-send"' not in viewer_page
     assert login(vera).post(url + "retry-send/").status_code == 403
 
@@ -245,3 +246,65 @@ def test_an_unreachable_taisly_is_retried(settings, queued, sandbox, connected_w
     due_now(queued)
     assert tasks.forward_post(queued.pk) == "sent"
     assert len(in_sandbox(sandbox, connected_ws)) == 1
+
+
+# --- The upload and the history sync agree on one post ----------------------------------------
+
+
+def test_a_history_sync_before_mark_sent_makes_no_second_post(queued, sandbox, connected_ws):
+    """Taisly has the post, the worker has not stored its id yet, and a history sync ("Sync now"
+    or the background one) runs in between: sync leaves it to the upload (same description, still
+    SENDING), and the upload's results go through the sync's own code."""
+    from posting import sync
+
+    real_mark_sent = upload._mark_sent
+    seen = {}
+
+    def sync_first(post, *args, **kwargs):
+        seen["state"] = Post.objects.get(pk=post.pk).state
+        seen["summary"] = sync.history_sync(workspace=post.workspace)
+        return real_mark_sent(post, *args, **kwargs)
+
+    upload._mark_sent = sync_first
+    try:
+        assert tasks.forward_post(queued.pk) == "sent"
+    finally:
+        upload._mark_sent = real_mark_sent
+    assert seen["state"] == Post.State.SENDING
+    assert seen["summary"].seen_posts == 1 and seen["summary"].new_posts == 0
+    [post] = Post.objects.all()
+    assert post.pk == queued.pk and post.state == Post.State.SENT and post.taisly_id
+    assert {r.platform.network for r in post.results.all()} == {"TikTok", "Instagram"}
+    # The next sync finds it by its Taisly id: still one post, results brought up to date.
+    summary = sync.history_sync(workspace=post.workspace)
+    assert summary.new_posts == 0 and Post.objects.count() == 1
+    assert len(in_sandbox(sandbox, connected_ws)) == 1
+
+
+def test_adopting_a_post_a_sync_already_copied_keeps_one_post(
+    queued, sandbox, connected_ws, video_file
+):
+    """Taisly made the post, but ours had left the in-flight states (SEND_FAILED) when a history
+    sync ran, so the sync mirrored it as a post of its own. When ours is then matched to it
+    (a re-check while NEEDS_CHECK), _mark_sent replaces the history copy: one post, ours."""
+    from posting import sync
+    from tests.sandbox.conftest import Api
+
+    api = Api(sandbox.base_url, connected_ws["api_key"], connected_ws)
+    ids = [api.platform_ids[n] for n in ("TikTok", "Instagram")]
+    assert api.create_post(video_file(), ids, description="A test post").status_code == 200
+    now = timezone.now()
+    Post.objects.filter(pk=queued.pk).update(state=Post.State.SEND_FAILED, sending_started_at=now)
+    assert sync.history_sync(workspace=queued.workspace).new_posts == 1
+    copy = Post.objects.get(origin=Post.Origin.HISTORY)
+    assert copy.results.count() == 2
+
+    Post.objects.filter(pk=queued.pk).update(state=Post.State.NEEDS_CHECK)
+    assert upload.post_recheck(post_id=queued.pk) == "adopted"
+    [post] = Post.objects.all()
+    assert post.pk == queued.pk and post.taisly_id == copy.taisly_id
+    assert post.origin == Post.Origin.DASHBOARD and post.state == Post.State.SENT
+    assert {r.platform.network for r in post.results.all()} == {"TikTok", "Instagram"}
+    # A later sync finds ours by its Taisly id and makes no copy again.
+    assert sync.history_sync(workspace=queued.workspace).new_posts == 0
+    assert Post.objects.count() == 1

@@ -10,7 +10,8 @@ from datetime import timedelta
 import pytest
 from django.core.files.base import ContentFile
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 from django_q.models import Schedule
 
 from posting import tasks, upload
@@ -66,11 +67,54 @@ def test_a_post_out_of_the_dashboards_hands_stops_the_polling_with_286(
     assert "hx-trigger" not in response.content.decode()
 
 
-def test_without_htmx_the_progress_is_a_page(login, vera, workspace, alice, media):
+def post_page(post) -> str:
+    return reverse("posting:post", kwargs={"code": post.workspace.code, "post_code": post.code})
+
+
+def test_without_htmx_the_progress_url_leads_to_the_post_page(login, vera, workspace, alice, media):
     post = make_post(workspace, alice)
     response = login(vera).get(progress_url(post))
-    assert response.status_code == 200
-    assert b"<html" in response.content and b'data-testid="post-progress"' in response.content
+    assert response.status_code == 302 and response["Location"] == post_page(post)
+
+
+@pytest.mark.parametrize("state", [Post.State.QUEUED, Post.State.SENDING])
+def test_the_post_page_shows_the_same_live_progress(login, vera, workspace, alice, media, state):
+    # Closing the tab loses nothing: the post page polls the same fragment the upload showed.
+    post = make_post(workspace, alice, state=state, progress_bytes=50, progress_total=200)
+    html = login(vera).get(post_page(post)).content.decode()
+    assert html.count('data-testid="post-progress"') == 1  # one progress, not two
+    assert 'hx-trigger="every 1s"' in html and f'hx-get="{progress_url(post)}"' in html
+    if state == Post.State.SENDING:
+        assert 'data-testid="forward-percent">25%' in html
+
+
+def test_the_post_page_shows_a_failed_send_and_retry_to_writers_only(
+    login, vera, workspace, alice, media
+):
+    post = make_post(workspace, alice)
+    Post.objects.filter(pk=post.pk).update(state=Post.State.SENDING)
+    upload._fail(post, lambda: "Taisly could not be reached.")
+    html = login(alice).get(post_page(post)).content.decode()
+    assert "Taisly could not be reached." in html and 'data-testid="retry-send"' in html
+    assert "hx-trigger" not in html  # nothing left to poll
+    html = login(vera).get(post_page(post)).content.decode()
+    assert "Taisly could not be reached." in html and 'data-testid="retry-send"' not in html
+
+
+def test_a_reason_decided_in_the_worker_reads_in_the_viewers_language(
+    login, vera, workspace, alice, media
+):
+    post = make_post(workspace, alice, state=Post.State.SENDING)
+    upload._needs_check(post, lambda: _("Taisly did not answer in time."))
+    type(vera).objects.filter(pk=vera.pk).update(language="id")
+    html = login(vera).get(post_page(post)).content.decode()
+    english = "Taisly may have posted this already"
+    assert english not in html
+    with translation.override("id"):
+        indonesian = _("Taisly did not answer in time.")
+    assert indonesian != "Taisly did not answer in time." and indonesian.rstrip(".") in html
+    type(vera).objects.filter(pk=vera.pk).update(language="en")
+    assert english in login(vera).get(post_page(post)).content.decode()
 
 
 def test_a_viewer_sees_no_decisions(login, vera, workspace, alice, media):
@@ -80,11 +124,11 @@ def test_a_viewer_sees_no_decisions(login, vera, workspace, alice, media):
         state=Post.State.NEEDS_CHECK,
         send_candidates=[{"id": "abc", "description": "Hello", "results": []}],
     )
-    html = login(vera).get(progress_url(post)).content.decode()
-    assert "Hello" in html
+    html = login(vera).get(post_page(post)).content.decode()
+    assert 'data-testid="candidates"' in html and "Hello" in html
     for control in ("adopt", "send-again", "give-up", "recheck"):
         assert f'data-testid="{control}"' not in html
-    html = login(alice).get(progress_url(post)).content.decode()
+    html = login(alice).get(post_page(post)).content.decode()
     for control in ("adopt", "send-again", "give-up", "recheck"):
         assert f'data-testid="{control}"' in html
 
