@@ -62,6 +62,8 @@ class MirrorStateAdmin(StaffAuditMixin):
         "sync_failures",
         "sync_retry_at",
         "sync_attempted_at",
+        "backfill_page",
+        "backfill_before",
     )
     readonly_fields = (
         "workspace",
@@ -70,6 +72,8 @@ class MirrorStateAdmin(StaffAuditMixin):
         "reposts_synced_at",
         "sync_error",
         "sync_attempted_at",
+        "backfill_page",
+        "backfill_before",
     )
 
     def has_add_permission(self, request) -> bool:

@@ -148,7 +148,8 @@ def due_connections(*, now: datetime | None = None) -> list[Candidate]:
             ):
                 continue
         when = next_sync_at(
-            synced_at=state.history_synced_at if state else None,
+            # A backfill cut short by the budget goes on as soon as the budget allows.
+            synced_at=(state.history_synced_at if state and state.backfill_page is None else None),
             last_event=connection.last_event,
             retry_at=state.sync_retry_at if state else None,
             plan=connection.plan,

@@ -49,6 +49,11 @@ class MirrorState(models.Model):
     platforms_synced_at = models.DateTimeField(null=True, blank=True)
     history_synced_at = models.DateTimeField(null=True, blank=True)
     reposts_synced_at = models.DateTimeField(null=True, blank=True)
+    # A new connection's page backfill (posting/sync.py) cut short by the governor: the next
+    # page to read, and the due time of the oldest post it read so far. Null when no backfill
+    # is under way; history_synced_at still says when the mirror was last read.
+    backfill_page = models.PositiveIntegerField(null=True, blank=True)
+    backfill_before = models.DateTimeField(null=True, blank=True)
 
     # Background sync (posting/background.py). The dispatcher hands a due workspace a ticket
     # (conditional update: one dispatcher wins); the task spends the ticket to take a lease

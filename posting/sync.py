@@ -1,19 +1,32 @@
 """Reading Taisly into the local mirror: connected platforms and post history.
 
     "Sync now" / background sync (issue 8) ──> history_sync(workspace)
-        window = [oldest post that can still change … now + ahead]   (one startTime/endTime call)
-        taisly_for(workspace).history_between(window) ──> HistoryPost*
-        one transaction: new posts, new results, status changes, reposts, cancelled-elsewhere
-        MirrorState.history_synced_at = when the request left
+        never synced, or a backfill under way:                              (page backfill)
+            taisly_for(workspace).history(page=1, 2, …) ──> HistoryPost*, 10 a page, newest first
+            until a page holds a post the mirror already has, there is no next page, or
+            SYNC_BACKFILL_PAGES pages were read
+        afterwards:
+            window = [oldest post that can still change … now + ahead]  (one startTime/endTime)
+            taisly_for(workspace).history_between(window) ──> HistoryPost*
+        one transaction (history_store, both ways): new posts, new results, status changes,
+        reposts, cancelled-elsewhere
+        MirrorState.history_synced_at = when the (first) request left
 
     connect / "Sync now" on the accounts page ──> platforms_sync ──> platforms_store
 
 What may and may not happen:
-- Exactly one Taisly request per sync (a STARTER key has 50 an hour). The window is bounded by
-  settings: ``POSTING_SYNC_LOOKBACK_DAYS`` back for posts still in flight,
-  ``POSTING_SYNC_BACKFILL_DAYS`` back on a workspace's first sync (one windowed request, not
-  pages of ten: the same single request, and every post in the window comes back), and
+- A window sync is exactly one Taisly request (a STARTER key has 50 an hour). The window is
+  bounded by settings: ``POSTING_SYNC_LOOKBACK_DAYS`` back for posts still in flight and
   ``POSTING_SYNC_AHEAD_DAYS`` ahead for scheduled posts.
+- A new connection's first sync backfills page by page instead, one governed request a page
+  (each counted in the ledger, background ones within the background share), at most
+  ``SYNC_BACKFILL_PAGES`` pages in all. Should the governor (or a 429) refuse a page after the
+  first, what was read is applied and MirrorState remembers where to go on
+  (``backfill_page``, and ``backfill_before``: the due time of the oldest post read, so that
+  posts pushed onto the next page by newer ones are not taken for known history); the next
+  sync continues the backfill, and only the one after it ends uses the window. A refused first
+  page is a failed sync like any other. A backfill never judges posts cancelled in Taisly: it
+  does not read a closed window.
 - Nothing is written while Taisly is being asked (no transaction held across a slow call), and a
   failed request writes nothing at all: the mirror stays as it was, the error says why.
 - The diff is applied in one transaction under the workspace's MirrorState row lock, so two
@@ -43,7 +56,7 @@ from django.utils.translation import gettext_noop
 from accounts.models import User, Workspace
 from posting.gateway import taisly_for
 from posting.models import MirrorState, Platform, Post, PostResult
-from posting.taisly import HistoryPost
+from posting.taisly import HistoryPost, TaislyRateLimited
 from posting.taisly import Platform as TaislyPlatform
 from posting.taisly import PostResult as TaislyResult
 
@@ -155,10 +168,10 @@ def platforms_sync(*, workspace: Workspace, actor: User | None = None) -> Platfo
 def sync_window(workspace: Workspace, now: datetime) -> tuple[datetime, datetime]:
     """The one window that covers every post of the workspace that can still change."""
     end = now + timedelta(days=settings.POSTING_SYNC_AHEAD_DAYS)
+    floor = now - timedelta(days=settings.POSTING_SYNC_LOOKBACK_DAYS)
     state = MirrorState.objects.filter(workspace=workspace).first()
     if state is None or state.history_synced_at is None:
-        return now - timedelta(days=settings.POSTING_SYNC_BACKFILL_DAYS), end
-    floor = now - timedelta(days=settings.POSTING_SYNC_LOOKBACK_DAYS)
+        return floor, end  # history_sync backfills by pages instead; this is only a bound
     # Unfinished: a result still PENDING, a post sent here that has no results yet, or a
     # scheduled post not yet due (its due time is in the future, so the last sync bounds it).
     unfinished = (
@@ -176,16 +189,28 @@ def sync_window(workspace: Workspace, now: datetime) -> tuple[datetime, datetime
     return max(floor, start - SYNC_OVERLAP), end
 
 
+def _backfilling(state: MirrorState | None) -> bool:
+    if state is None or state.history_synced_at is None:
+        return True
+    # A cursor past the limit (SYNC_BACKFILL_PAGES lowered meanwhile) ends the backfill.
+    return state.backfill_page is not None and state.backfill_page <= settings.SYNC_BACKFILL_PAGES
+
+
 def history_sync(*, workspace: Workspace, actor: User | None = None) -> HistorySummary:
-    """Read the window of history that can still change (one request) and apply the diff.
+    """Read what can still change (one window request, or a new connection's backfill pages)
+    and apply the diff.
 
     Raises ``TaislyActionError`` when Taisly cannot be asked or fails; the mirror is unchanged.
     """
     now = timezone.now()
-    start, end = sync_window(workspace, now)
-    with taisly_for(workspace) as client:
-        posts = client.history_between(start, end)
-    summary = history_store(workspace=workspace, posts=posts, start=start, end=end, now=now)
+    state = MirrorState.objects.filter(workspace=workspace).first()
+    if _backfilling(state):
+        summary = _backfill(workspace, state, now)
+    else:
+        start, end = sync_window(workspace, now)
+        with taisly_for(workspace) as client:
+            posts = client.history_between(start, end)
+        summary = history_store(workspace=workspace, posts=posts, start=start, end=end, now=now)
     _raise_alerts(workspace)
     logger.info(
         "History sync of workspace %s: %d posts seen, %d new, %d results changed, %d removed",
@@ -196,6 +221,70 @@ def history_sync(*, workspace: Workspace, actor: User | None = None) -> HistoryS
         summary.removed_posts,
     )
     return summary
+
+
+def _due(item: HistoryPost) -> datetime | None:
+    # The same due time _post_from_history stores (Post.due_at), so the two compare.
+    return item.date or item.scheduled_at or item.created_at
+
+
+def _reaches_known(workspace: Workspace, page: Iterable[HistoryPost], before) -> bool:
+    """True when the page holds a post the mirror already had before this backfill.
+
+    Resuming, posts at or after ``before`` (the oldest the backfill read so far) were read by
+    the backfill itself, pushed onto this page by newer posts meanwhile: not a reason to stop.
+    """
+    known = Post.objects.filter(workspace=workspace, taisly_id__in=[p.id for p in page])
+    if before is not None:
+        known = known.filter(due_at__lt=before)
+    return known.exists()
+
+
+def _backfill(workspace: Workspace, state: MirrorState | None, now: datetime) -> HistorySummary:
+    resuming = state is not None and state.backfill_page is not None
+    first = state.backfill_page if resuming else 1
+    before = state.backfill_before if resuming else None
+    posts: list[HistoryPost] = []
+    next_page = None  # None: the backfill ends with this sync
+    with taisly_for(workspace) as client:
+        number = first
+        while True:
+            try:
+                page = client.history(page=number)
+            except TaislyRateLimited:
+                if number == first:
+                    raise  # nothing read: a failed sync (taisly_for says why)
+                # Refused (the background share is spent, or a 429): keep what was read and
+                # go on from this page next time.
+                next_page = number
+                break
+            posts.extend(page.posts)
+            dues = [d for d in map(_due, page.posts) if d is not None]
+            if dues:
+                before = min([*dues, before] if before else dues)
+            if (
+                _reaches_known(workspace, page.posts, state.backfill_before if resuming else None)
+                or not page.has_next
+                or number >= settings.SYNC_BACKFILL_PAGES
+            ):
+                break
+            number += 1
+    if next_page is not None:
+        logger.info(
+            "Backfill of workspace %s refused at page %d; it goes on next sync",
+            workspace.code,
+            next_page,
+        )
+    # start == end == now: a backfill does not read a closed window, so no scheduled post is
+    # judged cancelled in Taisly from it.
+    return history_store(
+        workspace=workspace,
+        posts=posts,
+        start=now,
+        end=now,
+        now=now,
+        backfill=(next_page, before if next_page is not None else None),
+    )
 
 
 def _raise_alerts(workspace: Workspace) -> None:
@@ -216,8 +305,13 @@ def history_store(
     start: datetime,
     end: datetime,
     now: datetime | None = None,
+    backfill: tuple[int | None, datetime | None] = (None, None),
 ) -> HistorySummary:
-    """Apply ``posts`` (everything Taisly has between ``start`` and ``end``) to the mirror."""
+    """Apply ``posts`` (everything Taisly has between ``start`` and ``end``) to the mirror.
+
+    ``backfill`` is stored as the backfill cursor (next page, oldest due time read); the
+    default ends any backfill.
+    """
     now = now or timezone.now()
     posts = list({p.id: p for p in posts}.values())
     new_posts = changed = removed = 0
@@ -271,7 +365,8 @@ def history_store(
         )
 
         state.history_synced_at = now
-        state.save(update_fields=["history_synced_at"])
+        state.backfill_page, state.backfill_before = backfill
+        state.save(update_fields=["history_synced_at", "backfill_page", "backfill_before"])
     return HistorySummary(
         new_posts=new_posts,
         changed_results=changed,

@@ -365,9 +365,10 @@ TAISLY_READ_TIMEOUT = env_float("TAISLY_READ_TIMEOUT", 30.0, minimum=0.1)
 TAISLY_UPLOAD_READ_TIMEOUT = env_float("TAISLY_UPLOAD_READ_TIMEOUT", 300.0, minimum=1)
 
 # History sync (posting/sync.py): how far back one "Sync now" looks for posts that can still
-# change, how far back a workspace's first sync reads, and how far ahead scheduled posts are read.
+# change, how far ahead scheduled posts are read, and how many history pages (10 posts, one
+# request each) a new connection's backfill reads at most.
 POSTING_SYNC_LOOKBACK_DAYS = env_int("POSTING_SYNC_LOOKBACK_DAYS", 14, minimum=1)
-POSTING_SYNC_BACKFILL_DAYS = env_int("POSTING_SYNC_BACKFILL_DAYS", 30, minimum=1)
+SYNC_BACKFILL_PAGES = env_int("SYNC_BACKFILL_PAGES", 10, minimum=1)
 POSTING_SYNC_AHEAD_DAYS = env_int("POSTING_SYNC_AHEAD_DAYS", 60, minimum=1)
 
 # --- Posting -----------------------------------------------------------------------------------

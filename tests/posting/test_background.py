@@ -108,6 +108,10 @@ def test_which_connections_are_due(workspace, connected, settings):
     assert due(workspace)  # never synced
     history_sync(workspace=workspace)
     assert not due(workspace)
+    # A backfill cut short by the budget goes on at once (within the budget, see below).
+    MirrorState.objects.filter(workspace=workspace).update(backfill_page=2)
+    assert due(workspace)
+    MirrorState.objects.filter(workspace=workspace).update(backfill_page=None)
     later = timezone.now() + timedelta(seconds=settings.SYNC_IDLE_SECONDS + 1)
     assert due(workspace, now=later)
 

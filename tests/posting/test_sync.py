@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from accounts.models import TaislyConnection
 from posting import sync
 from posting.gateway import TaislyActionError
 from posting.models import MirrorState, Platform, Post, PostResult
-from posting.taisly import HistoryPost
+from posting.taisly import HistoryPost, taisly_call
 from posting.taisly import Platform as TaislyPlatform
 from posting.taisly import PostResult as TaislyResult
 from tests.posting.sandbox_posts import *  # noqa: F403
@@ -203,17 +204,119 @@ def test_a_revoked_key_says_so_and_marks_the_connection(workspace, connected, sa
     assert TaislyConnection.objects.get(workspace=workspace).status == "invalid"
 
 
+# --- The backfill of a new connection -----------------------------------------------------------
+
+
+def make_posts(sandbox_api, video, account, n: int) -> list[str]:
+    """``n`` posts scheduled a minute apart (so "newest first" is certain); oldest first."""
+    due = now_ms() + 3_600_000
+    platform = ids(account)["TikTok"]
+    return [
+        sandbox_api.create_post(
+            video, [platform], description=f"post {i}", scheduled=due + i * 60_000
+        ).json()["historyId"]
+        for i in range(n)
+    ]
+
+
+def mirrored(workspace) -> set[str]:
+    return set(Post.objects.filter(workspace=workspace).values_list("taisly_id", flat=True))
+
+
+def test_a_new_connection_backfills_up_to_the_page_limit(
+    workspace, connected, sandbox_api, test_video, calls, settings
+):
+    settings.SYNC_BACKFILL_PAGES = 2
+    made = make_posts(sandbox_api, test_video, connected, 25)
+    calls.clear()
+
+    summary = sync.history_sync(workspace=workspace)
+
+    assert [c.endpoint for c in calls] == ["GET /post/history"] * 2
+    assert mirrored(workspace) == set(made[5:])  # the 20 newest
+    assert summary.new_posts == 20 and summary.removed_posts == 0
+    state = MirrorState.objects.get(workspace=workspace)
+    assert state.history_synced_at is not None and state.backfill_page is None
+
+    calls.clear()
+    later = sync.history_sync(workspace=workspace)  # later syncs read the window: one request
+    assert len(calls) == 1 and later.start < later.end
+    # (the window reaches POSTING_SYNC_AHEAD_DAYS ahead, so it finds the 5 older scheduled ones)
+    assert mirrored(workspace) == set(made)
+
+
+def test_the_backfill_stops_at_the_first_page_holding_a_known_post(
+    workspace, connected, sandbox_api, test_video, calls, settings
+):
+    settings.SYNC_BACKFILL_PAGES = 10
+    made = make_posts(sandbox_api, test_video, connected, 25)
+    # Newest first: page 1 holds posts 24..15, page 2 holds 14..5, page 3 holds 4..0.
+    Post.objects.create(workspace=workspace, taisly_id=made[12], state="sent")
+    calls.clear()
+
+    summary = sync.history_sync(workspace=workspace)
+
+    assert len(calls) == 2
+    assert mirrored(workspace) == set(made[5:])
+    assert summary.new_posts == 19
+
+
+def test_a_backfill_refused_midway_keeps_what_it_read_and_goes_on_next_sync(
+    workspace, connected, sandbox, sandbox_api, test_video, calls, settings
+):
+    settings.SYNC_BACKFILL_PAGES = 10
+    made = make_posts(sandbox_api, test_video, connected, 25)
+    calls.clear()
+
+    def refuse_the_second_page(sender, record, **kwargs):
+        if len(calls) == 1:
+            sandbox.fault("429", retryAfter=60)
+
+    taisly_call.connect(refuse_the_second_page, weak=False, dispatch_uid="refuse_second_page")
+    try:
+        first = sync.history_sync(workspace=workspace)
+    finally:
+        taisly_call.disconnect(dispatch_uid="refuse_second_page")
+
+    assert [c.status for c in calls] == [200, 429]
+    assert first.new_posts == 10 and mirrored(workspace) == set(made[15:])
+    state = MirrorState.objects.get(workspace=workspace)
+    assert state.backfill_page == 2 and state.history_synced_at is not None
+
+    # Meanwhile a post is made: it pushes post 15 (already read) onto page 2.
+    newer = sandbox_api.create_post(
+        test_video, [ids(connected)["X"]], description="newer", scheduled=now_ms() + 7_200_000
+    ).json()["historyId"]
+    calls.clear()
+    with time_machine.travel(timezone.now() + timedelta(seconds=61), tick=False):
+        second = sync.history_sync(workspace=workspace)
+
+    # Pages 2 and 3 (3 has no next): the rest of the history, not stopped by post 15.
+    assert len(calls) == 2
+    assert mirrored(workspace) == set(made[:15]) | set(made[15:])
+    assert newer not in mirrored(workspace)  # on page 1, which the backfill had read
+    assert second.new_posts == 15
+    assert MirrorState.objects.get(workspace=workspace).backfill_page is None
+
+    calls.clear()
+    with time_machine.travel(timezone.now() + timedelta(seconds=62), tick=False):
+        sync.history_sync(workspace=workspace)  # the window now, which finds the newer post
+    assert len(calls) == 1
+    assert newer in mirrored(workspace)
+
+
 # --- The window ------------------------------------------------------------------------------
 
 
-def test_a_first_sync_reads_the_backfill_window(workspace, settings):
-    settings.POSTING_SYNC_BACKFILL_DAYS = 30
+def test_a_never_synced_window_is_bounded_by_the_lookback(workspace, settings):
+    """history_sync backfills by pages then; the window is only ever a bound."""
+    settings.POSTING_SYNC_LOOKBACK_DAYS = 14
     settings.POSTING_SYNC_AHEAD_DAYS = 60
     now = timezone.now()
 
     start, end = sync.sync_window(workspace, now)
 
-    assert (now - start, end - now) == (timedelta(days=30), timedelta(days=60))
+    assert (now - start, end - now) == (timedelta(days=14), timedelta(days=60))
 
 
 def test_later_syncs_start_at_the_oldest_post_that_can_still_change(workspace, settings):
