@@ -283,7 +283,5 @@ def post_retry_failed(request: HttpRequest, code, post_code) -> HttpResponse:
         )
     messages.success(request, _("A new post for the failed platforms is on its way to Taisly."))
     return redirect(
-        reverse(
-            "posting:post_progress", kwargs={"code": access.workspace.code, "post_code": new.code}
-        )
+        reverse("posting:post", kwargs={"code": access.workspace.code, "post_code": new.code})
     )

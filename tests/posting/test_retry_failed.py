@@ -54,7 +54,7 @@ def test_retry_failed_platforms_posts_only_to_the_failed_one(
     response = client.post(retry_url(post))
     retry = Post.objects.get(retry_of=post)
     assert response.status_code == 302
-    assert response["Location"].endswith(f"/posts/{retry.code}/progress/")
+    assert response["Location"].endswith(f"/posts/{retry.code}/")
     assert retry.state == Post.State.SENT
     assert [p.network for p in retry.target_platforms.all()] == ["TikTok"]
     assert [r.platform.network for r in retry.results.select_related("platform")] == ["TikTok"]
