@@ -60,6 +60,7 @@ class Chip:
     code: str
     explanation: str
     css: str
+    is_repost: bool = False
 
 
 def labels(choices) -> dict[str, str]:
@@ -77,10 +78,16 @@ def summarise(
 
 
 def summarise_statuses(post: Post, statuses: list[str], states: dict | None = None) -> Summary:
-    """As ``summarise``, from the results' statuses alone (the calendar reads only those)."""
-    if post.state != State.SENT:
-        label = (states or {}).get(post.state) or str(post.get_state_display())
-        return Summary(post.state, label)
+    """As ``summarise``, from the results' statuses alone."""
+    return summary_of(post.state, statuses, states)
+
+
+def summary_of(state: str, statuses: list[str], states: dict | None = None) -> Summary:
+    """As ``summarise``, from the post's state and its results' statuses (the calendar reads
+    only those)."""
+    if state != State.SENT:
+        label = (states or {}).get(state) or str(State(state).label)
+        return Summary(state, label)
     if not statuses:
         return Summary("waiting", _("Waiting for Taisly"))
     succeeded = statuses.count(Status.SUCCESS)
@@ -109,6 +116,7 @@ def chip(result: PostResult, statuses: dict | None = None) -> Chip:
         code=result.code if result.status == Status.FAILED else "",
         explanation=explain(result.code) if result.status == Status.FAILED else "",
         css=_STATUS_CLASS.get(result.status, "is-light"),
+        is_repost=result.is_repost,
     )
 
 
@@ -117,24 +125,83 @@ class PostRow:
     post: Post
     summary: Summary
     chips: list[Chip]
+    #: The description cut to ``ROW_TEXT_CHARS`` (as ``truncatechars`` would, without its
+    #: cost per row), and who made the post.
+    text: str = ""
+    author: str = ""
 
 
-def local_chips(post: Post, summary: Summary) -> list[Chip]:
-    """Before Taisly reports results: the chosen platforms, each with the post's local state."""
-    return [
-        Chip(None, p.network or _("Unknown network"), summary.label, "", "", summary.css)
-        for p in post.target_platforms.all()
-    ]
+ROW_TEXT_CHARS = 140
 
 
-def rows(posts) -> list[PostRow]:
-    """One row per post, from posts whose ``results`` (with platforms) and
-    ``target_platforms`` are prefetched."""
-    out = []
+def _cut(text: str, length: int = ROW_TEXT_CHARS) -> str:
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
+#: What a list row shows of a post (and of its author): lists read only these columns.
+LIST_FIELDS = (
+    "id",
+    "code",
+    "workspace_id",
+    "author_id",
+    "description",
+    "scheduled_at",
+    "due_at",
+    "state",
+    "created_at",
+    "author__display_name",
+    "author__email",
+)
+
+
+def list_rows(posts) -> list[PostRow]:
+    """One row per post of ``posts`` (a sliced queryset, or a list of ``Post``), in three
+    queries whatever their number: the posts, their results, their chosen platforms.
+
+    Results and platforms are read as plain values, not models: a page of 20 posts has 60
+    results, and building a model (with its platform's) for each cost more than the queries.
+    """
+    if not isinstance(posts, list):
+        posts = list(posts.select_related("author").only(*LIST_FIELDS))
+    ids = [post.pk for post in posts]
+    results: dict[int, list[tuple]] = {}
+    for post_id, *values in (
+        PostResult.objects.filter(post_id__in=ids)
+        .order_by("platform__network", "id")
+        .values_list("post_id", "platform__network", "status", "code", "is_repost")
+    ):
+        results.setdefault(post_id, []).append(values)
+    targets: dict[int, list[str]] = {}
+    for post_id, network in (
+        Post.target_platforms.through.objects.filter(post_id__in=ids)
+        .order_by("platform__network", "platform_id")
+        .values_list("post_id", "platform__network")
+    ):
+        targets.setdefault(post_id, []).append(network)
     states, statuses = labels(State.choices), labels(Status.choices)
+    unknown = _("Unknown network")
+    out = []
     for post in posts:
-        results = list(post.results.all())
-        summary = summarise(post, results, states)
-        chips = [chip(r, statuses) for r in results] if results else local_chips(post, summary)
-        out.append(PostRow(post, summary, chips))
+        mine = results.get(post.pk, [])
+        summary = summarise_statuses(post, [status for _n, status, _c, _r in mine], states)
+        if mine:
+            chips = [
+                Chip(
+                    None,
+                    network or unknown,
+                    statuses.get(status, status),
+                    code if status == Status.FAILED else "",
+                    explain(code) if status == Status.FAILED else "",
+                    _STATUS_CLASS.get(status, "is-light"),
+                    is_repost,
+                )
+                for network, status, code, is_repost in mine
+            ]
+        else:
+            chips = [
+                Chip(None, network or unknown, summary.label, "", "", summary.css)
+                for network in targets.get(post.pk, [])
+            ]
+        author = str(post.author) if post.author_id else ""
+        out.append(PostRow(post, summary, chips, _cut(post.description), author))
     return out

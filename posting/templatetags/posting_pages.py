@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
+from html import escape
 
 from django import template
-from django.db.models import Prefetch
 from django.forms.utils import flatatt
 from django.templatetags.static import static
 from django.utils import timezone
-from django.utils.dateformat import format as date_format
+from django.utils.dates import MONTHS_3
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
 from posting import display
-from posting.models import Network, Platform, Post, PostResult
+from posting.models import Network, Post, PostResult
 
 register = template.Library()
 
@@ -63,18 +63,74 @@ def filter_control(field) -> str:
 
 
 @register.simple_tag
+def chips(chips: list[display.Chip]) -> str:
+    """One chip per platform (network icon, network, status, the failure code, "repost").
+
+    Markup here rather than in a template: a history page shows sixty chips, and rendering
+    them was most of the page's time. A page repeats few distinct chips (a network in a
+    status), so each one's markup is made once per process (``_chip``) from exactly what it
+    shows: the key is every input, already translated, so a cached chip is never stale."""
+    repost = _("repost")
+    return mark_safe(  # noqa: S308 - every part is escaped in _chip
+        '<span class="tags platform-chips">'
+        + "".join(
+            _chip(c.css, c.network, c.explanation, c.label, c.code, repost if c.is_repost else "")
+            for c in chips
+        )
+        + "</span>"
+    )
+
+
+@lru_cache(maxsize=2048)
+def _chip(css: str, network: str, explanation: str, label: str, code: str, repost: str) -> str:
+    return format_html(
+        '<span class="tag {} is-light platform-chip" data-testid="chip" data-network="{}"{}>'
+        '<img class="network-icon" src="{}" alt="" width="14" height="14"> '
+        "<span>{} · {}{}{}</span></span>",
+        css,
+        network,
+        format_html(' title="{}"', explanation) if explanation else "",
+        network_icon(network),
+        network,
+        label,
+        format_html(' <code class="chip-code">{}</code>', code) if code else "",
+        f" · {repost}" if repost else "",
+    )
+
+
+@register.simple_tag
+def calendar_entries(entries, history_url: str) -> str:
+    """A calendar day's posts, each linking to its page. Markup here rather than in the
+    template for the same reason as ``chips``: a month shows 140 of them. Every value is
+    escaped (``html.escape``, which Django's ``escape`` wraps)."""
+    url = escape(history_url)
+    return mark_safe(  # noqa: S308 - every part is escaped
+        '<ul class="calendar-entries">'
+        + "".join(
+            f'<li><a class="calendar-post {escape(e.summary.css)}" href="{url}{escape(e.code)}/" '
+            f'data-testid="calendar-post" title="{escape(e.summary.label)}"><time '
+            f'datetime="{escape(e.iso)}">{escape(e.time)}</time> <span>{escape(e.text)}</span>'
+            "</a></li>"
+            for e in entries
+        )
+        + "</ul>"
+    )
+
+
+@register.simple_tag
 def moment(value) -> str:
     """A moment in the viewer's time zone with its UTC offset: the markup of
     accounts/_time.html, as a tag because lists show hundreds of them (an include each is
-    most of a page's rendering time)."""
+    most of a page's rendering time). Formatted by hand as Django's "j M Y, H:i" and "O"
+    (``tests/posting/test_display.py`` holds them equal): ``date_format`` was the slowest
+    part of a history page."""
     if value is None:
         return ""
     local = timezone.localtime(value)
-    return format_html(
-        '<time datetime="{}">{} <span class="has-text-grey">UTC{}</span></time>',
-        local.isoformat(),
-        date_format(local, "j M Y, H:i"),
-        date_format(local, "O"),
+    month = escape(str(MONTHS_3[local.month]).title())
+    return mark_safe(  # noqa: S308 - the only text is the escaped month name
+        f'<time datetime="{local.isoformat()}">{local.day} {month} {local.year}, '
+        f'{local:%H:%M} <span class="has-text-grey">UTC{local:%z}</span></time>'
     )
 
 
@@ -84,17 +140,9 @@ def posting_overview(context) -> dict:
     the next scheduled posts. Five queries whatever the workspace holds."""
     access = context["access"]
     workspace = access.workspace
-    results = Prefetch(
-        "results",
-        queryset=PostResult.objects.select_related("platform").order_by("platform__network", "id"),
-    )
-    targets = Prefetch("target_platforms", queryset=Platform.objects.order_by("network", "id"))
-    latest = (
-        Post.objects.filter(workspace=workspace)
-        .select_related("author")
-        .prefetch_related(results, targets)
-        .order_by("-created_at", "-id")[:OVERVIEW_POSTS]
-    )
+    latest = Post.objects.filter(workspace=workspace).order_by("-created_at", "-id")[
+        :OVERVIEW_POSTS
+    ]
     unseen = PostResult.objects.filter(
         post__workspace=workspace, status=PostResult.Status.FAILED, seen_at__isnull=True
     )
@@ -111,7 +159,7 @@ def posting_overview(context) -> dict:
     return {
         "access": access,
         "workspace": workspace,
-        "rows": display.rows(latest),
+        "rows": display.list_rows(latest),
         "failures": [display.chip(r) for r in failures[:OVERVIEW_FAILURES]],
         "more_failures": len(failures) > OVERVIEW_FAILURES,
         "upcoming": upcoming,

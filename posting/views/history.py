@@ -8,7 +8,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -24,7 +23,7 @@ from accounts.models import Membership
 from posting import display, sync
 from posting.filters import HistoryFilterForm
 from posting.gateway import TaislyActionError
-from posting.models import MirrorState, Platform, Post, PostResult
+from posting.models import MirrorState, Post
 
 PAGE_SIZE = 20
 #: The list counts at most this many matches (then says "more than"): an exact count of a big
@@ -50,23 +49,6 @@ def mirror_of(workspace) -> MirrorState | None:
     return MirrorState.objects.filter(workspace=workspace).first()
 
 
-def posts_for_list(workspace):
-    """Posts with what a list row shows: author, results with their platforms, targets."""
-    return (
-        Post.objects.filter(workspace=workspace)
-        .select_related("author")
-        .prefetch_related(
-            Prefetch(
-                "results",
-                queryset=PostResult.objects.select_related("platform", "repost_of").order_by(
-                    "platform__network", "id"
-                ),
-            ),
-            Prefetch("target_platforms", queryset=Platform.objects.order_by("network", "id")),
-        )
-    )
-
-
 @login_required
 @require_GET
 def history(request: HttpRequest, code) -> HttpResponse:
@@ -78,7 +60,7 @@ def history(request: HttpRequest, code) -> HttpResponse:
         .order_by("user__display_name", "user__email")
     )
     form = HistoryFilterForm(request.GET or None, memberships=memberships)
-    posts = posts_for_list(workspace).order_by("-created_at", "-id")
+    posts = Post.objects.filter(workspace=workspace).order_by("-created_at", "-id")
     status = 200
     if form.is_bound and not form.is_valid():
         posts, status = posts.none(), 422
@@ -90,7 +72,7 @@ def history(request: HttpRequest, code) -> HttpResponse:
         "workspace": workspace,
         "form": form,
         "page": page,
-        "rows": display.rows(page.object_list),
+        "rows": display.list_rows(page.object_list),
         "mirror": mirror_of(workspace),
         "sync_next": request.get_full_path(),
         # Rows link to f"{history_url}{post.code}/" (posting:post), not a {% url %} each.
