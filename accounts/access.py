@@ -115,6 +115,23 @@ class WorkspaceAccess:
         return self.is_owner or self.staff
 
 
+_MEMBERSHIPS = "_taisly_memberships"
+
+
+def user_memberships(request: HttpRequest) -> list[Membership]:
+    """The logged-in user's memberships with their workspaces, in the navigation's order; read
+    once per request (the access check and the navigation both need them)."""
+    memberships = getattr(request, _MEMBERSHIPS, None)
+    if memberships is None:
+        memberships = list(
+            Membership.objects.filter(user=request.user)
+            .select_related("workspace")
+            .order_by("workspace__kind", "workspace__name", "workspace__id")
+        )
+        setattr(request, _MEMBERSHIPS, memberships)
+    return memberships
+
+
 def get_workspace_for_user(request: HttpRequest, code) -> WorkspaceAccess:
     """The workspace with this code, if the user is a member or staff; else 404."""
     user = request.user
@@ -125,12 +142,9 @@ def get_workspace_for_user(request: HttpRequest, code) -> WorkspaceAccess:
         code = code if isinstance(code, uuid.UUID) else uuid.UUID(str(code))
     except ValueError:
         raise Http404 from None
-    # Members (everyone but staff looking in): the membership and its workspace in one query.
-    membership = (
-        Membership.objects.select_related("workspace")
-        .filter(workspace__code=code, user=user)
-        .first()
-    )
+    # Members (everyone but staff looking in): found among the user's memberships, read with
+    # their workspaces in one query that the navigation reuses (``user_memberships``).
+    membership = next((m for m in user_memberships(request) if m.workspace.code == code), None)
     if membership is not None:
         # Only such workspaces pay the query for the user's authenticators.
         if membership.workspace.require_2fa and not is_mfa_enabled(user):

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
+from accounts.access import user_memberships
 from accounts.models import Membership, Workspace
 
 
@@ -22,11 +23,7 @@ class Navigation:
 
 def _navigation(request: HttpRequest) -> Navigation:
     user = request.user
-    memberships = list(
-        Membership.objects.filter(user=user)
-        .select_related("workspace")
-        .order_by("workspace__kind", "workspace__name", "workspace__id")
-    )
+    memberships = user_memberships(request)
     match = getattr(request, "resolver_match", None)
     code = match.kwargs.get("code") if match else None
     current, role = None, None

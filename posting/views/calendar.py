@@ -22,6 +22,7 @@ from django.utils import formats, timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.dates import MONTHS_3, WEEKDAYS_ABBR
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET
 
 from accounts.access import get_workspace_for_user
@@ -55,22 +56,42 @@ class Day:
     is_today: bool
     entries: list[Entry] = field(default_factory=list)
     total: int = 0
+    # What the cell shows, filled in by ``_label`` once the entries are known: plain strings,
+    # because a month has 35 cells and each template lookup of a property costs every cell.
+    iso: str = ""
+    weekday: str = ""
+    month_abbr: str = ""
+    number: str = ""
+    css: str = ""
+    more: int = 0
+    more_label: str = ""
 
-    @property
-    def iso(self) -> str:
-        return self.date.isoformat()
 
-    @property
-    def weekday(self) -> str:
-        return str(WEEKDAYS_ABBR[self.date.weekday()])
-
-    @property
-    def month_abbr(self) -> str:
-        return str(MONTHS_3[self.date.month]).capitalize()
-
-    @property
-    def more(self) -> int:
-        return max(0, self.total - len(self.entries))
+def _label(days: list[Day]) -> None:
+    weekdays = [str(WEEKDAYS_ABBR[i]) for i in range(7)]
+    months: dict[int, str] = {}
+    for day in days:
+        month = day.date.month
+        if month not in months:
+            months[month] = str(MONTHS_3[month]).capitalize()
+        day.iso = day.date.isoformat()
+        day.weekday = weekdays[day.date.weekday()]
+        day.month_abbr = months[month]
+        day.number = str(day.date.day)
+        day.css = " ".join(
+            name
+            for name, on in (
+                ("is-outside", not day.in_range),
+                ("is-today", day.is_today),
+                ("is-empty", not day.total),
+            )
+            if on
+        )
+        day.more = max(0, day.total - len(day.entries))
+        if day.more:
+            day.more_label = ngettext(
+                "and %(counter)s more", "and %(counter)s more", day.more
+            ) % {"counter": day.more}
 
 
 #: Dates outside these years fall back to today (and previous/next cannot overflow).
@@ -190,6 +211,7 @@ def _days(workspace, first: date, last: date, per_day: int, in_range, today) -> 
                 text=_short(description) if description else empty,
             )
         )
+    _label(days)
     return days
 
 

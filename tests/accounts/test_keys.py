@@ -563,9 +563,9 @@ def test_the_detail_page_has_a_fixed_number_of_queries(
     login, alice, workspace, connected, django_assert_num_queries
 ):
     client = login(alice)
-    # 1 session, 2 user, 3 membership with its workspace (access helper), 4 connection with
-    # connected_by (key deferred), 5 the navigation's memberships.
-    with django_assert_num_queries(5):
+    # 1 session, 2 user, 3 the user's memberships with their workspaces (access helper and
+    # navigation), 4 connection with connected_by (key deferred).
+    with django_assert_num_queries(4):
         assert client.get(url("detail", workspace)).status_code == 200
 
 

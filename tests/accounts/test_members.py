@@ -54,15 +54,15 @@ def test_the_members_page_has_a_fixed_number_of_queries(
     client = login(alice)
     url = reverse("accounts:members", kwargs={"code": workspace.code})
     client.get(url)
-    # 1 session, 2 user, 3 membership with its workspace (access), 4 members with users,
-    # 5 pending invitations, 6 navigation memberships.
-    with django_assert_num_queries(6):
+    # 1 session, 2 user, 3 the user's memberships with their workspaces (access and
+    # navigation), 4 members with users, 5 pending invitations.
+    with django_assert_num_queries(5):
         client.get(url)
     Membership.objects.create(
         workspace=workspace,
         user=type(alice).objects.create_user(email="more@example.test", password="x-pass-1234"),
     )
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(5):
         client.get(url)
 
 

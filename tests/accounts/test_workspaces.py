@@ -183,9 +183,9 @@ def test_the_workspace_home_has_a_fixed_number_of_queries(
     client = login(alice)
     url = reverse("accounts:workspace", kwargs={"code": workspace.code})
     client.get(url)
-    # 1 session, 2 user, 3 membership with its workspace (access), 4 member count,
-    # 5 the Taisly connection (key deferred), 6 navigation memberships, then the posting
-    # block (tests/posting/test_overview.py): 7 unseen failures, 8 latest posts (no posts, so
-    # no prefetches), 9 next scheduled.
-    with django_assert_num_queries(9):
+    # 1 session, 2 user, 3 the user's memberships with their workspaces (access and
+    # navigation), 4 member count, 5 the Taisly connection (key deferred), then the posting
+    # block (tests/posting/test_overview.py): 6 unseen failures, 7 latest posts (no posts, so
+    # no results or targets to read), 8 next scheduled.
+    with django_assert_num_queries(8):
         client.get(url)

@@ -49,9 +49,9 @@ def test_the_list_runs_a_fixed_number_of_queries(
 ):
     make_alerts(workspace, count)
     client = login(alice)
-    # 1 session, 2 user, 3 membership (access), 4 count of the page's alerts, 5 the page of
-    # alerts with post, platform and is_read, 6 unread count, 7 the nav's memberships.
-    with django_assert_num_queries(7):
+    # 1 session, 2 user, 3 the user's memberships (access and navigation), 4 count of the
+    # page's alerts, 5 the page of alerts with post, platform and is_read, 6 unread count.
+    with django_assert_num_queries(6):
         response = client.get(url("alerts", workspace))
     assert response.content.decode().count('data-testid="alert"') == count
 

@@ -96,7 +96,8 @@ def test_the_page_runs_a_fixed_number_of_queries(
     for i in range(30):
         Platform.objects.create(workspace=workspace, taisly_id=f"p{i}", network="TikTok")
     client = login(alice)
-    # 1 session, 2 user, 3 membership, 4 platforms, 5 connection, 6 mirror state, 7 navigation.
-    with django_assert_num_queries(7):
+    # 1 session, 2 user, 3 memberships (access and navigation), 4 platforms, 5 connection,
+    # 6 mirror state.
+    with django_assert_num_queries(6):
         response = client.get(url(workspace))
     assert response.content.decode().count('data-testid="platform"') == 30

@@ -299,10 +299,10 @@ def test_the_page_runs_a_fixed_number_of_queries(
     counts = []
     for n in (1, 20):
         add_rules(n)
-        # 1 session, 2 user, 3 membership + workspace (access), 4 rules + source + maker,
-        # 5 their destinations, 6 usable platforms (the form), 7 mirror state,
-        # 8 the navigation's memberships.
-        with django_assert_num_queries(8) as captured:
+        # 1 session, 2 user, 3 the user's memberships + workspaces (access and navigation),
+        # 4 rules + source + maker, 5 their destinations, 6 usable platforms (the form),
+        # 7 mirror state.
+        with django_assert_num_queries(7) as captured:
             response = client.get(url("reposts", workspace))
         assert response.status_code == 200
         counts.append(len(captured))

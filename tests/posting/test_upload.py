@@ -66,9 +66,9 @@ def test_the_compose_page_runs_a_fixed_number_of_queries(
     client = login(bob)
     for n in range(20):
         Platform.objects.create(workspace=workspace, taisly_id=f"extra{n}", network="TikTok")
-    # session, user, membership+workspace (access), the nav's memberships, platforms,
+    # session, user, the user's memberships + workspaces (access and navigation), platforms,
     # the key's status
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(5):
         assert client.get(compose_url(workspace)).status_code == 200
 
 
