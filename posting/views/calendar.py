@@ -89,9 +89,9 @@ def _label(days: list[Day]) -> None:
         )
         day.more = max(0, day.total - len(day.entries))
         if day.more:
-            day.more_label = ngettext(
-                "and %(counter)s more", "and %(counter)s more", day.more
-            ) % {"counter": day.more}
+            day.more_label = ngettext("and %(counter)s more", "and %(counter)s more", day.more) % {
+                "counter": day.more
+            }
 
 
 #: Dates outside these years fall back to today (and previous/next cannot overflow).
