@@ -4,7 +4,7 @@
 
 Starts a sandbox, writes a noise file of BENCH_UPLOAD_MB MiB, and uploads it twice, each time in
 a fresh child process that reports how far its resident memory peaked above where it stood just
-before the upload: once with the client (MultipartEncoder, streamed from disk), once the naive
+before the upload: once with the client (its multipart body, streamed from disk), once the naive
 way (the file read into memory and handed to ``requests.post(files=...)``). Prints both, writes
 bench-results/client_upload.json, and fails unless the client stayed under 64 MiB of growth.
 

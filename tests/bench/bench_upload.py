@@ -5,7 +5,7 @@ same file sent straight to the sandbox with curl, in one run.
 
     curl ──────────────────────────────────────────────> sandbox          curl_seconds
     curl ──> gunicorn (stream to disk, probe, queue) ───┐                  wait_seconds
-               uploads qcluster ──MultipartEncoder──────┴──> sandbox       forward_seconds
+               uploads qcluster ──streamed multipart────┴──> sandbox       forward_seconds
 
 Everything runs as it does in production, on a SQLite file (ORM broker): its own dashboard
 database, media dir and sandbox under a temp dir. The video is a real 10-second 180×320 MP4

@@ -24,6 +24,7 @@ from posting.taisly import (
     key_hint,
     taisly_call,
 )
+from posting.taisly import client as client_module
 from tests.videos import make_video
 
 STARTER_LIMIT = 50
@@ -176,6 +177,35 @@ def test_create_post_uploads_now_and_reports_progress(client, ids, video, sandbo
 
     (listed,) = client.history().posts
     assert (listed.id, listed.description, listed.preview_time) == (post.id, "Launch day", 1.5)
+
+
+def test_the_video_streams_in_blocks_with_a_content_length_and_the_sandbox_takes_it(
+    client, ids, video, sandbox, monkeypatch
+):
+    # Small blocks, so even this short clip goes out in many pieces of one reused buffer.
+    monkeypatch.setattr(client_module, "UPLOAD_BLOCK_BYTES", 512)
+    sent_headers = []
+    client.session.hooks["response"].append(
+        lambda response, **kwargs: sent_headers.append(response.request.headers)
+    )
+    progress: list[tuple[int, int]] = []
+    with open(video, "rb") as fileobj:
+        client.create_post(
+            fileobj,
+            platforms=[ids["TikTok"]],
+            description="Streamed: ünïcode",
+            on_progress=lambda sent, total: progress.append((sent, total)),
+        )
+    (headers,) = sent_headers
+    assert "Transfer-Encoding" not in headers
+    total = int(headers["Content-Length"])
+    assert progress[-1] == (total, total)
+    # The part headers, every block of the file, the closing boundary.
+    assert len(progress) == 2 + -(-video.stat().st_size // 512)
+    upload = sandbox.state()["lastUpload"]
+    assert (upload["code"], upload["size"]) == ("OK", video.stat().st_size)
+    (listed,) = client.history().posts
+    assert listed.description == "Streamed: ünïcode"
 
 
 def test_create_post_accepts_an_open_file_and_a_schedule(client, ids, video):

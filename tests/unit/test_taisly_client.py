@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import responses
+from requests_toolbelt import MultipartEncoder
 from responses import matchers
 
 from posting.taisly import (
@@ -35,6 +36,7 @@ from posting.taisly import (
     taisly_call,
     unix_ms,
 )
+from posting.taisly.client import UPLOAD_BLOCK_BYTES, MultipartBody
 from posting.taisly.errors import scrub
 
 BASE = "https://taisly.test/api/private"
@@ -644,10 +646,30 @@ def test_every_call_is_recorded_with_its_context(api):
     assert record.duration_ms >= 0
 
 
+def sent_body(request) -> bytes:
+    """The body as it went out: responses hands over the streamed body unread, so read it
+    here, piece by piece (each piece is only valid until the next is asked for)."""
+    if isinstance(request.body, bytes):
+        return request.body
+    return b"".join(bytes(piece) for piece in request.body)
+
+
+def answer_after_reading_the_body(api, body: dict) -> list[bytes]:
+    """Answer POST /post once the body has been read, as a server does; the bodies read."""
+    bodies: list[bytes] = []
+
+    def callback(request):
+        bodies.append(sent_body(request))
+        return 200, {}, json.dumps(body)
+
+    api.add_callback(responses.POST, f"{BASE}/post", callback=callback)
+    return bodies
+
+
 def test_a_progress_callback_that_raises_still_records_the_call(client, api, records, tmp_path):
     video = tmp_path / "v.mp4"
     video.write_bytes(b"\0" * 100_000)
-    api.post(f"{BASE}/post", json={"historyId": "h1"})
+    answer_after_reading_the_body(api, {"historyId": "h1"})
     api.assert_all_requests_are_fired = False  # the upload is abandoned before it is answered
 
     def cancel(sent, total):
@@ -662,7 +684,7 @@ def test_a_progress_callback_that_raises_still_records_the_call(client, api, rec
 def test_the_multipart_body_carries_the_fields_taisly_expects(client, api, tmp_path):
     video = tmp_path / "launch.webm"
     video.write_bytes(b"\x1a\x45\xdf\xa3" + b"\0" * 5000)
-    api.post(f"{BASE}/post", json={"historyId": "h1", "scheduled": True, "date": ISO})
+    bodies = answer_after_reading_the_body(api, {"historyId": "h1", "scheduled": True, "date": ISO})
     progress = []
     with open(video, "rb") as fileobj:
         post = client.create_post(
@@ -676,9 +698,10 @@ def test_the_multipart_body_carries_the_fields_taisly_expects(client, api, tmp_p
     assert post.scheduled and post.date == WHEN
     request = api.calls[0].request
     assert request.headers["Content-Type"].startswith("multipart/form-data; boundary=")
+    assert "Transfer-Encoding" not in request.headers
+    (body,) = bodies
     sent, total = progress[-1]
-    assert sent == total == int(request.headers["Content-Length"])
-    body = request.body if isinstance(request.body, bytes) else request.body.read()
+    assert sent == total == int(request.headers["Content-Length"]) == len(body)
     for part in (
         b'name="platforms"\r\n\r\n["p1", "p2"]',
         b'name="description"\r\n\r\nHello',
@@ -717,10 +740,71 @@ def test_a_file_object_without_fileno_is_sized_and_streamed(client, api):
 
     client.create_post(Stream(), platforms=["p1"])
     request = api.calls[0].request
-    body = request.body if isinstance(request.body, bytes) else request.body.read()
+    body = sent_body(request)
     assert b"v" * 70_000 in body
     assert b'filename="abc.mp4"' in body
     assert len(body) == int(request.headers["Content-Length"])
+
+
+@pytest.mark.parametrize("block_bytes", [7, 1000, UPLOAD_BLOCK_BYTES])
+def test_the_streamed_body_is_byte_for_byte_what_multipart_encoder_sends(block_bytes):
+    data = bytes(range(256)) * 4000 + b"end"
+    fields = [
+        ("platforms", json.dumps(["p1", "p2"])),
+        ("description", 'Héllo "quoted"\r\nnext line'),
+        ("previewTime", "1.5"),
+    ]
+    progress = []
+    body = MultipartBody(
+        fields,
+        file_field="video",
+        fileobj=io.BytesIO(data),
+        filename='clip "ñ".mp4',
+        content_type="video/mp4",
+        boundary="b0undary",
+        block_bytes=block_bytes,
+        on_progress=lambda sent, total: progress.append((sent, total)),
+    )
+    pieces = [bytes(piece) for piece in body]
+    reference = MultipartEncoder(
+        fields=[*fields, ("video", ('clip "ñ".mp4', io.BytesIO(data), "video/mp4"))],
+        boundary="b0undary",
+    ).to_string()
+    assert b"".join(pieces) == reference
+    assert len(body) == len(reference)
+    assert body.content_type == "multipart/form-data; boundary=b0undary"
+    assert max(len(piece) for piece in pieces[1:-1]) <= block_bytes  # never the whole file
+    assert progress[-1] == (len(reference), len(reference))
+    assert [sent for sent, _ in progress] == sorted(sent for sent, _ in progress)
+    assert b"".join(bytes(piece) for piece in body) == reference  # a second pass starts over
+
+
+def test_the_streamed_body_starts_at_the_files_position():
+    fileobj = io.BytesIO(b"skip" + b"v" * 10)
+    fileobj.seek(4)
+    body = MultipartBody(
+        [], file_field="video", fileobj=fileobj, filename="a.mp4", content_type="video/mp4"
+    )
+    sent = b"".join(bytes(piece) for piece in body)
+    assert b"v" * 10 in sent and b"skip" not in sent
+    assert len(sent) == len(body)
+
+
+def test_a_file_that_shrinks_while_sent_is_refused_not_sent_short(tmp_path):
+    path = tmp_path / "v.mp4"
+    path.write_bytes(b"v" * 5000)
+    with open(path, "rb") as fileobj:
+        body = MultipartBody(
+            [],
+            file_field="video",
+            fileobj=fileobj,
+            filename="v.mp4",
+            content_type="video/mp4",
+            block_bytes=1000,
+        )
+        path.write_bytes(b"v" * 2500)  # truncated under the open file
+        with pytest.raises(ValueError, match="ended before its size"):
+            b"".join(bytes(piece) for piece in body)
 
 
 def test_json_bodies_are_sent_for_repost_changes(client, api):
