@@ -65,7 +65,6 @@ def child(mode: str, base_url: str, video: Path, platform_id: str) -> None:
     upload = upload_with_client if mode == "client" else upload_naively
     # Import everything the upload uses before measuring, so only the upload itself counts.
     import requests  # noqa: F401
-    import requests_toolbelt  # noqa: F401
 
     import posting.taisly  # noqa: F401
 
