@@ -1,9 +1,9 @@
 """Month and week views of a workspace's posts, on the day and hour each goes out (``due_at``),
 in the viewer's time zone.
 
-Two queries whatever the number of posts: the first few posts of each day with the day's total
-(for "and 12 more"; a busy day cannot make the page huge), and their results (for the colour
-of each).
+One query whatever the number of posts: the first few posts of each day (a busy day cannot make
+the page huge), with the day's total (for "and 12 more") and each post's results' statuses (for
+its colour).
 """
 
 from __future__ import annotations
@@ -122,7 +122,8 @@ def _monday(day: date) -> date:
 
 def _first_posts(workspace, bounds: list[tuple[datetime, datetime]], per_day: int) -> list:
     """For each day (its start and end instant), its first ``per_day`` posts and how many it
-    has in all: rows of (day index, id, code, description, due_at, state, total).
+    has in all: rows of (day index, id, code, description, due_at, state, total, the post's
+    results' statuses: a list on PostgreSQL, comma-separated text on SQLite, or None).
 
     One statement, hand-written because the ORM cannot put a LIMIT on each day: the window
     function it can express ranks every post of the month (8,000 in a busy one) to keep 140.
@@ -132,28 +133,38 @@ def _first_posts(workspace, bounds: list[tuple[datetime, datetime]], per_day: in
     PostgreSQL would spend longer planning than running.
     """
     table = connection.ops.quote_name(Post._meta.db_table)
+    results = connection.ops.quote_name(PostResult._meta.db_table)
     adapt = connection.ops.adapt_datetimefield_value
     limit = int(per_day)
     if connection.vendor == "postgresql":
-        values = ", ".join(["(%s, %s::timestamptz, %s::timestamptz)"] * len(bounds))
+        # The days as three arrays: one short statement whatever the range, which psycopg
+        # parses once (a VALUES list would make it parse a long new string on each page).
         sql = (
-            f"SELECT d.i, p.id, p.code, p.description, p.due_at, p.state, t.total "  # noqa: S608
-            f"FROM (VALUES {values}) AS d(i, s, e) "
+            f"SELECT d.i, p.id, p.code, p.description, p.due_at, p.state, t.total, "  # noqa: S608
+            f"(SELECT array_agg(r.status) FROM {results} r WHERE r.post_id = p.id) "
+            f"FROM unnest(%s::integer[], %s::timestamptz[], %s::timestamptz[]) AS d(i, s, e) "
             f"CROSS JOIN LATERAL (SELECT COUNT(*) AS total FROM {table} c "
             f"WHERE c.workspace_id = %s AND c.due_at >= d.s AND c.due_at < d.e) AS t "
             f"CROSS JOIN LATERAL (SELECT q.id, q.code, q.description, q.due_at, q.state "
             f"FROM {table} q WHERE q.workspace_id = %s AND q.due_at >= d.s AND q.due_at < d.e "
             f"ORDER BY q.due_at, q.id LIMIT {limit}) AS p"
         )
-        params = [v for i, (start, end) in enumerate(bounds) for v in (i, start, end)]
-        params += [workspace.pk, workspace.pk]
+        params = [
+            list(range(len(bounds))),
+            [start for start, _end in bounds],
+            [end for _start, end in bounds],
+            workspace.pk,
+            workspace.pk,
+        ]
     else:
         parts, params = [], []
         for index, (start, end) in enumerate(bounds):
             parts.append(
                 f"SELECT * FROM (SELECT {index} AS day, p.id, p.code, p.description, "  # noqa: S608
                 f"p.due_at, p.state, (SELECT COUNT(*) FROM {table} c "
-                f"WHERE c.workspace_id = %s AND c.due_at >= %s AND c.due_at < %s) AS total "
+                f"WHERE c.workspace_id = %s AND c.due_at >= %s AND c.due_at < %s) AS total, "
+                f"(SELECT group_concat(r.status) FROM {results} r WHERE r.post_id = p.id) "
+                f"AS statuses "
                 f"FROM {table} p WHERE p.workspace_id = %s AND p.due_at >= %s "
                 f"AND p.due_at < %s ORDER BY p.due_at, p.id LIMIT {limit}) AS day{index}"
             )
@@ -188,24 +199,27 @@ def _days(workspace, first: date, last: date, per_day: int, in_range, today) -> 
         )
         current += timedelta(days=1)
     rows = _first_posts(workspace, bounds, per_day)
-    # The results' statuses in one flat query: a prefetch would build a related manager and a
-    # queryset per post, which for a month's 168 posts cost more than the queries themselves.
-    statuses: dict[int, list[str]] = {}
-    for post_id, status in PostResult.objects.filter(
-        post_id__in=[row[1] for row in rows]
-    ).values_list("post_id", "status"):
-        statuses.setdefault(post_id, []).append(status)
     states = display.labels(Post.State.choices)
     empty = _("(no description)")
-    rows.sort(key=lambda row: (row[0], _aware(row[4]), row[1]))
-    for index, post_id, code, description, due_at, state, total in rows:
+    # A month repeats few summaries (a state and its results' statuses): each is worded once.
+    summaries: dict[tuple, display.Summary] = {}
+    entries = []
+    for index, post_id, code, description, due_at, state, total, statuses in rows:
+        if isinstance(statuses, str):  # SQLite's group_concat
+            statuses = statuses.split(",")
+        key = (state, *sorted(statuses or ()))
+        if key not in summaries:
+            summaries[key] = display.summary_of(state, list(key[1:]), states)
+        local = _aware(due_at).astimezone(zone)
+        entries.append((index, local, post_id, total, code, description, summaries[key]))
+    entries.sort(key=lambda entry: entry[:3])
+    for index, local, _post_id, total, code, description, summary in entries:
         day = days[index]
         day.total = total
-        local = timezone.localtime(_aware(due_at))
         day.entries.append(
             Entry(
-                code=str(uuid.UUID(str(code))),
-                summary=display.summary_of(state, statuses.get(post_id, []), states),
+                code=str(code if isinstance(code, uuid.UUID) else uuid.UUID(code)),
+                summary=summary,
                 iso=local.isoformat(),
                 time=f"{local:%H:%M}",
                 text=_short(description) if description else empty,

@@ -64,6 +64,40 @@ def test_a_post_sits_on_the_local_day_and_hour_it_goes_out(workspace, platforms,
     assert "Asia/Jakarta" in month
 
 
+def test_each_post_reads_as_its_results_say(workspace, platforms, alice, login):
+    """The colour and label of an entry come from the post's state and its results."""
+    day = datetime(2026, 4, 8, 9, 0, tzinfo=UTC)
+    outcomes = {
+        "Partly": ({"TikTok": "FAILED:X", "Instagram": "SUCCESS"}, {}),
+        "Everywhere": ({"TikTok": "SUCCESS", "Instagram": "SUCCESS"}, {}),
+        "Waiting": ({}, {}),
+        "Cancelled": ({}, {"state": "cancelled"}),
+    }
+    for minute, (name, (results, fields)) in enumerate(outcomes.items()):
+        make_post(
+            workspace,
+            platforms,
+            results,
+            description=f"{name} post",
+            due_at=day + timedelta(minutes=minute),
+            **fields,
+        )
+
+    cell = day_cell(
+        login(alice).get(month_url(workspace, "2026-04")).content.decode(), "2026-04-08"
+    )
+
+    entries = re.findall(
+        r'class="calendar-post ([^"]+)"[^>]*title="([^"]+)".*?<span>(.*?)</span>', cell
+    )
+    assert entries == [
+        ("is-danger", "1 of 2 posted", "Partly post"),
+        ("is-success", "Posted", "Everywhere post"),
+        ("is-light", "Waiting for Taisly", "Waiting post"),
+        ("is-dark", "Cancelled", "Cancelled post"),
+    ]
+
+
 def test_previous_next_and_today(workspace, alice, login):
     client = login(alice)
 
@@ -120,8 +154,8 @@ def test_the_query_count_does_not_grow_with_the_posts(
 
     for address in (month_url(workspace), week_url(workspace)):
         # 1 session, 2 user, 3 the user's memberships (access and navigation), 4 the first
-        # posts of each day with the day's total, 5 their results.
-        with django_assert_num_queries(5):
+        # posts of each day with the day's total and their results' statuses.
+        with django_assert_num_queries(4):
             response = client.get(address)
         assert response.status_code == 200
         assert 'data-testid="calendar-post"' in response.content.decode()
