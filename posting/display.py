@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import Aggregate, JSONField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import JSONArray
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -154,36 +156,59 @@ LIST_FIELDS = (
 )
 
 
-def list_rows(posts) -> list[PostRow]:
-    """One row per post of ``posts`` (a sliced queryset, or a list of ``Post``), in three
-    queries whatever their number: the posts, their results, their chosen platforms.
+class _JSONArrayAgg(Aggregate):
+    """A JSON array of the grouped values: ``jsonb_agg`` on PostgreSQL (jsonb, which Django's
+    JSONField reads), ``json_group_array`` on SQLite. Django 5.2 has no portable one, and
+    contrib.postgres's is PostgreSQL only."""
 
-    Results and platforms are read as plain values, not models: a page of 20 posts has 60
-    results, and building a model (with its platform's) for each cost more than the queries.
+    function = "jsonb_agg"
+    output_field = JSONField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return super().as_sql(compiler, connection, function="json_group_array", **extra_context)
+
+
+def _json_of(related, *fields):
+    """A post's ``related`` rows as one JSON array of [fields…], read inside the post's row."""
+    return Subquery(
+        related.filter(post=OuterRef("pk"))
+        .values("post")
+        .annotate(rows=_JSONArrayAgg(JSONArray(*fields)))
+        .values("rows"),
+        output_field=JSONField(),
+    )
+
+
+def for_list(posts: QuerySet[Post]) -> QuerySet[Post]:
+    """``posts`` with what a list row shows, in one query: the post's columns, its author's
+    name, and its results and chosen platforms as JSON arrays (``list_rows`` reads them).
+
+    One query rather than three (posts, results, targets): the ORM's cost of each query is
+    most of a list page's time. Count and paginate the plain queryset, not this one.
     """
-    if not isinstance(posts, list):
-        posts = list(posts.select_related("author").only(*LIST_FIELDS))
-    ids = [post.pk for post in posts]
-    results: dict[int, list[tuple]] = {}
-    for post_id, *values in (
-        PostResult.objects.filter(post_id__in=ids)
-        .order_by("platform__network", "id")
-        .values_list("post_id", "platform__network", "status", "code", "is_repost")
-    ):
-        results.setdefault(post_id, []).append(values)
-    targets: dict[int, list[str]] = {}
-    for post_id, network in (
-        Post.target_platforms.through.objects.filter(post_id__in=ids)
-        .order_by("platform__network", "platform_id")
-        .values_list("post_id", "platform__network")
-    ):
-        targets.setdefault(post_id, []).append(network)
+    return (
+        posts.select_related("author")
+        .only(*LIST_FIELDS)
+        .annotate(
+            result_rows=_json_of(
+                PostResult.objects, "id", "platform__network", "status", "code", "is_repost"
+            ),
+            target_rows=_json_of(
+                Post.target_platforms.through.objects, "platform_id", "platform__network"
+            ),
+        )
+    )
+
+
+def list_rows(posts) -> list[PostRow]:
+    """One row per post of ``posts`` (``for_list``'s queryset, sliced, or its posts)."""
     states, statuses = labels(State.choices), labels(Status.choices)
     unknown = _("Unknown network")
     out = []
     for post in posts:
-        mine = results.get(post.pk, [])
-        summary = summarise_statuses(post, [status for _n, status, _c, _r in mine], states)
+        # (network, id) order, as the post page lists them.
+        mine = sorted(post.result_rows or (), key=lambda row: (row[1] or "", row[0]))
+        summary = summarise_statuses(post, [row[2] for row in mine], states)
         if mine:
             chips = [
                 Chip(
@@ -193,14 +218,15 @@ def list_rows(posts) -> list[PostRow]:
                     code if status == Status.FAILED else "",
                     explain(code) if status == Status.FAILED else "",
                     _STATUS_CLASS.get(status, "is-light"),
-                    is_repost,
+                    bool(is_repost),
                 )
-                for network, status, code, is_repost in mine
+                for _id, network, status, code, is_repost in mine
             ]
         else:
+            targets = sorted(post.target_rows or (), key=lambda row: (row[1] or "", row[0]))
             chips = [
                 Chip(None, network or unknown, summary.label, "", "", summary.css)
-                for network in targets.get(post.pk, [])
+                for _id, network in targets
             ]
         author = str(post.author) if post.author_id else ""
         out.append(PostRow(post, summary, chips, _cut(post.description), author))

@@ -32,13 +32,17 @@ COUNT_CAP = 1000
 
 
 class CappedPaginator(Paginator):
-    def __init__(self, *args, cap: int, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    """Counts ``counted`` (the plain queryset), at most ``cap`` + 1, and pages ``object_list``
+    (the same posts with what a row shows)."""
+
+    def __init__(self, object_list, per_page, *, counted, cap: int, **kwargs) -> None:
+        super().__init__(object_list, per_page, **kwargs)
+        self.counted = counted
         self.cap = cap
 
     @cached_property
     def count(self) -> int:
-        return self.object_list[: self.cap + 1].count()
+        return self.counted[: self.cap + 1].count()
 
     @property
     def capped(self) -> bool:
@@ -66,7 +70,9 @@ def history(request: HttpRequest, code) -> HttpResponse:
         posts, status = posts.none(), 422
     elif form.is_bound:
         posts = form.apply(posts)
-    page = CappedPaginator(posts, PAGE_SIZE, cap=COUNT_CAP).get_page(request.GET.get("page"))
+    page = CappedPaginator(
+        display.for_list(posts), PAGE_SIZE, counted=posts, cap=COUNT_CAP
+    ).get_page(request.GET.get("page"))
     context = {
         "access": access,
         "workspace": workspace,

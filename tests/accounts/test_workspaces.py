@@ -185,7 +185,7 @@ def test_the_workspace_home_has_a_fixed_number_of_queries(
     client.get(url)
     # 1 session, 2 user, 3 the user's memberships with their workspaces (access and
     # navigation), 4 member count, 5 the Taisly connection (key deferred), then the posting
-    # block (tests/posting/test_overview.py): 6 unseen failures, 7 latest posts (no posts, so
-    # no results or targets to read), 8 next scheduled.
+    # block (tests/posting/test_overview.py): 6 unseen failures, 7 latest posts (with their
+    # results and targets), 8 next scheduled.
     with django_assert_num_queries(8):
         client.get(url)

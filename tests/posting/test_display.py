@@ -65,3 +65,31 @@ def test_calendar_entries_escape_descriptions():
     assert "<b>" not in html
     assert "&lt;b&gt;&quot;Launch&quot;&lt;/b&gt; &amp; more" in html
     assert 'class="calendar-post is-danger"' in html
+
+
+def test_post_rows_escape_descriptions_and_authors():
+    from types import SimpleNamespace
+
+    from posting.templatetags.posting_pages import post_rows
+
+    post = SimpleNamespace(
+        code="c0de",
+        created_at=datetime(2026, 5, 5, 10, 0, tzinfo=UTC),
+        scheduled_at=None,
+    )
+    row = display.PostRow(
+        post,
+        display.Summary("success", "Posted"),
+        [],
+        text='<img src=x onerror="alert(1)">',
+        author="<b>Eve</b>",
+    )
+    with translation.override("en"), timezone.override("UTC"):
+        html = post_rows([row], "/w/abc/posts/")
+        unnamed = post_rows([display.PostRow(post, row.summary, [], "", "")], "/w/abc/posts/")
+
+    assert "<img src=x" not in html and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html
+    assert "<b>Eve</b>" not in html and "&lt;b&gt;Eve&lt;/b&gt;" in html
+    assert 'href="/w/abc/posts/c0de/"' in html
+    assert "scheduled for" not in html
+    assert "(no description)" in unnamed and "Taisly&#x27;s own app" in unnamed

@@ -88,8 +88,8 @@ def test_the_block_runs_a_fixed_number_of_queries(
     bulk_posts(workspace, platforms, count)
     client = login(alice)
     # 1 session, 2 user, 3 memberships (access and navigation), 4 members count,
-    # 5 connection, 6 unseen failures, 7 latest posts, 8 their results, 9 their targets,
-    # 10 next scheduled.
-    with django_assert_num_queries(10):
+    # 5 connection, 6 unseen failures, 7 latest posts with their results and targets,
+    # 8 next scheduled.
+    with django_assert_num_queries(8):
         response = client.get(url(workspace))
     assert "Bulk post 0" in response.content.decode()
