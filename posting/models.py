@@ -255,6 +255,13 @@ class PostResult(models.Model):
             # The history filters ask "has this post a FAILED result?" per post: without this,
             # SQLite answers through the status index and scans every failure for every post.
             models.Index(fields=["post", "status"]),
+            # The overview's "failed, nobody has looked yet", newest first: read in index order
+            # rather than sorting every unseen failure (45 ms with 75,000 of them).
+            models.Index(
+                fields=["-status_changed_at", "-id"],
+                condition=Q(status="FAILED", seen_at__isnull=True),
+                name="result_unseen_failure_idx",
+            ),
         ]
         verbose_name = _("result")
         verbose_name_plural = _("results")
