@@ -58,6 +58,7 @@ def _ensure_database(url: str) -> None:
 
 def _seed(posts: int) -> dict:
     """The workspace, its owner, three platforms and ``posts`` posts (three results each)."""
+    from allauth.account.models import EmailAddress
     from django.test import Client
     from django.utils import timezone
 
@@ -66,6 +67,11 @@ def _seed(posts: int) -> dict:
 
     user, _ = User.objects.get_or_create(
         email="bench-pages@example.test", defaults={"display_name": "Bench"}
+    )
+    # A verified address, as almost every member has: no "confirm your email" banner, which
+    # the minimal view would not pay for either.
+    EmailAddress.objects.update_or_create(
+        user=user, email=user.email, defaults={"verified": True, "primary": True}
     )
     workspace = Workspace.objects.filter(name=WORKSPACE_NAME).first()
     if workspace is None:
