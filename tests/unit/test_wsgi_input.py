@@ -1,12 +1,21 @@
-"""taisly_dash.wsgi_input: a large body reaches the app whole, through one buffer; a small one
-is left as it came."""
+"""taisly_dash.wsgi_input: a large body reaches the app whole, through one buffer or, under
+gunicorn, straight from the socket with gunicorn's reader left consistent; a small one is left
+as it came."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import threading
 
-from taisly_dash.wsgi_input import BUFFER_BYTES, THRESHOLD_BYTES, buffered_input
+from taisly_dash.wsgi_input import (
+    BUFFER_BYTES,
+    SOCKET_BUFFER_BYTES,
+    THRESHOLD_BYTES,
+    GunicornSocketInput,
+    buffered_input,
+)
 
 
 class CountingInput:
@@ -56,3 +65,134 @@ def test_a_bad_content_length_is_left_to_django():
     environ = {"CONTENT_LENGTH": "lots", "wsgi.input": io.BytesIO(b"")}
     buffered_input(lambda environ, start_response: [b""])(environ, lambda *args: None)
     assert isinstance(environ["wsgi.input"], io.BytesIO)
+
+
+# --- under gunicorn: straight from the socket -------------------------------------------------
+
+
+def gunicorn_request(body: bytes, *, sent: bytes, ahead: bytes = b""):
+    """A gunicorn body reader as gunicorn leaves it after the headers: ``ahead`` already read
+    from the connection, ``sent`` still in the socket (a real socket pair)."""
+    import socket
+
+    from gunicorn.http.body import Body, LengthReader
+    from gunicorn.http.unreader import SocketUnreader
+
+    server, client = socket.socketpair()
+
+    def send() -> None:  # from a thread: more than a socket buffer holds
+        with contextlib.suppress(OSError):  # a test that reads less closes the socket on it
+            client.sendall(sent)
+            client.shutdown(socket.SHUT_WR)
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+
+    def close() -> None:
+        server.shutdown(socket.SHUT_RDWR)
+        sender.join(timeout=10)
+        server.close()
+        client.close()
+
+    unreader = SocketUnreader(server)
+    unreader.unread(ahead)
+    wsgi_input = Body(LengthReader(unreader, len(body)))
+    environ = {
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": wsgi_input,
+        "gunicorn.socket": server,
+    }
+    return environ, wsgi_input, unreader, close
+
+
+def read_through(environ, *, limit: int | None = None) -> bytes:
+    seen = {}
+
+    def app(environ, start_response):
+        stream = environ["wsgi.input"]
+        seen["stream"] = stream
+        parts, total = [], 0
+        while limit is None or total < limit:
+            part = stream.read(64 * 1024)
+            if not part:
+                break
+            parts.append(part)
+            total += len(part)
+        seen["body"] = b"".join(parts)
+        return [b""]
+
+    buffered_input(app)(environ, lambda *args: None)
+    return seen
+
+
+def test_under_gunicorn_a_large_body_comes_from_the_socket_and_the_next_request_stays():
+    body = os.urandom(3 * BUFFER_BYTES + 777)
+    following = b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n"
+    ahead, rest = body[:5000], body[5000:]
+    environ, wsgi_input, unreader, close = gunicorn_request(
+        body, ahead=ahead, sent=rest + following
+    )
+    try:
+        seen = read_through(environ)
+        assert isinstance(seen["stream"].raw, GunicornSocketInput)
+        assert seen["body"] == body
+        # gunicorn's count says the body is done, and what follows it is still on the socket.
+        assert wsgi_input.reader.length == 0 and wsgi_input.read(1024) == b""
+        assert unreader.read() == following
+    finally:
+        close()
+
+
+def test_under_gunicorn_a_pipelined_request_read_ahead_is_given_back():
+    body = os.urandom(THRESHOLD_BYTES + 10)
+    following = b"GET /next HTTP/1.1\r\n\r\n"
+    # Everything, the next request too, was read ahead with the headers.
+    environ, wsgi_input, unreader, close = gunicorn_request(body, ahead=body + following, sent=b"")
+    try:
+        seen = read_through(environ)
+        assert seen["body"] == body
+        assert unreader.read() == following
+    finally:
+        close()
+
+
+def test_under_gunicorn_an_app_that_stops_early_leaves_gunicorn_the_true_rest():
+    body = os.urandom(4 * BUFFER_BYTES)
+    environ, wsgi_input, _unreader, close = gunicorn_request(
+        body, ahead=body[:3000], sent=body[3000:]
+    )
+    try:
+        seen = read_through(environ, limit=BUFFER_BYTES)  # an upload handler gave up here
+        assert body.startswith(seen["body"])
+        # gunicorn drains what is left (keep-alive): exactly the end of the body, all of it
+        # but what the app took and at most one small buffer read ahead for it.
+        rest = b"".join(iter(lambda: wsgi_input.read(1024 * 1024), b""))
+        read_ahead = len(body) - len(seen["body"]) - len(rest)
+        assert 0 <= read_ahead <= SOCKET_BUFFER_BYTES and body.endswith(rest)
+    finally:
+        close()
+
+
+def test_under_gunicorn_a_body_someone_began_to_read_keeps_gunicorns_reader():
+    body = os.urandom(THRESHOLD_BYTES + 4096)
+    environ, wsgi_input, _unreader, close = gunicorn_request(body, ahead=b"", sent=body)
+    try:
+        first = wsgi_input.read(100)
+        seen = read_through(environ)
+        assert not isinstance(seen["stream"].raw, GunicornSocketInput)
+        assert first + seen["body"] == body
+    finally:
+        close()
+
+
+def test_under_gunicorn_a_client_gone_mid_body_is_a_short_body_and_a_closed_connection():
+    body = os.urandom(2 * BUFFER_BYTES)
+    environ, wsgi_input, _unreader, close = gunicorn_request(
+        body, ahead=b"", sent=body[: BUFFER_BYTES + 5]
+    )
+    try:
+        seen = read_through(environ)
+        assert seen["body"] == body[: BUFFER_BYTES + 5]
+        assert wsgi_input.failed is True
+    finally:
+        close()
