@@ -27,7 +27,8 @@ Prints a table and writes bench-results/sync.json:
   day) plus the sandbox's publish delay, which is the rule its status follows;
 - ``background_budget_share_max``: the largest share of any key's hourly limit used by
   background requests in one hour (goal ≤ 0.5), and ``background_budget_share_idle``, the same
-  for hours with nothing in flight for that workspace;
+  for hours with nothing in flight for that workspace (and per plan:
+  ``background_budget_share_idle_starter`` and so on);
 - ``background_429s`` (goal 0), ``interactive_refusals`` (goal 0), ``alerts_missed`` and
   ``alerts_duplicated`` (goal 0: every FAILED and every stuck result has exactly one alert).
 """
@@ -347,6 +348,7 @@ def _run(server, traveller, start, rng, video, workspaces_n, posts_n, settings) 
 
     shares: list[float] = []
     idle_shares: list[float] = []
+    idle_by_plan: dict[str, list[float]] = defaultdict(list)
     by_hour: dict[tuple[int, int], int] = defaultdict(int)
     workspace_of_fp = {fp: ws for ws, (fp, _limit) in limit_of.items()}
     for row in TaislyRequest.objects.filter(kind=TaislyRequest.Kind.BACKGROUND).values(
@@ -365,6 +367,7 @@ def _run(server, traveller, start, rng, video, workspaces_n, posts_n, settings) 
             shares.append(share)
             if hour not in in_flight_hours[ws]:
                 idle_shares.append(share)
+                idle_by_plan[space["plan"]].append(share)
     background_429s = TaislyRequest.objects.filter(
         kind=TaislyRequest.Kind.BACKGROUND, status=429
     ).count()
@@ -375,7 +378,7 @@ def _run(server, traveller, start, rng, video, workspaces_n, posts_n, settings) 
         "posts_made": len(made),
         "clicks": clicks_done,
         "schedule_seconds": MINUTE,
-        "failed_moments_from_sandbox": len(sandbox_due),
+        "sandbox_posts_read": len(sandbox_due),
         "publish_seconds": PUBLISH_SECONDS,
         "alerts_expected": expected,
         "alert_p95_s_pro": percentile(latencies["PRO"], 0.95),
@@ -384,6 +387,13 @@ def _run(server, traveller, start, rng, video, workspaces_n, posts_n, settings) 
         "alert_median_s": statistics.median(all_latencies) if all_latencies else None,
         "background_budget_share_max": round(max(shares), 3) if shares else None,
         "background_budget_share_idle": round(max(idle_shares), 3) if idle_shares else None,
+        # Idle polling is a fixed share of each plan's hour (SYNC_IDLE_SHARE), so per plan:
+        **{
+            f"background_budget_share_idle_{plan.lower()}": (
+                round(max(idle_by_plan[plan]), 3) if idle_by_plan[plan] else None
+            )
+            for plan in ("STARTER", "INFLUENCER", "PRO")
+        },
         "background_429s": background_429s,
         "interactive_refusals": refusals,
         "alerts_missed": missed,
@@ -415,7 +425,12 @@ def _print(result: dict, path: Path) -> None:
             op, bound = goal
             ok = value <= bound if op == "≤" else value == bound
             mark = f"{op} {bound} {'ok' if ok else 'MISSED'}"
-        shown = "—" if value is None else (f"{value:.1f}" if isinstance(value, float) else value)
+        if value is None:
+            shown = "—"
+        elif isinstance(value, float):
+            shown = f"{value:.1f}" if abs(value) >= 10 else f"{value:.3f}"  # shares: 0.28, not 0.3
+        else:
+            shown = value
         print(f"{key:<{width}}  {shown!s:>10}  {mark}")
     print(f"written to {path}")
 
