@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -46,22 +47,39 @@ LEASE = timedelta(seconds=240)
 TICKET_STALE = timedelta(minutes=5)
 #: The longest back-off after outages in a row.
 MAX_BACKOFF = timedelta(minutes=30)
-#: Bigger plans have bigger budgets, so their idle cadence is shorter (a share of
-#: SYNC_IDLE_SECONDS); a mirror is stale once it is older than two idle periods.
-PLAN_IDLE_SHARE = {
-    TaislyConnection.Plan.STARTER: 1.0,
-    TaislyConnection.Plan.INFLUENCER: 0.5,
-    TaislyConnection.Plan.PRO: 0.25,
-}
 
 
-def idle_interval(plan: str) -> timedelta:
-    return timedelta(seconds=settings.SYNC_IDLE_SECONDS * PLAN_IDLE_SHARE.get(plan, 1.0))
+def idle_interval(plan: str, *, sharing: int = 1) -> timedelta:
+    """How long a workspace with nothing in flight waits between history reads.
+
+    Idle polling is how posts made outside the dashboard (Taisly's own app, the Agent Kit) and
+    their failures are found, so its cadence decides how soon such a failure raises an alert. It
+    is derived from the plan's hourly budget: idle polling may spend ``SYNC_IDLE_SHARE`` of it
+    (default 0.25, half the background share), so with the defaults
+
+        STARTER     50/h  ->  12.5 reads/h  ->  every 288 s (the minute dispatcher: every 5 min)
+        INFLUENCER 200/h  ->  50 reads/h    ->  every 72 s  (in effect every 2 min)
+        PRO       1000/h  ->  250 reads/h   ->  every 14.4 s, floored at SYNC_FIRST_SECONDS
+                                                (in effect every minute: 60/h, 6 % of the hour)
+
+    A key held by ``sharing`` connections (Taisly counts per key) splits that share between
+    them. The dispatcher runs once a minute, so in effect a period is rounded up to whole
+    minutes; rounding only ever spends less. The governor still caps background work as a whole
+    at ``SYNC_BUDGET_FRACTION``.
+    """
+    limit = TaislyConnection.HOURLY_LIMITS.get(plan, 50)
+    reads_per_hour = settings.SYNC_IDLE_SHARE * limit / max(1, sharing)
+    return max(
+        timedelta(seconds=settings.SYNC_FIRST_SECONDS),
+        timedelta(seconds=3600 / reads_per_hour),
+    )
 
 
 def stale_after(plan: str) -> timedelta:
-    """How old history may be before pages warn that it is stale, for this plan."""
-    return 2 * idle_interval(plan) + LEASE
+    """How old history may be before pages warn that it is stale, for this plan: two idle
+    periods (at least two dispatcher runs) and a task's lease."""
+    period = max(idle_interval(plan), timedelta(seconds=settings.SYNC_DISPATCH_SECONDS))
+    return 2 * period + LEASE
 
 
 def platforms_interval() -> timedelta:
@@ -75,6 +93,7 @@ def next_sync_at(
     retry_at: datetime | None,
     plan: str,
     now: datetime,
+    sharing: int = 1,
 ) -> datetime:
     """When a workspace's history should be read next.
 
@@ -85,13 +104,15 @@ def next_sync_at(
     - Results still PENDING since: back off, waiting as long again as the post has already been
       in flight at the last sync (so 20 s, 40 s, 80 s, ... after the event), never longer than
       the idle period. A post that stays PENDING for hours costs a request per idle period.
-    - Nothing in flight: once per idle period (posts made in Taisly's own app turn up).
+    - Nothing in flight: once per idle period (``idle_interval``: a fixed share of the plan's
+      hourly budget, so posts made in Taisly's own app, and their failures, turn up within
+      minutes).
     - After an outage or a spent budget: not before ``retry_at``.
     """
     if synced_at is None:
         due = now
     else:
-        idle = idle_interval(plan)
+        idle = idle_interval(plan, sharing=sharing)
         first = timedelta(seconds=settings.SYNC_FIRST_SECONDS)
         due = synced_at + idle
         if last_event is not None:
@@ -135,6 +156,8 @@ def due_connections(*, now: datetime | None = None) -> list[Candidate]:
         .annotate(last_event=Subquery(in_flight))
         .order_by("pk")
     )
+    # Connections holding one key share its budget, and so its idle share.
+    sharing = Counter(c.key_fingerprint for c in rows if c.key_fingerprint)
     due: list[Candidate] = []
     for connection in rows:
         state = getattr(connection.workspace, "mirror_state", None)
@@ -154,6 +177,7 @@ def due_connections(*, now: datetime | None = None) -> list[Candidate]:
             retry_at=state.sync_retry_at if state else None,
             plan=connection.plan,
             now=now,
+            sharing=sharing.get(connection.key_fingerprint, 1),
         )
         if when <= now:
             due.append(Candidate(connection=connection, due_at=when))

@@ -397,10 +397,13 @@ POST_RECHECK_SECONDS = env_int("POST_RECHECK_SECONDS", 120, minimum=1)
 LEDGER_RETAIN_DAYS = env_int("LEDGER_RETAIN_DAYS", 7, minimum=1)
 # The share of a key's hourly requests background work (sync) may use; the rest is the team's.
 SYNC_BUDGET_FRACTION = env_float("SYNC_BUDGET_FRACTION", 0.5, minimum=0)
-# History sync cadence, in seconds: soonest after a post is sent or comes due, and when nothing is
-# in flight (posts made outside the dashboard still turn up). Platforms and repost rules: hours.
+# History sync cadence: seconds from a post's send (or due time) to the first sync; and, when
+# nothing is in flight, the share of the plan's hourly budget spent reading history to find posts
+# made outside the dashboard (0.25: Starter every ~5 min, Influencer ~2, Pro every minute; see
+# posting.background.idle_interval). Keep it well below SYNC_BUDGET_FRACTION, which caps all
+# background work. Platforms and repost rules: hours.
 SYNC_FIRST_SECONDS = env_int("SYNC_FIRST_SECONDS", 20, minimum=1)
-SYNC_IDLE_SECONDS = env_int("SYNC_IDLE_SECONDS", 1800, minimum=1)
+SYNC_IDLE_SHARE = env_float("SYNC_IDLE_SHARE", 0.25, minimum=0.001)
 SYNC_PLATFORMS_HOURS = env_float("SYNC_PLATFORMS_HOURS", 6, minimum=0.001)
 # How often the dispatcher runs. django-q2 schedules are at least a minute apart; a shorter value
 # (tests) makes the dispatcher bring its own schedule's next run forward.

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from accounts import keys
-from accounts.models import TaislyConnection
+from accounts.models import TaislyConnection, Workspace
 from posting import background, tasks
 from posting.background import next_sync_at
 from posting.models import MirrorState, Post, PostResult, TaislyRequest
@@ -67,20 +67,67 @@ def test_a_never_synced_workspace_is_due_at_once():
 
 
 def test_with_nothing_in_flight_it_syncs_once_per_idle_period(settings):
-    settings.SYNC_IDLE_SECONDS = 1800
+    settings.SYNC_IDLE_SHARE, settings.SYNC_FIRST_SECONDS = 0.25, 20
+
+    def idle(plan, **kwargs):
+        return next_sync_at(
+            synced_at=NOW, last_event=None, retry_at=None, plan=plan, now=NOW, **kwargs
+        )
+
+    # A quarter of the plan's hour: Starter 12.5 of 50 reads (every 288 s, i.e. at the
+    # dispatcher's fifth minute), Influencer 50 of 200 (72 s: the second minute), Pro 250 of
+    # 1,000 (14.4 s), floored at SYNC_FIRST_SECONDS (the next minute).
+    assert idle("STARTER") == NOW + 288 * S
+    assert idle("INFLUENCER") == NOW + 72 * S
+    assert idle("PRO") == NOW + 20 * S
+    # Two workspaces holding one key split its idle share.
+    assert idle("STARTER", sharing=2) == NOW + 576 * S
+
+
+@pytest.mark.parametrize(
+    ("plan", "limit", "minutes"), [("STARTER", 50, 5), ("INFLUENCER", 200, 2), ("PRO", 1000, 1)]
+)
+def test_idle_syncs_spend_a_small_fixed_share_of_the_plan_s_hour(settings, plan, limit, minutes):
+    """Walk a quiet hour the way the minute dispatcher does: sync whenever due. The idle syncs
+    find posts made outside the dashboard within a few minutes, and spend at most
+    SYNC_IDLE_SHARE of the hour, far below the background share."""
+    settings.SYNC_IDLE_SHARE, settings.SYNC_FIRST_SECONDS, settings.SYNC_BUDGET_FRACTION = (
+        0.25,
+        20,
+        0.5,
+    )
+    synced, syncs, gaps = NOW, 0, set()
+    for minute in range(1, 61):
+        now = NOW + timedelta(minutes=minute)
+        when = next_sync_at(synced_at=synced, last_event=None, retry_at=None, plan=plan, now=now)
+        if when <= now:
+            gaps.add(now - synced)
+            synced, syncs = now, syncs + 1
+    assert gaps == {timedelta(minutes=minutes)}
+    assert syncs == 60 // minutes
+    assert syncs / limit <= settings.SYNC_IDLE_SHARE < settings.SYNC_BUDGET_FRACTION
+
+
+def test_the_idle_period_follows_the_setting(settings):
+    settings.SYNC_IDLE_SHARE, settings.SYNC_FIRST_SECONDS = 0.1, 20
     when = next_sync_at(synced_at=NOW, last_event=None, retry_at=None, plan="STARTER", now=NOW)
-    assert when == NOW + 1800 * S
-    # Bigger plans have bigger budgets: a shorter idle period.
-    pro = next_sync_at(synced_at=NOW, last_event=None, retry_at=None, plan="PRO", now=NOW)
-    assert pro == NOW + 450 * S
+    assert when == NOW + 720 * S  # 5 of 50 an hour
+
+
+def test_pages_call_history_stale_after_two_idle_periods(settings):
+    settings.SYNC_IDLE_SHARE, settings.SYNC_FIRST_SECONDS = 0.25, 20
+    settings.SYNC_DISPATCH_SECONDS = 60
+    assert background.stale_after("STARTER") == 2 * 288 * S + background.LEASE
+    # Pro's period is shorter than the dispatcher's minute: two minutes and a lease.
+    assert background.stale_after("PRO") == 2 * 60 * S + background.LEASE
 
 
 def test_soon_after_a_post_is_sent_then_backing_off_while_it_stays_pending(settings):
-    settings.SYNC_FIRST_SECONDS, settings.SYNC_IDLE_SECONDS = 20, 1800
+    settings.SYNC_FIRST_SECONDS, settings.SYNC_IDLE_SHARE = 20, 0.25
     sent = NOW
     # Sent after the last sync: 20 s after it went.
     first = next_sync_at(
-        synced_at=sent - 600 * S, last_event=sent, retry_at=None, plan="STARTER", now=NOW
+        synced_at=sent - 200 * S, last_event=sent, retry_at=None, plan="STARTER", now=NOW
     )
     assert first == sent + 20 * S
     # Still pending at each sync: wait as long again as it has been in flight.
@@ -93,7 +140,7 @@ def test_soon_after_a_post_is_sent_then_backing_off_while_it_stays_pending(setti
         gaps.append((following - synced).total_seconds())
         synced = following
     assert gaps[:4] == [20, 40, 80, 160]
-    assert max(gaps) == 1800  # never rarer than when idle
+    assert max(gaps) == 288  # never rarer than when idle (Starter's idle period)
 
 
 def test_after_an_outage_not_before_the_retry_time():
@@ -112,7 +159,8 @@ def test_which_connections_are_due(workspace, connected, settings):
     MirrorState.objects.filter(workspace=workspace).update(backfill_page=2)
     assert due(workspace)
     MirrorState.objects.filter(workspace=workspace).update(backfill_page=None)
-    later = timezone.now() + timedelta(seconds=settings.SYNC_IDLE_SECONDS + 1)
+    assert not due(workspace, now=timezone.now() + background.idle_interval("STARTER") - S)
+    later = timezone.now() + background.idle_interval("STARTER") + S
     assert due(workspace, now=later)
 
     # Blocked: not due. Leased by a running task: not due.
@@ -136,6 +184,25 @@ def test_which_connections_are_due(workspace, connected, settings):
         for _ in range(25)
     )
     assert not due(workspace, now=later)
+
+
+def test_workspaces_holding_one_key_split_its_idle_share(workspace, connected):
+    # Taisly counts per key: a second workspace holding it halves each one's idle cadence.
+    history_sync(workspace=workspace)
+    synced = state_of(workspace).history_synced_at
+    idle = background.idle_interval("STARTER")
+    assert due(workspace, now=synced + idle + S)
+    conn = connection_of(workspace)
+    other = Workspace.objects.create(name="Same key", kind=Workspace.Kind.CLIENT)
+    TaislyConnection.objects.create(
+        workspace=other,
+        api_key=conn.api_key,
+        key_hint=conn.key_hint,
+        key_fingerprint=conn.key_fingerprint,
+        plan=conn.plan,
+    )
+    assert not due(workspace, now=synced + idle + S)
+    assert due(workspace, now=synced + 2 * idle + S)
 
 
 def test_a_sent_post_makes_the_workspace_due_soon(
