@@ -121,14 +121,15 @@ _MEMBERSHIPS = "_taisly_memberships"
 def user_memberships(request: HttpRequest) -> list[Membership]:
     """The logged-in user's memberships with their workspaces, in the navigation's order; read
     once per request (the access check and the navigation both need them)."""
-    memberships = getattr(request, _MEMBERSHIPS, None)
-    if memberships is None:
+    user_id, memberships = getattr(request, _MEMBERSHIPS, (None, None))
+    # Kept with the user they belong to: a log-in or log-out within the request reads afresh.
+    if memberships is None or user_id != request.user.pk:
         memberships = list(
             Membership.objects.filter(user=request.user)
             .select_related("workspace")
             .order_by("workspace__kind", "workspace__name", "workspace__id")
         )
-        setattr(request, _MEMBERSHIPS, memberships)
+        setattr(request, _MEMBERSHIPS, (request.user.pk, memberships))
     return memberships
 
 

@@ -75,11 +75,26 @@ def idle_interval(plan: str, *, sharing: int = 1) -> timedelta:
     )
 
 
-def stale_after(plan: str) -> timedelta:
-    """How old history may be before pages warn that it is stale, for this plan: two idle
-    periods (at least two dispatcher runs) and a task's lease."""
-    period = max(idle_interval(plan), timedelta(seconds=settings.SYNC_DISPATCH_SECONDS))
+def stale_after(plan: str, *, sharing: int = 1) -> timedelta:
+    """How old history may be before pages warn that it is stale, for this plan and a key held
+    by ``sharing`` connections: two idle periods (at least two dispatcher runs) and a lease."""
+    period = max(
+        idle_interval(plan, sharing=sharing), timedelta(seconds=settings.SYNC_DISPATCH_SECONDS)
+    )
     return 2 * period + LEASE
+
+
+def key_sharing() -> dict[str, int]:
+    """How many active connections hold each key held by more than one (by fingerprint): they
+    split its idle share, so their history is read less often. One query."""
+    return dict(
+        TaislyConnection.objects.filter(status=TaislyConnection.Status.ACTIVE)
+        .exclude(key_fingerprint="")
+        .values("key_fingerprint")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .values_list("key_fingerprint", "n")
+    )
 
 
 def platforms_interval() -> timedelta:

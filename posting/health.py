@@ -36,7 +36,7 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from accounts.models import Membership, TaislyConnection, Workspace
-from posting.background import stale_after
+from posting.background import key_sharing, stale_after
 from posting.models import Post, PostResult, TaislyRequest
 
 Status = PostResult.Status
@@ -75,14 +75,30 @@ def stuck_results(now: datetime) -> QuerySet:
 
 
 def _stale_when(now: datetime) -> Q:
-    """Connected, and history older than its plan allows (or never synced)."""
-    per_plan = Q()
+    """Connected, and history older than its plan allows (or never synced). A key held by
+    several workspaces is read less often for each (they split its idle share), so those are
+    measured against their longer period: one query first, for the keys that are shared."""
+    shared: dict[int, list[str]] = {}
+    for fingerprint, count in key_sharing().items():
+        shared.setdefault(count, []).append(fingerprint)
+    everyone_shared = [fp for fingerprints in shared.values() for fp in fingerprints]
+    groups = [(1, ~Q(taisly_connection__key_fingerprint__in=everyone_shared))]
+    groups += [
+        (count, Q(taisly_connection__key_fingerprint__in=fingerprints))
+        for count, fingerprints in shared.items()
+    ]
+    when = Q(pk__in=[])
     for plan in TaislyConnection.Plan.values:
-        per_plan |= Q(taisly_connection__plan=plan) & (
-            Q(mirror_state__history_synced_at__lt=now - stale_after(plan))
-            | Q(mirror_state__history_synced_at__isnull=True)
-        )
-    return Q(taisly_connection__status=TaislyConnection.Status.ACTIVE) & per_plan
+        for count, holders in groups:
+            when |= (
+                Q(taisly_connection__plan=plan)
+                & holders
+                & (
+                    Q(mirror_state__history_synced_at__lt=now - stale_after(plan, sharing=count))
+                    | Q(mirror_state__history_synced_at__isnull=True)
+                )
+            )
+    return Q(taisly_connection__status=TaislyConnection.Status.ACTIVE) & when
 
 
 def with_health(workspaces: QuerySet[Workspace], *, user=None, now: datetime | None = None):

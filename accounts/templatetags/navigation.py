@@ -6,6 +6,10 @@ so it is rendered once per process for each set of them: the language, the URL p
 user's memberships (code, name, kind), the workspace in the URL and the user's role there. A
 change to any of them is a new key, so a cached navigation is never stale; the key holds no
 secret (the log-out form, with its CSRF token, stays in the page).
+
+An entry holds all the user's memberships, and a user has one per workspace they open, so a
+user with many workspaces is not cached (``CACHED_MEMBERSHIPS``): memory stays bounded by
+``_render``'s size times the largest entry it may hold.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from django.utils.safestring import SafeString
 from django.utils.translation import get_language
 
 register = template.Library()
+
+#: Users with more memberships get their navigation rendered each time.
+CACHED_MEMBERSHIPS = 30
 
 
 @register.simple_tag(takes_context=True)
@@ -37,10 +44,12 @@ def workspace_nav(context) -> SafeString:
         nav.is_owner,
         nav.can_write,
     )
+    if len(nav.memberships) > CACHED_MEMBERSHIPS:
+        return _render.__wrapped__(key)
     return _render(key)
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=256)
 def _render(key: tuple) -> SafeString:
     _language, _prefix, memberships, current, role, is_owner, can_write = key
     return SafeString(

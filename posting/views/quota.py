@@ -55,7 +55,12 @@ def meter_for(connection: TaislyConnection | None, workspace, now) -> dict:
     budget = quota.budget_for(connection, now=now)
     state = MirrorState.objects.filter(workspace=workspace).first()
     synced_at = state.history_synced_at if state else None
-    stale = synced_at is None or synced_at < now - background.stale_after(connection.plan)
+    sharing = 1
+    if connection.key_fingerprint:
+        sharing = background.key_sharing().get(connection.key_fingerprint, 1)
+    stale = synced_at is None or synced_at < now - background.stale_after(
+        connection.plan, sharing=sharing
+    )
     return {
         "active": True,
         "connection": connection,

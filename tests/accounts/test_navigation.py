@@ -40,3 +40,55 @@ def test_each_member_sees_their_own_role_and_language(alice, vera, workspace, lo
     assert "Settings" in owner and "New post" in owner
     assert "Settings" not in viewer and "New post" not in viewer
     assert "Kalender" in viewer and "Calendar" in owner
+
+
+def test_the_navigation_cache_stays_small_for_a_user_with_many_workspaces():
+    """An entry holds every membership, and a user has one per workspace they open: a user
+    with hundreds of workspaces (creation is open) is rendered without the cache."""
+    import tracemalloc
+    import uuid
+    from types import SimpleNamespace
+
+    from accounts.templatetags import navigation
+
+    navigation._render.cache_clear()
+    memberships = [
+        SimpleNamespace(workspace=SimpleNamespace(code=uuid.uuid4(), name="&<" * 50, kind="client"))
+        for _ in range(300)
+    ]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for membership in memberships:
+            nav = SimpleNamespace(
+                memberships=memberships,
+                current=membership.workspace,
+                role="owner",
+                is_owner=True,
+                can_write=True,
+            )
+            html = navigation.workspace_nav({"nav": nav})
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+        navigation._render.cache_clear()
+    assert "&amp;&lt;" in html
+    assert grown < 5_000_000, f"{grown / 1e6:.0f} MB held by the navigation cache"
+
+
+def test_the_memberships_read_for_a_request_are_its_current_users(alice, charlie, workspace):
+    """A log-in or log-out within a request replaces request.user: access is then decided on
+    the new user's memberships, not on those read for the previous one."""
+    import pytest
+    from django.http import Http404
+    from django.test import RequestFactory
+
+    from accounts.access import get_workspace_for_user
+
+    request = RequestFactory().get("/")
+    request.user = alice
+    assert get_workspace_for_user(request, workspace.code).workspace == workspace
+
+    request.user = charlie
+    with pytest.raises(Http404):
+        get_workspace_for_user(request, workspace.code)

@@ -218,7 +218,8 @@ def populated_oversight(staff, alice, charlie, workspace):
 
 
 # Each page's queries, the same for 5 and for 500 workspaces:
-#   index:    session, user, count, page of workspaces with every figure, sparklines, navigation
+#   index:    session, user, keys shared by several workspaces (their staleness), count, page
+#             of workspaces with every figure, sparklines, navigation
 #   failures: session, user, failed results, stuck results, unsent posts, groups by code and
 #             network, stuck by network, navigation
 #   quota:    session, user, pressured connections, shared fingerprints, their holders, navigation
@@ -226,7 +227,7 @@ def populated_oversight(staff, alice, charlie, workspace):
 #             requests per hour, navigation
 #   audit:    session, user, count, page of events, navigation
 PINNED = {
-    "oversight:index": 6,
+    "oversight:index": 7,
     "oversight:failures": 8,
     "oversight:quota": 6,
     "oversight:charts": 7,

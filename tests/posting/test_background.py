@@ -453,3 +453,25 @@ def test_connect_keeps_a_first_sync_due(workspace, alice, taisly):
     account = taisly.create_account()
     keys.connection_connect(workspace=workspace, api_key=account["api_key"], plan=None, actor=alice)
     assert due(workspace)
+
+
+@pytest.mark.parametrize(
+    "plan,sharing", [("STARTER", 1), ("PRO", 1), ("STARTER", 3), ("INFLUENCER", 6), ("PRO", 30)]
+)
+def test_a_workspace_synced_on_its_own_cadence_is_never_called_stale(settings, plan, sharing):
+    """A key held by several workspaces is read less often for each: staleness is measured
+    against that longer period (review: the meter and health used the unshared one)."""
+    import math
+
+    from posting.background import next_sync_at, stale_after
+
+    settings.SYNC_IDLE_SHARE, settings.SYNC_FIRST_SECONDS = 0.25, 20
+    settings.SYNC_DISPATCH_SECONDS = 60
+    now = timezone.now()
+    when = next_sync_at(
+        synced_at=now, last_event=None, retry_at=None, plan=plan, now=now, sharing=sharing
+    )
+    minute = timedelta(seconds=settings.SYNC_DISPATCH_SECONDS)
+    synced_next = now + math.ceil((when - now) / minute) * minute
+    oldest_on_schedule = synced_next - now - timedelta(seconds=1)
+    assert oldest_on_schedule < stale_after(plan, sharing=sharing)

@@ -106,9 +106,10 @@ def test_the_overview_runs_the_same_queries_for_5_and_500_workspaces(
     client.get(reverse(path))
     for total in (5, 500):
         grow(total - Workspace.objects.filter(name__startswith="Client ").count(), owner=alice)
-        # 1 session, 2 user, 3 count, 4 the page of workspaces with every figure (one SELECT
-        # of correlated subqueries), 5 the page's sparklines, 6 navigation memberships.
-        with django_assert_num_queries(6):
+        # 1 session, 2 user, 3 keys shared by several workspaces (their staleness), 4 count,
+        # 5 the page of workspaces with every figure (one SELECT of correlated subqueries),
+        # 6 the page's sparklines, 7 navigation memberships.
+        with django_assert_num_queries(7):
             page = client.get(reverse(path)).content.decode()
         assert page.count('data-testid="health-row"') == min(
             total + 2, 50
@@ -126,3 +127,21 @@ def test_a_cancelled_post_counts_for_nothing(alice, workspace):
     make_post(workspace, platforms, {"TikTok": "FAILED:X"}, state=Post.State.CANCELLED)
     row = health.with_health(Workspace.objects.filter(pk=workspace.pk), user=alice).get()
     assert (row.posts_week, row.failed_week, row.stuck) == (0, 0, 0)
+
+
+def test_a_key_shared_by_two_workspaces_is_stale_only_after_their_longer_period(alice, settings):
+    """Two workspaces on one Starter key each read history every ~10 minutes (they split the
+    key's idle share): 18 minutes since a sync is on schedule for them, stale for a key alone."""
+    settings.SYNC_IDLE_SHARE, settings.SYNC_DISPATCH_SECONDS = 0.25, 60
+    ago = timezone.now() - timedelta(minutes=18)
+    shared = [_client_workspace(alice, name) for name in ("Shared one", "Shared two")]
+    alone = _client_workspace(alice, "Alone")
+    TaislyConnection.objects.filter(workspace__in=shared).update(key_fingerprint="fp-one-key")
+    MirrorState.objects.filter(workspace__in=[*shared, alone]).update(history_synced_at=ago)
+
+    rows = {
+        w.name: w.is_stale
+        for w in health.with_health(Workspace.objects.filter(name__in=["Shared one", "Alone"]))
+    }
+
+    assert rows == {"Shared one": False, "Alone": True}

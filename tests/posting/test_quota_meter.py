@@ -140,8 +140,9 @@ def test_its_query_count_does_not_grow_with_the_ledger(
     fill(connection, rows // 2)
     fill(connection, rows - rows // 2, ago=timedelta(days=2))
     client = login(alice)
-    # 1 session, 2 user, 3 membership + workspace (access), 4 connection, 5 the hour's counts,
-    # 6 the latest block of any connection holding the key, 7 the mirror state.
-    with django_assert_num_queries(7):
+    # 1 session, 2 user, 3 memberships + workspaces (access), 4 connection, 5 the hour's
+    # counts, 6 the latest block of any connection holding the key, 7 the mirror state, 8 how
+    # many connections hold the key (they split its idle share).
+    with django_assert_num_queries(8):
         response = meter(client, workspace)
     assert response.status_code == 200
