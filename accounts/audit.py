@@ -58,14 +58,20 @@ def audit_record(
 def audit_rows(events) -> list[AuditEvent]:
     """Audit events with ``change``: the role (or from → to) from their details, in words."""
     labels = dict(Membership.Role.choices)
+
+    def word(value) -> str:
+        # Details hold roles, platform names, or lists of them (a repost rule's targets).
+        if isinstance(value, list):
+            return ", ".join(word(item) for item in value)
+        return str(labels.get(value, value)) if isinstance(value, str) else str(value)
+
     rows = list(events)
     for event in rows:
         details = event.details or {}
         if "from" in details and "to" in details:
-            old, new = details["from"], details["to"]
-            event.change = f"{labels.get(old, old)} → {labels.get(new, new)}"
+            event.change = f"{word(details['from'])} → {word(details['to'])}"
         elif "role" in details:
-            event.change = str(labels.get(details["role"], details["role"]))
+            event.change = word(details["role"])
         else:
             event.change = ""
     return rows
