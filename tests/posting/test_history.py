@@ -172,6 +172,18 @@ def test_an_end_before_the_start_is_refused(workspace, sample, alice, login):
     assert 'id="id_start" name="start" type="date" value="2026-02-02"' in html  # kept
 
 
+def test_a_filter_change_by_htmx_says_why_it_was_refused(workspace, sample, alice, login):
+    """htmx swaps in only the results: the reason must be there, not only beside the field."""
+    response = login(alice).get(
+        url(workspace, start="2026-02-02", end="2026-02-01"), HTTP_HX_REQUEST="true"
+    )
+
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert 'id="id_start"' not in html  # the results alone
+    assert "The end date is before the start date." in html
+
+
 def test_a_big_history_is_counted_up_to_a_cap(workspace, platforms, alice, login, settings):
     from posting.views import history as view
 
