@@ -77,12 +77,7 @@ def summarise(
 ) -> Summary:
     if results is None:
         results = list(post.results.all())
-    return summarise_statuses(post, [r.status for r in results], states)
-
-
-def summarise_statuses(post: Post, statuses: list[str], states: dict | None = None) -> Summary:
-    """As ``summarise``, from the results' statuses alone."""
-    return summary_of(post.state, statuses, states)
+    return summary_of(post.state, [r.status for r in results], states)
 
 
 def summary_of(state: str, statuses: list[str], states: dict | None = None) -> Summary:
@@ -242,7 +237,7 @@ def list_rows(posts) -> list[PostRow]:
         )
         # (network, id) order, as the post page lists them.
         mine = sorted(values["result_rows"] or (), key=lambda row: (row[1] or "", row[0]))
-        summary = summarise_statuses(post, [row[2] for row in mine], states)
+        summary = summary_of(post.state, [row[2] for row in mine], states)
         if mine:
             chips = [
                 Chip(
