@@ -48,6 +48,7 @@ bench: install
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo
 
 messages: $(STAMP)
 	$(PY) manage.py makemessages -l id --ignore=.venv --ignore=tests --ignore=sandbox --no-obsolete

@@ -29,7 +29,6 @@ from django.http import Http404, HttpRequest
 from django.utils.translation import gettext as _
 
 from accounts.models import Membership, User, Workspace
-from posting.models import Alert, Post, RepostRule, WebhookDelivery, WebhookEndpoint
 
 Role = Membership.Role
 
@@ -70,6 +69,11 @@ def lock_actor_role(
     if membership is None or membership.role not in roles:
         raise RoleRequired
     return membership
+
+
+def lock_writer(*, workspace: Workspace, actor: User) -> Membership:
+    """``lock_actor_role`` for the writers' actions (owners and editors): posts, repost rules."""
+    return lock_actor_role(workspace=workspace, actor=actor, roles=(Role.OWNER, Role.EDITOR))
 
 
 class TwoFactorRequired(Exception):
@@ -138,11 +142,7 @@ def get_workspace_for_user(request: HttpRequest, code) -> WorkspaceAccess:
     user = request.user
     if not user.is_authenticated:
         raise Http404
-    try:
-        # A str that is not a UUID would make the ORM raise ValidationError (a 500), not 404.
-        code = code if isinstance(code, uuid.UUID) else uuid.UUID(str(code))
-    except ValueError:
-        raise Http404 from None
+    code = uuid_or_404(code)
     # Members (everyone but staff looking in): found among the user's memberships, read with
     # their workspaces in one query that the navigation reuses (``user_memberships``).
     membership = next((m for m in user_memberships(request) if m.workspace.code == code), None)
@@ -177,96 +177,9 @@ def get_workspace_for_owner(request: HttpRequest, code) -> WorkspaceAccess:
     return access
 
 
-def _uuid_or_404(value) -> uuid.UUID:
+def uuid_or_404(value) -> uuid.UUID:
+    """``value`` as a UUID; 404 when it is not one (the ORM would raise ValidationError, a 500)."""
     try:
         return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
     except ValueError:
         raise Http404 from None
-
-
-def get_post_for_user(request: HttpRequest, code, post_code) -> tuple[Post, WorkspaceAccess]:
-    """The post ``post_code`` of workspace ``code`` and the user's access; 404 for outsiders and
-    for a post of another workspace. Two queries: the access check, then the post (with its
-    author)."""
-    access = get_workspace_for_user(request, code)
-    post = (
-        Post.objects.select_related("author")
-        .filter(workspace=access.workspace, code=_uuid_or_404(post_code))
-        .first()
-    )
-    if post is None:
-        raise Http404
-    post.workspace = access.workspace
-    return post, access
-
-
-def get_post_for_user_rw(request: HttpRequest, code, post_code) -> tuple[Post, WorkspaceAccess]:
-    """As ``get_post_for_user``, and 403 unless the user may write (owner or editor)."""
-    post, access = get_post_for_user(request, code, post_code)
-    if not access.can_write:
-        raise PermissionDenied
-    return post, access
-
-
-def get_repost_rule_for_user(
-    request: HttpRequest, code, rule_id: str
-) -> tuple[RepostRule, WorkspaceAccess]:
-    """The repost rule with Taisly id ``rule_id`` (rules have no code of their own) of workspace
-    ``code``, and the user's access; 404 for outsiders and for a rule of another workspace."""
-    access = get_workspace_for_user(request, code)
-    rule = (
-        RepostRule.objects.select_related("from_platform")
-        .filter(workspace=access.workspace, taisly_id=str(rule_id)[:64])
-        .first()
-    )
-    if rule is None:
-        raise Http404
-    return rule, access
-
-
-def get_repost_rule_for_user_rw(
-    request: HttpRequest, code, rule_id: str
-) -> tuple[RepostRule, WorkspaceAccess]:
-    """As ``get_repost_rule_for_user``, and 403 unless the user may write (owner or editor)."""
-    rule, access = get_repost_rule_for_user(request, code, rule_id)
-    if not access.can_write:
-        raise PermissionDenied
-    return rule, access
-
-
-def get_alert_for_user(request: HttpRequest, code, alert_code) -> tuple[Alert, WorkspaceAccess]:
-    """The alert ``alert_code`` of workspace ``code``; 404 for outsiders and other workspaces."""
-    access = get_workspace_for_user(request, code)
-    alert = Alert.objects.filter(workspace=access.workspace, code=_uuid_or_404(alert_code)).first()
-    if alert is None:
-        raise Http404
-    return alert, access
-
-
-def get_webhook_for_owner(
-    request: HttpRequest, code, endpoint_code
-) -> tuple[WebhookEndpoint, WorkspaceAccess]:
-    """A webhook endpoint of workspace ``code``: 404 for outsiders and other workspaces, 403
-    for members who do not own the workspace (webhooks and their secrets are the owners')."""
-    access = get_workspace_for_owner(request, code)
-    endpoint = WebhookEndpoint.objects.filter(
-        workspace=access.workspace, code=_uuid_or_404(endpoint_code)
-    ).first()
-    if endpoint is None:
-        raise Http404
-    endpoint.workspace = access.workspace
-    return endpoint, access
-
-
-def get_webhook_delivery_for_owner(
-    request: HttpRequest, code, endpoint_code, delivery_code
-) -> tuple[WebhookDelivery, WorkspaceAccess]:
-    """One delivery of one of the workspace's endpoints; as ``get_webhook_for_owner``."""
-    endpoint, access = get_webhook_for_owner(request, code, endpoint_code)
-    delivery = WebhookDelivery.objects.filter(
-        endpoint=endpoint, code=_uuid_or_404(delivery_code)
-    ).first()
-    if delivery is None:
-        raise Http404
-    delivery.endpoint = endpoint
-    return delivery, access

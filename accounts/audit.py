@@ -9,7 +9,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from accounts.models import AuditEvent, Membership, User, Workspace
-from posting.taisly.keys import scrub
+from accounts.taisly_key import scrub
 
 #: Events on one page of an audit log (the workspace's own, and staff oversight's).
 AUDIT_PAGE_SIZE = 50

@@ -14,6 +14,8 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from accounts.access import TwoFactorRequired
+
 
 class UserPreferencesMiddleware:
     """Activate the user's time zone and language (after ``AuthenticationMiddleware``).
@@ -51,8 +53,6 @@ class TwoFactorRequiredMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception):
-        from accounts.access import TwoFactorRequired
-
         if not isinstance(exception, TwoFactorRequired):
             return None
         if exception.workspace is not None:

@@ -1,6 +1,6 @@
 """What staff oversight reads, each a fixed number of queries whatever the number of workspaces.
 
-health_filtered(form)   → workspaces with health (posting.health) narrowed by the filters
+health_filtered(form)   → workspaces with health (posting.reporting.health) narrowed by the filters
 failure_feed(now)       → the latest FAILED / stuck results and SEND_FAILED / NEEDS_CHECK posts
 failure_groups(now)     → failures by (code, network) in the last hour and day: incidents
 quota_pressure(now)     → connections near their limit or rate-limited in the last day
@@ -33,8 +33,8 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import AuditEvent, Membership, TaislyConnection, Workspace
 from oversight.forms import NO_KEY
-from posting import health
 from posting.models import Post, PostResult, TaislyRequest
+from posting.reporting import health
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)

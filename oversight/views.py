@@ -22,11 +22,11 @@ from django.views.decorators.http import require_GET
 from accounts.access import require_staff_two_factor
 from accounts.audit import AUDIT_PAGE_SIZE, audit_rows
 from accounts.models import TaislyConnection
+from accounts.taisly_key import scrub
 from oversight import queries
 from oversight.forms import AuditFilterForm, HealthFilterForm
-from posting import charts, health
 from posting.models import Post, PostResult, TaislyRequest
-from posting.taisly.keys import scrub
+from posting.reporting import charts, health
 
 #: Workspaces on one page of the health list.
 HEALTH_PAGE_SIZE = 50

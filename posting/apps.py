@@ -6,8 +6,8 @@ class PostingConfig(AppConfig):
     name = "posting"
 
     def ready(self) -> None:
-        from posting.quota import connect_ledger
         from posting.schedules import ensure_schedules
+        from posting.taisly.governor import connect_ledger
 
         post_migrate.connect(ensure_schedules, sender=self, dispatch_uid="posting.schedules")
         # Every Taisly call, from any caller, becomes a ledger row.

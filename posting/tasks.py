@@ -15,7 +15,17 @@ webhook_send(id)        default cluster: one try of one webhook delivery
 
 from __future__ import annotations
 
-from posting import alerts, background, upload, webhooks
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from django_q.models import Schedule
+
+from posting.alerts import emails, webhooks
+from posting.alerts import rules as alerts
+from posting.mirror import background
+from posting.schedules import SYNC_SCHEDULE
+from posting.sending import upload
 
 
 def forward_post(post_id: int) -> str:
@@ -52,14 +62,6 @@ def prune_ledger() -> str:
 def _bring_schedule_forward() -> None:
     # django-q2 schedules run at most once a minute; a shorter SYNC_DISPATCH_SECONDS (tests)
     # moves this schedule's next run closer. Its scheduler still only looks every 30 s or so.
-    from datetime import timedelta
-
-    from django.conf import settings
-    from django.utils import timezone
-    from django_q.models import Schedule
-
-    from posting.schedules import SYNC_SCHEDULE
-
     if settings.SYNC_DISPATCH_SECONDS < 60:
         Schedule.objects.filter(name=SYNC_SCHEDULE).update(
             next_run=timezone.now() + timedelta(seconds=settings.SYNC_DISPATCH_SECONDS)
@@ -73,11 +75,11 @@ def alerts_scan() -> str:
 
 
 def alerts_email(alert_ids: list[int]) -> str:
-    return f"{alerts.alerts_email(alert_ids=alert_ids)} emails sent"
+    return f"{emails.alerts_email(alert_ids=alert_ids)} emails sent"
 
 
 def alerts_digest() -> str:
-    return f"{alerts.alerts_digest()} digests sent"
+    return f"{emails.alerts_digest()} digests sent"
 
 
 def webhook_send(delivery_id: int) -> str:

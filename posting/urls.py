@@ -1,58 +1,56 @@
-"""posting's pages, all under /w/<workspace code>/ (included from taisly_dash/urls.py)."""
+"""posting's pages, all under /w/<workspace code>/ (included from taisly_dash/urls.py).
+
+Each block names the room whose ``views.py`` serves it: ``posting/<room>/views.py``.
+"""
 
 from django.urls import path
 
-from posting.views import (
-    alerts,
-    calendar,
-    charts,
-    compose,
-    history,
-    platforms,
-    posts,
-    quota,
-    reposts,
-)
+from posting.alerts import views as alerts
+from posting.connection import views as connection
+from posting.mirror import views as mirror
+from posting.planning import views as planning
+from posting.reporting import views as reporting
+from posting.sending import views as sending
 
 app_name = "posting"
 urlpatterns = [
     # --- history, posts, calendar, accounts ---
-    path("posts/", history.history, name="history"),
-    path("posts/sync/", history.history_sync, name="sync"),
-    path("posts/<uuid:post_code>/", posts.post_detail, name="post"),
-    path("posts/<uuid:post_code>/cancel/", posts.post_cancel_view, name="post_cancel"),
-    path("calendar/", calendar.calendar_month, name="calendar"),
-    path("calendar/week/", calendar.calendar_week, name="calendar_week"),
-    path("accounts/", platforms.platforms, name="platforms"),
-    path("charts/", charts.workspace_charts, name="charts"),
-    path("accounts/sync/", platforms.platforms_sync, name="platforms_sync"),
+    path("posts/", reporting.history, name="history"),
+    path("posts/sync/", mirror.history_sync, name="sync"),
+    path("posts/<uuid:post_code>/", sending.post_detail, name="post"),
+    path("posts/<uuid:post_code>/cancel/", sending.post_cancel_view, name="post_cancel"),
+    path("calendar/", planning.calendar_month, name="calendar"),
+    path("calendar/week/", planning.calendar_week, name="calendar_week"),
+    path("accounts/", mirror.platforms, name="platforms"),
+    path("charts/", reporting.workspace_charts, name="charts"),
+    path("accounts/sync/", mirror.platforms_sync, name="platforms_sync"),
     # --- repost rules ---
-    path("reposts/", reposts.rule_list, name="reposts"),
-    path("reposts/add/", reposts.rule_add, name="repost_add"),
-    path("reposts/sync/", reposts.rules_sync, name="reposts_sync"),
-    path("reposts/<str:rule_id>/pause/", reposts.rule_pause, name="repost_pause"),
-    path("reposts/<str:rule_id>/resume/", reposts.rule_resume, name="repost_resume"),
-    path("reposts/<str:rule_id>/delete/", reposts.rule_delete, name="repost_delete"),
+    path("reposts/", mirror.rule_list, name="reposts"),
+    path("reposts/add/", mirror.rule_add, name="repost_add"),
+    path("reposts/sync/", mirror.rules_sync, name="reposts_sync"),
+    path("reposts/<str:rule_id>/pause/", mirror.rule_pause, name="repost_pause"),
+    path("reposts/<str:rule_id>/resume/", mirror.rule_resume, name="repost_resume"),
+    path("reposts/<str:rule_id>/delete/", mirror.rule_delete, name="repost_delete"),
     # --- compose and upload ---
-    path("posts/new/", compose.compose, name="compose"),
+    path("posts/new/", sending.compose, name="compose"),
     path(
         "posts/<uuid:post_code>/progress/",
-        compose.post_progress,
+        sending.post_progress,
         name="post_progress",
     ),
     path(
         "posts/<uuid:post_code>/retry-send/",
-        compose.post_retry_send,
+        sending.post_retry_send,
         name="post_retry_send",
     ),
     path(
         "posts/<uuid:post_code>/send-again/",
-        compose.post_send_again,
+        sending.post_send_again,
         name="post_send_again",
     ),
-    path("posts/<uuid:post_code>/adopt/", compose.post_adopt, name="post_adopt"),
-    path("posts/<uuid:post_code>/give-up/", compose.post_give_up, name="post_give_up"),
-    path("posts/<uuid:post_code>/recheck/", compose.post_recheck, name="post_recheck"),
+    path("posts/<uuid:post_code>/adopt/", sending.post_adopt, name="post_adopt"),
+    path("posts/<uuid:post_code>/give-up/", sending.post_give_up, name="post_give_up"),
+    path("posts/<uuid:post_code>/recheck/", sending.post_recheck, name="post_recheck"),
     # --- end compose and upload ---
     # --- alerts, alert emails, webhooks, retry of failed platforms ---
     path("alerts/", alerts.alert_list, name="alerts"),
@@ -72,10 +70,10 @@ urlpatterns = [
     ),
     path(
         "posts/<uuid:post_code>/retry-failed/",
-        alerts.post_retry_failed,
+        sending.post_retry_failed,
         name="post_retry_failed",
     ),
     # --- end alerts ---
     # --- quota meter ---
-    path("quota/", quota.quota_meter, name="quota_meter"),
+    path("quota/", connection.quota_meter, name="quota_meter"),
 ]

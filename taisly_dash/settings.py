@@ -400,7 +400,7 @@ SYNC_BUDGET_FRACTION = env_float("SYNC_BUDGET_FRACTION", 0.5, minimum=0)
 # History sync cadence: seconds from a post's send (or due time) to the first sync; and, when
 # nothing is in flight, the share of the plan's hourly budget spent reading history to find posts
 # made outside the dashboard (0.25: Starter every ~5 min, Influencer ~2, Pro every minute; see
-# posting.background.idle_interval). Keep it well below SYNC_BUDGET_FRACTION, which caps all
+# posting.mirror.background.idle_interval). Keep it well below SYNC_BUDGET_FRACTION, which caps all
 # background work. Platforms and repost rules: hours.
 SYNC_FIRST_SECONDS = env_int("SYNC_FIRST_SECONDS", 20, minimum=1)
 SYNC_IDLE_SHARE = env_float("SYNC_IDLE_SHARE", 0.25, minimum=0.001)

@@ -4,7 +4,8 @@ from django.urls import include, path
 
 from accounts import views_auth
 from accounts.access import require_staff_two_factor
-from posting.views import alerts as alert_views
+from posting.alerts import views as alert_views
+from posting.reporting import views as reporting_views
 from taisly_dash import views
 
 # The admin logs in through allauth's log-in, so its rate limits and two-factor step apply too;
@@ -24,7 +25,7 @@ def _admin_has_permission_with_two_factor(request) -> bool:
 admin.site.has_permission = _admin_has_permission_with_two_factor
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", reporting_views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     # allauth's views with what is ours on top (accounts/views_auth.py), then allauth's own:
     # log-in, sign-up, email verification and change, password reset and change, two-factor.
@@ -47,7 +48,7 @@ urlpatterns = [
     # People and workspaces: profile, invitations, /w/<code>/ pages.
     path("", include("accounts.urls")),
     # A workspace's Taisly key: connect, regenerate, revoke, disconnect.
-    path("w/<uuid:code>/taisly/", include("accounts.urls_keys")),
+    path("w/<uuid:code>/taisly/", include("posting.connection.urls")),
     # Posting: history, posts, calendar, connected accounts (and compose, reposts).
     path("w/<uuid:code>/", include("posting.urls")),
     # Unread alerts across every workspace of the user (an agency's count).

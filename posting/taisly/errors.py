@@ -10,7 +10,7 @@ of anything shaped like a Taisly key, so ``str()``/``repr()``/tracebacks cannot 
 
 from __future__ import annotations
 
-from .keys import scrub  # one definition of what a key looks like
+from accounts.taisly_key import scrub  # one definition of what a key looks like
 
 
 class TaislyError(Exception):

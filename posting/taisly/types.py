@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .keys import key_hint as key_hint  # re-exported: it lived here first
+from accounts.taisly_key import key_hint as key_hint  # re-exported: it lived here first
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import template
 
 from posting.models import Post, PostResult
-from posting.retry import retry_plan
+from posting.sending.retry import retry_plan
 
 register = template.Library()
 

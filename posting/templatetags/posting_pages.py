@@ -14,8 +14,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
-from posting import display
 from posting.models import Network, Post, PostResult
+from posting.reporting import display, health
 
 register = template.Library()
 
@@ -219,9 +219,7 @@ def posting_overview(context) -> dict:
 
 @register.simple_tag
 def attention_tag(workspace) -> str:
-    """What a workspace of posting.health needs first, as a coloured tag."""
-    from posting import health
-
+    """What a workspace of posting.reporting.health needs first, as a coloured tag."""
     label, css = {
         health.ATTENTION_INVALID: (_("Key no longer works"), "is-danger"),
         health.ATTENTION_FAILURES: (_("Unread failures"), "is-danger"),

@@ -12,8 +12,8 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import keys
 from accounts.models import AuditEvent, TaislyConnection, User, Workspace
+from posting.connection import keys
 from posting.models import TaislyRequest
 from tests.posting.factories import make_platforms, make_post
 

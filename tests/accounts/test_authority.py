@@ -18,9 +18,10 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import translation
 
-from accounts import keys, services
+from accounts import services
 from accounts.access import RoleRequired
 from accounts.models import AuditEvent, Invitation, Membership, TaislyConnection, User
+from posting.connection import keys
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 
-from accounts.management.commands.demo import DEMO_TOTP_SECRET
+from posting.management.commands.demo import DEMO_TOTP_SECRET
 from posting.taisly import TaislyClient
 from tests.sandbox_server import SandboxServer
 

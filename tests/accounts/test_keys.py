@@ -19,8 +19,8 @@ from django.db import connection as db
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import keys
 from accounts.models import AuditEvent, TaislyConnection
+from posting.connection import keys
 from posting.taisly import KeyInfo, TaislyAuthError, TaislyClient, taisly_call
 
 pytestmark = pytest.mark.django_db

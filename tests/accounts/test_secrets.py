@@ -12,8 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.views.debug import ExceptionReporter
 
-from accounts import keys
 from accounts.models import AuditEvent, TaislyConnection, User
+from posting.connection import keys
 
 pytestmark = pytest.mark.django_db
 

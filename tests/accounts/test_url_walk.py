@@ -23,8 +23,8 @@ from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from accounts import keys
 from accounts.models import Invitation, Membership, TaislyConnection, Workspace
+from posting.connection import keys
 from posting.models import (
     Alert,
     Platform,

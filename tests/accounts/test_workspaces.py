@@ -167,7 +167,7 @@ def test_home_has_a_fixed_number_of_queries_whatever_the_workspace_count(
     client.get(reverse("home"))
     for round_ in range(2):
         # 1 session, 2 user, 3 keys shared by several workspaces (their staleness), 4 count,
-        # 5 the page of the user's workspaces with every health figure (posting.health),
+        # 5 the page of the user's workspaces with every health figure (posting.reporting.health),
         # 6 their sparklines, 7 navigation memberships.
         with django_assert_num_queries(7):
             page = client.get(reverse("home"))

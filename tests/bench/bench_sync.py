@@ -122,13 +122,14 @@ def _run(server, traveller, start, rng, video, workspaces_n, posts_n, settings) 
     from django.db.models import Count
     from time_machine import escape_hatch
 
-    from accounts import keys
     from accounts.models import Membership, TaislyConnection, User, Workspace
-    from posting import tasks, upload
-    from posting.gateway import TaislyActionError
+    from posting import tasks
+    from posting.connection import keys
+    from posting.mirror.sync import history_sync
     from posting.models import Alert, Platform, Post, TaislyRequest
-    from posting.quota import QuotaRefused
-    from posting.sync import history_sync
+    from posting.sending import upload
+    from posting.taisly.gateway import TaislyActionError
+    from posting.taisly.governor import QuotaRefused
 
     def sandbox_to(now: datetime) -> None:
         # The sandbox's clock is real time plus an offset: set it to this step's moment.

@@ -188,9 +188,9 @@ def seed() -> None:
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.sessions.backends.db import SessionStore
 
-    from accounts import keys
     from accounts.models import Membership, User, Workspace
     from posting import taisly
+    from posting.connection import keys
     from posting.models import Platform
 
     user = User.objects.create_user(email="bench@example.test", password="bench-pass-123456")

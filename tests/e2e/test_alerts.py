@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
-from posting import sync
+from posting.mirror import sync
 from posting.models import Alert, Post
 from tests.e2e.test_compose import worker_thread  # noqa: F401 (fixture)
 from tests.e2e.test_keys import csp_violations, log_in  # noqa: F401 (fixture)

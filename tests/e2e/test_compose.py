@@ -17,8 +17,9 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from posting import tasks, upload
+from posting import tasks
 from posting.models import Post, PostResult
+from posting.sending import upload
 from tests.e2e.test_keys import csp_violations, log_in  # noqa: F401 (fixture)
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
 from tests.posting.upload_fixtures import compose_url, platform, sandbox_posts
@@ -108,7 +109,7 @@ def test_upload_and_post_now_to_two_platforms(
     assert made["id"] == post.taisly_id and made["previewTime"] == 2.5
 
     # The sandbox publishes a second after the post is due; the post page's own "Sync now"
-    # (posting.sync, one Taisly request) brings the results into the mirror.
+    # (posting.mirror.sync, one Taisly request) brings the results into the mirror.
     time.sleep(1.5)
     page.reload()
     expect(page.get_by_test_id("post-progress")).to_have_count(0)  # sent: progress is over

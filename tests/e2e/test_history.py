@@ -158,7 +158,7 @@ def test_the_pages_fit_the_screen(
         scheduled=now_ms() + 86_400_000,
     )
     sandbox.advance(5)
-    from posting import sync
+    from posting.mirror import sync
 
     sync.history_sync(workspace=workspace)
     log_in(page, live_server, alice)

@@ -40,7 +40,7 @@ def key_url(live_server, name: str, workspace) -> str:
 @pytest.fixture
 def connected_key(settings, sandbox, sandbox_account, workspace, alice) -> str:
     """The workspace's key, connected through the service as its owner would."""
-    from accounts import keys
+    from posting.connection import keys
 
     settings.TAISLY_BASE_URL = sandbox.base_url
     keys.connection_connect(
@@ -137,7 +137,7 @@ def test_a_new_key_that_could_not_be_stored_is_shown_once(
 ):
     from django.db import DatabaseError
 
-    from accounts import keys
+    from posting.connection import keys
 
     log_in(page, live_server, alice)
     page.goto(key_url(live_server, "regenerate", workspace))

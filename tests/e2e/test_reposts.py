@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import Browser, Page, expect
 
-from accounts import keys
+from posting.connection import keys
 from posting.taisly import TaislyClient
 from tests.e2e.test_keys import csp_violations, log_in  # noqa: F401 (fixture)
 from tests.posting.sandbox_mirror import mirror_platforms
@@ -164,7 +164,7 @@ def test_without_javascript_add_and_delete_through_the_confirm_page(
 def test_a_viewer_sees_the_rules_and_no_controls(
     page: Page, live_server, workspace, alice, vera, mirrored, screenshot_dir
 ):
-    from posting import reposts
+    from posting.mirror import reposts
 
     reposts.repost_add(
         workspace=workspace,

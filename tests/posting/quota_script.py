@@ -29,8 +29,8 @@ from django.utils import timezone  # noqa: E402
 
 from accounts.crypto import key_fingerprint  # noqa: E402
 from accounts.models import TaislyConnection, Workspace  # noqa: E402
-from posting import quota  # noqa: E402
 from posting.models import MirrorState, TaislyRequest  # noqa: E402
+from posting.taisly import governor as quota  # noqa: E402
 
 PREFIX = "cluster test "
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from accounts import keys
+from posting.connection import keys
 from posting.models import Platform
 from posting.taisly import taisly_call
 

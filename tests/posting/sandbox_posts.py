@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from accounts import keys
+from posting.connection import keys
 from posting.taisly import taisly_call
 from tests.sandbox.conftest import Api
 from tests.videos import make_video

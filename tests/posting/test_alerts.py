@@ -18,8 +18,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import AuditEvent, TaislyConnection
-from posting import alerts, sync, webhooks
-from posting.gateway import TaislyActionError
+from posting.alerts import emails, webhooks
+from posting.alerts import rules as alerts
+from posting.mirror import sync
 from posting.models import (
     Alert,
     Platform,
@@ -28,6 +29,7 @@ from posting.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from posting.taisly.gateway import TaislyActionError
 from tests.posting.sandbox_posts import *  # noqa: F403
 from tests.posting.webhook_receiver import *  # noqa: F403
 
@@ -70,7 +72,7 @@ def test_a_fail_tiktok_post_raises_one_alert_email_digest_entry_and_delivery_eac
     django_capture_on_commit_callbacks,
 ):
     # vera (a viewer, off by default) chose the hourly digest.
-    alerts.email_preference_set(workspace=workspace, actor=vera, email="hourly")
+    emails.email_preference_set(workspace=workspace, actor=vera, email="hourly")
     platform_ids = ids(connected)
     sandbox_api.create_post(
         test_video,
@@ -115,8 +117,8 @@ def test_a_fail_tiktok_post_raises_one_alert_email_digest_entry_and_delivery_eac
 
     # The hourly digest: one entry for vera, once.
     with time_machine.travel(timezone.now() + timedelta(hours=1, minutes=1)):
-        assert alerts.alerts_digest() == 1
-        assert alerts.alerts_digest() == 0
+        assert emails.alerts_digest() == 1
+        assert emails.alerts_digest() == 0
     digest = mail.outbox[-1]
     assert digest.to == [vera.email]
     assert digest.body.count("SANDBOX_FORCED_FAILURE") == 1
@@ -126,8 +128,8 @@ def test_a_redelivered_email_task_sends_nothing_more(workspace, alice, bob):
     platform = Platform.objects.create(workspace=workspace, taisly_id="p", network="X")
     post = Post.objects.create(workspace=workspace, description="d", state=Post.State.SENT)
     alert = Alert.objects.create(workspace=workspace, post=post, platform=platform, kind="failed")
-    assert alerts.alerts_email(alert_ids=[alert.pk]) == 2
-    assert alerts.alerts_email(alert_ids=[alert.pk]) == 0
+    assert emails.alerts_email(alert_ids=[alert.pk]) == 2
+    assert emails.alerts_email(alert_ids=[alert.pk]) == 0
     assert len(mail.outbox) == 2
 
 
@@ -517,7 +519,7 @@ def test_an_alert_email_is_in_the_member_s_language(workspace, alice):
     alert = Alert.objects.create(
         workspace=workspace, post=post, platform=platform, kind="failed", error_code="X_Y"
     )
-    assert alerts.alerts_email(alert_ids=[alert.pk]) == 1
+    assert emails.alerts_email(alert_ids=[alert.pk]) == 1
     (email,) = mail.outbox
     assert "postingan perlu perhatian" in email.subject
     assert "Halo" in email.body and "Coba lagi platform yang gagal" in email.body

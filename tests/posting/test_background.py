@@ -1,4 +1,5 @@
-"""posting.background against the sandbox: due-ness, the dispatcher and the per-connection task.
+"""posting.mirror.background against the sandbox: due-ness, the dispatcher and the
+per-connection task.
 
 django-q2 runs tasks inline under pytest (``Q_CLUSTER["sync"]``), so ``sync_dispatch`` runs each
 enqueued sync at once; tests/posting/test_quota_processes.py runs real clusters.
@@ -14,13 +15,14 @@ import time_machine
 from django.utils import timezone
 from django_q.models import Schedule
 
-from accounts import keys
 from accounts.models import TaislyConnection, Workspace
-from posting import background, tasks
-from posting.background import next_sync_at
+from posting import tasks
+from posting.connection import keys
+from posting.mirror import background
+from posting.mirror.background import next_sync_at
+from posting.mirror.sync import history_sync
 from posting.models import MirrorState, Post, PostResult, TaislyRequest
 from posting.schedules import LEDGER_SCHEDULE, SYNC_SCHEDULE, ensure_schedules
-from posting.sync import history_sync
 from tests.posting.sandbox_posts import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db
@@ -463,7 +465,7 @@ def test_a_workspace_synced_on_its_own_cadence_is_never_called_stale(settings, p
     against that longer period (review: the meter and health used the unshared one)."""
     import math
 
-    from posting.background import next_sync_at, stale_after
+    from posting.mirror.background import next_sync_at, stale_after
 
     settings.SYNC_IDLE_SHARE, settings.SYNC_FIRST_SECONDS = 0.25, 20
     settings.SYNC_DISPATCH_SECONDS = 60

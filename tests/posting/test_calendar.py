@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from posting.views.calendar import MONTH_PER_DAY
+from posting.planning.views import MONTH_PER_DAY
 from tests.posting.factories import bulk_posts, make_platforms, make_post
 
 pytestmark = pytest.mark.django_db

@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import TaislyConnection
-from posting import charts
 from posting.models import Post, PostResult, TaislyRequest
+from posting.reporting import charts
 from tests.posting.factories import make_platforms, make_post
 
 pytestmark = pytest.mark.django_db

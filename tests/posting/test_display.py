@@ -9,9 +9,9 @@ from django.template import Context, Template
 from django.utils import timezone, translation
 from django.utils.dateformat import format as date_format
 
-from posting import display
+from posting.planning.views import Entry
+from posting.reporting import display
 from posting.templatetags.posting_pages import calendar_entries, chips, moment
-from posting.views.calendar import Entry
 
 
 @pytest.mark.parametrize("language", ["en", "id"])

@@ -15,8 +15,9 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from accounts.models import AuditEvent, TaislyConnection
-from posting import tasks, upload
+from posting import tasks
 from posting.models import Platform, Post
+from posting.sending import upload
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
 from tests.posting.upload_fixtures import compose_data, compose_url, sandbox_posts
 
@@ -255,7 +256,7 @@ def test_a_history_sync_before_mark_sent_makes_no_second_post(queued, sandbox, c
     """Taisly has the post, the worker has not stored its id yet, and a history sync ("Sync now"
     or the background one) runs in between: sync leaves it to the upload (same description, still
     SENDING), and the upload's results go through the sync's own code."""
-    from posting import sync
+    from posting.mirror import sync
 
     real_mark_sent = upload._mark_sent
     seen = {}
@@ -287,7 +288,7 @@ def test_adopting_a_post_a_sync_already_copied_keeps_one_post(
     """Taisly made the post, but ours had left the in-flight states (SEND_FAILED) when a history
     sync ran, so the sync mirrored it as a post of its own. When ours is then matched to it
     (a re-check while NEEDS_CHECK), _mark_sent replaces the history copy: one post, ours."""
-    from posting import sync
+    from posting.mirror import sync
     from tests.sandbox.conftest import Api
 
     api = Api(sandbox.base_url, connected_ws["api_key"], connected_ws)

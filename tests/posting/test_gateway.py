@@ -1,4 +1,4 @@
-"""posting.gateway.taisly_for against the sandbox: every Taisly failure becomes a sentence."""
+"""taisly_for (posting.taisly.gateway) against the sandbox: every Taisly failure is a sentence."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from accounts import keys
 from accounts.models import TaislyConnection
-from posting.gateway import TaislyActionError, taisly_for
+from posting.connection import keys
+from posting.taisly.gateway import TaislyActionError, taisly_for
 from tests.posting.sandbox_posts import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db

@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Membership, TaislyConnection, Workspace
-from posting import health
 from posting.models import Alert, AlertRead, MirrorState, Post, TaislyRequest
+from posting.reporting import health
 from tests.posting.factories import make_platforms, make_post
 from tests.posting.health_fixtures import grow
 

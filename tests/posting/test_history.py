@@ -185,7 +185,7 @@ def test_a_filter_change_by_htmx_says_why_it_was_refused(workspace, sample, alic
 
 
 def test_a_big_history_is_counted_up_to_a_cap(workspace, platforms, alice, login, settings):
-    from posting.views import history as view
+    from posting.reporting import views as view
 
     bulk_posts(workspace, platforms, 30)
     view_cap, view.COUNT_CAP = view.COUNT_CAP, 25

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import keys
+from posting.connection import keys
 from posting.models import Platform
 from tests.posting.sandbox_posts import *  # noqa: F403
 

@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from accounts.access import RoleRequired
 from accounts.models import AuditEvent, Membership, Workspace
-from posting import sync
+from posting.mirror import sync
 from posting.models import Post, PostResult
-from posting.posts import post_cancel
+from posting.sending.cancel import post_cancel
 from tests.posting.factories import make_platforms, make_post
 from tests.posting.sandbox_posts import *  # noqa: F403
 from tests.posting.sandbox_posts import now_ms

@@ -1,4 +1,5 @@
-"""posting.probe: what the server says about an uploaded file, with real videos made by PyAV."""
+"""posting.sending.probe: what the server says about an uploaded file, with real videos
+made by PyAV."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import shutil
 
 import pytest
 
-from posting import probe
+from posting.sending import probe
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
 from tests.videos import make_noise_file
 

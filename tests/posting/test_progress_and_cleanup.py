@@ -14,9 +14,10 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django_q.models import Schedule
 
-from posting import tasks, upload
+from posting import tasks
 from posting.models import Platform, Post, PostResult
 from posting.schedules import CLEANUP_SCHEDULE, STALLED_SCHEDULE, ensure_schedules
+from posting.sending import errors, upload
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
 
 pytestmark = pytest.mark.django_db
@@ -202,7 +203,7 @@ def test_cleanup_deletes_videos_kept_past_retention_and_nothing_newer(
     queued.refresh_from_db()
     assert queued.video and queued.video_deleted_at is None  # still to be sent
     # A retry of a post whose video is gone is refused with a sentence.
-    with pytest.raises(upload.PostActionError, match="no longer kept"):
+    with pytest.raises(errors.PostActionError, match="no longer kept"):
         upload.post_retry_send(post=failed, actor=alice)
     # Run again: nothing more to do.
     assert upload.videos_cleanup(now=now).videos_deleted == 0
@@ -272,7 +273,7 @@ def test_the_services_check_the_role_themselves(workspace, alice, vera, bob, med
 
     from accounts.access import RoleRequired
     from accounts.models import Membership
-    from posting.probe import VideoFacts
+    from posting.sending.probe import VideoFacts
 
     post = make_post(workspace, alice, state=Post.State.SEND_FAILED)
     with pytest.raises(RoleRequired):

@@ -1,4 +1,5 @@
-"""posting.quota against the sandbox: the ledger records every call, the governor keeps the budget.
+"""posting.taisly.governor against the sandbox: the ledger records every call, the governor keeps
+the budget.
 
 The sandbox counts requests with its own sliding window (SANDBOX_RATE_WINDOW_SECONDS) and answers
 429 past the plan's limit; the dashboard's governor counts its own ledger and refuses first. Time
@@ -13,13 +14,13 @@ import pytest
 import time_machine
 from django.utils import timezone, translation
 
-from accounts import keys
 from accounts.crypto import key_fingerprint
 from accounts.models import Membership, TaislyConnection, Workspace
-from posting import quota
-from posting.gateway import TaislyActionError, taisly_for
+from posting.connection import keys
+from posting.mirror.sync import history_sync, platforms_sync
 from posting.models import TaislyRequest
-from posting.sync import history_sync, platforms_sync
+from posting.taisly import governor as quota
+from posting.taisly.gateway import TaislyActionError, taisly_for
 from tests.posting.sandbox_posts import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db

@@ -9,9 +9,9 @@ import pytest
 from django.core.exceptions import PermissionDenied
 
 from accounts.models import AuditEvent, Membership, TaislyConnection
-from posting import reposts
+from posting.mirror import reposts
+from posting.mirror.reposts import RepostActionError, RepostCycleWarning
 from posting.models import MirrorState, Platform, RepostRule
-from posting.reposts import RepostActionError, RepostCycleWarning
 from posting.taisly import RepostRule as TaislyRule
 from posting.taisly import TaislyClient
 from tests.posting.sandbox_mirror import *  # noqa: F401,F403 (fixtures: mirrored, taisly, taisly_calls)
@@ -440,8 +440,8 @@ def test_a_post_through_a_rule_shows_as_a_repost_of_the_rules_source(
     workspace, alice, mirrored, taisly
 ):
     """What the rules page says (from → to) and what history marks (a repost of …) agree."""
+    from posting.mirror.sync import history_sync
     from posting.models import PostResult
-    from posting.sync import history_sync
     from tests.videos import make_video
 
     tiktok, instagram, x = mirrored["TikTok"], mirrored["Instagram"], mirrored["X"]

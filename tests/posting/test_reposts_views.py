@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import AuditEvent
-from posting import reposts
+from posting.mirror import reposts
 from posting.models import RepostRule
 from tests.posting.sandbox_mirror import *  # noqa: F401,F403 (fixtures: mirrored, taisly, taisly_calls)
 

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from posting import sync
+from posting.mirror import sync
 from posting.models import Post, PostResult
 from tests.posting.upload_fixtures import *  # noqa: F403
 from tests.posting.upload_fixtures import compose_data, compose_url, sandbox_posts

@@ -1,4 +1,4 @@
-"""posting.sync against the sandbox over real HTTP: platforms and history into the mirror."""
+"""posting.mirror.sync against the sandbox over real HTTP: platforms and history into the mirror."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import time_machine
 from django.utils import timezone
 
 from accounts.models import TaislyConnection
-from posting import sync
-from posting.gateway import TaislyActionError
+from posting.mirror import sync
 from posting.models import MirrorState, Platform, Post, PostResult
 from posting.taisly import HistoryPost, taisly_call
 from posting.taisly import Platform as TaislyPlatform
 from posting.taisly import PostResult as TaislyResult
+from posting.taisly.gateway import TaislyActionError
 from tests.posting.sandbox_posts import *  # noqa: F403
 from tests.posting.sandbox_posts import now_ms
 
@@ -34,7 +34,7 @@ def results_by_network(post: Post) -> dict[str, PostResult]:
 
 def test_connecting_a_key_stores_its_platforms(workspace, alice, taisly, sandbox):
     account = sandbox.create_account(platforms=["TikTok", "X"], disconnected=["X"])
-    from accounts import keys
+    from posting.connection import keys
 
     keys.connection_connect(workspace=workspace, api_key=account["api_key"], plan=None, actor=alice)
 

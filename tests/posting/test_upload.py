@@ -16,10 +16,10 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from accounts.models import AuditEvent
-from posting import upload
 from posting.models import Platform, Post
-from posting.uploadhandlers import LimitedTemporaryFileUploadHandler
-from posting.views import compose as compose_views
+from posting.sending import upload
+from posting.sending import views as compose_views
+from posting.sending.uploadhandlers import LimitedTemporaryFileUploadHandler
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
 from tests.posting.upload_fixtures import compose_data, compose_url, platform, sandbox_posts
 from tests.videos import make_noise_file

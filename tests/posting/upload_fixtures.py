@@ -12,7 +12,7 @@ import pytest
 import requests
 from django.urls import reverse
 
-from accounts import keys
+from posting.connection import keys
 from posting.models import Platform
 from tests.videos import make_video
 
@@ -46,7 +46,7 @@ def connected_ws(settings, sandbox, sandbox_account, workspace, alice, media):
         workspace=workspace, api_key=sandbox_account["api_key"], plan=None, actor=alice
     )
     for item in sandbox_account["platforms"]:
-        # get_or_create: connecting may already store the platforms (posting.sync).
+        # get_or_create: connecting may already store the platforms (posting.mirror.sync).
         Platform.objects.get_or_create(
             workspace=workspace,
             taisly_id=item["_id"],

@@ -115,7 +115,7 @@ def test_the_dashboard_imports_nothing_from_the_sandbox():
         ("importlib.import_module('oversight.views')", "sandbox.x", "oversight.views"),
         ("__import__('sandbox.services')", "posting.views", "sandbox.services"),
         ("apps.get_model('posting', 'Post')", "sandbox.views", "posting"),
-        ("apps.get_model('sandbox.Post')", "posting.sync", "sandbox"),
+        ("apps.get_model('sandbox.Post')", "posting.mirror.sync", "sandbox"),
         ("from .. import services", "sandbox.management.commands.x", "sandbox.management"),
         ("from ...services import post_create", "sandbox.management.commands.x",
          "sandbox.services"),
@@ -200,7 +200,7 @@ def test_only_one_module_says_what_a_taisly_key_looks_like():
                 )
             ):
                 found.append(str(path.relative_to(ROOT)))
-    assert found == [], f"use posting.taisly.keys instead: {found}"
+    assert found == [], f"use accounts.taisly_key instead: {found}"
     assert "KEY_SHAPE = re.compile" in (ROOT / "posting/taisly/keys.py").read_text()
 
 

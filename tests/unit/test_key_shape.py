@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from accounts.audit import _scrub as audit_scrub
-from accounts.forms_keys import ConnectKeyForm
+from posting.connection.forms import ConnectKeyForm
 from posting.taisly.errors import scrub as client_scrub
 from posting.taisly.types import key_hint
 

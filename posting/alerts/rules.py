@@ -1,0 +1,265 @@
+"""Alerts: what raises one, exactly once, and who hears of it.
+
+    history_sync (after its transaction commits) ──> alerts_for_sync(workspace)
+    every minute (ALERTS_SCHEDULE) ──────────────> alerts_scan() for every workspace
+        alerts_scan: the mirror as it is now ──> Alert rows (get_or_create under the unique
+        │            constraints: a re-sync, a redelivered task, two workers or a restart find
+        │            the row and raise nothing) and resolves what no longer holds
+        └─ new alerts, on commit ─┬─ alerts_email(ids)          (task: "immediately" members,
+                                  │                              one email per person per batch)
+                                  └─ WebhookDelivery per endpoint ─> webhooks.delivery_send(id)
+    every hour (DIGEST_SCHEDULE) ──> alerts_digest(): "hourly digest" members, one email each
+
+The scan reads state, not events, so nothing is lost if a process dies between a sync and its
+alerts: the next minute's scan raises what the sync's own call did not. What raises an alert:
+- a result FAILED (new, or PENDING before): kind ``failed``. A failure first seen in a backfill
+  of history older than a day is history, not news, and raises nothing;
+- a result still PENDING ``STUCK_AFTER_MINUTES`` after its post was due: ``stuck``, resolved
+  once the result is SUCCESS or FAILED (a FAILED raises its own ``failed`` alert);
+- a post SEND_FAILED or NEEDS_CHECK: ``send_failed`` / ``needs_check``, resolved when it leaves
+  that state;
+- the workspace's key no longer accepted (401/403, revoked or regenerated elsewhere):
+  ``connection_invalid``; blocked by a 429 for longer than ``ALERT_BLOCKED_MINUTES``:
+  ``blocked``. Both resolved once the key works again; a later incident is a new alert.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from accounts.models import TaislyConnection, Workspace
+from posting.alerts import webhooks
+from posting.alerts.emails import EMAIL_TASK
+from posting.models import Alert, Post, PostResult
+
+logger = logging.getLogger(__name__)
+
+
+Kind = Alert.Kind
+
+
+#: Failures older than this when first seen (a first sync's backfill) are history, not news.
+BACKFILL_QUIET = timedelta(hours=24)
+
+
+#: How far back the scan looks for failures and sends that have no alert yet.
+SCAN_WINDOW = timedelta(hours=48)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The alerts one scan raised (new rows only) and the ones it resolved."""
+
+    raised: list[Alert]
+    resolved: int
+
+
+def alerts_for_sync(workspace: Workspace) -> Batch:
+    """Called by history sync once its diff is committed: raise what the new mirror says."""
+    return alerts_scan(workspace_ids=[workspace.pk])
+
+
+def alerts_scan(
+    *, workspace_ids: Iterable[int] | None = None, now: datetime | None = None
+) -> Batch:
+    """Raise every alert the mirror calls for that does not exist yet; resolve the ones that
+    no longer hold. ``workspace_ids`` None: every workspace. Safe to run any number of times,
+    in any number of processes at once."""
+    now = now or timezone.now()
+    scope = list(workspace_ids) if workspace_ids is not None else None
+
+    def only(qs, field="workspace_id"):
+        return qs.filter(**{f"{field}__in": scope}) if scope is not None else qs
+
+    raised: list[Alert] = []
+    resolved = 0
+    same_result = Alert.objects.filter(
+        post_id=OuterRef("post_id"), platform_id=OuterRef("platform_id")
+    )
+
+    # FAILED results without their alert.
+    failed = only(
+        PostResult.objects.filter(
+            status=PostResult.Status.FAILED, status_changed_at__gte=now - SCAN_WINDOW
+        )
+        .filter(
+            # It was something else before (PENDING), or it is a recent post's failure.
+            ~Q(status_changed_at=F("first_seen_at"))
+            | Q(post__due_at__gte=now - BACKFILL_QUIET)
+            | Q(post__due_at__isnull=True)
+        )
+        .exclude(Exists(same_result.filter(kind=Kind.FAILED))),
+        "post__workspace_id",
+    ).select_related("post")
+    for result in failed:
+        raised += _raise(
+            workspace_id=result.post.workspace_id,
+            post_id=result.post_id,
+            platform_id=result.platform_id,
+            kind=Kind.FAILED,
+            error_code=result.code,
+            message=result.message,
+            now=now,
+        )
+
+    # PENDING results long past due.
+    stuck_cutoff = now - timedelta(minutes=settings.STUCK_AFTER_MINUTES)
+    stuck = only(
+        PostResult.objects.filter(
+            status=PostResult.Status.PENDING,
+            post__state=Post.State.SENT,
+            post__due_at__lte=stuck_cutoff,
+            post__due_at__gte=now - timedelta(days=settings.POSTING_SYNC_LOOKBACK_DAYS),
+        ).exclude(Exists(same_result.filter(kind=Kind.STUCK))),
+        "post__workspace_id",
+    ).select_related("post")
+    for result in stuck:
+        minutes = int((now - result.post.due_at).total_seconds() // 60)
+        raised += _raise(
+            workspace_id=result.post.workspace_id,
+            post_id=result.post_id,
+            platform_id=result.platform_id,
+            kind=Kind.STUCK,
+            error_code="",
+            message=f"PENDING {minutes} min",
+            now=now,
+        )
+    # A stuck result that finished (or whose post was cancelled) is no longer stuck.
+    still_pending = PostResult.objects.filter(
+        post_id=OuterRef("post_id"),
+        platform_id=OuterRef("platform_id"),
+        status=PostResult.Status.PENDING,
+        post__state=Post.State.SENT,
+    )
+    resolved += only(
+        Alert.objects.filter(kind=Kind.STUCK, resolved_at__isnull=True).exclude(
+            Exists(still_pending)
+        )
+    ).update(resolved_at=now)
+
+    # Posts whose send failed or needs a person's check.
+    for kind, state in (
+        (Kind.SEND_FAILED, Post.State.SEND_FAILED),
+        (Kind.NEEDS_CHECK, Post.State.NEEDS_CHECK),
+    ):
+        posts = only(
+            Post.objects.filter(state=state, updated_at__gte=now - SCAN_WINDOW).exclude(
+                Exists(Alert.objects.filter(post_id=OuterRef("pk"), kind=kind))
+            )
+        )
+        for post in posts:
+            raised += _raise(
+                workspace_id=post.workspace_id,
+                post_id=post.pk,
+                platform_id=None,
+                kind=kind,
+                error_code="",
+                message=post.state_reason,
+                now=now,
+            )
+        resolved += only(
+            Alert.objects.filter(kind=kind, resolved_at__isnull=True).exclude(post__state=state)
+        ).update(resolved_at=now)
+
+    # The key: no longer accepted, or blocked for long.
+    connections = only(TaislyConnection.objects.defer("api_key"))
+    invalid = connections.filter(status=TaislyConnection.Status.INVALID)
+    for connection in invalid.exclude(
+        Exists(
+            Alert.objects.filter(
+                workspace_id=OuterRef("workspace_id"),
+                kind=Kind.CONNECTION_INVALID,
+                resolved_at__isnull=True,
+            )
+        )
+    ):
+        raised += _raise(
+            workspace_id=connection.workspace_id,
+            post_id=None,
+            platform_id=None,
+            kind=Kind.CONNECTION_INVALID,
+            error_code="INVALID_API_KEY",
+            message=connection.key_hint,
+            now=now,
+        )
+    resolved += only(
+        Alert.objects.filter(kind=Kind.CONNECTION_INVALID, resolved_at__isnull=True).exclude(
+            workspace__taisly_connection__status=TaislyConnection.Status.INVALID
+        )
+    ).update(resolved_at=now)
+    long_block = now + timedelta(minutes=settings.ALERT_BLOCKED_MINUTES)
+    for connection in connections.filter(blocked_until__gt=long_block).exclude(
+        Exists(
+            Alert.objects.filter(
+                workspace_id=OuterRef("workspace_id"), kind=Kind.BLOCKED, resolved_at__isnull=True
+            )
+        )
+    ):
+        raised += _raise(
+            workspace_id=connection.workspace_id,
+            post_id=None,
+            platform_id=None,
+            kind=Kind.BLOCKED,
+            error_code="RATE_LIMITED",
+            message=connection.blocked_until.isoformat(),
+            now=now,
+        )
+    resolved += only(
+        Alert.objects.filter(kind=Kind.BLOCKED, resolved_at__isnull=True).exclude(
+            workspace__taisly_connection__blocked_until__gt=now
+        )
+    ).update(resolved_at=now)
+
+    if raised:
+        _dispatch(raised)
+        logger.info("Alerts: %d raised, %d resolved", len(raised), resolved)
+    return Batch(raised=raised, resolved=resolved)
+
+
+def _raise(
+    *,
+    workspace_id: int,
+    post_id: int | None,
+    platform_id: int | None,
+    kind: str,
+    error_code: str,
+    message: str,
+    now: datetime,
+) -> list[Alert]:
+    """The alert, made unless it exists: [alert] when this call made it, else []."""
+    lookup = {"workspace_id": workspace_id, "post_id": post_id, "platform_id": platform_id}
+    if post_id is None:
+        lookup["resolved_at"] = None
+    try:
+        with transaction.atomic():
+            alert, created = Alert.objects.get_or_create(
+                kind=kind,
+                **lookup,
+                defaults={"error_code": error_code[:100], "message": message, "created_at": now},
+            )
+    except IntegrityError:
+        # Another process made it between our look and our insert: theirs is the one.
+        return []
+    return [alert] if created else []
+
+
+def _dispatch(alerts: list[Alert]) -> None:
+    """Webhook deliveries for the new alerts now, emails and sends once the alerts commit."""
+    deliveries = webhooks.deliveries_for(alerts)
+    ids = [a.pk for a in alerts]
+
+    def after_commit() -> None:
+        async_task(EMAIL_TASK, ids, task_name=f"alert emails ({len(ids)})", group="alerts")
+        for delivery_id in deliveries:
+            webhooks.enqueue(delivery_id)
+
+    transaction.on_commit(after_commit)

@@ -1,0 +1,44 @@
+"""posting's models, one module per concern; import them from here.
+
+Workspace ─┬─ MirrorState (when each part was last synced)              mirror.py
+           ├─ Platform* (a connected social account; marked gone)       mirror.py
+           ├─ RepostRule* (from one platform to others)                 mirror.py
+           ├─ Post* ─── PostResult* (one per platform)                  posts.py
+           ├─ Alert* ─── AlertRead*, AlertPreference* (per member)     alerts.py
+           └─ WebhookEndpoint* ─── WebhookDelivery* ─── WebhookAttempt* webhooks.py
+TaislyConnection ─┬─ TaislyRequest* (the ledger), KeyBudget (per key)  ledger.py
+"""
+
+from posting.models.alerts import Alert, AlertPreference, AlertRead
+from posting.models.ledger import KeyBudget, TaislyRequest
+from posting.models.mirror import (
+    DESCRIPTION_LIMIT,
+    DESCRIPTION_LIMITS,
+    MirrorState,
+    Network,
+    Platform,
+    RepostRule,
+    description_limit,
+)
+from posting.models.posts import Post, PostResult
+from posting.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+
+__all__ = [
+    "DESCRIPTION_LIMIT",
+    "DESCRIPTION_LIMITS",
+    "Alert",
+    "AlertPreference",
+    "AlertRead",
+    "KeyBudget",
+    "MirrorState",
+    "Network",
+    "Platform",
+    "Post",
+    "PostResult",
+    "RepostRule",
+    "TaislyRequest",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "description_limit",
+]

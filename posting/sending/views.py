@@ -1,0 +1,412 @@
+"""Compose a post and follow its upload: the form, the forward's progress, and what a person
+decides when the forward failed. Views parse and render; ``posting.sending.upload`` decides.
+
+    GET  new/                 the form (editors and owners; viewers 403)
+    POST new/                 streamed in through LimitedTemporaryFileUploadHandler, probed,
+                              queued → the progress fragment (htmx) or the post page
+    GET  <post>/progress/     the progress fragment, polled every second; 286 once it is done
+                              (without htmx: a redirect to the post page, which includes it)
+    POST <post>/retry-send/   SEND_FAILED → QUEUED
+    POST <post>/adopt/ | send-again/ | give-up/ | recheck/   NEEDS_CHECK decisions
+
+
+One post's page (every detail, per-platform results, audit trail) and cancelling it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.files.uploadedfile import TemporaryUploadedFile
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.access import WorkspaceAccess, get_workspace_for_user, get_workspace_for_user_rw
+from accounts.models import AuditEvent, TaislyConnection
+from posting.access import get_post_for_user, get_post_for_user_rw
+from posting.mirror.selectors import mirror_of
+from posting.models import Platform, Post, PostResult
+from posting.reporting import display
+from posting.sending import probe, retry, upload
+from posting.sending.cancel import can_cancel, post_cancel
+from posting.sending.errors import PostActionError
+from posting.sending.forms import ComposeForm
+from posting.sending.uploadhandlers import LimitedTemporaryFileUploadHandler
+from taisly_dash.htmx import HtmxHttpRequest, redirect_for
+
+FORM_OVERHEAD_BYTES = 64 * 1024
+HTMX_STOP_POLLING = 286
+
+
+# --- Compose ----------------------------------------------------------------------------------
+
+
+@csrf_exempt  # the CSRF check happens in _compose, once the upload handler is in place
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def compose(request: HtmxHttpRequest, code) -> HttpResponse:
+    # Authority first: a viewer's upload is refused before a byte of it is read.
+    access = get_workspace_for_user_rw(request, code)
+    if request.method == "POST":
+        # Upload handlers can only change before the body is read (which the CSRF check does).
+        request.upload_handlers = [LimitedTemporaryFileUploadHandler(request)]
+        length = _content_length(request)
+        if length > probe.max_video_bytes() + FORM_OVERHEAD_BYTES:
+            # Refused from the header alone: nothing of the body is read. No CSRF check is
+            # needed for a refusal that changes nothing.
+            return _render_form(
+                request,
+                access,
+                ComposeForm(workspace=access.workspace),
+                status=413,
+                error=probe.too_large_sentence(),
+            )
+    return _compose(request, access)
+
+
+@csrf_protect
+def _compose(request: HtmxHttpRequest, access: WorkspaceAccess) -> HttpResponse:
+    workspace = access.workspace
+    if request.method != "POST":
+        return _render_form(request, access, ComposeForm(workspace=workspace))
+
+    form = ComposeForm(request.POST, request.FILES, workspace=workspace)
+    if getattr(request, "upload_too_large", False):
+        form.is_valid()  # keep what was typed before the file; the file itself is gone
+        form.errors.pop("video", None)
+        form.add_error("video", probe.too_large_sentence())
+        return _render_form(request, access, form, status=413)
+    if not form.is_valid():
+        return _render_form(request, access, form, status=422)
+
+    video = form.cleaned_data["video"]
+    try:
+        if not isinstance(video, TemporaryUploadedFile):  # the handler above always makes one
+            raise probe.VideoRejected(_("The upload could not be read. Try again."), code="upload")
+        facts = probe.probe_video(video.temporary_file_path(), name=video.name, size=video.size)
+    except probe.VideoRejected as exc:
+        form.add_error("video", exc.message)
+        return _render_form(request, access, form, status=422)
+
+    try:
+        post = upload.post_create(
+            workspace=workspace,
+            actor=request.user,
+            video=video,
+            facts=facts,
+            platforms=list(form.cleaned_data["platforms"]),
+            description=form.cleaned_data["description"],
+            cover_second=form.cleaned_data["cover_second"],
+            scheduled_at=form.cleaned_data["scheduled_at"],
+            token=form.cleaned_data["token"],
+            request=request,
+        )
+    except PostActionError as exc:
+        form.add_error(None, exc.message)
+        return _render_form(request, access, form, status=422)
+
+    if request.htmx:
+        response = render(request, "posting/_progress.html", _progress_context(access, post))
+        # The address bar then names the post's page: a reload or a bookmark finds the same
+        # progress there (closing the tab loses nothing).
+        response["HX-Push-Url"] = reverse(
+            "posting:post", kwargs={"code": workspace.code, "post_code": post.code}
+        )
+        return response
+    messages.success(request, _("The video is uploaded and queued for Taisly."))
+    return redirect("posting:post", code=workspace.code, post_code=post.code)
+
+
+def _render_form(
+    request: HtmxHttpRequest,
+    access: WorkspaceAccess,
+    form: ComposeForm,
+    *,
+    status: int = 200,
+    error: str | None = None,
+) -> HttpResponse:
+    workspace = access.workspace
+    selected = {str(v) for v in (form["platforms"].value() or [])}
+    platforms = list(Platform.objects.filter(workspace=workspace))
+    now = timezone.localtime()
+    context = {
+        "access": access,
+        "workspace": workspace,
+        "form": form,
+        "page_error": error,
+        "platforms": platforms,
+        "selected": selected,
+        "has_key": TaislyConnection.objects.filter(
+            workspace=workspace, status=TaislyConnection.Status.ACTIVE
+        ).exists(),
+        "now_local": now,
+        "timezone_name": timezone.get_current_timezone_name(),
+        "max_bytes": probe.max_video_bytes(),
+        "max_mb": probe.max_video_mb_label(),
+        "min_seconds": probe.MIN_SECONDS,
+        "max_seconds": probe.MAX_SECONDS,
+        "ratio_tolerance": probe.RATIO_TOLERANCE,
+        "extensions": ",".join(sorted(probe.CONTAINERS)),
+        "browser_messages": probe.browser_messages(),
+    }
+    template = "posting/compose.html"
+    if request.htmx and request.method == "POST":
+        template += "#compose-form"
+    return render(request, template, context, status=status)
+
+
+def _content_length(request: HttpRequest) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+# --- Progress ---------------------------------------------------------------------------------
+
+
+def _post_in(access: WorkspaceAccess, post_code) -> Post:
+    """A post of this workspace by its code, else 404 (a code of another workspace included)."""
+    try:
+        post_code = post_code if isinstance(post_code, uuid.UUID) else uuid.UUID(str(post_code))
+    except ValueError:
+        raise Http404 from None
+    post = Post.objects.filter(workspace=access.workspace, code=post_code).first()
+    if post is None:
+        raise Http404
+    return post
+
+
+def progress_context(access: WorkspaceAccess, post: Post) -> dict:
+    """What ``posting/_progress.html`` needs; the post page includes it with this context."""
+    return _progress_context(access, post)
+
+
+def _progress_context(access: WorkspaceAccess, post: Post) -> dict:
+    results = list(post.results.select_related("platform")) if post.state == Post.State.SENT else []
+    targets = list(post.target_platforms.all())
+    percent = 0
+    if post.progress_total:
+        percent = min(100, round(post.progress_bytes * 100 / post.progress_total))
+    return {
+        "access": access,
+        "workspace": access.workspace,
+        "post": post,
+        "results": results,
+        "targets": targets,
+        "percent": percent,
+        "polling": post.is_local_pending,
+        "all_final": all(r.status != "PENDING" for r in results),
+        "candidates": _candidates(post) if post.state == Post.State.NEEDS_CHECK else [],
+    }
+
+
+def _candidates(post: Post) -> list[dict]:
+    candidates = []
+    for candidate in post.send_candidates:
+        when = candidate.get("date") or candidate.get("created_at")
+        candidates.append({**candidate, "when": datetime.fromisoformat(when) if when else None})
+    return candidates
+
+
+@never_cache
+@login_required
+@require_GET
+def post_progress(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
+    access = get_workspace_for_user(request, code)
+    post = _post_in(access, post_code)
+    context = _progress_context(access, post)
+    if request.htmx:
+        response = render(request, "posting/_progress.html", context)
+        if not post.is_local_pending:
+            response.status_code = HTMX_STOP_POLLING
+        return response
+    # Without htmx (the fragment's "Refresh" link, an old bookmark): the post page shows it.
+    return redirect("posting:post", code=access.workspace.code, post_code=post.code)
+
+
+# --- Decisions after a failed forward -------------------------------------------------------
+
+
+def _decide(request: HtmxHttpRequest, code, post_code, action, success: str) -> HttpResponse:
+    access = get_workspace_for_user_rw(request, code)
+    post = _post_in(access, post_code)
+    error = None
+    try:
+        post = action(access, post)
+    except PostActionError as exc:
+        error = exc.message
+        post.refresh_from_db()
+    if request.htmx:
+        context = {**_progress_context(access, post), "action_error": error}
+        return render(request, "posting/_progress.html", context, status=422 if error else 200)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, success)
+    return redirect("posting:post", code=access.workspace.code, post_code=post.code)
+
+
+@login_required
+@require_POST
+def post_retry_send(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
+    return _decide(
+        request,
+        code,
+        post_code,
+        lambda access, post: upload.post_retry_send(post=post, actor=request.user, request=request),
+        _("The post is queued to be sent to Taisly again."),
+    )
+
+
+@login_required
+@require_POST
+def post_send_again(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
+    return _decide(
+        request,
+        code,
+        post_code,
+        lambda access, post: upload.post_send_again(post=post, actor=request.user, request=request),
+        _("The post is queued to be sent to Taisly again."),
+    )
+
+
+@login_required
+@require_POST
+def post_adopt(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
+    taisly_id = (request.POST.get("taisly_id") or "").strip()[:64]
+    return _decide(
+        request,
+        code,
+        post_code,
+        lambda access, post: upload.post_adopt(
+            post=post, actor=request.user, taisly_id=taisly_id, request=request
+        ),
+        _("The post is linked to the one found in Taisly's history."),
+    )
+
+
+@login_required
+@require_POST
+def post_give_up(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
+    return _decide(
+        request,
+        code,
+        post_code,
+        lambda access, post: upload.post_give_up(post=post, actor=request.user, request=request),
+        _("The post will not be sent again."),
+    )
+
+
+@login_required
+@require_POST
+def post_recheck(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
+    def action(access, post):
+        upload.post_recheck(post_id=post.pk, actor=request.user, request=request)
+        post.refresh_from_db()
+        return post
+
+    return _decide(
+        request, code, post_code, action, _("Taisly's history was read again (one request).")
+    )
+
+
+PROGRESS_STATES = (
+    Post.State.QUEUED,
+    Post.State.SENDING,
+    Post.State.SEND_FAILED,
+    Post.State.NEEDS_CHECK,
+)
+
+AUDIT_LIMIT = 50
+
+
+def post_url(post) -> str:
+    return reverse("posting:post", kwargs={"code": post.workspace.code, "post_code": post.code})
+
+
+@login_required
+@require_GET
+def post_detail(request: HttpRequest, code, post_code) -> HttpResponse:
+    post, access = get_post_for_user(request, code, post_code)
+    results = list(
+        post.results.select_related("platform", "repost_of").order_by("platform__network", "id")
+    )
+    unseen = [r.pk for r in results if r.status == PostResult.Status.FAILED and not r.seen_at]
+    if unseen and access.membership is not None:
+        # A member has now seen these failures: the overview stops listing them. Staff looking
+        # in do not count, they are not the ones who must act.
+        now = timezone.now()
+        PostResult.objects.filter(pk__in=unseen, seen_at__isnull=True).update(seen_at=now)
+    summary = display.summarise(post, results)
+    targets = list(post.target_platforms.order_by("network", "id")) if not results else []
+    events = list(
+        AuditEvent.objects.filter(workspace=access.workspace, target=str(post.code)).order_by(
+            "-created_at", "-id"
+        )[:AUDIT_LIMIT]
+    )
+    context = {
+        "access": access,
+        "workspace": access.workspace,
+        "post": post,
+        "summary": summary,
+        "chips": [display.chip(r) for r in results],
+        "targets": targets,
+        "events": events,
+        "mirror": mirror_of(access.workspace),
+        "can_cancel": access.can_write and can_cancel(post),
+        "sync_next": request.get_full_path(),
+        # The upload's progress and decisions (one implementation: posting/_progress.html),
+        # shown while the dashboard has the post and when it failed or needs a person.
+        "progress": progress_context(access, post) if post.state in PROGRESS_STATES else None,
+    }
+    return render(request, "posting/post.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def post_cancel_view(request: HttpRequest, code, post_code) -> HttpResponse:
+    """A confirm page (works without JavaScript), then the cancel itself."""
+    post, access = get_post_for_user_rw(request, code, post_code)
+    context = {"access": access, "workspace": access.workspace, "post": post, "error": None}
+    if request.method == "GET":
+        if not can_cancel(post):
+            context["error"] = _(
+                "This post cannot be cancelled: only a post scheduled at Taisly that has not "
+                "gone out yet can be."
+            )
+        return render(request, "posting/post_cancel.html", context)
+    try:
+        post_cancel(post=post, actor=request.user, request=request)
+    except PostActionError as exc:
+        context["error"] = exc.message
+        return render(request, "posting/post_cancel.html", context, status=409)
+    messages.success(request, _("The scheduled post was cancelled. Taisly will not post it."))
+    return redirect_for(request, post_url(post))
+
+
+@login_required
+@require_POST
+def post_retry_failed(request: HttpRequest, code, post_code) -> HttpResponse:
+    post, access = get_post_for_user_rw(request, code, post_code)
+    try:
+        new = retry.post_retry_failed(post=post, actor=request.user, request=request)
+    except PostActionError as exc:
+        messages.error(request, exc.message)
+        return redirect(
+            reverse("posting:post", kwargs={"code": access.workspace.code, "post_code": post.code})
+        )
+    messages.success(request, _("A new post for the failed platforms is on its way to Taisly."))
+    return redirect(
+        reverse("posting:post", kwargs={"code": access.workspace.code, "post_code": new.code})
+    )

@@ -1,2 +1,0 @@
-"""Posting's views, one module per page family (compose, history, posts, calendar, platforms,
-reposts)."""
