@@ -1,9 +1,10 @@
-"""The sandbox and the dashboard meet only over HTTP: neither imports the other.
+"""The dependency rules import-linter cannot see, and one definition of each shared thing.
 
-Every .py file is parsed (not imported), so a violation is found even in code no test runs.
-Besides import statements, calls that import by name (importlib.import_module, __import__) and
-model lookups by app label (apps.get_model) count as imports. Dotted strings that only configure
-Django (INSTALLED_APPS, DATABASE_ROUTERS = ["sandbox.routers.SandboxRouter"]) do not.
+The direction between the apps (oversight → posting → accounts → settings; the sandbox apart) is
+import-linter's contracts in pyproject.toml, run by `make lint`. They read import statements
+only, so this module parses every .py file (not importing it) for what imports by name: calls
+of importlib.import_module / __import__ and model lookups by app label (apps.get_model). Dotted
+strings that only configure Django (INSTALLED_APPS, DATABASE_ROUTERS) are not imports.
 """
 
 from __future__ import annotations
@@ -74,31 +75,50 @@ def offending(path: Path, forbidden: tuple[str, ...]) -> list[str]:
     )
 
 
-def test_the_sandbox_imports_nothing_from_the_dashboard():
-    files = python_files("sandbox")
-    assert ROOT / "sandbox" / "views.py" in files  # the walk really found the sandbox
-
-    violations = {
-        str(path.relative_to(ROOT)): found
-        for path in files
-        if (found := offending(path, DASHBOARD))
-    }
-
-    assert violations == {}, (
-        "The sandbox must not import dashboard code (use django.conf.settings, not "
-        f"taisly_dash.settings): {violations}"
-    )
+#: What each part of the project may not reach, by name or otherwise (the contracts' rule).
+FORBIDDEN = {
+    "sandbox": ("accounts", "posting", "oversight", "taisly_dash"),
+    "accounts": ("posting", "oversight", "sandbox"),
+    "posting": ("oversight", "sandbox"),
+    "oversight": ("sandbox",),
+}
 
 
-def test_the_dashboard_imports_nothing_from_the_sandbox():
-    files = [path for package in DASHBOARD for path in python_files(package)]
-    assert ROOT / "taisly_dash" / "settings.py" in files
+def dynamic_imports(source: str) -> set[str]:
+    """Modules (or app labels) ``source`` reaches by name: import_module, __import__, get_model."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and node.args:
+            name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
+            first = node.args[0]
+            if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+                continue
+            if name in IMPORT_CALLS:
+                found.add(first.value)
+            elif name in MODEL_CALLS:
+                found.add(first.value.partition(".")[0])
+    return found
 
-    violations = {
-        str(path.relative_to(ROOT)): found for path in files if (found := offending(path, SANDBOX))
-    }
 
-    assert violations == {}, f"Dashboard code must reach the sandbox over HTTP only: {violations}"
+def test_nothing_reaches_against_the_dependency_direction_by_name():
+    files = {package: python_files(package) for package in FORBIDDEN}
+    assert ROOT / "sandbox" / "views.py" in files["sandbox"]  # the walk really found the files
+    violations = {}
+    for package, paths in files.items():
+        for path in paths:
+            found = sorted(
+                name
+                for name in dynamic_imports(path.read_text(encoding="utf-8"))
+                if name.split(".")[0] in FORBIDDEN[package]
+            )
+            if found:
+                violations[str(path.relative_to(ROOT))] = found
+    assert violations == {}, f"Imports by name against the dependency direction: {violations}"
+
+
+def test_the_name_lookups_are_found():
+    source = "importlib.import_module('oversight.views')\napps.get_model('posting', 'Post')\n"
+    assert dynamic_imports(source) == {"oversight.views", "posting"}
 
 
 # --- The checker itself: it must see what it claims to see ------------------------------------
@@ -187,7 +207,7 @@ def test_there_is_one_htmx_request_type_and_one_audit_page_size():
 
 
 def test_only_one_module_says_what_a_taisly_key_looks_like():
-    """A regular expression mentioning ``taisly_`` lives in posting/taisly/keys.py only."""
+    """A regular expression mentioning ``taisly_`` lives in accounts/taisly_key.py only."""
     found = []
     for path, tree in _dashboard_trees().items():
         for node in ast.walk(tree):
@@ -201,10 +221,10 @@ def test_only_one_module_says_what_a_taisly_key_looks_like():
             ):
                 found.append(str(path.relative_to(ROOT)))
     assert found == [], f"use accounts.taisly_key instead: {found}"
-    assert "KEY_SHAPE = re.compile" in (ROOT / "posting/taisly/keys.py").read_text()
+    assert "KEY_SHAPE = re.compile" in (ROOT / "accounts/taisly_key.py").read_text()
 
 
 def test_taisly_connection_has_no_second_hint_function():
     from accounts.models import TaislyConnection
 
-    assert not hasattr(TaislyConnection, "hint_for")  # posting.taisly.types.key_hint is the one
+    assert not hasattr(TaislyConnection, "hint_for")  # accounts.taisly_key.key_hint is the one

@@ -209,7 +209,7 @@ class Command(BaseCommand):
 
     def _posting_history(self, agency: User) -> None:
         """Weeks of posts and two repost rules (one paused) in each client workspace, made
-        through the sandbox's API, then read into the mirror (accounts/management/demo/)."""
+        through the sandbox's API, then read into the mirror (posting/management/demo/)."""
         if self.sandbox is None:
             self.stdout.write(
                 f"No posting history seeded: no sandbox answers at {settings.TAISLY_BASE_URL}."
