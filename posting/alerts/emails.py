@@ -19,7 +19,7 @@ from django.utils.translation import ngettext
 from accounts.access import RoleRequired
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, Membership, User, Workspace
-from posting.alerts.inbox import absolute, describe, post_url
+from posting.alerts.display import absolute, describe, post_url
 from posting.models import Alert, AlertPreference
 
 EMAIL_TASK = "posting.tasks.alerts_email"
@@ -29,11 +29,6 @@ def default_email(role: str) -> str:
     if role in (Membership.Role.OWNER, Membership.Role.EDITOR):
         return AlertPreference.Email.IMMEDIATELY
     return AlertPreference.Email.OFF
-
-
-def email_preference(workspace: Workspace, membership: Membership) -> str:
-    row = AlertPreference.objects.filter(workspace=workspace, user_id=membership.user_id).first()
-    return row.email if row else default_email(membership.role)
 
 
 def email_preference_set(

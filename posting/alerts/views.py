@@ -1,5 +1,5 @@
 """Alerts pages: the list (filters, mark read), the nav badges, a member's email choice, the
-owners' webhooks (endpoints, delivery log, test event, redeliver), and retry of failed platforms.
+owners' webhooks (endpoints, delivery log, test event, redeliver).
 
 Every view finds its objects through ``accounts.access``; the services decide under lock.
 """
@@ -10,7 +10,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,19 +17,19 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from accounts.access import get_workspace_for_owner, get_workspace_for_user
-from accounts.models import Membership, Workspace
+from accounts.access import get_workspace_for_owner, get_workspace_for_user, user_memberships
+from accounts.models import Workspace
 from posting.access import (
     get_alert_for_user,
     get_webhook_delivery_for_owner,
     get_webhook_for_owner,
 )
-from posting.alerts import emails, inbox, webhooks
+from posting.alerts import emails, inbox, selectors, webhooks
+from posting.alerts.display import describe
 from posting.alerts.forms import AlertEmailForm, AlertFilterForm, WebhookForm
-from posting.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from posting.models import WebhookEndpoint
 
 PAGE_SIZE = 50
-DELIVERY_LOG_SIZE = 30
 CHANGED = "alerts-changed"
 
 
@@ -50,7 +49,7 @@ def alert_list(request: HttpRequest, code) -> HttpResponse:
 def _render_list(request: HttpRequest, access) -> HttpResponse:
     workspace = access.workspace
     form = AlertFilterForm(request.GET or None)
-    rows = inbox.alerts_for_user(workspace, request.user)
+    rows = selectors.alerts_for_user(workspace, request.user)
     if form.is_valid():
         if form.cleaned_data["kind"]:
             rows = rows.filter(kind=form.cleaned_data["kind"])
@@ -66,8 +65,8 @@ def _render_list(request: HttpRequest, access) -> HttpResponse:
         "workspace": workspace,
         "form": form,
         "page": page,
-        "items": [inbox.describe(a, read=a.is_read) for a in page.object_list],
-        "unread": inbox.unread_count(workspace.pk, request.user),
+        "items": [describe(a, read=a.is_read) for a in page.object_list],
+        "unread": selectors.unread_count(workspace.pk, request.user),
         "is_member": access.membership is not None,
         "query": query.urlencode(),
     }
@@ -80,7 +79,7 @@ def _render_list(request: HttpRequest, access) -> HttpResponse:
 def alert_badge(request: HttpRequest, code) -> HttpResponse:
     """The nav's unread count for this workspace (htmx loads and refreshes it)."""
     access = get_workspace_for_user(request, code)
-    count = inbox.unread_count(access.workspace.pk, request.user)
+    count = selectors.unread_count(access.workspace.pk, request.user)
     return render(
         request, "posting/alerts.html#badge", {"workspace": access.workspace, "unread": count}
     )
@@ -125,13 +124,8 @@ def alerts_read_all(request: HttpRequest, code) -> HttpResponse:
 @require_GET
 def alerts_everywhere(request: HttpRequest) -> HttpResponse:
     """Unread alerts per workspace the user is a member of, and in all."""
-    counts = inbox.unread_by_workspace(request.user)
-    memberships = list(
-        Membership.objects.filter(user=request.user)
-        .select_related("workspace")
-        .order_by("workspace__kind", "workspace__name", "workspace__id")
-    )
-    rows = [(m.workspace, counts.get(m.workspace_id, 0)) for m in memberships]
+    counts = selectors.unread_by_workspace(request.user)
+    rows = [(m.workspace, counts.get(m.workspace_id, 0)) for m in user_memberships(request)]
     context = {"rows": rows, "total": sum(counts.values())}
     template = "posting/alerts_everywhere.html"
     if request.htmx and request.GET.get("fragment") == "badge":
@@ -149,7 +143,7 @@ def alert_settings(request: HttpRequest, code) -> HttpResponse:
     if access.membership is None:
         raise PermissionDenied  # a choice for members; staff looking in get no emails
     workspace = access.workspace
-    current = emails.email_preference(workspace, access.membership)
+    current = selectors.email_preference(workspace, access.membership)
     form = AlertEmailForm(request.POST or None, initial={"email": current})
     status = 200
     if request.method == "POST":
@@ -196,7 +190,7 @@ def webhook_list(request: HttpRequest, code) -> HttpResponse:
                 )
                 return redirect(_webhook_url(endpoint))
         status = 422
-    endpoints = list(WebhookEndpoint.objects.filter(workspace=workspace).defer("secret"))
+    endpoints = selectors.webhook_endpoints(workspace)
     context = {"access": access, "workspace": workspace, "form": form, "endpoints": endpoints}
     return render(request, "posting/webhooks.html", context, status=status)
 
@@ -211,13 +205,7 @@ def _webhook_url(endpoint: WebhookEndpoint) -> str:
 @require_GET
 def webhook_detail(request: HttpRequest, code, endpoint) -> HttpResponse:
     endpoint, access = get_webhook_for_owner(request, code, endpoint)
-    deliveries = list(
-        WebhookDelivery.objects.filter(endpoint=endpoint)
-        .prefetch_related(
-            Prefetch("tries", queryset=WebhookAttempt.objects.order_by("-number", "-id"))
-        )
-        .order_by("-created_at", "-id")[:DELIVERY_LOG_SIZE]
-    )
+    deliveries = selectors.delivery_log(endpoint)
     context = {
         "access": access,
         "workspace": access.workspace,
@@ -262,6 +250,3 @@ def webhook_redeliver(request: HttpRequest, code, endpoint, delivery) -> HttpRes
     webhooks.delivery_redeliver(delivery=delivery, actor=request.user, request=request)
     messages.success(request, _("The delivery was sent again."))
     return redirect(_webhook_url(delivery.endpoint))
-
-
-# --- Retry failed platforms --------------------------------------------------------------------

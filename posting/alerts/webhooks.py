@@ -48,7 +48,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from accounts.access import lock_actor_role
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, Membership, User, Workspace
-from posting.alerts.inbox import absolute, describe
+from posting.alerts.display import absolute, describe
 from posting.models import Alert, WebhookAttempt, WebhookDelivery, WebhookEndpoint, reasons
 
 logger = logging.getLogger(__name__)

@@ -142,3 +142,20 @@ def test_a_refused_webhook_url_answers_422_with_a_sentence(workspace, alice, log
     assert response.status_code == 422
     assert "private, loopback or reserved address" in response.content.decode()
     assert not WebhookEndpoint.objects.exists()
+
+
+def test_the_count_across_workspaces_runs_a_fixed_number_of_queries(
+    workspace, alice, login, django_assert_num_queries
+):
+    from accounts.models import Membership, Workspace
+
+    other = Workspace.objects.create(name="Client B", kind=Workspace.Kind.CLIENT)
+    Membership.objects.create(workspace=other, user=alice, role=Membership.Role.OWNER)
+    make_alerts(workspace, 2)
+    make_alerts(other, 3)
+    client = login(alice)
+    # 1 session, 2 user, 3 the user's memberships (the rows and the navigation), 4 the unread
+    # count per workspace.
+    with django_assert_num_queries(4):
+        response = client.get(reverse("alerts_everywhere"))
+    assert "5 unread alerts" in response.content.decode()
