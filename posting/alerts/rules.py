@@ -7,7 +7,7 @@
         │            the row and raise nothing) and resolves what no longer holds
         └─ new alerts, on commit ─┬─ alerts_email(ids)          (task: "immediately" members,
                                   │                              one email per person per batch)
-                                  └─ WebhookDelivery per endpoint ─> webhooks.delivery_send(id)
+                                  └─ WebhookDelivery per endpoint ─> delivery_send(id)
     every hour (DIGEST_SCHEDULE) ──> alerts_digest(): "hourly digest" members, one email each
 
 The scan reads state, not events, so nothing is lost if a process dies between a sync and its
@@ -37,8 +37,8 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from accounts.models import TaislyConnection, Workspace
-from posting.alerts import webhooks
 from posting.alerts.emails import EMAIL_TASK
+from posting.alerts.webhooks.delivery import deliveries_create, enqueue
 from posting.models import Alert, Post, PostResult
 
 logger = logging.getLogger(__name__)
@@ -303,12 +303,12 @@ def _raise(
 
 def _dispatch(alerts: list[Alert]) -> None:
     """Webhook deliveries for the new alerts now, emails and sends once the alerts commit."""
-    deliveries = webhooks.deliveries_for(alerts)
+    deliveries = deliveries_create(alerts)
     ids = [a.pk for a in alerts]
 
     def after_commit() -> None:
         async_task(EMAIL_TASK, ids, task_name=f"alert emails ({len(ids)})", group="alerts")
         for delivery_id in deliveries:
-            webhooks.enqueue(delivery_id)
+            enqueue(delivery_id)
 
     transaction.on_commit(after_commit)

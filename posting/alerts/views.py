@@ -24,9 +24,17 @@ from posting.access import (
     get_webhook_delivery_for_owner,
     get_webhook_for_owner,
 )
-from posting.alerts import emails, inbox, selectors, webhooks
+from posting.alerts import emails, inbox, selectors
 from posting.alerts.display import describe
 from posting.alerts.forms import AlertEmailForm, AlertFilterForm, WebhookForm
+from posting.alerts.webhooks.endpoints import (
+    delivery_redeliver,
+    endpoint_create,
+    endpoint_delete,
+    endpoint_set_enabled,
+    endpoint_test,
+)
+from posting.alerts.webhooks.guard import WebhookRefused
 from posting.models import WebhookEndpoint
 
 PAGE_SIZE = 50
@@ -174,7 +182,7 @@ def webhook_list(request: HttpRequest, code) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             try:
-                endpoint = webhooks.endpoint_create(
+                endpoint = endpoint_create(
                     workspace=workspace,
                     actor=request.user,
                     url=form.cleaned_data["url"],
@@ -182,7 +190,7 @@ def webhook_list(request: HttpRequest, code) -> HttpResponse:
                     events=form.cleaned_data["events"],
                     request=request,
                 )
-            except webhooks.WebhookRefused as exc:
+            except WebhookRefused as exc:
                 form.add_error("url", exc.message)
             else:
                 messages.success(
@@ -219,7 +227,7 @@ def webhook_detail(request: HttpRequest, code, endpoint) -> HttpResponse:
 @require_POST
 def webhook_test(request: HttpRequest, code, endpoint) -> HttpResponse:
     endpoint, access = get_webhook_for_owner(request, code, endpoint)
-    webhooks.endpoint_test(endpoint=endpoint, actor=request.user, request=request)
+    endpoint_test(endpoint=endpoint, actor=request.user, request=request)
     messages.success(request, _("A test event was sent. Its delivery is in the log below."))
     return redirect(_webhook_url(endpoint))
 
@@ -228,7 +236,7 @@ def webhook_test(request: HttpRequest, code, endpoint) -> HttpResponse:
 @require_POST
 def webhook_toggle(request: HttpRequest, code, endpoint) -> HttpResponse:
     endpoint, access = get_webhook_for_owner(request, code, endpoint)
-    webhooks.endpoint_set_enabled(
+    endpoint_set_enabled(
         endpoint=endpoint, actor=request.user, enabled=not endpoint.enabled, request=request
     )
     return redirect(_webhook_url(endpoint))
@@ -238,7 +246,7 @@ def webhook_toggle(request: HttpRequest, code, endpoint) -> HttpResponse:
 @require_POST
 def webhook_delete(request: HttpRequest, code, endpoint) -> HttpResponse:
     endpoint, access = get_webhook_for_owner(request, code, endpoint)
-    webhooks.endpoint_delete(endpoint=endpoint, actor=request.user, request=request)
+    endpoint_delete(endpoint=endpoint, actor=request.user, request=request)
     messages.success(request, _("Webhook deleted."))
     return redirect(reverse("posting:webhooks", kwargs={"code": access.workspace.code}))
 
@@ -247,6 +255,6 @@ def webhook_delete(request: HttpRequest, code, endpoint) -> HttpResponse:
 @require_POST
 def webhook_redeliver(request: HttpRequest, code, endpoint, delivery) -> HttpResponse:
     delivery, access = get_webhook_delivery_for_owner(request, code, endpoint, delivery)
-    webhooks.delivery_redeliver(delivery=delivery, actor=request.user, request=request)
+    delivery_redeliver(delivery=delivery, actor=request.user, request=request)
     messages.success(request, _("The delivery was sent again."))
     return redirect(_webhook_url(delivery.endpoint))
