@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import ngettext
 
-from accounts.access import RoleRequired
+from accounts.access import lock_member
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, Membership, User, Workspace
 from posting.alerts.display import absolute, describe, post_url
@@ -39,11 +39,7 @@ def email_preference_set(
         raise ValueError(email)
     now = timezone.now()
     with transaction.atomic():
-        membership = (
-            Membership.objects.select_for_update().filter(workspace=workspace, user=actor).first()
-        )
-        if membership is None:
-            raise RoleRequired
+        membership = lock_member(workspace=workspace, actor=actor)
         row, _created = AlertPreference.objects.select_for_update().get_or_create(
             workspace=workspace, user=actor, defaults={"email": email, "digest_until": now}
         )

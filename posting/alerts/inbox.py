@@ -10,9 +10,9 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from accounts.access import RoleRequired
+from accounts.access import lock_member
 from accounts.audit import audit_record
-from accounts.models import AuditEvent, Membership, User, Workspace
+from accounts.models import AuditEvent, User, Workspace
 from posting.models import Alert, AlertRead
 
 
@@ -27,9 +27,7 @@ def alerts_mark_read(
     may, a viewer too; staff looking in are not members and read without marking. Returns how
     many were newly marked."""
     with transaction.atomic():
-        membership = Membership.objects.filter(workspace=workspace, user=user).first()
-        if membership is None:
-            raise RoleRequired
+        lock_member(workspace=workspace, actor=user)
         unread = Alert.objects.filter(workspace=workspace).exclude(
             Exists(AlertRead.objects.filter(alert=OuterRef("pk"), user=user))
         )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -17,10 +16,15 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from accounts.access import get_workspace_for_owner, get_workspace_for_user, user_memberships
+from accounts.access import (
+    get_workspace_for_member,
+    get_workspace_for_owner,
+    get_workspace_for_user,
+    user_memberships,
+)
 from accounts.models import Workspace
 from posting.access import (
-    get_alert_for_user,
+    get_alert_for_member,
     get_webhook_delivery_for_owner,
     get_webhook_for_owner,
 )
@@ -106,9 +110,7 @@ def _after_read(request: HttpRequest, access, count: int) -> HttpResponse:
 @login_required
 @require_POST
 def alert_read(request: HttpRequest, code, alert_code) -> HttpResponse:
-    alert, access = get_alert_for_user(request, code, alert_code)
-    if access.membership is None:
-        raise PermissionDenied  # staff looking in read without marking
+    alert, access = get_alert_for_member(request, code, alert_code)
     count = inbox.alerts_mark_read(
         workspace=access.workspace, user=request.user, codes=[alert.code], request=request
     )
@@ -118,9 +120,7 @@ def alert_read(request: HttpRequest, code, alert_code) -> HttpResponse:
 @login_required
 @require_POST
 def alerts_read_all(request: HttpRequest, code) -> HttpResponse:
-    access = get_workspace_for_user(request, code)
-    if access.membership is None:
-        raise PermissionDenied
+    access = get_workspace_for_member(request, code)
     count = inbox.alerts_mark_read(workspace=access.workspace, user=request.user, request=request)
     return _after_read(request, access, count)
 
@@ -147,9 +147,7 @@ def alerts_everywhere(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def alert_settings(request: HttpRequest, code) -> HttpResponse:
-    access = get_workspace_for_user(request, code)
-    if access.membership is None:
-        raise PermissionDenied  # a choice for members; staff looking in get no emails
+    access = get_workspace_for_member(request, code)  # staff looking in get no emails
     workspace = access.workspace
     current = selectors.email_preference(workspace, access.membership)
     form = AlertEmailForm(request.POST or None, initial={"email": current})

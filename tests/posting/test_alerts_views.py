@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.urls import reverse
 
@@ -104,6 +106,11 @@ def test_staff_read_alerts_but_mark_nothing(workspace, staff, login):
     client = login(staff)
     assert client.get(url("alerts", workspace)).status_code == 200
     assert client.post(url("alert_read", workspace, alert_code=alert.code)).status_code == 403
+    assert client.post(url("alerts_read_all", workspace)).status_code == 403
+    assert client.get(url("alert_settings", workspace)).status_code == 403
+    # An alert that is not there is a 404 first, for staff as for members.
+    assert client.post(url("alert_read", workspace, alert_code=uuid.uuid4())).status_code == 404
+    assert not AlertRead.objects.exists()
 
 
 def test_a_member_chooses_their_alert_emails(workspace, vera, login):
