@@ -76,6 +76,12 @@ def lock_writer(*, workspace: Workspace, actor: User) -> Membership:
     return lock_actor_role(workspace=workspace, actor=actor, roles=(Role.OWNER, Role.EDITOR))
 
 
+def lock_member(*, workspace: Workspace, actor: User) -> Membership:
+    """``lock_actor_role`` for a member's own choices (any role, a viewer too): marking alerts
+    read, their alert emails. Staff looking in are no members and are refused."""
+    return lock_actor_role(workspace=workspace, actor=actor, roles=tuple(Role.values))
+
+
 class TwoFactorRequired(Exception):
     """The user must turn on two-factor sign-in before opening this page."""
 
@@ -173,6 +179,15 @@ def get_workspace_for_owner(request: HttpRequest, code) -> WorkspaceAccess:
     """As ``get_workspace_for_user``, and 403 unless the user owns the workspace."""
     access = get_workspace_for_user(request, code)
     if not access.is_owner:
+        raise PermissionDenied
+    return access
+
+
+def get_workspace_for_member(request: HttpRequest, code) -> WorkspaceAccess:
+    """As ``get_workspace_for_user``, and 403 for staff looking in without being members: what
+    is a member's own (their alerts read, their alert emails) is not for staff to act on."""
+    access = get_workspace_for_user(request, code)
+    if access.membership is None:
         raise PermissionDenied
     return access
 

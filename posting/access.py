@@ -77,6 +77,15 @@ def get_alert_for_user(request: HttpRequest, code, alert_code) -> tuple[Alert, W
     return alert, access
 
 
+def get_alert_for_member(request: HttpRequest, code, alert_code) -> tuple[Alert, WorkspaceAccess]:
+    """As ``get_alert_for_user``, and 403 for staff looking in: they read alerts, and only
+    members mark them read."""
+    alert, access = get_alert_for_user(request, code, alert_code)
+    if access.is_staff_view:
+        raise PermissionDenied
+    return alert, access
+
+
 def get_webhook_for_owner(
     request: HttpRequest, code, endpoint_code
 ) -> tuple[WebhookEndpoint, WorkspaceAccess]:

@@ -21,8 +21,9 @@ from django.conf import settings
 from django.utils import timezone
 from django_q.models import Schedule
 
-from posting.alerts import emails, webhooks
+from posting.alerts import emails
 from posting.alerts import rules as alerts
+from posting.alerts.webhooks import delivery
 from posting.mirror import background
 from posting.schedules import SYNC_SCHEDULE
 from posting.sending import upload
@@ -70,7 +71,7 @@ def _bring_schedule_forward() -> None:
 
 def alerts_scan() -> str:
     batch = alerts.alerts_scan()
-    retries = webhooks.deliveries_due()
+    retries = delivery.deliveries_due()
     return f"{len(batch.raised)} alerts raised, {batch.resolved} resolved, {retries} retries"
 
 
@@ -83,4 +84,4 @@ def alerts_digest() -> str:
 
 
 def webhook_send(delivery_id: int) -> str:
-    return webhooks.delivery_send(delivery_id=delivery_id)
+    return delivery.delivery_send(delivery_id=delivery_id)

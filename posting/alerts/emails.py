@@ -16,10 +16,10 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import ngettext
 
-from accounts.access import RoleRequired
+from accounts.access import lock_member
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, Membership, User, Workspace
-from posting.alerts.inbox import absolute, describe, post_url
+from posting.alerts.display import absolute, describe, post_url
 from posting.models import Alert, AlertPreference
 
 EMAIL_TASK = "posting.tasks.alerts_email"
@@ -31,11 +31,6 @@ def default_email(role: str) -> str:
     return AlertPreference.Email.OFF
 
 
-def email_preference(workspace: Workspace, membership: Membership) -> str:
-    row = AlertPreference.objects.filter(workspace=workspace, user_id=membership.user_id).first()
-    return row.email if row else default_email(membership.role)
-
-
 def email_preference_set(
     *, workspace: Workspace, actor: User, email: str, request=None
 ) -> AlertPreference:
@@ -44,11 +39,7 @@ def email_preference_set(
         raise ValueError(email)
     now = timezone.now()
     with transaction.atomic():
-        membership = (
-            Membership.objects.select_for_update().filter(workspace=workspace, user=actor).first()
-        )
-        if membership is None:
-            raise RoleRequired
+        membership = lock_member(workspace=workspace, actor=actor)
         row, _created = AlertPreference.objects.select_for_update().get_or_create(
             workspace=workspace, user=actor, defaults={"email": email, "digest_until": now}
         )

@@ -7,7 +7,7 @@
         │            the row and raise nothing) and resolves what no longer holds
         └─ new alerts, on commit ─┬─ alerts_email(ids)          (task: "immediately" members,
                                   │                              one email per person per batch)
-                                  └─ WebhookDelivery per endpoint ─> webhooks.delivery_send(id)
+                                  └─ WebhookDelivery per endpoint ─> delivery_send(id)
     every hour (DIGEST_SCHEDULE) ──> alerts_digest(): "hourly digest" members, one email each
 
 The scan reads state, not events, so nothing is lost if a process dies between a sync and its
@@ -32,13 +32,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django_q.tasks import async_task
 
 from accounts.models import TaislyConnection, Workspace
-from posting.alerts import webhooks
 from posting.alerts.emails import EMAIL_TASK
+from posting.alerts.webhooks.delivery import deliveries_create, enqueue
 from posting.models import Alert, Post, PostResult
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,10 @@ BACKFILL_QUIET = timedelta(hours=24)
 
 #: How far back the scan looks for failures and sends that have no alert yet.
 SCAN_WINDOW = timedelta(hours=48)
+
+
+#: The workspaces a scan looks at (None: all of them).
+Scope = list[int] | None
 
 
 @dataclass(frozen=True)
@@ -76,18 +80,26 @@ def alerts_scan(
     in any number of processes at once."""
     now = now or timezone.now()
     scope = list(workspace_ids) if workspace_ids is not None else None
+    batches = [
+        _failed(scope, now),
+        _stuck(scope, now),
+        _send_failed(scope, now),
+        _needs_check(scope, now),
+        _connection_invalid(scope, now),
+        _blocked(scope, now),
+    ]
+    raised = [alert for batch in batches for alert in batch.raised]
+    resolved = sum(batch.resolved for batch in batches)
+    if raised:
+        _dispatch(raised)
+        logger.info("Alerts: %d raised, %d resolved", len(raised), resolved)
+    return Batch(raised=raised, resolved=resolved)
 
-    def only(qs, field="workspace_id"):
-        return qs.filter(**{f"{field}__in": scope}) if scope is not None else qs
 
-    raised: list[Alert] = []
-    resolved = 0
-    same_result = Alert.objects.filter(
-        post_id=OuterRef("post_id"), platform_id=OuterRef("platform_id")
-    )
-
-    # FAILED results without their alert.
-    failed = only(
+def _failed(scope: Scope, now: datetime) -> Batch:
+    """FAILED results without their alert. A failure is final: nothing to resolve."""
+    results = _within(
+        scope,
         PostResult.objects.filter(
             status=PostResult.Status.FAILED, status_changed_at__gte=now - SCAN_WINDOW
         )
@@ -97,10 +109,11 @@ def alerts_scan(
             | Q(post__due_at__gte=now - BACKFILL_QUIET)
             | Q(post__due_at__isnull=True)
         )
-        .exclude(Exists(same_result.filter(kind=Kind.FAILED))),
+        .exclude(Exists(_same_result_alert(Kind.FAILED))),
         "post__workspace_id",
     ).select_related("post")
-    for result in failed:
+    raised: list[Alert] = []
+    for result in results:
         raised += _raise(
             workspace_id=result.post.workspace_id,
             post_id=result.post_id,
@@ -110,19 +123,24 @@ def alerts_scan(
             message=result.message,
             now=now,
         )
+    return Batch(raised=raised, resolved=0)
 
-    # PENDING results long past due.
-    stuck_cutoff = now - timedelta(minutes=settings.STUCK_AFTER_MINUTES)
-    stuck = only(
+
+def _stuck(scope: Scope, now: datetime) -> Batch:
+    """PENDING results long past due; resolved once the result finished (or its post was
+    cancelled)."""
+    results = _within(
+        scope,
         PostResult.objects.filter(
             status=PostResult.Status.PENDING,
             post__state=Post.State.SENT,
-            post__due_at__lte=stuck_cutoff,
+            post__due_at__lte=now - timedelta(minutes=settings.STUCK_AFTER_MINUTES),
             post__due_at__gte=now - timedelta(days=settings.POSTING_SYNC_LOOKBACK_DAYS),
-        ).exclude(Exists(same_result.filter(kind=Kind.STUCK))),
+        ).exclude(Exists(_same_result_alert(Kind.STUCK))),
         "post__workspace_id",
     ).select_related("post")
-    for result in stuck:
+    raised: list[Alert] = []
+    for result in results:
         minutes = int((now - result.post.due_at).total_seconds() // 60)
         raised += _raise(
             workspace_id=result.post.workspace_id,
@@ -133,55 +151,39 @@ def alerts_scan(
             message=f"PENDING {minutes} min",
             now=now,
         )
-    # A stuck result that finished (or whose post was cancelled) is no longer stuck.
     still_pending = PostResult.objects.filter(
         post_id=OuterRef("post_id"),
         platform_id=OuterRef("platform_id"),
         status=PostResult.Status.PENDING,
         post__state=Post.State.SENT,
     )
-    resolved += only(
+    resolved = _within(
+        scope,
         Alert.objects.filter(kind=Kind.STUCK, resolved_at__isnull=True).exclude(
             Exists(still_pending)
-        )
+        ),
     ).update(resolved_at=now)
+    return Batch(raised=raised, resolved=resolved)
 
-    # Posts whose send failed or needs a person's check.
-    for kind, state in (
-        (Kind.SEND_FAILED, Post.State.SEND_FAILED),
-        (Kind.NEEDS_CHECK, Post.State.NEEDS_CHECK),
-    ):
-        posts = only(
-            Post.objects.filter(state=state, updated_at__gte=now - SCAN_WINDOW).exclude(
-                Exists(Alert.objects.filter(post_id=OuterRef("pk"), kind=kind))
-            )
-        )
-        for post in posts:
-            raised += _raise(
-                workspace_id=post.workspace_id,
-                post_id=post.pk,
-                platform_id=None,
-                kind=kind,
-                error_code="",
-                message=post.state_reason,
-                now=now,
-            )
-        resolved += only(
-            Alert.objects.filter(kind=kind, resolved_at__isnull=True).exclude(post__state=state)
-        ).update(resolved_at=now)
 
-    # The key: no longer accepted, or blocked for long.
-    connections = only(TaislyConnection.objects.defer("api_key"))
-    invalid = connections.filter(status=TaislyConnection.Status.INVALID)
-    for connection in invalid.exclude(
-        Exists(
-            Alert.objects.filter(
-                workspace_id=OuterRef("workspace_id"),
-                kind=Kind.CONNECTION_INVALID,
-                resolved_at__isnull=True,
-            )
-        )
-    ):
+def _send_failed(scope: Scope, now: datetime) -> Batch:
+    """Posts whose video never reached Taisly; resolved when the post leaves that state."""
+    return _post_in_state(scope, now, kind=Kind.SEND_FAILED, state=Post.State.SEND_FAILED)
+
+
+def _needs_check(scope: Scope, now: datetime) -> Batch:
+    """Posts that need a person's check; resolved when the post leaves that state."""
+    return _post_in_state(scope, now, kind=Kind.NEEDS_CHECK, state=Post.State.NEEDS_CHECK)
+
+
+def _connection_invalid(scope: Scope, now: datetime) -> Batch:
+    """The key no longer accepted; resolved once it is. A later incident is a new alert."""
+    connections = _within(
+        scope,
+        TaislyConnection.objects.defer("api_key").filter(status=TaislyConnection.Status.INVALID),
+    ).exclude(Exists(_open_workspace_alert(Kind.CONNECTION_INVALID)))
+    raised: list[Alert] = []
+    for connection in connections:
         raised += _raise(
             workspace_id=connection.workspace_id,
             post_id=None,
@@ -191,19 +193,24 @@ def alerts_scan(
             message=connection.key_hint,
             now=now,
         )
-    resolved += only(
+    resolved = _within(
+        scope,
         Alert.objects.filter(kind=Kind.CONNECTION_INVALID, resolved_at__isnull=True).exclude(
             workspace__taisly_connection__status=TaislyConnection.Status.INVALID
-        )
+        ),
     ).update(resolved_at=now)
+    return Batch(raised=raised, resolved=resolved)
+
+
+def _blocked(scope: Scope, now: datetime) -> Batch:
+    """The key blocked by a 429 for longer than ``ALERT_BLOCKED_MINUTES``; resolved once the
+    block is over. A later incident is a new alert."""
     long_block = now + timedelta(minutes=settings.ALERT_BLOCKED_MINUTES)
-    for connection in connections.filter(blocked_until__gt=long_block).exclude(
-        Exists(
-            Alert.objects.filter(
-                workspace_id=OuterRef("workspace_id"), kind=Kind.BLOCKED, resolved_at__isnull=True
-            )
-        )
-    ):
+    connections = _within(
+        scope, TaislyConnection.objects.defer("api_key").filter(blocked_until__gt=long_block)
+    ).exclude(Exists(_open_workspace_alert(Kind.BLOCKED)))
+    raised: list[Alert] = []
+    for connection in connections:
         raised += _raise(
             workspace_id=connection.workspace_id,
             post_id=None,
@@ -213,16 +220,58 @@ def alerts_scan(
             message=connection.blocked_until.isoformat(),
             now=now,
         )
-    resolved += only(
+    resolved = _within(
+        scope,
         Alert.objects.filter(kind=Kind.BLOCKED, resolved_at__isnull=True).exclude(
             workspace__taisly_connection__blocked_until__gt=now
-        )
+        ),
     ).update(resolved_at=now)
-
-    if raised:
-        _dispatch(raised)
-        logger.info("Alerts: %d raised, %d resolved", len(raised), resolved)
     return Batch(raised=raised, resolved=resolved)
+
+
+def _post_in_state(scope: Scope, now: datetime, *, kind: str, state: str) -> Batch:
+    """The alert ``kind`` for each recent post in ``state`` without one; resolved when the post
+    leaves the state."""
+    posts = _within(
+        scope,
+        Post.objects.filter(state=state, updated_at__gte=now - SCAN_WINDOW).exclude(
+            Exists(Alert.objects.filter(post_id=OuterRef("pk"), kind=kind))
+        ),
+    )
+    raised: list[Alert] = []
+    for post in posts:
+        raised += _raise(
+            workspace_id=post.workspace_id,
+            post_id=post.pk,
+            platform_id=None,
+            kind=kind,
+            error_code="",
+            message=post.state_reason,
+            now=now,
+        )
+    resolved = _within(
+        scope,
+        Alert.objects.filter(kind=kind, resolved_at__isnull=True).exclude(post__state=state),
+    ).update(resolved_at=now)
+    return Batch(raised=raised, resolved=resolved)
+
+
+def _within(scope: Scope, qs: QuerySet, field: str = "workspace_id") -> QuerySet:
+    return qs.filter(**{f"{field}__in": scope}) if scope is not None else qs
+
+
+def _same_result_alert(kind: str) -> QuerySet[Alert]:
+    """The ``kind`` alert of the outer query's result (same post, same platform)."""
+    return Alert.objects.filter(
+        post_id=OuterRef("post_id"), platform_id=OuterRef("platform_id"), kind=kind
+    )
+
+
+def _open_workspace_alert(kind: str) -> QuerySet[Alert]:
+    """The outer query's workspace's unresolved ``kind`` alert."""
+    return Alert.objects.filter(
+        workspace_id=OuterRef("workspace_id"), kind=kind, resolved_at__isnull=True
+    )
 
 
 def _raise(
@@ -254,12 +303,12 @@ def _raise(
 
 def _dispatch(alerts: list[Alert]) -> None:
     """Webhook deliveries for the new alerts now, emails and sends once the alerts commit."""
-    deliveries = webhooks.deliveries_for(alerts)
+    deliveries = deliveries_create(alerts)
     ids = [a.pk for a in alerts]
 
     def after_commit() -> None:
         async_task(EMAIL_TASK, ids, task_name=f"alert emails ({len(ids)})", group="alerts")
         for delivery_id in deliveries:
-            webhooks.enqueue(delivery_id)
+            enqueue(delivery_id)
 
     transaction.on_commit(after_commit)

@@ -1,5 +1,5 @@
 """Alerts pages: the list (filters, mark read), the nav badges, a member's email choice, the
-owners' webhooks (endpoints, delivery log, test event, redeliver), and retry of failed platforms.
+owners' webhooks (endpoints, delivery log, test event, redeliver).
 
 Every view finds its objects through ``accounts.access``; the services decide under lock.
 """
@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,19 +16,32 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from accounts.access import get_workspace_for_owner, get_workspace_for_user
-from accounts.models import Membership, Workspace
+from accounts.access import (
+    get_workspace_for_member,
+    get_workspace_for_owner,
+    get_workspace_for_user,
+    user_memberships,
+)
+from accounts.models import Workspace
 from posting.access import (
-    get_alert_for_user,
+    get_alert_for_member,
     get_webhook_delivery_for_owner,
     get_webhook_for_owner,
 )
-from posting.alerts import emails, inbox, webhooks
+from posting.alerts import emails, inbox, selectors
+from posting.alerts.display import describe
 from posting.alerts.forms import AlertEmailForm, AlertFilterForm, WebhookForm
-from posting.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from posting.alerts.webhooks.endpoints import (
+    delivery_redeliver,
+    endpoint_create,
+    endpoint_delete,
+    endpoint_set_enabled,
+    endpoint_test,
+)
+from posting.alerts.webhooks.guard import WebhookRefused
+from posting.models import WebhookEndpoint
 
 PAGE_SIZE = 50
-DELIVERY_LOG_SIZE = 30
 CHANGED = "alerts-changed"
 
 
@@ -50,7 +61,7 @@ def alert_list(request: HttpRequest, code) -> HttpResponse:
 def _render_list(request: HttpRequest, access) -> HttpResponse:
     workspace = access.workspace
     form = AlertFilterForm(request.GET or None)
-    rows = inbox.alerts_for_user(workspace, request.user)
+    rows = selectors.alerts_for_user(workspace, request.user)
     if form.is_valid():
         if form.cleaned_data["kind"]:
             rows = rows.filter(kind=form.cleaned_data["kind"])
@@ -66,8 +77,8 @@ def _render_list(request: HttpRequest, access) -> HttpResponse:
         "workspace": workspace,
         "form": form,
         "page": page,
-        "items": [inbox.describe(a, read=a.is_read) for a in page.object_list],
-        "unread": inbox.unread_count(workspace.pk, request.user),
+        "items": [describe(a, read=a.is_read) for a in page.object_list],
+        "unread": selectors.unread_count(workspace.pk, request.user),
         "is_member": access.membership is not None,
         "query": query.urlencode(),
     }
@@ -80,7 +91,7 @@ def _render_list(request: HttpRequest, access) -> HttpResponse:
 def alert_badge(request: HttpRequest, code) -> HttpResponse:
     """The nav's unread count for this workspace (htmx loads and refreshes it)."""
     access = get_workspace_for_user(request, code)
-    count = inbox.unread_count(access.workspace.pk, request.user)
+    count = selectors.unread_count(access.workspace.pk, request.user)
     return render(
         request, "posting/alerts.html#badge", {"workspace": access.workspace, "unread": count}
     )
@@ -99,9 +110,7 @@ def _after_read(request: HttpRequest, access, count: int) -> HttpResponse:
 @login_required
 @require_POST
 def alert_read(request: HttpRequest, code, alert_code) -> HttpResponse:
-    alert, access = get_alert_for_user(request, code, alert_code)
-    if access.membership is None:
-        raise PermissionDenied  # staff looking in read without marking
+    alert, access = get_alert_for_member(request, code, alert_code)
     count = inbox.alerts_mark_read(
         workspace=access.workspace, user=request.user, codes=[alert.code], request=request
     )
@@ -111,9 +120,7 @@ def alert_read(request: HttpRequest, code, alert_code) -> HttpResponse:
 @login_required
 @require_POST
 def alerts_read_all(request: HttpRequest, code) -> HttpResponse:
-    access = get_workspace_for_user(request, code)
-    if access.membership is None:
-        raise PermissionDenied
+    access = get_workspace_for_member(request, code)
     count = inbox.alerts_mark_read(workspace=access.workspace, user=request.user, request=request)
     return _after_read(request, access, count)
 
@@ -125,13 +132,8 @@ def alerts_read_all(request: HttpRequest, code) -> HttpResponse:
 @require_GET
 def alerts_everywhere(request: HttpRequest) -> HttpResponse:
     """Unread alerts per workspace the user is a member of, and in all."""
-    counts = inbox.unread_by_workspace(request.user)
-    memberships = list(
-        Membership.objects.filter(user=request.user)
-        .select_related("workspace")
-        .order_by("workspace__kind", "workspace__name", "workspace__id")
-    )
-    rows = [(m.workspace, counts.get(m.workspace_id, 0)) for m in memberships]
+    counts = selectors.unread_by_workspace(request.user)
+    rows = [(m.workspace, counts.get(m.workspace_id, 0)) for m in user_memberships(request)]
     context = {"rows": rows, "total": sum(counts.values())}
     template = "posting/alerts_everywhere.html"
     if request.htmx and request.GET.get("fragment") == "badge":
@@ -145,11 +147,9 @@ def alerts_everywhere(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def alert_settings(request: HttpRequest, code) -> HttpResponse:
-    access = get_workspace_for_user(request, code)
-    if access.membership is None:
-        raise PermissionDenied  # a choice for members; staff looking in get no emails
+    access = get_workspace_for_member(request, code)  # staff looking in get no emails
     workspace = access.workspace
-    current = emails.email_preference(workspace, access.membership)
+    current = selectors.email_preference(workspace, access.membership)
     form = AlertEmailForm(request.POST or None, initial={"email": current})
     status = 200
     if request.method == "POST":
@@ -180,7 +180,7 @@ def webhook_list(request: HttpRequest, code) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             try:
-                endpoint = webhooks.endpoint_create(
+                endpoint = endpoint_create(
                     workspace=workspace,
                     actor=request.user,
                     url=form.cleaned_data["url"],
@@ -188,7 +188,7 @@ def webhook_list(request: HttpRequest, code) -> HttpResponse:
                     events=form.cleaned_data["events"],
                     request=request,
                 )
-            except webhooks.WebhookRefused as exc:
+            except WebhookRefused as exc:
                 form.add_error("url", exc.message)
             else:
                 messages.success(
@@ -196,7 +196,7 @@ def webhook_list(request: HttpRequest, code) -> HttpResponse:
                 )
                 return redirect(_webhook_url(endpoint))
         status = 422
-    endpoints = list(WebhookEndpoint.objects.filter(workspace=workspace).defer("secret"))
+    endpoints = selectors.webhook_endpoints(workspace)
     context = {"access": access, "workspace": workspace, "form": form, "endpoints": endpoints}
     return render(request, "posting/webhooks.html", context, status=status)
 
@@ -211,13 +211,7 @@ def _webhook_url(endpoint: WebhookEndpoint) -> str:
 @require_GET
 def webhook_detail(request: HttpRequest, code, endpoint) -> HttpResponse:
     endpoint, access = get_webhook_for_owner(request, code, endpoint)
-    deliveries = list(
-        WebhookDelivery.objects.filter(endpoint=endpoint)
-        .prefetch_related(
-            Prefetch("tries", queryset=WebhookAttempt.objects.order_by("-number", "-id"))
-        )
-        .order_by("-created_at", "-id")[:DELIVERY_LOG_SIZE]
-    )
+    deliveries = selectors.delivery_log(endpoint)
     context = {
         "access": access,
         "workspace": access.workspace,
@@ -231,7 +225,7 @@ def webhook_detail(request: HttpRequest, code, endpoint) -> HttpResponse:
 @require_POST
 def webhook_test(request: HttpRequest, code, endpoint) -> HttpResponse:
     endpoint, access = get_webhook_for_owner(request, code, endpoint)
-    webhooks.endpoint_test(endpoint=endpoint, actor=request.user, request=request)
+    endpoint_test(endpoint=endpoint, actor=request.user, request=request)
     messages.success(request, _("A test event was sent. Its delivery is in the log below."))
     return redirect(_webhook_url(endpoint))
 
@@ -240,7 +234,7 @@ def webhook_test(request: HttpRequest, code, endpoint) -> HttpResponse:
 @require_POST
 def webhook_toggle(request: HttpRequest, code, endpoint) -> HttpResponse:
     endpoint, access = get_webhook_for_owner(request, code, endpoint)
-    webhooks.endpoint_set_enabled(
+    endpoint_set_enabled(
         endpoint=endpoint, actor=request.user, enabled=not endpoint.enabled, request=request
     )
     return redirect(_webhook_url(endpoint))
@@ -250,7 +244,7 @@ def webhook_toggle(request: HttpRequest, code, endpoint) -> HttpResponse:
 @require_POST
 def webhook_delete(request: HttpRequest, code, endpoint) -> HttpResponse:
     endpoint, access = get_webhook_for_owner(request, code, endpoint)
-    webhooks.endpoint_delete(endpoint=endpoint, actor=request.user, request=request)
+    endpoint_delete(endpoint=endpoint, actor=request.user, request=request)
     messages.success(request, _("Webhook deleted."))
     return redirect(reverse("posting:webhooks", kwargs={"code": access.workspace.code}))
 
@@ -259,9 +253,6 @@ def webhook_delete(request: HttpRequest, code, endpoint) -> HttpResponse:
 @require_POST
 def webhook_redeliver(request: HttpRequest, code, endpoint, delivery) -> HttpResponse:
     delivery, access = get_webhook_delivery_for_owner(request, code, endpoint, delivery)
-    webhooks.delivery_redeliver(delivery=delivery, actor=request.user, request=request)
+    delivery_redeliver(delivery=delivery, actor=request.user, request=request)
     messages.success(request, _("The delivery was sent again."))
     return redirect(_webhook_url(delivery.endpoint))
-
-
-# --- Retry failed platforms --------------------------------------------------------------------

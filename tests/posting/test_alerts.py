@@ -18,8 +18,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import AuditEvent, TaislyConnection
-from posting.alerts import emails, webhooks
+from posting.alerts import emails
 from posting.alerts import rules as alerts
+from posting.alerts.webhooks.delivery import deliveries_create, deliveries_due, delivery_send
+from posting.alerts.webhooks.endpoints import delivery_redeliver, endpoint_create, endpoint_test
+from posting.alerts.webhooks.guard import WebhookRefused, guarded_session
 from posting.mirror import sync
 from posting.models import (
     Alert,
@@ -44,10 +47,10 @@ def ids(account) -> dict[str, str]:
 
 @pytest.fixture
 def endpoints(workspace, alice, receiver):
-    json_hook = webhooks.endpoint_create(
+    json_hook = endpoint_create(
         workspace=workspace, actor=alice, url=receiver.url("/json"), format="json"
     )
-    slack_hook = webhooks.endpoint_create(
+    slack_hook = endpoint_create(
         workspace=workspace, actor=alice, url=receiver.url("/slack"), format="slack"
     )
     return json_hook, slack_hook
@@ -275,21 +278,19 @@ def test_an_endpoint_answering_500_twice_then_200_shows_three_tries(
     workspace, alice, receiver, settings
 ):
     settings.WEBHOOK_RETRY_SECONDS = 30
-    endpoint = webhooks.endpoint_create(
-        workspace=workspace, actor=alice, url=receiver.url(), format="json"
-    )
+    endpoint = endpoint_create(workspace=workspace, actor=alice, url=receiver.url(), format="json")
     receiver.script = [500, 500, 200]
-    (delivery_id,) = webhooks.deliveries_for([_one_alert(workspace)])
+    (delivery_id,) = deliveries_create([_one_alert(workspace)])
     start = timezone.now()
 
-    assert webhooks.delivery_send(delivery_id=delivery_id) == "failed"
-    assert webhooks.delivery_send(delivery_id=delivery_id) == "not claimed"  # not due yet
+    assert delivery_send(delivery_id=delivery_id) == "failed"
+    assert delivery_send(delivery_id=delivery_id) == "not claimed"  # not due yet
     with time_machine.travel(start + timedelta(seconds=31), tick=False):
-        assert webhooks.deliveries_due() == 1  # the retry, queued (and run: sync in tests)
+        assert deliveries_due() == 1  # the retry, queued (and run: sync in tests)
     with time_machine.travel(start + timedelta(seconds=61), tick=False):
-        assert webhooks.deliveries_due() == 0  # the second retry waits 60 s, not 30
+        assert deliveries_due() == 0  # the second retry waits 60 s, not 30
     with time_machine.travel(start + timedelta(seconds=95), tick=False):
-        assert webhooks.deliveries_due() == 1
+        assert deliveries_due() == 1
 
     delivery = WebhookDelivery.objects.get(pk=delivery_id)
     assert delivery.state == "delivered"
@@ -324,11 +325,9 @@ def test_the_signature_verifies_with_the_readme_snippet(workspace, alice, receiv
     exec(compile(snippet, "README.md", "exec"), namespace)  # the documented code, as written
     verify = namespace["verify"]
 
-    endpoint = webhooks.endpoint_create(
-        workspace=workspace, actor=alice, url=receiver.url(), format="json"
-    )
-    (delivery_id,) = webhooks.deliveries_for([_one_alert(workspace)])
-    assert webhooks.delivery_send(delivery_id=delivery_id) == "delivered"
+    endpoint = endpoint_create(workspace=workspace, actor=alice, url=receiver.url(), format="json")
+    (delivery_id,) = deliveries_create([_one_alert(workspace)])
+    assert delivery_send(delivery_id=delivery_id) == "delivered"
     got = receiver.received[0]
     timestamp = got.headers["X-Taisly-Dash-Timestamp"]
     signature = got.headers["X-Taisly-Dash-Signature"]
@@ -362,9 +361,9 @@ def test_the_signature_verifies_with_the_readme_snippet(workspace, alice, receiv
 
 
 def test_a_slack_endpoint_gets_a_text_body(workspace, alice, receiver):
-    webhooks.endpoint_create(workspace=workspace, actor=alice, url=receiver.url(), format="slack")
-    (delivery_id,) = webhooks.deliveries_for([_one_alert(workspace)])
-    webhooks.delivery_send(delivery_id=delivery_id)
+    endpoint_create(workspace=workspace, actor=alice, url=receiver.url(), format="slack")
+    (delivery_id,) = deliveries_create([_one_alert(workspace)])
+    delivery_send(delivery_id=delivery_id)
     body = receiver.received[0].json()
     assert set(body) == {"text"}
     assert "TikTok" in body["text"] and "DESCRIPTION_TOO_LONG" in body["text"]
@@ -372,17 +371,17 @@ def test_a_slack_endpoint_gets_a_text_body(workspace, alice, receiver):
 
 
 def test_an_endpoint_filters_events(workspace, alice, receiver):
-    webhooks.endpoint_create(
+    endpoint_create(
         workspace=workspace, actor=alice, url=receiver.url(), format="json", events=["stuck"]
     )
-    assert webhooks.deliveries_for([_one_alert(workspace)]) == []
+    assert deliveries_create([_one_alert(workspace)]) == []
 
 
 def test_no_redirect_is_followed(workspace, alice, receiver):
-    webhooks.endpoint_create(workspace=workspace, actor=alice, url=receiver.url(), format="json")
+    endpoint_create(workspace=workspace, actor=alice, url=receiver.url(), format="json")
     receiver.script = [302]
-    (delivery_id,) = webhooks.deliveries_for([_one_alert(workspace)])
-    assert webhooks.delivery_send(delivery_id=delivery_id) == "failed"
+    (delivery_id,) = deliveries_create([_one_alert(workspace)])
+    assert delivery_send(delivery_id=delivery_id) == "failed"
     assert len(receiver.received) == 1
 
 
@@ -401,16 +400,16 @@ def test_no_redirect_is_followed(workspace, alice, receiver):
 def test_loopback_and_private_addresses_are_refused_in_production(workspace, alice, settings, url):
     settings.WEBHOOK_REQUIRE_HTTPS = True
     settings.WEBHOOK_ALLOW_PRIVATE = False
-    with pytest.raises(webhooks.WebhookRefused):
-        webhooks.endpoint_create(workspace=workspace, actor=alice, url=url, format="json")
+    with pytest.raises(WebhookRefused):
+        endpoint_create(workspace=workspace, actor=alice, url=url, format="json")
     assert not WebhookEndpoint.objects.exists()
 
 
 def test_plain_http_is_refused_in_production(workspace, alice, settings):
     settings.WEBHOOK_REQUIRE_HTTPS = True
     settings.WEBHOOK_ALLOW_PRIVATE = False
-    with pytest.raises(webhooks.WebhookRefused, match="https"):
-        webhooks.endpoint_create(
+    with pytest.raises(WebhookRefused, match="https"):
+        endpoint_create(
             workspace=workspace, actor=alice, url="http://hooks.example.com/x", format="json"
         )
 
@@ -418,10 +417,10 @@ def test_plain_http_is_refused_in_production(workspace, alice, settings):
 def test_an_endpoint_saved_in_development_is_refused_at_send_time_in_production(
     workspace, alice, receiver, settings
 ):
-    webhooks.endpoint_create(workspace=workspace, actor=alice, url=receiver.url(), format="json")
-    (delivery_id,) = webhooks.deliveries_for([_one_alert(workspace)])
+    endpoint_create(workspace=workspace, actor=alice, url=receiver.url(), format="json")
+    (delivery_id,) = deliveries_create([_one_alert(workspace)])
     settings.WEBHOOK_ALLOW_PRIVATE = False
-    assert webhooks.delivery_send(delivery_id=delivery_id) == "failed"
+    assert delivery_send(delivery_id=delivery_id) == "failed"
     assert receiver.received == []
     attempt = WebhookAttempt.objects.get()
     assert attempt.status is None and "private" in attempt.response_head
@@ -431,7 +430,7 @@ def test_the_connected_socket_is_checked_too(settings, receiver):
     # The name resolved to a public address at check time, but the socket connected to a
     # loopback one (DNS rebinding): the connection-level check refuses it.
     settings.WEBHOOK_ALLOW_PRIVATE = False
-    with pytest.raises(webhooks.WebhookRefused), webhooks._session() as session:
+    with pytest.raises(WebhookRefused), guarded_session() as session:
         session.post(receiver.url(), data=b"{}", timeout=2)
     assert receiver.received == []
 
@@ -441,19 +440,17 @@ def test_an_endpoint_failing_for_days_is_disabled_and_its_owners_told(
 ):
     settings.WEBHOOK_RETRY_SECONDS = 0
     settings.WEBHOOK_DISABLE_AFTER_DAYS = 2
-    endpoint = webhooks.endpoint_create(
-        workspace=workspace, actor=alice, url=receiver.url(), format="json"
-    )
+    endpoint = endpoint_create(workspace=workspace, actor=alice, url=receiver.url(), format="json")
     receiver.script = [500] * 10
-    (delivery_id,) = webhooks.deliveries_for([_one_alert(workspace)])
+    (delivery_id,) = deliveries_create([_one_alert(workspace)])
     start = timezone.now()
-    webhooks.delivery_send(delivery_id=delivery_id)
+    delivery_send(delivery_id=delivery_id)
     with time_machine.travel(start + timedelta(days=1)):
-        webhooks.delivery_send(delivery_id=delivery_id)
+        delivery_send(delivery_id=delivery_id)
     endpoint.refresh_from_db()
     assert endpoint.enabled
     with time_machine.travel(start + timedelta(days=2, minutes=1)):
-        webhooks.delivery_send(delivery_id=delivery_id)
+        delivery_send(delivery_id=delivery_id)
     endpoint.refresh_from_db()
     assert not endpoint.enabled
     told = [m for m in mail.outbox if "webhook" in m.subject.lower()]
@@ -465,7 +462,7 @@ def test_only_owners_add_webhooks(workspace, bob):
     from accounts.access import RoleRequired
 
     with pytest.raises(RoleRequired):
-        webhooks.endpoint_create(
+        endpoint_create(
             workspace=workspace, actor=bob, url="https://hooks.example.com/x", format="json"
         )
 
@@ -473,14 +470,12 @@ def test_only_owners_add_webhooks(workspace, bob):
 def test_a_test_event_and_a_redelivery(
     workspace, alice, receiver, django_capture_on_commit_callbacks
 ):
-    endpoint = webhooks.endpoint_create(
-        workspace=workspace, actor=alice, url=receiver.url(), format="json"
-    )
+    endpoint = endpoint_create(workspace=workspace, actor=alice, url=receiver.url(), format="json")
     with django_capture_on_commit_callbacks(execute=True):
-        delivery = webhooks.endpoint_test(endpoint=endpoint, actor=alice)
+        delivery = endpoint_test(endpoint=endpoint, actor=alice)
     assert receiver.received[0].json()["event"] == "test"
     with django_capture_on_commit_callbacks(execute=True):
-        webhooks.delivery_redeliver(delivery=delivery, actor=alice)
+        delivery_redeliver(delivery=delivery, actor=alice)
     assert len(receiver.received) == 2
     assert WebhookAttempt.objects.filter(delivery=delivery).count() == 2
     actions = set(AuditEvent.objects.values_list("action", flat=True))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.urls import reverse
 
@@ -104,6 +106,11 @@ def test_staff_read_alerts_but_mark_nothing(workspace, staff, login):
     client = login(staff)
     assert client.get(url("alerts", workspace)).status_code == 200
     assert client.post(url("alert_read", workspace, alert_code=alert.code)).status_code == 403
+    assert client.post(url("alerts_read_all", workspace)).status_code == 403
+    assert client.get(url("alert_settings", workspace)).status_code == 403
+    # An alert that is not there is a 404 first, for staff as for members.
+    assert client.post(url("alert_read", workspace, alert_code=uuid.uuid4())).status_code == 404
+    assert not AlertRead.objects.exists()
 
 
 def test_a_member_chooses_their_alert_emails(workspace, vera, login):
@@ -142,3 +149,20 @@ def test_a_refused_webhook_url_answers_422_with_a_sentence(workspace, alice, log
     assert response.status_code == 422
     assert "private, loopback or reserved address" in response.content.decode()
     assert not WebhookEndpoint.objects.exists()
+
+
+def test_the_count_across_workspaces_runs_a_fixed_number_of_queries(
+    workspace, alice, login, django_assert_num_queries
+):
+    from accounts.models import Membership, Workspace
+
+    other = Workspace.objects.create(name="Client B", kind=Workspace.Kind.CLIENT)
+    Membership.objects.create(workspace=other, user=alice, role=Membership.Role.OWNER)
+    make_alerts(workspace, 2)
+    make_alerts(other, 3)
+    client = login(alice)
+    # 1 session, 2 user, 3 the user's memberships (the rows and the navigation), 4 the unread
+    # count per workspace.
+    with django_assert_num_queries(4):
+        response = client.get(reverse("alerts_everywhere"))
+    assert "5 unread alerts" in response.content.decode()
