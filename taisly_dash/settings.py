@@ -374,7 +374,7 @@ TAISLY_CONNECT_TIMEOUT = env_float("TAISLY_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 TAISLY_READ_TIMEOUT = env_float("TAISLY_READ_TIMEOUT", 30.0, minimum=0.1)
 TAISLY_UPLOAD_READ_TIMEOUT = env_float("TAISLY_UPLOAD_READ_TIMEOUT", 300.0, minimum=1)
 
-# History sync (posting/sync.py): how far back one "Sync now" looks for posts that can still
+# History sync (posting/mirror/sync.py): how far back one "Sync now" looks for posts that can still
 # change, how far ahead scheduled posts are read, and how many history pages (10 posts, one
 # request each) a new connection's backfill reads at most.
 POSTING_SYNC_LOOKBACK_DAYS = env_int("POSTING_SYNC_LOOKBACK_DAYS", 14, minimum=1)
@@ -392,7 +392,7 @@ POST_SEND_RETRY_SECONDS = env_int("POST_SEND_RETRY_SECONDS", 30, minimum=1)
 # After an ambiguous send left a post NEEDS_CHECK, history is read again this much later.
 POST_RECHECK_SECONDS = env_int("POST_RECHECK_SECONDS", 120, minimum=1)
 
-# --- Quota and background sync (posting/quota.py, posting/background.py) -----------------------
+# --- Quota and background sync (posting/taisly/governor.py, posting/mirror/background.py) -
 # Ledger rows (one per Taisly request) are kept this many days; a daily task prunes older ones.
 LEDGER_RETAIN_DAYS = env_int("LEDGER_RETAIN_DAYS", 7, minimum=1)
 # The share of a key's hourly requests background work (sync) may use; the rest is the team's.
@@ -409,7 +409,7 @@ SYNC_PLATFORMS_HOURS = env_float("SYNC_PLATFORMS_HOURS", 6, minimum=0.001)
 # (tests) makes the dispatcher bring its own schedule's next run forward.
 SYNC_DISPATCH_SECONDS = env_int("SYNC_DISPATCH_SECONDS", 60, minimum=1)
 
-# --- Alerts and outgoing webhooks (posting/alerts.py, posting/webhooks.py) ----------------------
+# --- Alerts and outgoing webhooks (posting/alerts/) -------------------------------------------
 # Absolute links in alert emails and webhook bodies point here (no trailing slash); production
 # defaults to https:// and the first of ALLOWED_HOSTS.
 SITE_URL = (

@@ -40,7 +40,7 @@ def _context(access: WorkspaceAccess, **extra) -> dict:
 @require_GET
 def detail(request: HtmxHttpRequest, code) -> HttpResponse:
     access = get_workspace_for_user(request, code)
-    return render(request, "accounts/keys/detail.html", _context(access))
+    return render(request, "posting/keys/detail.html", _context(access))
 
 
 @sensitive_variables()
@@ -68,7 +68,7 @@ def connect(request: HtmxHttpRequest, code) -> HttpResponse:
                 messages.success(request, outcome.message)
                 return redirect("taisly:detail", code=access.workspace.code)
         status = 422
-    return render(request, "accounts/keys/connect.html", _context(access, form=form), status=status)
+    return render(request, "posting/keys/connect.html", _context(access, form=form), status=status)
 
 
 Status = TaislyConnection.Status
@@ -96,20 +96,20 @@ def _confirm_or_act(request: HtmxHttpRequest, code, *, action: str, service) -> 
                 reason = _("This workspace has no Taisly key connected.")
             messages.info(request, reason)
             return redirect("taisly:detail", code=access.workspace.code)
-        return render(request, "accounts/keys/confirm.html", context)
+        return render(request, "posting/keys/confirm.html", context)
     try:
         outcome = service(workspace=access.workspace, actor=request.user, request=request)
     except keys.KeyNotStored as exc:
         # Shown once, in the answer to this POST: never in a URL, never cached.
         return render(
             request,
-            "accounts/keys/new_key_once.html",
+            "posting/keys/new_key_once.html",
             _context(access, error=exc),
         )
     except keys.KeyActionError as exc:
         # Refused: the key page as it now stands, with the reason, as a 422 (not a redirect).
         messages.error(request, exc.message)
-        return render(request, "accounts/keys/detail.html", _context(access), status=422)
+        return render(request, "posting/keys/detail.html", _context(access), status=422)
     messages.success(request, outcome.message)
     return redirect("taisly:detail", code=access.workspace.code)
 

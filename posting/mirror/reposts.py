@@ -9,7 +9,7 @@
                                                         ─ mirror row + audit from Taisly's answer
              <── RepostActionError(sentence): a refusal, Taisly's 400, 429, 401, outage, timeout
 
-No database transaction is held open while Taisly is called (as in ``accounts/keys.py``): on
+No database transaction is held open while Taisly is called (as in the key actions): on
 SQLite a write transaction locks the whole file, and a slow Taisly would stall every request.
 So authority is decided twice, each time with the actor's membership row locked
 (``accounts.access.lock_actor_role``): in a short transaction right before the call (a demoted

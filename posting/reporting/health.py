@@ -195,7 +195,7 @@ def with_health(workspaces: QuerySet[Workspace], *, user=None, now: datetime | N
 
 
 def _unread_alerts(user):
-    """Alerts of the workspace that ``user`` has not read, as posting.alerts.inbox.unread_count
+    """Alerts of the workspace that ``user`` has not read, as posting.alerts.selectors.unread_count
     counts them (nobody has read, when ``user`` is None: staff oversight)."""
     reads = AlertRead.objects.filter(alert=OuterRef("pk"))
     if user is not None:

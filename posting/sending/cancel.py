@@ -6,7 +6,7 @@
         2. taisly_for(workspace).cancel_scheduled(taisly_id)     (no transaction held)
         3. transaction: post → CANCELLED, audited POST_CANCELLED
 
-No transaction is held open across the Taisly call (as in accounts/keys.py: on SQLite a write
+No transaction is held open across the Taisly call (as in the key actions: on SQLite a write
 transaction locks the whole file, and a slow Taisly would stall every request). The authority
 and state check of step 1 is therefore repeated by Taisly itself: it refuses a post that went
 out meanwhile, and that refusal becomes a sentence.
