@@ -1,5 +1,6 @@
 """Compose a post and follow its upload: the form, the forward's progress, and what a person
-decides when the forward failed. Views parse and render; ``posting.sending.upload`` decides.
+decides when the forward failed. Views parse and render; ``posting.sending``'s
+services decide (``receive``, ``decisions``, ``reconcile``).
 
     GET  new/                 the form (editors and owners; viewers 403)
     POST new/                 streamed in through LimitedTemporaryFileUploadHandler, probed,
@@ -36,7 +37,7 @@ from posting.access import get_post_for_user, get_post_for_user_rw
 from posting.mirror.selectors import mirror_of
 from posting.models import Platform, Post, PostResult
 from posting.reporting import display
-from posting.sending import probe, retry, upload
+from posting.sending import decisions, probe, receive, reconcile, retry
 from posting.sending.cancel import can_cancel, post_cancel
 from posting.sending.errors import PostActionError
 from posting.sending.forms import ComposeForm
@@ -99,7 +100,7 @@ def _compose(request: HtmxHttpRequest, access: WorkspaceAccess) -> HttpResponse:
         return _render_form(request, access, form, status=422)
 
     try:
-        post = upload.post_create(
+        post = receive.post_create(
             workspace=workspace,
             actor=request.user,
             video=video,
@@ -264,7 +265,9 @@ def post_retry_send(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
         request,
         code,
         post_code,
-        lambda access, post: upload.post_retry_send(post=post, actor=request.user, request=request),
+        lambda access, post: decisions.post_retry_send(
+            post=post, actor=request.user, request=request
+        ),
         _("The post is queued to be sent to Taisly again."),
     )
 
@@ -276,7 +279,9 @@ def post_send_again(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
         request,
         code,
         post_code,
-        lambda access, post: upload.post_send_again(post=post, actor=request.user, request=request),
+        lambda access, post: decisions.post_send_again(
+            post=post, actor=request.user, request=request
+        ),
         _("The post is queued to be sent to Taisly again."),
     )
 
@@ -289,7 +294,7 @@ def post_adopt(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
         request,
         code,
         post_code,
-        lambda access, post: upload.post_adopt(
+        lambda access, post: decisions.post_adopt(
             post=post, actor=request.user, taisly_id=taisly_id, request=request
         ),
         _("The post is linked to the one found in Taisly's history."),
@@ -303,7 +308,7 @@ def post_give_up(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
         request,
         code,
         post_code,
-        lambda access, post: upload.post_give_up(post=post, actor=request.user, request=request),
+        lambda access, post: decisions.post_give_up(post=post, actor=request.user, request=request),
         _("The post will not be sent again."),
     )
 
@@ -312,7 +317,7 @@ def post_give_up(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
 @require_POST
 def post_recheck(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
     def action(access, post):
-        upload.post_recheck(post_id=post.pk, actor=request.user, request=request)
+        reconcile.post_recheck(post_id=post.pk, actor=request.user, request=request)
         post.refresh_from_db()
         return post
 
