@@ -1,6 +1,6 @@
 """Compose a post and follow its upload: the form, the forward's progress, and what a person
 decides when the forward failed. Views parse and render; the services of ``posting.sending``
-decide (``receive``, ``decisions``, ``reconcile``, ``retry``, ``cancel``).
+decide (``receive``, ``decisions``, ``reconcile``, ``retry``, ``cancel``, ``seen``).
 
     GET  new/                 the form (editors and owners; viewers 403)
     POST new/                 streamed in through LimitedTemporaryFileUploadHandler, probed,
@@ -11,7 +11,8 @@ decide (``receive``, ``decisions``, ``reconcile``, ``retry``, ``cancel``).
     POST <post>/adopt/ | send-again/ | give-up/ | recheck/   NEEDS_CHECK decisions
 
 
-One post's page (every detail, per-platform results, audit trail) and cancelling it.
+One post's page (every detail, per-platform results, audit trail), the failures it showed marked
+seen (``POST <post>/seen/``, sent by the page once shown), and cancelling it.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ from accounts.access import WorkspaceAccess, get_workspace_for_user_rw
 from accounts.models import AuditEvent, TaislyConnection
 from posting.access import get_post_for_user, get_post_for_user_rw
 from posting.mirror.selectors import mirror_of
-from posting.models import Platform, Post, PostResult
+from posting.models import Platform, Post
 from posting.reporting import display
-from posting.sending import decisions, probe, receive, reconcile, retry
+from posting.sending import decisions, probe, receive, reconcile, retry, seen
 from posting.sending.cancel import can_cancel, post_cancel
 from posting.sending.errors import PostActionError
 from posting.sending.forms import ComposeForm
@@ -329,12 +330,6 @@ def post_detail(request: HttpRequest, code, post_code) -> HttpResponse:
     results = list(
         post.results.select_related("platform", "repost_of").order_by("platform__network", "id")
     )
-    unseen = [r.pk for r in results if r.status == PostResult.Status.FAILED and not r.seen_at]
-    if unseen and access.membership is not None:
-        # A member has now seen these failures: the overview stops listing them. Staff looking
-        # in do not count, they are not the ones who must act.
-        now = timezone.now()
-        PostResult.objects.filter(pk__in=unseen, seen_at__isnull=True).update(seen_at=now)
     summary = display.summarise(post, results)
     targets = list(post.target_platforms.order_by("network", "id")) if not results else []
     events = list(
@@ -356,8 +351,23 @@ def post_detail(request: HttpRequest, code, post_code) -> HttpResponse:
         # The upload's progress and decisions (one implementation: posting/_progress.html),
         # shown while the dashboard has the post and when it failed or needs a person.
         "progress": progress_context(access, post) if post.state in PROGRESS_STATES else None,
+        # Failures shown here for the first time: the page posts back that they were seen.
+        "mark_seen": seen.has_unseen_failures(results, access),
     }
     return render(request, "posting/post.html", context)
+
+
+@login_required
+@require_POST
+def post_seen(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
+    """The post page was shown: its failures are seen (by a member; staff do not count)."""
+    post, access = get_post_for_user(request, code, post_code)
+    seen.failures_mark_seen(post=post, access=access)
+    if request.htmx:
+        return HttpResponse(status=204)
+    # The page's button without JavaScript.
+    messages.success(request, _("Marked as read."))
+    return redirect(post_url(post))
 
 
 @login_required
