@@ -26,24 +26,24 @@ from posting.alerts import rules as alerts
 from posting.alerts.webhooks import delivery
 from posting.mirror import background
 from posting.schedules import SYNC_SCHEDULE
-from posting.sending import upload
+from posting.sending import cleanup, forward, reconcile, stalled
 
 
 def forward_post(post_id: int) -> str:
-    return upload.post_forward(post_id=post_id)
+    return forward.post_forward(post_id=post_id)
 
 
 def recheck_post(post_id: int) -> str:
-    return upload.post_recheck(post_id=post_id)
+    return reconcile.post_recheck(post_id=post_id)
 
 
 def cleanup_videos() -> str:
-    outcome = upload.videos_cleanup()
+    outcome = cleanup.videos_cleanup()
     return f"{outcome.videos_deleted} videos, {outcome.temp_files_deleted} temp files deleted"
 
 
 def check_stalled_sends() -> str:
-    return f"{upload.stalled_sends_check()} stalled sends to be checked"
+    return f"{stalled.stalled_sends_check()} stalled sends to be checked"
 
 
 def sync_dispatch() -> str:

@@ -1,5 +1,5 @@
 """The compose form. The video itself is checked in ``posting.sending.probe``; this form checks the
-rest (platforms, caption length per network, when) and normalises it for ``upload.post_create``."""
+rest (platforms, caption length per network, when) and normalises it for ``receive.post_create``."""
 
 from __future__ import annotations
 

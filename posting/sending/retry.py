@@ -3,7 +3,7 @@ kept on the server.
 
     post with FAILED results ──post_retry_failed──> new Post (retry_of = the original) QUEUED,
         target_platforms = the failed ones not already covered by a live retry
-        └─ on commit: the uploads worker forwards it like any post (posting/upload.py);
+        └─ on commit: the uploads worker forwards it like any post (posting/sending/forward.py);
            its results are synced and alerted like any post's
 
 Refused, with a sentence: while any platform is still PENDING (Taisly may still post it), once
@@ -26,7 +26,7 @@ from accounts.audit import audit_record
 from accounts.models import AuditEvent, User
 from posting.models import Platform, Post, PostResult
 from posting.sending.errors import PostActionError
-from posting.sending.upload import enqueue_forward
+from posting.sending.queueing import enqueue_forward
 
 #: A retry in these states still covers its platforms (a SEND_FAILED or CANCELLED one does not).
 LIVE_RETRY_STATES = (

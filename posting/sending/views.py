@@ -1,5 +1,6 @@
 """Compose a post and follow its upload: the form, the forward's progress, and what a person
-decides when the forward failed. Views parse and render; ``posting.sending.upload`` decides.
+decides when the forward failed. Views parse and render; the services of ``posting.sending``
+decide (``receive``, ``decisions``, ``reconcile``, ``retry``, ``cancel``, ``seen``).
 
     GET  new/                 the form (editors and owners; viewers 403)
     POST new/                 streamed in through LimitedTemporaryFileUploadHandler, probed,
@@ -10,33 +11,37 @@ decides when the forward failed. Views parse and render; ``posting.sending.uploa
     POST <post>/adopt/ | send-again/ | give-up/ | recheck/   NEEDS_CHECK decisions
 
 
-One post's page (every detail, per-platform results, audit trail) and cancelling it.
+One post's page (every detail, per-platform results, audit trail), the failures it showed marked
+seen (``POST <post>/seen/``, sent by the page once shown), and cancelling it.
 """
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.uploadedfile import TemporaryUploadedFile
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.access import WorkspaceAccess, get_workspace_for_user, get_workspace_for_user_rw
+from accounts.access import WorkspaceAccess, get_workspace_for_user_rw
 from accounts.models import AuditEvent, TaislyConnection
 from posting.access import get_post_for_user, get_post_for_user_rw
 from posting.mirror.selectors import mirror_of
-from posting.models import Platform, Post, PostResult
+from posting.models import Platform, Post
 from posting.reporting import display
-from posting.sending import probe, retry, upload
+from posting.sending import decisions, probe, receive, reconcile, retry, seen
 from posting.sending.cancel import can_cancel, post_cancel
 from posting.sending.errors import PostActionError
 from posting.sending.forms import ComposeForm
@@ -99,7 +104,7 @@ def _compose(request: HtmxHttpRequest, access: WorkspaceAccess) -> HttpResponse:
         return _render_form(request, access, form, status=422)
 
     try:
-        post = upload.post_create(
+        post = receive.post_create(
             workspace=workspace,
             actor=request.user,
             video=video,
@@ -116,7 +121,7 @@ def _compose(request: HtmxHttpRequest, access: WorkspaceAccess) -> HttpResponse:
         return _render_form(request, access, form, status=422)
 
     if request.htmx:
-        response = render(request, "posting/_progress.html", _progress_context(access, post))
+        response = render(request, "posting/_progress.html", progress_context(access, post))
         # The address bar then names the post's page: a reload or a bookmark finds the same
         # progress there (closing the tab loses nothing).
         response["HX-Push-Url"] = reverse(
@@ -175,24 +180,8 @@ def _content_length(request: HttpRequest) -> int:
 # --- Progress ---------------------------------------------------------------------------------
 
 
-def _post_in(access: WorkspaceAccess, post_code) -> Post:
-    """A post of this workspace by its code, else 404 (a code of another workspace included)."""
-    try:
-        post_code = post_code if isinstance(post_code, uuid.UUID) else uuid.UUID(str(post_code))
-    except ValueError:
-        raise Http404 from None
-    post = Post.objects.filter(workspace=access.workspace, code=post_code).first()
-    if post is None:
-        raise Http404
-    return post
-
-
 def progress_context(access: WorkspaceAccess, post: Post) -> dict:
     """What ``posting/_progress.html`` needs; the post page includes it with this context."""
-    return _progress_context(access, post)
-
-
-def _progress_context(access: WorkspaceAccess, post: Post) -> dict:
     results = list(post.results.select_related("platform")) if post.state == Post.State.SENT else []
     targets = list(post.target_platforms.all())
     percent = 0
@@ -223,9 +212,8 @@ def _candidates(post: Post) -> list[dict]:
 @login_required
 @require_GET
 def post_progress(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
-    access = get_workspace_for_user(request, code)
-    post = _post_in(access, post_code)
-    context = _progress_context(access, post)
+    post, access = get_post_for_user(request, code, post_code)
+    context = progress_context(access, post)
     if request.htmx:
         response = render(request, "posting/_progress.html", context)
         if not post.is_local_pending:
@@ -238,87 +226,87 @@ def post_progress(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
 # --- Decisions after a failed forward -------------------------------------------------------
 
 
-def _decide(request: HtmxHttpRequest, code, post_code, action, success: str) -> HttpResponse:
-    access = get_workspace_for_user_rw(request, code)
-    post = _post_in(access, post_code)
+@dataclass(frozen=True)
+class _Decision:
+    """One decision on the progress fragment: the service that makes it (called with ``post``,
+    ``actor`` and ``request``, and returning the post as it is now), what the page says once
+    it is made, and any field of the form the service takes."""
+
+    service: Callable[..., Post]
+    success: Promise
+    fields: Callable[[HttpRequest], dict] = lambda request: {}
+
+
+def _recheck(*, post: Post, actor, request) -> Post:
+    reconcile.post_recheck(post_id=post.pk, actor=actor, request=request)
+    post.refresh_from_db()
+    return post
+
+
+_QUEUED_AGAIN = gettext_lazy("The post is queued to be sent to Taisly again.")
+
+_RETRY_SEND = _Decision(decisions.post_retry_send, _QUEUED_AGAIN)
+_SEND_AGAIN = _Decision(decisions.post_send_again, _QUEUED_AGAIN)
+_ADOPT = _Decision(
+    decisions.post_adopt,
+    gettext_lazy("The post is linked to the one found in Taisly's history."),
+    fields=lambda request: {"taisly_id": (request.POST.get("taisly_id") or "").strip()[:64]},
+)
+_GIVE_UP = _Decision(decisions.post_give_up, gettext_lazy("The post will not be sent again."))
+_RECHECK = _Decision(_recheck, gettext_lazy("Taisly's history was read again (one request)."))
+
+
+def _decide(request: HtmxHttpRequest, code, post_code, decision: _Decision) -> HttpResponse:
+    post, access = get_post_for_user_rw(request, code, post_code)
     error = None
     try:
-        post = action(access, post)
+        post = decision.service(
+            post=post, actor=request.user, request=request, **decision.fields(request)
+        )
     except PostActionError as exc:
         error = exc.message
         post.refresh_from_db()
     if request.htmx:
-        context = {**_progress_context(access, post), "action_error": error}
+        context = {**progress_context(access, post), "action_error": error}
         return render(request, "posting/_progress.html", context, status=422 if error else 200)
     if error:
         messages.error(request, error)
     else:
-        messages.success(request, success)
+        messages.success(request, str(decision.success))
     return redirect("posting:post", code=access.workspace.code, post_code=post.code)
 
 
 @login_required
 @require_POST
 def post_retry_send(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
-    return _decide(
-        request,
-        code,
-        post_code,
-        lambda access, post: upload.post_retry_send(post=post, actor=request.user, request=request),
-        _("The post is queued to be sent to Taisly again."),
-    )
+    return _decide(request, code, post_code, _RETRY_SEND)
 
 
 @login_required
 @require_POST
 def post_send_again(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
-    return _decide(
-        request,
-        code,
-        post_code,
-        lambda access, post: upload.post_send_again(post=post, actor=request.user, request=request),
-        _("The post is queued to be sent to Taisly again."),
-    )
+    return _decide(request, code, post_code, _SEND_AGAIN)
 
 
 @login_required
 @require_POST
 def post_adopt(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
-    taisly_id = (request.POST.get("taisly_id") or "").strip()[:64]
-    return _decide(
-        request,
-        code,
-        post_code,
-        lambda access, post: upload.post_adopt(
-            post=post, actor=request.user, taisly_id=taisly_id, request=request
-        ),
-        _("The post is linked to the one found in Taisly's history."),
-    )
+    return _decide(request, code, post_code, _ADOPT)
 
 
 @login_required
 @require_POST
 def post_give_up(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
-    return _decide(
-        request,
-        code,
-        post_code,
-        lambda access, post: upload.post_give_up(post=post, actor=request.user, request=request),
-        _("The post will not be sent again."),
-    )
+    return _decide(request, code, post_code, _GIVE_UP)
 
 
 @login_required
 @require_POST
 def post_recheck(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
-    def action(access, post):
-        upload.post_recheck(post_id=post.pk, actor=request.user, request=request)
-        post.refresh_from_db()
-        return post
+    return _decide(request, code, post_code, _RECHECK)
 
-    return _decide(
-        request, code, post_code, action, _("Taisly's history was read again (one request).")
-    )
+
+# --- The post page ----------------------------------------------------------------------------
 
 
 PROGRESS_STATES = (
@@ -342,12 +330,6 @@ def post_detail(request: HttpRequest, code, post_code) -> HttpResponse:
     results = list(
         post.results.select_related("platform", "repost_of").order_by("platform__network", "id")
     )
-    unseen = [r.pk for r in results if r.status == PostResult.Status.FAILED and not r.seen_at]
-    if unseen and access.membership is not None:
-        # A member has now seen these failures: the overview stops listing them. Staff looking
-        # in do not count, they are not the ones who must act.
-        now = timezone.now()
-        PostResult.objects.filter(pk__in=unseen, seen_at__isnull=True).update(seen_at=now)
     summary = display.summarise(post, results)
     targets = list(post.target_platforms.order_by("network", "id")) if not results else []
     events = list(
@@ -369,8 +351,23 @@ def post_detail(request: HttpRequest, code, post_code) -> HttpResponse:
         # The upload's progress and decisions (one implementation: posting/_progress.html),
         # shown while the dashboard has the post and when it failed or needs a person.
         "progress": progress_context(access, post) if post.state in PROGRESS_STATES else None,
+        # Failures shown here for the first time: the page posts back that they were seen.
+        "mark_seen": seen.has_unseen_failures(results, access),
     }
     return render(request, "posting/post.html", context)
+
+
+@login_required
+@require_POST
+def post_seen(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
+    """The post page was shown: its failures are seen (by a member; staff do not count)."""
+    post, access = get_post_for_user(request, code, post_code)
+    seen.failures_mark_seen(post=post, access=access)
+    if request.htmx:
+        return HttpResponse(status=204)
+    # The page's button without JavaScript.
+    messages.success(request, _("Marked as read."))
+    return redirect(post_url(post))
 
 
 @login_required

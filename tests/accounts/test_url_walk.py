@@ -73,6 +73,7 @@ VIEWER_MAY_POST = {
     "posting:alert_read": "each member marks alerts read for themselves",
     "posting:alerts_read_all": "each member marks alerts read for themselves",
     "posting:alert_settings": "each member chooses their own alert emails",
+    "posting:post_seen": "a member's look at the post page marks its failures seen",
 }
 
 PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")

@@ -13,7 +13,7 @@ happens between those moments, so no step is skipped that could change a figure.
 
 - Workspaces on STARTER, INFLUENCER and PRO keys (40/30/30 %), each with its owner.
 - Posts spread over the first 22 hours (the last two let stuck posts and late syncs finish):
-  half made through the dashboard (a QUEUED post forwarded by ``upload.post_forward``, the
+  half made through the dashboard (a QUEUED post forwarded by ``forward.post_forward``, the
   uploads worker's own function), half straight against the sandbox (as Taisly's own app
   would); 5 % tagged ``#fail:<network>``, 1 % ``#stuck:<network>``.
 - Every minute: ``tasks.sync_dispatch`` (which runs each due ``sync_connection`` inline: the
@@ -127,7 +127,7 @@ def _run(server, traveller, start, rng, video, workspaces_n, posts_n, settings) 
     from posting.connection import keys
     from posting.mirror.sync import history_sync
     from posting.models import Alert, Platform, Post, TaislyRequest
-    from posting.sending import upload
+    from posting.sending import forward
     from posting.taisly.gateway import TaislyActionError
     from posting.taisly.governor import QuotaRefused
 
@@ -239,7 +239,7 @@ def _run(server, traveller, start, rng, video, workspaces_n, posts_n, settings) 
                 post.target_platforms.set(
                     [platforms[(space["workspace"].pk, n)] for n in item["networks"]]
                 )
-                outcome = upload.post_forward(post_id=post.pk)
+                outcome = forward.post_forward(post_id=post.pk)
                 if outcome != "sent":
                     refusals += 1
                     continue

@@ -19,7 +19,7 @@ from playwright.sync_api import Page, expect
 
 from posting import tasks
 from posting.models import Post, PostResult
-from posting.sending import upload
+from posting.sending import queueing
 from tests.e2e.test_keys import csp_violations, log_in  # noqa: F401 (fixture)
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
 from tests.posting.upload_fixtures import compose_url, platform, sandbox_posts
@@ -42,7 +42,7 @@ def worker_thread(monkeypatch):
         threads.append(thread)
         thread.start()
 
-    monkeypatch.setattr(upload, "enqueue_forward", enqueue)
+    monkeypatch.setattr(queueing, "enqueue_forward", enqueue)
     yield threads
     for thread in threads:
         thread.join(timeout=30)

@@ -17,7 +17,7 @@ from django_q.models import Schedule
 from accounts.models import AuditEvent, TaislyConnection
 from posting import tasks
 from posting.models import Platform, Post
-from posting.sending import upload
+from posting.sending import outcomes, queueing, reconcile
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
 from tests.posting.upload_fixtures import compose_data, compose_url, sandbox_posts
 
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def queued(login, bob, workspace, connected_ws, video_file, monkeypatch):
     """A QUEUED post made through the form; queueing is a no-op so the test runs the forward."""
-    monkeypatch.setattr(upload, "enqueue_forward", lambda post_id: None)
+    monkeypatch.setattr(queueing, "enqueue_forward", lambda post_id: None)
     payload = compose_data(workspace)
     with open(video_file(), "rb") as fh:
         payload["video"] = fh
@@ -258,7 +258,7 @@ def test_a_history_sync_before_mark_sent_makes_no_second_post(queued, sandbox, c
     SENDING), and the upload's results go through the sync's own code."""
     from posting.mirror import sync
 
-    real_mark_sent = upload._mark_sent
+    real_mark_sent = outcomes.mark_sent
     seen = {}
 
     def sync_first(post, *args, **kwargs):
@@ -266,11 +266,11 @@ def test_a_history_sync_before_mark_sent_makes_no_second_post(queued, sandbox, c
         seen["summary"] = sync.history_sync(workspace=post.workspace)
         return real_mark_sent(post, *args, **kwargs)
 
-    upload._mark_sent = sync_first
+    outcomes.mark_sent = sync_first
     try:
         assert tasks.forward_post(queued.pk) == "sent"
     finally:
-        upload._mark_sent = real_mark_sent
+        outcomes.mark_sent = real_mark_sent
     assert seen["state"] == Post.State.SENDING
     assert seen["summary"].seen_posts == 1 and seen["summary"].new_posts == 0
     [post] = Post.objects.all()
@@ -287,7 +287,7 @@ def test_adopting_a_post_a_sync_already_copied_keeps_one_post(
 ):
     """Taisly made the post, but ours had left the in-flight states (SEND_FAILED) when a history
     sync ran, so the sync mirrored it as a post of its own. When ours is then matched to it
-    (a re-check while NEEDS_CHECK), _mark_sent replaces the history copy: one post, ours."""
+    (a re-check while NEEDS_CHECK), mark_sent replaces the history copy: one post, ours."""
     from posting.mirror import sync
     from tests.sandbox.conftest import Api
 
@@ -301,7 +301,7 @@ def test_adopting_a_post_a_sync_already_copied_keeps_one_post(
     assert copy.results.count() == 2
 
     Post.objects.filter(pk=queued.pk).update(state=Post.State.NEEDS_CHECK)
-    assert upload.post_recheck(post_id=queued.pk) == "adopted"
+    assert reconcile.post_recheck(post_id=queued.pk) == "adopted"
     [post] = Post.objects.all()
     assert post.pk == queued.pk and post.taisly_id == copy.taisly_id
     assert post.origin == Post.Origin.DASHBOARD and post.state == Post.State.SENT

@@ -77,17 +77,54 @@ def test_the_post_page_shows_every_detail_and_explains_known_codes(failed_post, 
     assert 'data-testid="post-progress"' not in html
 
 
+def seen_url(post) -> str:
+    return post_url(post, "posting:post_seen")
+
+
 def test_a_member_opening_the_page_marks_its_failures_seen(failed_post, vera, login):
+    """Reading the page writes nothing; the page, once shown, posts back that its failures were
+    seen (htmx on load, or its button without JavaScript)."""
     assert PostResult.objects.filter(status="FAILED", seen_at__isnull=True).count() == 2
+    client = login(vera)
 
-    login(vera).get(post_url(failed_post))
+    html = client.get(post_url(failed_post)).content.decode()
+    assert PostResult.objects.filter(status="FAILED", seen_at__isnull=True).count() == 2
+    assert 'data-testid="mark-seen"' in html and f'hx-post="{seen_url(failed_post)}"' in html
 
+    assert client.post(seen_url(failed_post), HTTP_HX_REQUEST="true").status_code == 204
+    assert PostResult.objects.filter(status="FAILED", seen_at__isnull=True).count() == 0
+    html = client.get(post_url(failed_post)).content.decode()
+    assert 'data-testid="mark-seen"' not in html  # nothing left to mark
+
+
+def test_marking_seen_without_javascript_goes_back_to_the_page(failed_post, alice, login):
+    response = login(alice).post(seen_url(failed_post))
+
+    assert response.status_code == 302 and response["Location"] == post_url(failed_post)
     assert PostResult.objects.filter(status="FAILED", seen_at__isnull=True).count() == 0
 
 
 def test_staff_looking_in_do_not_mark_failures_seen(failed_post, staff, login):
-    assert login(staff).get(post_url(failed_post)).status_code == 200
+    client = login(staff)
+    html = client.get(post_url(failed_post)).content.decode()
+    assert 'data-testid="mark-seen"' not in html
 
+    assert client.post(seen_url(failed_post), HTTP_HX_REQUEST="true").status_code == 204
+
+    assert PostResult.objects.filter(status="FAILED", seen_at__isnull=True).count() == 2
+
+
+def test_marking_seen_checks_the_workspace_and_the_method(failed_post, charlie, vera, login):
+    assert login(charlie).post(seen_url(failed_post)).status_code == 404
+    assert login(vera).get(seen_url(failed_post)).status_code == 405
+    missing = reverse(
+        "posting:post_seen",
+        kwargs={
+            "code": failed_post.workspace.code,
+            "post_code": "00000000-0000-0000-0000-000000000000",
+        },
+    )
+    assert login(vera).post(missing).status_code == 404
     assert PostResult.objects.filter(status="FAILED", seen_at__isnull=True).count() == 2
 
 

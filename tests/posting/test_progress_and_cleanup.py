@@ -17,7 +17,7 @@ from django_q.models import Schedule
 from posting import tasks
 from posting.models import Platform, Post, PostResult
 from posting.schedules import CLEANUP_SCHEDULE, STALLED_SCHEDULE, ensure_schedules
-from posting.sending import errors, upload
+from posting.sending import cleanup, decisions, errors, forward, outcomes, receive
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
 
 pytestmark = pytest.mark.django_db
@@ -94,7 +94,7 @@ def test_the_post_page_shows_a_failed_send_and_retry_to_writers_only(
 ):
     post = make_post(workspace, alice)
     Post.objects.filter(pk=post.pk).update(state=Post.State.SENDING)
-    upload._fail(post, lambda: "Taisly could not be reached.")
+    outcomes.fail(post, lambda: "Taisly could not be reached.")
     html = login(alice).get(post_page(post)).content.decode()
     assert "Taisly could not be reached." in html and 'data-testid="retry-send"' in html
     assert "every 1s" not in html  # nothing left to poll (the nav badge has its own trigger)
@@ -106,7 +106,7 @@ def test_a_reason_decided_in_the_worker_reads_in_the_viewers_language(
     login, vera, workspace, alice, media
 ):
     post = make_post(workspace, alice, state=Post.State.SENDING)
-    upload._needs_check(post, lambda: _("Taisly did not answer in time."))
+    outcomes.needs_check(post, lambda: _("Taisly did not answer in time."))
     type(vera).objects.filter(pk=vera.pk).update(language="id")
     html = login(vera).get(post_page(post)).content.decode()
     english = "Taisly may have posted this already"
@@ -192,7 +192,7 @@ def test_cleanup_deletes_videos_kept_past_retention_and_nothing_newer(
     Post.objects.filter(pk=queued.pk).update(updated_at=now - timedelta(days=30))
     old_path, recent_path = old.video.path, recent.video.path
 
-    outcome = upload.videos_cleanup(now=now)
+    outcome = cleanup.videos_cleanup(now=now)
 
     assert outcome.videos_deleted == 2
     assert not os.path.exists(old_path) and os.path.exists(recent_path)
@@ -204,9 +204,9 @@ def test_cleanup_deletes_videos_kept_past_retention_and_nothing_newer(
     assert queued.video and queued.video_deleted_at is None  # still to be sent
     # A retry of a post whose video is gone is refused with a sentence.
     with pytest.raises(errors.PostActionError, match="no longer kept"):
-        upload.post_retry_send(post=failed, actor=alice)
+        decisions.post_retry_send(post=failed, actor=alice)
     # Run again: nothing more to do.
-    assert upload.videos_cleanup(now=now).videos_deleted == 0
+    assert cleanup.videos_cleanup(now=now).videos_deleted == 0
 
 
 def test_cleanup_removes_abandoned_uploads_older_than_a_day(media):
@@ -255,8 +255,8 @@ def test_forward_progress_is_written_at_most_once_a_second(
 ):
     post = make_post(workspace, alice, state=Post.State.SENDING)
     clock = [1000.0]
-    monkeypatch.setattr(upload.time, "monotonic", lambda: clock[0])
-    progress = upload._Progress(post.pk)
+    monkeypatch.setattr(forward.time, "monotonic", lambda: clock[0])
+    progress = forward._Progress(post.pk)
     # 1,000 callbacks over 2.5 seconds: a write at 0 s, 1 s, 2 s and the last one.
     with django_assert_num_queries(4):
         for n in range(1, 1001):
@@ -277,12 +277,12 @@ def test_the_services_check_the_role_themselves(workspace, alice, vera, bob, med
 
     post = make_post(workspace, alice, state=Post.State.SEND_FAILED)
     with pytest.raises(RoleRequired):
-        upload.post_retry_send(post=post, actor=vera)
+        decisions.post_retry_send(post=post, actor=vera)
     # An editor demoted after the page was shown: the service sees the new role.
     Membership.objects.filter(user=bob).update(role=Membership.Role.VIEWER)
     platform = Platform.objects.create(workspace=workspace, taisly_id="p1", network="TikTok")
     with pytest.raises(RoleRequired):
-        upload.post_create(
+        receive.post_create(
             workspace=workspace,
             actor=bob,
             video=SimpleUploadedFile("clip.mp4", b"x" * 100),

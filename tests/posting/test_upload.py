@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from accounts.models import AuditEvent
 from posting.models import Platform, Post
-from posting.sending import upload
+from posting.sending import forward, queueing, receive
 from posting.sending import views as compose_views
 from posting.sending.uploadhandlers import LimitedTemporaryFileUploadHandler
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
@@ -476,7 +476,7 @@ def queued_post(client, workspace, video_path, **data) -> Post:
 @pytest.fixture
 def no_forward(monkeypatch):
     """Queueing does nothing: the test runs the forward itself."""
-    monkeypatch.setattr(upload, "enqueue_forward", lambda post_id: None)
+    monkeypatch.setattr(queueing, "enqueue_forward", lambda post_id: None)
 
 
 def test_two_runs_of_the_task_send_once(
@@ -488,14 +488,14 @@ def test_two_runs_of_the_task_send_once(
     # The task is delivered again while the first run is still sending (a worker's retry, a
     # second cluster): the redelivery finds nothing to claim.
     redelivered = []
-    real_progress = upload._Progress.__call__
+    real_progress = forward._Progress.__call__
 
     def progress_and_redeliver(self, sent, total):
         if not redelivered:
             redelivered.append(tasks.forward_post(post.pk))
         real_progress(self, sent, total)
 
-    monkeypatch.setattr(upload._Progress, "__call__", progress_and_redeliver)
+    monkeypatch.setattr(forward._Progress, "__call__", progress_and_redeliver)
     assert tasks.forward_post(post.pk) == "sent"
     assert redelivered == ["not claimed"]
     # And once more after it was sent.
@@ -509,7 +509,7 @@ def test_a_double_click_at_the_same_moment_makes_one_post(
     # The second click passes the "already made?" check before the first one commits: here
     # the other click runs to its end right after this one's check. The unique token decides,
     # and this request answers with the other's post and keeps no second video.
-    real_lookup = upload._post_for_token
+    real_lookup = receive._post_for_token
     other_click = {"done": False, "response": None}
 
     def lookup_while_the_other_click_lands(*args, **kwargs):
@@ -519,8 +519,8 @@ def test_a_double_click_at_the_same_moment_makes_one_post(
             other_click["response"], _ = post_form(login(bob), workspace, video_file(), token=token)
         return found
 
-    monkeypatch.setattr(upload, "_post_for_token", lookup_while_the_other_click_lands)
-    monkeypatch.setattr(upload, "enqueue_forward", lambda post_id: None)
+    monkeypatch.setattr(receive, "_post_for_token", lookup_while_the_other_click_lands)
+    monkeypatch.setattr(queueing, "enqueue_forward", lambda post_id: None)
     token = str(uuid.uuid4())
     response, _ = post_form(login(bob), workspace, video_file(), token=token)
 

@@ -1,0 +1,69 @@
+"""Retention: delete the videos kept after sending, and uploads abandoned half-way.
+
+The video of a post stays in storage ``POST_VIDEO_RETAIN_DAYS`` after it was sent (or cancelled,
+or given up), so a failed platform can be retried from it; ``videos_cleanup`` (daily) deletes it
+then. A retry shares its original's file, and a file already gone is not an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from posting.models import Post
+
+logger = logging.getLogger(__name__)
+
+State = Post.State
+
+
+@dataclass(frozen=True)
+class CleanupOutcome:
+    videos_deleted: int
+    temp_files_deleted: int
+
+
+def videos_cleanup(*, now: datetime | None = None) -> CleanupOutcome:
+    """Delete videos kept longer than ``POST_VIDEO_RETAIN_DAYS`` after sending (or after the
+    post was cancelled or given up), and upload temp files abandoned for more than a day."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.POST_VIDEO_RETAIN_DAYS)
+    done = (
+        Post.objects.filter(video_deleted_at__isnull=True)
+        .exclude(video="")
+        .filter(
+            Q(state=State.SENT, sent_at__lt=cutoff)
+            | Q(state__in=(State.CANCELLED, State.SEND_FAILED), updated_at__lt=cutoff)
+        )
+    )
+    deleted = 0
+    for post in done.only("pk", "video").iterator():
+        post.video.delete(save=False)  # a missing file is not an error for the storage API
+        Post.objects.filter(pk=post.pk).update(video="", video_deleted_at=now)
+        deleted += 1
+    temp_deleted = _temp_files_cleanup(now)
+    logger.info("Cleanup: %d videos, %d abandoned uploads deleted", deleted, temp_deleted)
+    return CleanupOutcome(videos_deleted=deleted, temp_files_deleted=temp_deleted)
+
+
+def _temp_files_cleanup(now: datetime) -> int:
+    directory = settings.FILE_UPLOAD_TEMP_DIR
+    if not directory or not os.path.isdir(directory):
+        return 0
+    cutoff = now.timestamp() - 24 * 3600
+    deleted = 0
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            try:
+                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+                    deleted += 1
+            except FileNotFoundError:
+                continue
+    return deleted
