@@ -9,6 +9,8 @@ Personas (tests/personas.py): alice owns ``workspace``, bob edits, vera views.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import threading
 import time
 
@@ -20,7 +22,14 @@ from django.utils import translation
 
 from accounts import keys, services
 from accounts.access import RoleRequired
-from accounts.models import AuditEvent, Invitation, Membership, TaislyConnection, User
+from accounts.models import (
+    AuditEvent,
+    Invitation,
+    Membership,
+    TaislyConnection,
+    User,
+    Workspace,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -36,6 +45,7 @@ def olga(workspace) -> User:
 
 
 def _membership(workspace, user) -> Membership:
+    """``user``'s membership of ``workspace`` (a Workspace or its primary key)."""
     return Membership.objects.get(workspace=workspace, user=user)
 
 
@@ -120,9 +130,106 @@ def test_a_demoted_owner_is_refused_by_every_owner_service(
     assert _state(workspace) == before
 
 
+# What each owner-only service, let through, must have done (checked by ``_done``): the change
+# itself, read back from the database, and the one event it records as the actor's.
+def _renamed(pk, ctx, returned, event):
+    assert Workspace.objects.get(pk=pk).name == "Renamed"
+    assert event.details == {"from": "Acme", "to": "Renamed"}
+
+
+def _deleted(pk, ctx, returned, event):
+    assert not Workspace.objects.filter(pk=pk).exists()
+    assert not Membership.objects.filter(workspace_id=pk).exists()
+    assert not Invitation.objects.filter(workspace_id=pk).exists()
+    assert not TaislyConnection.objects.filter(workspace_id=pk).exists()
+    # The event outlives the workspace, with its name copied in.
+    assert event.workspace_id is None and event.workspace_name == "Acme"
+
+
+def _role_changed(pk, ctx, returned, event):
+    assert _membership(pk, ctx["vera"]).role == Membership.Role.OWNER
+    assert event.target == "vera@example.test"
+    assert event.details == {"from": "viewer", "to": "owner"}
+
+
+def _removed(pk, ctx, returned, event):
+    assert not Membership.objects.filter(workspace_id=pk, user=ctx["vera"]).exists()
+    assert User.objects.filter(pk=ctx["vera"].pk).exists()  # out of the workspace, not deleted
+    assert event.target == "vera@example.test"
+    assert event.details == {"role": "viewer", "left": False}
+
+
+def _invited(pk, ctx, returned, event):
+    invitation, token = returned
+    invitation = Invitation.objects.get(pk=invitation.pk)
+    assert (invitation.workspace_id, invitation.email, invitation.role) == (
+        pk,
+        "someone@example.test",
+        "owner",
+    )
+    assert invitation.invited_by == ctx["alice"] and services.invitation_is_pending(invitation)
+    # The link went out by email, and only its hash is kept.
+    [sent] = [m for m in ctx["outbox"] if m.to == ["someone@example.test"]]
+    assert token and token in sent.body
+    assert invitation.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert event.target == "someone@example.test" and event.details == {"role": "owner"}
+
+
+def _invitation_revoked(pk, ctx, returned, event):
+    invitation = Invitation.objects.get(pk=ctx["invitation"].pk)
+    assert invitation.revoked_at is not None
+    assert not services.invitation_is_pending(invitation)
+    assert event.target == "newcomer@example.test"
+
+
+def _key_stored(pk, ctx, returned, event):
+    connection = TaislyConnection.objects.get(workspace_id=pk)
+    assert connection.api_key == "taisly_" + "c" * 64  # the new key, decrypted
+    assert connection.status == TaislyConnection.Status.ACTIVE
+    assert (connection.key_hint, connection.plan) == ("taisly_…cccc", "STARTER")
+    assert re.fullmatch("[0-9a-f]{64}", connection.key_fingerprint)
+    assert connection.connected_by == ctx["alice"]
+    assert connection.last_verified_at is not None
+    assert event.details == {"hint": "taisly_…cccc", "plan": "STARTER"}
+
+
+def _key_disconnected(pk, ctx, returned, event):
+    connection = TaislyConnection.objects.get(workspace_id=pk)
+    assert connection.status == TaislyConnection.Status.DISCONNECTED
+    assert (connection.api_key, connection.key_fingerprint) == ("", "")
+    assert connection.key_hint == "taisly_…aaaa"  # kept, to say which key it was
+    assert event.target == "taisly_…aaaa"
+
+
+DONE = {
+    "rename": (AuditEvent.Action.WORKSPACE_RENAMED, _renamed),
+    "delete": (AuditEvent.Action.WORKSPACE_DELETED, _deleted),
+    "role_change": (AuditEvent.Action.MEMBER_ROLE_CHANGED, _role_changed),
+    "remove": (AuditEvent.Action.MEMBER_REMOVED, _removed),
+    "invite": (AuditEvent.Action.MEMBER_INVITED, _invited),
+    "revoke_invitation": (AuditEvent.Action.INVITATION_REVOKED, _invitation_revoked),
+    "key_store": (AuditEvent.Action.KEY_CONNECTED, _key_stored),
+    "key_disconnect": (AuditEvent.Action.KEY_DISCONNECTED, _key_disconnected),
+}
+
+
+def test_every_owner_service_has_its_effect_checked():
+    assert DONE.keys() == ACTIONS.keys()
+
+
 @pytest.mark.parametrize("action", ACTIONS)
-def test_an_owner_still_may(action, workspace, alice, olga, context):
-    ACTIONS[action](workspace, alice, context)
+def test_an_owner_still_may(action, workspace, alice, olga, context, mailoutbox):
+    """The same calls by an owner go through: each makes its change and records one event, as
+    alice's."""
+    pk = workspace.pk
+    earlier = AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    returned = ACTIONS[action](workspace, alice, context)
+    expected_action, check = DONE[action]
+    [event] = AuditEvent.objects.filter(pk__gt=earlier)
+    assert (event.action, event.actor) == (expected_action, alice)
+    check(pk, {**context, "alice": alice, "outbox": mailoutbox}, returned, event)
+    if action != "delete":  # and alice is still an owner
+        assert _membership(pk, alice).role == Membership.Role.OWNER
 
 
 def test_a_member_may_leave_whatever_their_role(workspace, alice, vera):
