@@ -1,15 +1,17 @@
 """Compose and upload in a real browser, against the sandbox over HTTP.
 
-The forward task runs for real: in the journey test on a thread of its own, as the `uploads`
-worker would (so the page shows both phases and polls until the post is sent); elsewhere
-synchronously, as django-q2 runs tasks under pytest.
+The forward task runs for real: in the journey tests on a thread of its own, as the `uploads`
+worker would, once the test has seen the page waiting for it (so the page shows both phases and
+polls until the post is sent); elsewhere synchronously, as django-q2 runs tasks under pytest.
+
+Nothing here sleeps: the tests wait for the state they expect (Playwright's ``expect``, or
+``tests.polling.wait_until``), and move the sandbox's clock instead of waiting for it.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -20,6 +22,7 @@ from playwright.sync_api import Page, expect
 from posting import tasks, upload
 from posting.models import Post, PostResult
 from tests.e2e.test_keys import csp_violations, log_in  # noqa: F401 (fixture)
+from tests.polling import wait_until
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
 from tests.posting.upload_fixtures import compose_url, platform, sandbox_posts
 from tests.videos import make_noise_file
@@ -27,24 +30,48 @@ from tests.videos import make_noise_file
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def worker_thread(monkeypatch):
-    """Queueing starts the real forward task on a thread, a moment later, as a worker would."""
-    threads: list[threading.Thread] = []
+class Worker:
+    """An `uploads` worker on a thread: it takes a queued post once the test lets it."""
 
-    def enqueue(post_id: int) -> None:
+    def __init__(self) -> None:
+        self.threads: list[threading.Thread] = []
+        self.go = threading.Event()
+        self.stopped = False
+
+    def release(self) -> None:
+        self.go.set()
+
+    def enqueue(self, post_id: int) -> None:
         def run():
-            time.sleep(0.5)
-            tasks.forward_post(post_id)
+            self.go.wait(60)
+            if not self.stopped:
+                tasks.forward_post(post_id)
 
         thread = threading.Thread(target=run, daemon=True)
-        threads.append(thread)
+        self.threads.append(thread)
         thread.start()
 
-    monkeypatch.setattr(upload, "enqueue_forward", enqueue)
-    yield threads
-    for thread in threads:
+
+@pytest.fixture
+def worker_thread(monkeypatch):
+    """Queueing hands the post to a ``Worker``, which runs the real forward task on a thread of
+    its own after ``worker_thread.release()``: until then the page shows the post waiting."""
+    worker = Worker()
+    monkeypatch.setattr(upload, "enqueue_forward", worker.enqueue)
+    yield worker
+    worker.stopped = not worker.go.is_set()  # never released: the test failed before; no forward
+    worker.release()
+    for thread in worker.threads:
         thread.join(timeout=30)
+
+
+def expect_waiting_for_the_worker(page: Page) -> None:
+    """The post page right after compose: the dashboard has the video, the worker has not taken
+    it yet, and the page polls for what happens next."""
+    progress = page.get_by_test_id("post-progress")
+    expect(progress).to_have_attribute("data-state", "queued")
+    expect(progress).to_contain_text("Waiting for the upload worker")
+    expect(progress).to_have_attribute("hx-trigger", "every 1s")
 
 
 def open_compose(page: Page, live_server, workspace, heading: str = "New post") -> None:
@@ -91,9 +118,11 @@ def test_upload_and_post_now_to_two_platforms(
     )
     page.get_by_test_id("compose-submit").click()
     progress = page.get_by_test_id("post-progress")
-    expect(progress).to_be_visible()
+    expect_waiting_for_the_worker(page)
     assert max(page.evaluate("window.uploadSeen")) == 100
+    page.screenshot(path=f"{screenshot_dir}/compose_queued.png", full_page=True)
     # Then dashboard → Taisly, polled every second until the worker is done.
+    worker_thread.release()
     expect(progress).to_have_attribute("data-state", "sent", timeout=20_000)
     expect(progress).not_to_have_attribute("hx-trigger", "every 1s")
     expect(page.get_by_test_id("result-TikTok")).to_be_visible()
@@ -107,9 +136,10 @@ def test_upload_and_post_now_to_two_platforms(
     [made] = sandbox_posts(sandbox, connected_ws["api_key"])
     assert made["id"] == post.taisly_id and made["previewTime"] == 2.5
 
-    # The sandbox publishes a second after the post is due; the post page's own "Sync now"
-    # (posting.sync, one Taisly request) brings the results into the mirror.
-    time.sleep(1.5)
+    # The sandbox publishes a second after the post is due (by its clock, moved on here); the
+    # post page's own "Sync now" (posting.sync, one Taisly request) brings the results into
+    # the mirror.
+    sandbox.advance(2)
     page.reload()
     expect(page.get_by_test_id("post-progress")).to_have_count(0)  # sent: progress is over
     page.get_by_test_id("sync-now").click()
@@ -141,8 +171,21 @@ def test_a_landscape_video_is_refused_in_the_browser_and_on_the_server(
     errors = page.locator("[data-video-errors]")
     expect(errors).to_contain_text("The video is 320×180, landscape; Taisly needs a vertical 9:16")
     page.screenshot(path=f"{screenshot_dir}/compose_landscape_refused.png", full_page=True)
+    # What htmx does with the click: its confirm step (where compose.js refuses) always comes
+    # first, and a request it lets through starts at once, in the same turn.
+    page.evaluate(
+        """() => { window.submitRefused = null; window.requestsStarted = 0;
+        const compose = (e) => e.target.matches("form[data-compose]");
+        document.addEventListener("htmx:confirm", (e) => {
+          if (compose(e)) window.submitRefused = e.defaultPrevented; });
+        document.addEventListener("htmx:beforeRequest", (e) => {
+          if (compose(e)) window.requestsStarted += 1; }); }"""
+    )
     page.get_by_test_id("compose-submit").click()
-    page.wait_for_timeout(500)
+    page.wait_for_function("window.submitRefused !== null")
+    assert page.evaluate("[window.submitRefused, window.requestsStarted]") == [True, 0]
+    expect(page.get_by_label("Video", exact=True)).to_be_focused()  # pointed at the problem
+    expect(page.locator("[data-upload-progress]")).to_be_hidden()
     expect(page.get_by_test_id("post-progress")).to_have_count(0)
     assert not Post.objects.exists()
 
@@ -397,9 +440,17 @@ def test_each_sandbox_fault_ends_settled_and_never_posts_twice(
     assert post.state in (Post.State.SENT, Post.State.SEND_FAILED, Post.State.NEEDS_CHECK)
     expected = {"drop": "sent", "timeout": "needs_check"}.get(mode, "send_failed")
     assert post.state == expected, post.state_reason_display
+    # A 500, garbage or 429 answers without carrying the call out; a drop carries it out before
+    # dropping the answer; a timeout carries it out once its delay is over (after the client
+    # gave up): wait for that post, then no second one may be there.
     if mode == "timeout":
-        time.sleep(3)  # the sandbox makes the post once its delay is over
-    assert len(sandbox_posts(sandbox, connected_ws["api_key"])) <= 1
+        wait_until(
+            lambda: sandbox_posts(sandbox, connected_ws["api_key"]),
+            what="the sandbox to carry out the timed-out upload",
+            every=0.2,
+        )
+    made = sandbox_posts(sandbox, connected_ws["api_key"])
+    assert len(made) == (1 if mode in ("drop", "timeout") else 0), made
     # The post page (a reload, or a tab opened later) shows the same outcome.
     page.reload()
     if post.state != Post.State.SENT:
@@ -432,6 +483,8 @@ def test_schedule_a_post_from_compose_then_cancel_it_from_its_page(
     tomorrow = timezone.localtime() + timedelta(days=1)
     page.get_by_label("Date and time").fill(tomorrow.strftime("%Y-%m-%dT%H:%M"))
     page.get_by_test_id("compose-submit").click()
+    expect_waiting_for_the_worker(page)
+    worker_thread.release()
     progress = page.get_by_test_id("post-progress")
     expect(progress).to_have_attribute("data-state", "sent", timeout=20_000)
     post = Post.objects.get()
