@@ -30,6 +30,7 @@ from accounts.models import (
     User,
     Workspace,
 )
+from tests.polling import backend_pid, wait_until, waits_on_a_lock
 
 pytestmark = pytest.mark.django_db
 
@@ -280,15 +281,16 @@ RACED = {
 }
 
 
+@pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("action", RACED)
 def test_an_owner_demoted_while_their_request_is_in_flight_is_refused(
     action, monkeypatch, workspace, alice, olga, vera
 ):
     """Thread A (olga demoting alice) holds alice's membership row locked, uncommitted. Thread B
-    (alice's request, past the view's check) reaches the service: on PostgreSQL it blocks on
-    that lock, then sees alice is an editor and is refused. (On SQLite one writer at a time is
-    let in, so B starts once A has committed: the same refusal, without the wait.)"""
+    (alice's request, past the view's check) reaches the service, blocks on that lock, then
+    sees alice is an editor and is refused. (SQLite lets one writer in at a time, so B would
+    only ever start after A: no race to test, hence PostgreSQL only.)"""
     TaislyConnection.objects.create(workspace=workspace, api_key="taisly_" + "a" * 64)
     ctx = {"vera": vera}
     before = _state(workspace)
@@ -318,6 +320,7 @@ def test_an_owner_demoted_while_their_request_is_in_flight_is_refused(
 
     def act():
         try:
+            outcome["pid"] = backend_pid()
             RACED[action](workspace, alice, ctx)
         except Exception as exc:
             outcome["act"] = exc
@@ -327,20 +330,21 @@ def test_an_owner_demoted_while_their_request_is_in_flight_is_refused(
 
     a = threading.Thread(target=demote, name="demote")
     b = threading.Thread(target=act, name="act")
-    if db.vendor == "postgresql":
-        a.start()
-        assert demoting.wait(10)
-        b.start()
-        time.sleep(0.5)
-        assert b.is_alive(), "the service did not wait for the lock on the actor's membership"
-        released_at = time.monotonic()
-        release.set()
-    else:
-        release.set()
-        a.start()
-        a.join(10)
-        released_at = time.monotonic()
-        b.start()
+
+    def b_waits_on_a_lock() -> bool:
+        if not b.is_alive():
+            raise AssertionError(
+                "the service did not wait for the lock on the actor's membership: "
+                f"it finished ({outcome.get('act')!r}) while the demotion held it"
+            )
+        return "pid" in outcome and waits_on_a_lock(outcome["pid"])
+
+    a.start()
+    assert demoting.wait(10)
+    b.start()
+    wait_until(b_waits_on_a_lock, what="alice's request to queue behind the demotion's lock")
+    released_at = time.monotonic()
+    release.set()
     a.join(10)
     b.join(10)
     assert not a.is_alive() and not b.is_alive()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import secrets
 import threading
-import time
 import uuid
 from datetime import timedelta
 
@@ -22,6 +21,7 @@ from django.utils import timezone
 from accounts import keys
 from accounts.models import AuditEvent, TaislyConnection
 from posting.taisly import KeyInfo, TaislyAuthError, TaislyClient, taisly_call
+from tests.polling import backend_pid, wait_until, waits_on_a_lock
 
 pytestmark = pytest.mark.django_db
 
@@ -569,10 +569,12 @@ def test_the_detail_page_has_a_fixed_number_of_queries(
         assert client.get(url("detail", workspace)).status_code == 200
 
 
+@pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_two_first_connects_at_once_store_one_connection(monkeypatch, workspace, alice):
     """A double click on "Check and connect" for a workspace without a key: both requests find
-    no row; the second must wait for the first's and update it, not fail on the constraint."""
+    no row; the second must wait for the first's and update it, not fail on the constraint.
+    (SQLite lets one writer in at a time: the two could only run one after the other.)"""
     first_inside = threading.Event()
     release = threading.Event()
     original_audit = keys.audit_record
@@ -587,8 +589,11 @@ def test_two_first_connects_at_once_store_one_connection(monkeypatch, workspace,
     monkeypatch.setattr(keys, "audit_record", audit_slowly)
     errors = []
 
+    pids = {}
+
     def store(api_key):
         try:
+            pids[threading.current_thread().name] = backend_pid()
             keys.connection_store(
                 workspace=workspace, api_key=api_key, plan="STARTER", actor=alice, verified=True
             )
@@ -600,18 +605,18 @@ def test_two_first_connects_at_once_store_one_connection(monkeypatch, workspace,
     second_key = random_key()
     first = threading.Thread(target=store, args=(random_key(),), name="first")
     second = threading.Thread(target=store, args=(second_key,), name="second")
-    if db.vendor == "postgresql":
-        first.start()
-        assert first_inside.wait(10)
-        second.start()
-        time.sleep(0.5)  # the second looks for the row, finds none, and waits on the first's
-        release.set()
-    else:
-        # SQLite lets one writer in at a time (BEGIN IMMEDIATE): the two run one after the other.
-        release.set()
-        first.start()
-        first.join()
-        second.start()
+
+    def second_waits_on_a_lock() -> bool:
+        if not second.is_alive():
+            raise AssertionError(f"the second connect did not wait for the first's: {errors}")
+        return "second" in pids and waits_on_a_lock(pids["second"])
+
+    first.start()
+    assert first_inside.wait(10)
+    second.start()
+    # The second queues behind the first's uncommitted transaction, then the first commits.
+    wait_until(second_waits_on_a_lock, what="the second connect to wait for the first's")
+    release.set()
     first.join(10)
     second.join(10)
     assert errors == []
