@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import keys
-from accounts.models import AuditEvent, TaislyConnection
+from accounts.models import AuditEvent, Membership, TaislyConnection, User
 from posting.taisly import KeyInfo, TaislyAuthError, TaislyClient, taisly_call
 from tests.polling import backend_pid, wait_until, waits_on_a_lock
 
@@ -571,10 +571,22 @@ def test_the_detail_page_has_a_fixed_number_of_queries(
 
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_two_first_connects_at_once_store_one_connection(monkeypatch, workspace, alice):
-    """A double click on "Check and connect" for a workspace without a key: both requests find
-    no row; the second must wait for the first's and update it, not fail on the constraint.
+@pytest.mark.parametrize("second_owner", ["alice again", "olga"])
+def test_two_first_connects_at_once_store_one_connection(
+    monkeypatch, workspace, alice, second_owner
+):
+    """Two "Check and connect" at once for a workspace without a key; the second must wait for
+    the first and update its row, not fail on the one-per-workspace constraint.
+
+    A double click (alice again) waits already on alice's membership, which the first locks as
+    its actor. Two owners at once (olga) lock different memberships: both find no row, and the
+    second's insert waits on the first's uncommitted one (get_or_create then finds it).
     (SQLite lets one writer in at a time: the two could only run one after the other.)"""
+    if second_owner == "olga":
+        actors = {"first": alice, "second": User.objects.create_user(email="olga@example.test")}
+        Membership.objects.create(workspace=workspace, user=actors["second"], role="owner")
+    else:
+        actors = {"first": alice, "second": alice}
     first_inside = threading.Event()
     release = threading.Event()
     original_audit = keys.audit_record
@@ -588,14 +600,18 @@ def test_two_first_connects_at_once_store_one_connection(monkeypatch, workspace,
 
     monkeypatch.setattr(keys, "audit_record", audit_slowly)
     errors = []
-
     pids = {}
 
     def store(api_key):
+        name = threading.current_thread().name
         try:
-            pids[threading.current_thread().name] = backend_pid()
+            pids[name] = backend_pid()
             keys.connection_store(
-                workspace=workspace, api_key=api_key, plan="STARTER", actor=alice, verified=True
+                workspace=workspace,
+                api_key=api_key,
+                plan="STARTER",
+                actor=actors[name],
+                verified=True,
             )
         except Exception as exc:
             errors.append(exc)
