@@ -41,6 +41,15 @@ class Worker:
     def release(self) -> None:
         self.go.set()
 
+    def finish(self, posts: int) -> None:
+        """Let the worker go and wait until it has forwarded ``posts`` posts in all: queued (a
+        click's request may not have reached the queue yet) and done."""
+        self.release()
+        wait_until(lambda: len(self.threads) >= posts, what=f"{posts} post(s) queued")
+        for thread in self.threads:
+            thread.join(timeout=30)
+            assert not thread.is_alive(), "the worker did not finish forwarding the post"
+
     def enqueue(self, post_id: int) -> None:
         def run():
             self.go.wait(60)
