@@ -45,7 +45,7 @@ class Worker:
         """Let the worker go and wait until it has forwarded ``posts`` posts in all: queued (a
         click's request may not have reached the queue yet) and done."""
         self.release()
-        wait_until(lambda: len(self.threads) >= posts, what=f"{posts} post(s) queued")
+        wait_until(lambda: len(self.threads) >= posts, what=f"{posts} post(s) queued", timeout=30)
         for thread in self.threads:
             thread.join(timeout=30)
             assert not thread.is_alive(), "the worker did not finish forwarding the post"
