@@ -14,7 +14,9 @@ import re
 import threading
 from datetime import timedelta
 
+import django_q.tasks
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import Page, expect
@@ -52,9 +54,12 @@ class Worker:
 
     def enqueue(self, post_id: int) -> None:
         def run():
-            self.go.wait(60)
-            if not self.stopped:
-                tasks.forward_post(post_id)
+            try:
+                self.go.wait(60)
+                if not self.stopped:
+                    tasks.forward_post(post_id)
+            finally:
+                connection.close()  # this thread's own, as a worker closes its after a task
 
         thread = threading.Thread(target=run, daemon=True)
         self.threads.append(thread)
@@ -64,9 +69,20 @@ class Worker:
 @pytest.fixture
 def worker_thread(monkeypatch):
     """Queueing hands the post to a ``Worker``, which runs the real forward task on a thread of
-    its own after ``worker_thread.release()``: until then the page shows the post waiting."""
+    its own after ``worker_thread.release()``: until then the page shows the post waiting.
+
+    Caught where every forward is queued, django-q2's async_task (imported when called), not
+    at ``upload.enqueue_forward``: posting.retry imports that by name, so patching it would
+    reach the retry only if posting.retry were first imported during this test."""
     worker = Worker()
-    monkeypatch.setattr(upload, "enqueue_forward", worker.enqueue)
+    queue = django_q.tasks.async_task
+
+    def async_task(func, *args, **kwargs):
+        if func == upload.FORWARD_TASK:
+            return worker.enqueue(*args)
+        return queue(func, *args, **kwargs)
+
+    monkeypatch.setattr(django_q.tasks, "async_task", async_task)
     yield worker
     worker.stopped = not worker.go.is_set()  # never released: the test failed before; no forward
     worker.release()
