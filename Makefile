@@ -30,8 +30,28 @@ run: install
 	@echo
 	$(VENV)/bin/honcho start
 
+# The suite runs on PostgreSQL, as CI and production do: DATABASE_URL when it is set (CI sets
+# it), else the local server when one answers (its database $(TEST_DB), made if missing), else
+# SQLite, said out loud: the tests that mean something only on PostgreSQL (marked
+# postgres_only: row locks, concurrent requests) then fail, unless ALLOW_SQLITE=1 leaves them out.
+TEST_DB ?= taisly_dash_test
+TEST_PG ?= -h 127.0.0.1 -p 5432 -U postgres
+TEST_PG_URL ?= postgres://postgres@127.0.0.1:5432
+
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	@if [ -n "$$DATABASE_URL" ]; then \
+		echo "make test: the database of DATABASE_URL ($${DATABASE_URL%%://*})"; \
+		$(PY) -m pytest $(PYTEST_ARGS); \
+	elif command -v pg_isready >/dev/null 2>&1 && pg_isready -q $(TEST_PG); then \
+		psql $(TEST_PG) -tAc "SELECT 1 FROM pg_database WHERE datname = '$(TEST_DB)'" | grep -q 1 \
+			|| psql $(TEST_PG) -qc 'CREATE DATABASE "$(TEST_DB)"' || exit 1; \
+		echo "make test: the local PostgreSQL, database $(TEST_DB)"; \
+		DATABASE_URL=$(TEST_PG_URL)/$(TEST_DB) $(PY) -m pytest $(PYTEST_ARGS); \
+	else \
+		echo "make test: no PostgreSQL answers (pg_isready $(TEST_PG)), so SQLite: the"; \
+		echo "  PostgreSQL-only tests fail unless ALLOW_SQLITE=1 leaves them out."; \
+		$(PY) -m pytest $(PYTEST_ARGS); \
+	fi
 
 # Every benchmark runs, whatever the others did. A missed goal is a verdict (printed, and
 # "passed": false in its JSON), not an error; only a benchmark that could not run fails the target.

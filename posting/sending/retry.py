@@ -25,8 +25,8 @@ from accounts.access import lock_writer
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, User
 from posting.models import Platform, Post, PostResult
+from posting.sending import queueing
 from posting.sending.errors import PostActionError
-from posting.sending.queueing import enqueue_forward
 
 #: A retry in these states still covers its platforms (a SEND_FAILED or CANCELLED one does not).
 LIVE_RETRY_STATES = (
@@ -125,5 +125,5 @@ def post_retry_failed(*, post: Post, actor: User, request=None) -> Post:
             },
             request=request,
         )
-        transaction.on_commit(lambda: enqueue_forward(retry.pk))
+        transaction.on_commit(lambda: queueing.enqueue_forward(retry.pk))
     return retry

@@ -9,6 +9,8 @@ Personas (tests/personas.py): alice owns ``workspace``, bob edits, vera views.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import threading
 import time
 
@@ -20,8 +22,16 @@ from django.utils import translation
 
 from accounts import services
 from accounts.access import RoleRequired
-from accounts.models import AuditEvent, Invitation, Membership, TaislyConnection, User
+from accounts.models import (
+    AuditEvent,
+    Invitation,
+    Membership,
+    TaislyConnection,
+    User,
+    Workspace,
+)
 from posting.connection import keys
+from tests.polling import backend_pid, wait_until, waits_on_a_lock
 
 pytestmark = pytest.mark.django_db
 
@@ -37,6 +47,7 @@ def olga(workspace) -> User:
 
 
 def _membership(workspace, user) -> Membership:
+    """``user``'s membership of ``workspace`` (a Workspace or its primary key)."""
     return Membership.objects.get(workspace=workspace, user=user)
 
 
@@ -121,9 +132,106 @@ def test_a_demoted_owner_is_refused_by_every_owner_service(
     assert _state(workspace) == before
 
 
+# What each owner-only service, let through, must have done (checked by ``_done``): the change
+# itself, read back from the database, and the one event it records as the actor's.
+def _renamed(pk, ctx, returned, event):
+    assert Workspace.objects.get(pk=pk).name == "Renamed"
+    assert event.details == {"from": "Acme", "to": "Renamed"}
+
+
+def _deleted(pk, ctx, returned, event):
+    assert not Workspace.objects.filter(pk=pk).exists()
+    assert not Membership.objects.filter(workspace_id=pk).exists()
+    assert not Invitation.objects.filter(workspace_id=pk).exists()
+    assert not TaislyConnection.objects.filter(workspace_id=pk).exists()
+    # The event outlives the workspace, with its name copied in.
+    assert event.workspace_id is None and event.workspace_name == "Acme"
+
+
+def _role_changed(pk, ctx, returned, event):
+    assert _membership(pk, ctx["vera"]).role == Membership.Role.OWNER
+    assert event.target == "vera@example.test"
+    assert event.details == {"from": "viewer", "to": "owner"}
+
+
+def _removed(pk, ctx, returned, event):
+    assert not Membership.objects.filter(workspace_id=pk, user=ctx["vera"]).exists()
+    assert User.objects.filter(pk=ctx["vera"].pk).exists()  # out of the workspace, not deleted
+    assert event.target == "vera@example.test"
+    assert event.details == {"role": "viewer", "left": False}
+
+
+def _invited(pk, ctx, returned, event):
+    invitation, token = returned
+    invitation = Invitation.objects.get(pk=invitation.pk)
+    assert (invitation.workspace_id, invitation.email, invitation.role) == (
+        pk,
+        "someone@example.test",
+        "owner",
+    )
+    assert invitation.invited_by == ctx["alice"] and services.invitation_is_pending(invitation)
+    # The link went out by email, and only its hash is kept.
+    [sent] = [m for m in ctx["outbox"] if m.to == ["someone@example.test"]]
+    assert token and token in sent.body
+    assert invitation.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert event.target == "someone@example.test" and event.details == {"role": "owner"}
+
+
+def _invitation_revoked(pk, ctx, returned, event):
+    invitation = Invitation.objects.get(pk=ctx["invitation"].pk)
+    assert invitation.revoked_at is not None
+    assert not services.invitation_is_pending(invitation)
+    assert event.target == "newcomer@example.test"
+
+
+def _key_stored(pk, ctx, returned, event):
+    connection = TaislyConnection.objects.get(workspace_id=pk)
+    assert connection.api_key == "taisly_" + "c" * 64  # the new key, decrypted
+    assert connection.status == TaislyConnection.Status.ACTIVE
+    assert (connection.key_hint, connection.plan) == ("taisly_…cccc", "STARTER")
+    assert re.fullmatch("[0-9a-f]{64}", connection.key_fingerprint)
+    assert connection.connected_by == ctx["alice"]
+    assert connection.last_verified_at is not None
+    assert event.details == {"hint": "taisly_…cccc", "plan": "STARTER"}
+
+
+def _key_disconnected(pk, ctx, returned, event):
+    connection = TaislyConnection.objects.get(workspace_id=pk)
+    assert connection.status == TaislyConnection.Status.DISCONNECTED
+    assert (connection.api_key, connection.key_fingerprint) == ("", "")
+    assert connection.key_hint == "taisly_…aaaa"  # kept, to say which key it was
+    assert event.target == "taisly_…aaaa"
+
+
+DONE = {
+    "rename": (AuditEvent.Action.WORKSPACE_RENAMED, _renamed),
+    "delete": (AuditEvent.Action.WORKSPACE_DELETED, _deleted),
+    "role_change": (AuditEvent.Action.MEMBER_ROLE_CHANGED, _role_changed),
+    "remove": (AuditEvent.Action.MEMBER_REMOVED, _removed),
+    "invite": (AuditEvent.Action.MEMBER_INVITED, _invited),
+    "revoke_invitation": (AuditEvent.Action.INVITATION_REVOKED, _invitation_revoked),
+    "key_store": (AuditEvent.Action.KEY_CONNECTED, _key_stored),
+    "key_disconnect": (AuditEvent.Action.KEY_DISCONNECTED, _key_disconnected),
+}
+
+
+def test_every_owner_service_has_its_effect_checked():
+    assert DONE.keys() == ACTIONS.keys()
+
+
 @pytest.mark.parametrize("action", ACTIONS)
-def test_an_owner_still_may(action, workspace, alice, olga, context):
-    ACTIONS[action](workspace, alice, context)
+def test_an_owner_still_may(action, workspace, alice, olga, context, mailoutbox):
+    """The same calls by an owner go through: each makes its change and records one event, as
+    alice's."""
+    pk = workspace.pk
+    earlier = AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    returned = ACTIONS[action](workspace, alice, context)
+    expected_action, check = DONE[action]
+    [event] = AuditEvent.objects.filter(pk__gt=earlier)
+    assert (event.action, event.actor) == (expected_action, alice)
+    check(pk, {**context, "alice": alice, "outbox": mailoutbox}, returned, event)
+    if action != "delete":  # and alice is still an owner
+        assert _membership(pk, alice).role == Membership.Role.OWNER
 
 
 def test_a_member_may_leave_whatever_their_role(workspace, alice, vera):
@@ -174,15 +282,16 @@ RACED = {
 }
 
 
+@pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("action", RACED)
 def test_an_owner_demoted_while_their_request_is_in_flight_is_refused(
     action, monkeypatch, workspace, alice, olga, vera
 ):
     """Thread A (olga demoting alice) holds alice's membership row locked, uncommitted. Thread B
-    (alice's request, past the view's check) reaches the service: on PostgreSQL it blocks on
-    that lock, then sees alice is an editor and is refused. (On SQLite one writer at a time is
-    let in, so B starts once A has committed: the same refusal, without the wait.)"""
+    (alice's request, past the view's check) reaches the service, blocks on that lock, then
+    sees alice is an editor and is refused. (SQLite lets one writer in at a time, so B would
+    only ever start after A: no race to test, hence PostgreSQL only.)"""
     TaislyConnection.objects.create(workspace=workspace, api_key="taisly_" + "a" * 64)
     ctx = {"vera": vera}
     before = _state(workspace)
@@ -212,6 +321,7 @@ def test_an_owner_demoted_while_their_request_is_in_flight_is_refused(
 
     def act():
         try:
+            outcome["pid"] = backend_pid()
             RACED[action](workspace, alice, ctx)
         except Exception as exc:
             outcome["act"] = exc
@@ -221,20 +331,21 @@ def test_an_owner_demoted_while_their_request_is_in_flight_is_refused(
 
     a = threading.Thread(target=demote, name="demote")
     b = threading.Thread(target=act, name="act")
-    if db.vendor == "postgresql":
-        a.start()
-        assert demoting.wait(10)
-        b.start()
-        time.sleep(0.5)
-        assert b.is_alive(), "the service did not wait for the lock on the actor's membership"
-        released_at = time.monotonic()
-        release.set()
-    else:
-        release.set()
-        a.start()
-        a.join(10)
-        released_at = time.monotonic()
-        b.start()
+
+    def b_waits_on_a_lock() -> bool:
+        if not b.is_alive():
+            raise AssertionError(
+                "the service did not wait for the lock on the actor's membership: "
+                f"it finished ({outcome.get('act')!r}) while the demotion held it"
+            )
+        return "pid" in outcome and waits_on_a_lock(outcome["pid"])
+
+    a.start()
+    assert demoting.wait(10)
+    b.start()
+    wait_until(b_waits_on_a_lock, what="alice's request to queue behind the demotion's lock")
+    released_at = time.monotonic()
+    release.set()
     a.join(10)
     b.join(10)
     assert not a.is_alive() and not b.is_alive()

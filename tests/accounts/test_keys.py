@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import secrets
 import threading
-import time
 import uuid
 from datetime import timedelta
 
@@ -19,9 +18,10 @@ from django.db import connection as db
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import AuditEvent, TaislyConnection
+from accounts.models import AuditEvent, Membership, TaislyConnection, User
 from posting.connection import keys
 from posting.taisly import KeyInfo, TaislyAuthError, TaislyClient, taisly_call
+from tests.polling import backend_pid, wait_until, waits_on_a_lock
 
 pytestmark = pytest.mark.django_db
 
@@ -569,10 +569,24 @@ def test_the_detail_page_has_a_fixed_number_of_queries(
         assert client.get(url("detail", workspace)).status_code == 200
 
 
+@pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_two_first_connects_at_once_store_one_connection(monkeypatch, workspace, alice):
-    """A double click on "Check and connect" for a workspace without a key: both requests find
-    no row; the second must wait for the first's and update it, not fail on the constraint."""
+@pytest.mark.parametrize("second_owner", ["alice again", "olga"])
+def test_two_first_connects_at_once_store_one_connection(
+    monkeypatch, workspace, alice, second_owner
+):
+    """Two "Check and connect" at once for a workspace without a key; the second must wait for
+    the first and update its row, not fail on the one-per-workspace constraint.
+
+    A double click (alice again) waits already on alice's membership, which the first locks as
+    its actor. Two owners at once (olga) lock different memberships: both find no row, and the
+    second's insert waits on the first's uncommitted one (get_or_create then finds it).
+    (SQLite lets one writer in at a time: the two could only run one after the other.)"""
+    if second_owner == "olga":
+        actors = {"first": alice, "second": User.objects.create_user(email="olga@example.test")}
+        Membership.objects.create(workspace=workspace, user=actors["second"], role="owner")
+    else:
+        actors = {"first": alice, "second": alice}
     first_inside = threading.Event()
     release = threading.Event()
     original_audit = keys.audit_record
@@ -586,11 +600,18 @@ def test_two_first_connects_at_once_store_one_connection(monkeypatch, workspace,
 
     monkeypatch.setattr(keys, "audit_record", audit_slowly)
     errors = []
+    pids = {}
 
     def store(api_key):
+        name = threading.current_thread().name
         try:
+            pids[name] = backend_pid()
             keys.connection_store(
-                workspace=workspace, api_key=api_key, plan="STARTER", actor=alice, verified=True
+                workspace=workspace,
+                api_key=api_key,
+                plan="STARTER",
+                actor=actors[name],
+                verified=True,
             )
         except Exception as exc:
             errors.append(exc)
@@ -600,18 +621,18 @@ def test_two_first_connects_at_once_store_one_connection(monkeypatch, workspace,
     second_key = random_key()
     first = threading.Thread(target=store, args=(random_key(),), name="first")
     second = threading.Thread(target=store, args=(second_key,), name="second")
-    if db.vendor == "postgresql":
-        first.start()
-        assert first_inside.wait(10)
-        second.start()
-        time.sleep(0.5)  # the second looks for the row, finds none, and waits on the first's
-        release.set()
-    else:
-        # SQLite lets one writer in at a time (BEGIN IMMEDIATE): the two run one after the other.
-        release.set()
-        first.start()
-        first.join()
-        second.start()
+
+    def second_waits_on_a_lock() -> bool:
+        if not second.is_alive():
+            raise AssertionError(f"the second connect did not wait for the first's: {errors}")
+        return "second" in pids and waits_on_a_lock(pids["second"])
+
+    first.start()
+    assert first_inside.wait(10)
+    second.start()
+    # The second queues behind the first's uncommitted transaction, then the first commits.
+    wait_until(second_waits_on_a_lock, what="the second connect to wait for the first's")
+    release.set()
     first.join(10)
     second.join(10)
     assert errors == []

@@ -46,8 +46,7 @@ def test_badge_alerts_page_mark_all_read_and_retry_failed_platforms(
     with open(video_file(), "rb") as fh:
         payload["video"] = fh
         client.post(compose_url(workspace), payload)
-    for thread in worker_thread:
-        thread.join(timeout=30)
+    worker_thread.finish(posts=1)
     post = Post.objects.get()
     assert post.state == Post.State.SENT
     sandbox.advance(5)
@@ -86,8 +85,7 @@ def test_badge_alerts_page_mark_all_read_and_retry_failed_platforms(
     assert no_sideways_scroll(page)
     page.set_viewport_size({"width": 1280, "height": 900})
     page.get_by_test_id("retry-failed").click()
-    for thread in worker_thread:
-        thread.join(timeout=30)
+    worker_thread.finish(posts=2)  # the retry, once its request has queued it
     retry = Post.objects.get(retry_of=post)
     # The retry's own post page: live progress while it is sent, its results once it is.
     page.wait_for_url(f"**/posts/{retry.code}/")

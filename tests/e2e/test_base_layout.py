@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -55,6 +57,8 @@ def test_the_layout_fits_a_phone(page: Page, live_server, django_user_model, scr
     page.get_by_label("Email").fill("carol@example.test")
     page.get_by_label("Password").fill("s3cret-pass-123")
     page.get_by_role("button", name="Log in").click()
+    # Logged in (past the login page, whose bar has no "Log out" to hide), then: folded away.
+    expect(page).not_to_have_url(re.compile(r"/login/"))
     burger = page.get_by_role("button", name="Menu")
     expect(burger).to_be_visible()
     expect(page.get_by_role("button", name="Log out")).to_be_hidden()

@@ -1,18 +1,21 @@
 """Compose and upload in a real browser, against the sandbox over HTTP.
 
-The forward task runs for real: in the journey test on a thread of its own, as the `uploads`
-worker would (so the page shows both phases and polls until the post is sent); elsewhere
-synchronously, as django-q2 runs tasks under pytest.
+The forward task runs for real: in the journey tests on a thread of its own, as the `uploads`
+worker would, once the test has seen the page waiting for it (so the page shows both phases and
+polls until the post is sent); elsewhere synchronously, as django-q2 runs tasks under pytest.
+
+Nothing here sleeps: the tests wait for the state they expect (Playwright's ``expect``, or
+``tests.polling.wait_until``), and move the sandbox's clock instead of waiting for it.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import Page, expect
@@ -21,6 +24,7 @@ from posting import tasks
 from posting.models import Post, PostResult
 from posting.sending import queueing
 from tests.e2e.test_keys import csp_violations, log_in  # noqa: F401 (fixture)
+from tests.polling import wait_until
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
 from tests.posting.upload_fixtures import compose_url, platform, sandbox_posts
 from tests.videos import make_noise_file
@@ -28,24 +32,71 @@ from tests.videos import make_noise_file
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def worker_thread(monkeypatch):
-    """Queueing starts the real forward task on a thread, a moment later, as a worker would."""
-    threads: list[threading.Thread] = []
+class Worker:
+    """An `uploads` worker on a thread: it takes a queued post once the test lets it."""
 
-    def enqueue(post_id: int) -> None:
+    def __init__(self) -> None:
+        self.threads: list[threading.Thread] = []
+        self.go = threading.Event()
+        self.stopped = False
+
+    def release(self) -> None:
+        self.go.set()
+
+    def finish(self, posts: int) -> None:
+        """Let the worker go and wait until it has forwarded ``posts`` posts in all: queued (a
+        click's request may not have reached the queue yet) and done."""
+        self.release()
+        wait_until(lambda: len(self.threads) >= posts, what=f"{posts} post(s) queued", timeout=30)
+        for thread in self.threads:
+            thread.join(timeout=30)
+            assert not thread.is_alive(), "the worker did not finish forwarding the post"
+
+    def enqueue(self, post_id: int) -> None:
         def run():
-            time.sleep(0.5)
-            tasks.forward_post(post_id)
+            try:
+                self.go.wait(60)
+                if not self.stopped:
+                    tasks.forward_post(post_id)
+            finally:
+                connection.close()  # this thread's own, as a worker closes its after a task
 
         thread = threading.Thread(target=run, daemon=True)
-        threads.append(thread)
+        self.threads.append(thread)
         thread.start()
 
-    monkeypatch.setattr(queueing, "enqueue_forward", enqueue)
-    yield threads
-    for thread in threads:
+
+@pytest.fixture
+def worker_thread(monkeypatch):
+    """Queueing hands the post to a ``Worker``, which runs the real forward task on a thread of
+    its own after ``worker_thread.release()``: until then the page shows the post waiting.
+
+    Caught where every forward is queued: django-q2's async_task as posting.sending.queueing
+    calls it (every sender queues through ``queueing.enqueue_forward``), so no caller that
+    imported something earlier can slip past."""
+    worker = Worker()
+    queue = queueing.async_task
+
+    def async_task(func, *args, **kwargs):
+        if func == queueing.FORWARD_TASK:
+            return worker.enqueue(*args)
+        return queue(func, *args, **kwargs)
+
+    monkeypatch.setattr(queueing, "async_task", async_task)
+    yield worker
+    worker.stopped = not worker.go.is_set()  # never released: the test failed before; no forward
+    worker.release()
+    for thread in worker.threads:
         thread.join(timeout=30)
+
+
+def expect_waiting_for_the_worker(page: Page) -> None:
+    """The post page right after compose: the dashboard has the video, the worker has not taken
+    it yet, and the page polls for what happens next."""
+    progress = page.get_by_test_id("post-progress")
+    expect(progress).to_have_attribute("data-state", "queued")
+    expect(progress).to_contain_text("Waiting for the upload worker")
+    expect(progress).to_have_attribute("hx-trigger", "every 1s")
 
 
 def open_compose(page: Page, live_server, workspace, heading: str = "New post") -> None:
@@ -92,9 +143,11 @@ def test_upload_and_post_now_to_two_platforms(
     )
     page.get_by_test_id("compose-submit").click()
     progress = page.get_by_test_id("post-progress")
-    expect(progress).to_be_visible()
+    expect_waiting_for_the_worker(page)
     assert max(page.evaluate("window.uploadSeen")) == 100
+    page.screenshot(path=f"{screenshot_dir}/compose_queued.png", full_page=True)
     # Then dashboard → Taisly, polled every second until the worker is done.
+    worker_thread.release()
     expect(progress).to_have_attribute("data-state", "sent", timeout=20_000)
     expect(progress).not_to_have_attribute("hx-trigger", "every 1s")
     expect(page.get_by_test_id("result-TikTok")).to_be_visible()
@@ -108,9 +161,10 @@ def test_upload_and_post_now_to_two_platforms(
     [made] = sandbox_posts(sandbox, connected_ws["api_key"])
     assert made["id"] == post.taisly_id and made["previewTime"] == 2.5
 
-    # The sandbox publishes a second after the post is due; the post page's own "Sync now"
-    # (posting.mirror.sync, one Taisly request) brings the results into the mirror.
-    time.sleep(1.5)
+    # The sandbox publishes a second after the post is due (by its clock, moved on here); the
+    # post page's own "Sync now" (posting.mirror.sync, one Taisly request) brings the results into
+    # the mirror.
+    sandbox.advance(2)
     page.reload()
     expect(page.get_by_test_id("post-progress")).to_have_count(0)  # sent: progress is over
     page.get_by_test_id("sync-now").click()
@@ -142,8 +196,21 @@ def test_a_landscape_video_is_refused_in_the_browser_and_on_the_server(
     errors = page.locator("[data-video-errors]")
     expect(errors).to_contain_text("The video is 320×180, landscape; Taisly needs a vertical 9:16")
     page.screenshot(path=f"{screenshot_dir}/compose_landscape_refused.png", full_page=True)
+    # What htmx does with the click: its confirm step (where compose.js refuses) always comes
+    # first, and a request it lets through starts at once, in the same turn.
+    page.evaluate(
+        """() => { window.submitRefused = null; window.requestsStarted = 0;
+        const compose = (e) => e.target.matches("form[data-compose]");
+        document.addEventListener("htmx:confirm", (e) => {
+          if (compose(e)) window.submitRefused = e.defaultPrevented; });
+        document.addEventListener("htmx:beforeRequest", (e) => {
+          if (compose(e)) window.requestsStarted += 1; }); }"""
+    )
     page.get_by_test_id("compose-submit").click()
-    page.wait_for_timeout(500)
+    page.wait_for_function("window.submitRefused !== null")
+    assert page.evaluate("[window.submitRefused, window.requestsStarted]") == [True, 0]
+    expect(page.get_by_label("Video", exact=True)).to_be_focused()  # pointed at the problem
+    expect(page.locator("[data-upload-progress]")).to_be_hidden()
     expect(page.get_by_test_id("post-progress")).to_have_count(0)
     assert not Post.objects.exists()
 
@@ -398,9 +465,17 @@ def test_each_sandbox_fault_ends_settled_and_never_posts_twice(
     assert post.state in (Post.State.SENT, Post.State.SEND_FAILED, Post.State.NEEDS_CHECK)
     expected = {"drop": "sent", "timeout": "needs_check"}.get(mode, "send_failed")
     assert post.state == expected, post.state_reason_display
+    # A 500, garbage or 429 answers without carrying the call out; a drop carries it out before
+    # dropping the answer; a timeout carries it out once its delay is over (after the client
+    # gave up): wait for that post, then no second one may be there.
     if mode == "timeout":
-        time.sleep(3)  # the sandbox makes the post once its delay is over
-    assert len(sandbox_posts(sandbox, connected_ws["api_key"])) <= 1
+        wait_until(
+            lambda: sandbox_posts(sandbox, connected_ws["api_key"]),
+            what="the sandbox to carry out the timed-out upload",
+            every=0.2,
+        )
+    made = sandbox_posts(sandbox, connected_ws["api_key"])
+    assert len(made) == (1 if mode in ("drop", "timeout") else 0), made
     # The post page (a reload, or a tab opened later) shows the same outcome.
     page.reload()
     if post.state != Post.State.SENT:
@@ -433,6 +508,8 @@ def test_schedule_a_post_from_compose_then_cancel_it_from_its_page(
     tomorrow = timezone.localtime() + timedelta(days=1)
     page.get_by_label("Date and time").fill(tomorrow.strftime("%Y-%m-%dT%H:%M"))
     page.get_by_test_id("compose-submit").click()
+    expect_waiting_for_the_worker(page)
+    worker_thread.release()
     progress = page.get_by_test_id("post-progress")
     expect(progress).to_have_attribute("data-state", "sent", timeout=20_000)
     post = Post.objects.get()

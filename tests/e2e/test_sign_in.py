@@ -62,7 +62,9 @@ def test_turning_on_two_factor_then_logging_in_with_a_code(page: Page, live_serv
 
     page.get_by_role("button", name="Log out").click()
     _log_in(page, live_server, "tfa@example.test")
-    # The password alone is not enough now.
+    # The password alone is not enough now: the code page, and nobody signed in on it. (Seen
+    # the code page first: right after the click the login page also has no current user.)
+    expect(page.get_by_label("Code")).to_be_visible()
     expect(page.get_by_test_id("current-user")).to_have_count(0)
     _shoot(page, screenshot_dir, "2fa_code")
     page.get_by_label("Code").fill(_code(secret))

@@ -1,8 +1,10 @@
-"""Run in subprocesses against a PostgreSQL database of its own (tests/posting/postgres_project.py):
-the steps of the concurrency tests that other processes must see.
+"""Run in subprocesses against a PostgreSQL database of its own (``PostgresProject`` in
+tests/posting/test_quota_processes.py): the steps of the concurrency tests that other processes
+must see.
 
     python -m tests.posting.quota_script race          8 threads reserve at once; prints JSON
     python -m tests.posting.quota_script seed < keys   one workspace per key, due for sync
+    python -m tests.posting.quota_script up PID…       waits until these qclusters run
     python -m tests.posting.quota_script drive N S     N scheduler cycles, S seconds apart
     python -m tests.posting.quota_script report        ledger and task results as JSON
 
@@ -114,6 +116,25 @@ def seed(keys: list[str]) -> dict:
     return {"connections": ids}
 
 
+def up(pids: list[int], timeout: float = 30) -> dict:
+    """Wait until the qclusters started as ``pids`` are running: each has saved its status
+    (django-q2's Stat, in the cache; its pid is the qcluster process's) as idle or working,
+    which it does once its workers, monitor and pusher are spawned, and again every half
+    second while it guards them."""
+    from django_q.conf import Conf
+    from django_q.status import Stat
+
+    running = (str(Conf.IDLE), str(Conf.WORKING))
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = {stat.pid: str(stat.status) for stat in Stat.get_all()}
+        if all(seen.get(pid) in running for pid in pids):
+            return {"clusters": seen}
+        if time.monotonic() >= deadline:
+            raise SystemExit(f"qclusters {pids} not running after {timeout} s: {seen}")
+        time.sleep(0.2)
+
+
 def drive(cycles: int, every: float) -> dict:
     """Each cycle: a minute passes for the schedule, and two schedulers (as two clusters would)
     run at once. django-q2's own guard calls its scheduler only every 30 s, too slow for a test."""
@@ -186,6 +207,8 @@ if __name__ == "__main__":
         out = race()
     elif command == "seed":
         out = seed(json.load(sys.stdin))
+    elif command == "up":
+        out = up([int(pid) for pid in sys.argv[2:]])
     elif command == "drive":
         out = drive(int(sys.argv[2]), float(sys.argv[3]))
     else:

@@ -6,6 +6,8 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -159,3 +161,32 @@ def test_the_query_count_does_not_grow_with_the_posts(
             response = client.get(address)
         assert response.status_code == 200
         assert 'data-testid="calendar-post"' in response.content.decode()
+
+
+@pytest.mark.postgres_only
+def test_on_postgresql_the_days_are_read_by_one_lateral_statement(
+    workspace, platforms, alice, login
+):
+    """The calendar has a statement for PostgreSQL (the days joined LATERALly, the results'
+    statuses as an array) and one for SQLite: the tests above cover the one the suite runs on,
+    and this one fails when that is not PostgreSQL, the one production runs."""
+    moment = datetime(2026, 6, 3, 9, 0, tzinfo=UTC)
+    for i in range(MONTH_PER_DAY + 2):
+        make_post(
+            workspace,
+            platforms,
+            {"TikTok": "SUCCESS", "Instagram": "FAILED:X"} if i == 0 else {},
+            description=f"June {i}",
+            due_at=moment + timedelta(minutes=i),
+        )
+
+    with CaptureQueriesContext(connection) as queries:
+        html = login(alice).get(month_url(workspace, "2026-06")).content.decode()
+
+    [calendar] = [q["sql"] for q in queries if "due_at" in q["sql"]]
+    assert "CROSS JOIN LATERAL" in calendar and "array_agg" in calendar
+    assert "UNION ALL" not in calendar
+    cell = day_cell(html, "2026-06-03")
+    assert cell.count('data-testid="calendar-post"') == MONTH_PER_DAY
+    assert "and 2 more" in cell
+    assert 'title="1 of 2 posted"' in cell  # the statuses array, read as the SQLite text is

@@ -7,7 +7,6 @@ once its time has come (a real cluster's scheduler would), with the clock moved 
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -18,6 +17,7 @@ from accounts.models import AuditEvent, TaislyConnection
 from posting import tasks
 from posting.models import Platform, Post
 from posting.sending import outcomes, queueing, reconcile
+from tests.polling import wait_until
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
 from tests.posting.upload_fixtures import compose_data, compose_url, sandbox_posts
 
@@ -104,9 +104,13 @@ def test_a_timeout_needs_a_check_then_history_finds_it(settings, queued, sandbox
     # Nothing is sent again on its own: running the forward again does nothing.
     assert tasks.forward_post(queued.pk) == "not claimed"
 
-    deadline = time.monotonic() + 15
-    while not in_sandbox(sandbox, connected_ws) and time.monotonic() < deadline:
-        time.sleep(0.3)
+    # Once its delay is over the sandbox carries the upload out: then history has it.
+    wait_until(
+        lambda: in_sandbox(sandbox, connected_ws),
+        what="the sandbox to carry out the timed-out upload",
+        timeout=15,
+        every=0.3,
+    )
     assert tasks.recheck_post(queued.pk) == "adopted"
     queued.refresh_from_db()
     [made] = in_sandbox(sandbox, connected_ws)

@@ -3,10 +3,9 @@ threads that each hold their own database connection, and two real qcluster proc
 dozen due workspaces.
 
 These tests make a PostgreSQL database of their own (migrated once for the module, dropped
-afterwards) on the server of DATABASE_URL when that is PostgreSQL, else on
-``TEST_POSTGRES_URL`` (default ``postgres://postgres@127.0.0.1:5432/postgres``), whatever
-database the rest of the suite runs on: SQLite's in-memory test database cannot be shared
-with other processes.
+afterwards) on the server of DATABASE_URL, so they run only when the suite does on
+PostgreSQL (``postgres_only``, tests/conftest.py): the test database is not shared with other
+processes, and SQLite has no row locks to race on.
 """
 
 from __future__ import annotations
@@ -27,11 +26,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+pytestmark = pytest.mark.postgres_only
+
+
 def _server_url() -> str:
     url = os.environ.get("DATABASE_URL", "")
-    if url.startswith(("postgres://", "postgresql://")):
-        return url.rsplit("/", 1)[0] + "/postgres"
-    return os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    assert url.startswith(("postgres://", "postgresql://")), "DATABASE_URL names no PostgreSQL"
+    return url.rsplit("/", 1)[0] + "/postgres"
 
 
 class PostgresProject:
@@ -55,6 +56,8 @@ class PostgresProject:
         with psycopg.connect(self.server, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{self.name}"')
         self.manage("migrate", "-v0")
+        # django-q2 clusters save their status in the cache (the database's, settings.CACHES).
+        self.manage("createcachetable")
 
     def drop(self) -> None:
         with psycopg.connect(self.server, autocommit=True) as conn:
@@ -123,7 +126,13 @@ def test_two_qclusters_sync_a_dozen_due_workspaces_once_each_at_a_time(pg_projec
     ]
     started = time.monotonic()
     try:
-        time.sleep(3)  # both clusters up
+        # Both clusters up (their workers spawned, each saying so in its status) before the
+        # schedulers start handing out work.
+        try:
+            up = pg_project.script("up", *(str(c.pid) for c in clusters), timeout=60)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{_tails(pg_project)}") from None
+        print("clusters up after", round(time.monotonic() - started, 1), "s:", up["clusters"])
         assert all(c.poll() is None for c in clusters), _tails(pg_project)
         pg_project.script("drive", "4", "2", timeout=60)
         print("driven after", round(time.monotonic() - started, 1), "s")
