@@ -172,6 +172,7 @@ def test_the_seed_makes_the_demo_idempotently_and_stores_no_plaintext(sandbox, d
 
     before = query(dashboard_db, counts)
     posting_before = query(dashboard_db, POSTING_COUNTS)
+    checks_before = key_checks(dashboard_db)
     second = manage("demo", db=dashboard_db, sandbox=sandbox)
     assert "0 new sandbox account(s)" in second.stdout
     assert f"authenticator secret {secret}" in second.stdout
@@ -182,6 +183,21 @@ def test_the_seed_makes_the_demo_idempotently_and_stores_no_plaintext(sandbox, d
     assert_posting_history(dashboard_db, keys, sandbox)
     assert stored_keys(dashboard_db) == keys
     assert_no_plaintext_key(dashboard_db, keys)
+    # The second run asked the sandbox whether each stored key still works: through the
+    # governor, so each check is a ledger row counted against its key (a bare client's call is
+    # recorded with no key at all).
+    checks = key_checks(dashboard_db)[len(checks_before) :]
+    assert len(checks) == len(keys) and all(fingerprint for fingerprint, _ in checks)
+    assert all(connection_id is not None for _, connection_id in checks)
+
+
+def key_checks(db: Path) -> list[tuple[str, int | None]]:
+    """The ledger's key-info requests, oldest first: (fingerprint, connection id)."""
+    return query(
+        db,
+        "SELECT fingerprint, connection_id FROM posting_taislyrequest "
+        "WHERE endpoint = 'GET /user/api-key' ORDER BY id",
+    )
 
 
 POSTING_COUNTS = (

@@ -30,7 +30,7 @@ from accounts.models import Membership, TaislyConnection, User, Workspace
 from posting.connection import keys
 from posting.management.demo import history as demo_history
 from posting.mirror.reposts import RepostActionError
-from posting.taisly import TaislyAuthError, TaislyClient, TaislyError
+from posting.taisly import TaislyAuthError, TaislyError, gateway
 from posting.taisly.gateway import TaislyActionError
 
 DEMO_PASSWORD = "demo-pass-123"
@@ -241,7 +241,7 @@ class Command(BaseCommand):
                 f"{workspace.name}: the stored key cannot be decrypted; replacing it."
             )
         if connection is not None and connection.is_active and connection.api_key:
-            works = self._still_works(connection.api_key)
+            works = self._still_works(connection)
             if works is None:
                 self.unchecked = True
             if works is not False:
@@ -260,10 +260,13 @@ class Command(BaseCommand):
             )
 
     @sensitive_variables()
-    def _still_works(self, api_key: str) -> bool | None:
-        """True or False when the sandbox says; None when it cannot be asked (not running)."""
+    def _still_works(self, connection: TaislyConnection) -> bool | None:
+        """True or False when the sandbox says; None when it cannot be asked (not running, or
+        the key's hour is spent). Through the governor like every Taisly call: it is counted."""
         try:
-            with TaislyClient(api_key, timeout=(2, 10)) as client:
+            with gateway.governed_client(
+                connection.api_key, connection=connection, timeout=(2, 10)
+            ) as client:
                 client.key_info()
         except TaislyAuthError:
             return False
