@@ -33,7 +33,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file path: make `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.bench.helpers import ROOT, write_results
+from tests.bench.helpers import ROOT, load_average, write_results
 
 GOAL = 3.0
 CLIENTS = 20
@@ -217,6 +217,7 @@ def _wait(base: str, process: subprocess.Popen) -> None:
 
 
 def main() -> None:
+    load_start = load_average()
     posts = int(os.environ.get("BENCH_PAGES_POSTS", "100000"))
     per_client = int(os.environ.get("BENCH_PAGES_REQUESTS", "15"))
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
@@ -300,7 +301,7 @@ def main() -> None:
         result["calendar_p99_ratio"],
     )
     result["passed"] = worst <= GOAL
-    path = write_results("pages", result)
+    path = write_results("pages", result, load_start=load_start)
     for name, figure in figures.items():
         print(f"{name:9} p50 {figure['p50_ms']:8.1f} ms   p99 {figure['p99_ms']:8.1f} ms")
     print(

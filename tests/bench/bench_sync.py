@@ -68,6 +68,9 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def main() -> int:
+    from tests.bench.helpers import load_average
+
+    load_start = load_average()
     workdir = Path(tempfile.mkdtemp(prefix="bench-sync-"))
     os.environ["DJANGO_ENV"] = "test"  # django-q2 in sync mode: a task runs where it is queued
     os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'dash.sqlite3'}"
@@ -110,7 +113,7 @@ def main() -> int:
     finally:
         server.stop()
     result["wall_seconds"] = round(time.monotonic() - wall_started, 1)
-    path = write_results("sync", result)
+    path = write_results("sync", result, load_start=load_start)
     _print(result, path)
     return 0
 
