@@ -41,10 +41,20 @@ worker sends at most 20 % slower than curl to the same receiver: the receiver is
 ours, so the sender's floor is curl's send to it), and each RSS growth < 64 MiB.
 
 How the web reads the body (``inputs`` in the JSON; BENCH_UPLOAD_INPUTS, default
-``plain,buffered,socket``): beside production's application, one gunicorn per way of reading
-the body (tests/bench/upload_wsgi.py) takes the same uploads in the same rounds, each with its
-wait, its ratio to the floor and its per-round ratio to production's (``wait_vs_production``).
-DECISION
+``plain,buffered``; ``socket`` adds a second copy of production's, a check on the noise): beside
+production's application, one gunicorn per way of reading the body (tests/bench/upload_wsgi.py)
+takes the same uploads in the same rounds, each with its wait, its ratio to the floor and its
+per-round ratio to production's (``wait_vs_production``). ``plain`` is Django reading through
+gunicorn as it comes; ``buffered``, one 1 MiB buffer over gunicorn's reader; production reads a
+large body straight from gunicorn's socket (taisly_dash/wsgi_input.py).
+
+That module was kept on this figure: at 200 MiB, 5 rounds (load average 2.4 → 3.1 on 2 CPUs),
+the floor took 0.072 s, production's wait 0.222 s (×3.1 the floor), ``buffered`` 0.501 s (×7.0)
+and ``plain`` 0.731 s (×10.2); round by round ``buffered`` took ×2.33 production's time and
+``plain`` ×3.19 (the ``socket`` copy ×1.00), and production was the fastest in every round. A
+win of more than twice is far outside this machine's noise (the floor itself ranged 0.054 to
+0.234 s), so reading from the socket stays (docs/architecture.md, "What the benchmarks
+decided"); were the ratios to come near 1, the plain way would replace it.
 
 Every timed transfer starts in the same memory condition (``scratch_mb`` in the JSON;
 BENCH_UPLOAD_SCRATCH_MB, default twice the file, 0 turns it off). On a VM that reports free
@@ -114,7 +124,7 @@ WEB_THREADS = 8
 WARM_UPS_PER_WEB = max(4, UPLOAD_WORKERS)
 #: How else the web may read a body, measured beside production's in the same run
 #: (BENCH_UPLOAD_INPUTS; see tests/bench/upload_wsgi.py).
-COMPARED_INPUTS = ("plain", "buffered", "socket")
+COMPARED_INPUTS = ("plain", "buffered")
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/taisly_bench_upload"
 PYTHON = sys.executable
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
