@@ -4,7 +4,9 @@ database, memory figures, the machine's load, results files.
 A bench measures in a child process it starts itself, so the figures are not polluted by the
 parent's imports, the sandbox client or an earlier measurement. Every results file carries the
 machine's load average at the start and the end of its run (``load_average_start`` and
-``load_average_end``: 1, 5 and 15 minutes) and its CPU count, so a run on a busy machine shows.
+``load_average_end``: 1, 5 and 15 minutes) and its CPU count, so a run on a busy machine shows
+(the end figure includes the bench's own work: the start figure is the one that tells what else
+was running).
 """
 
 from __future__ import annotations
