@@ -416,11 +416,8 @@ def main() -> int:
     repeat = int(os.environ.get("BENCH_UPLOAD_ROUNDS", "3"))
     scratch_mb = float(os.environ.get("BENCH_UPLOAD_SCRATCH_MB", str(2 * file_mb)))
     database_url = os.environ.get("BENCH_UPLOAD_DATABASE_URL", DEFAULT_DB)
-    inputs = ["production"] + [
-        mode
-        for mode in os.environ.get("BENCH_UPLOAD_INPUTS", ",".join(COMPARED_INPUTS)).split(",")
-        if mode.strip() and mode.strip() != "production"
-    ]
+    compared = os.environ.get("BENCH_UPLOAD_INPUTS", ",".join(COMPARED_INPUTS)).split(",")
+    inputs = ["production"] + [m.strip() for m in compared if m.strip() not in ("", "production")]
     if not shutil.which("curl"):
         raise SystemExit("curl is needed (apt-get install curl).")
     from tests.sandbox_server import SandboxServer
