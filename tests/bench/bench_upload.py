@@ -52,9 +52,11 @@ That module was kept on this figure: at 200 MiB, 5 rounds (load average 2.4 → 
 the floor took 0.072 s, production's wait 0.222 s (×3.1 the floor), ``buffered`` 0.501 s (×7.0)
 and ``plain`` 0.731 s (×10.2); round by round ``buffered`` took ×2.33 production's time and
 ``plain`` ×3.19 (the ``socket`` copy ×1.00), and production was the fastest in every round. A
-win of more than twice is far outside this machine's noise (the floor itself ranged 0.054 to
-0.234 s), so reading from the socket stays (docs/architecture.md, "What the benchmarks
-decided"); were the ratios to come near 1, the plain way would replace it.
+second run, 3 rounds with the machine far busier (load 11.9 → 9.1), agreed: ``buffered`` ×2.45,
+``plain`` ×2.97, the ``socket`` copy ×1.07. A win of more than twice is far outside this
+machine's noise (the floor itself ranged 0.054 to 0.251 s), so reading from the socket stays
+(docs/architecture.md, "What the benchmarks decided"); were the ratios to come near 1, the plain
+way would replace it.
 
 Every timed transfer starts in the same memory condition (``scratch_mb`` in the JSON;
 BENCH_UPLOAD_SCRATCH_MB, default twice the file, 0 turns it off). On a VM that reports free
