@@ -52,6 +52,7 @@ import bisect
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -155,6 +156,7 @@ def main() -> int:
             result = _run(server, traveller, start, rng, video, workspaces_n, posts_n, settings)
     finally:
         server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)  # its database, media and sandbox
     result["wall_seconds"] = round(time.monotonic() - wall_started, 1)
     result["passed"], result["goals_missed"] = verdict(result)
     path = write_results("sync", result, load_start=load_start)
