@@ -60,9 +60,7 @@ bench: install
 	@crashed=""; for f in tests/bench/bench_*.py; do \
 		echo "== $$f"; $(PY) -m tests.bench.$$(basename $$f .py) || crashed="$$crashed $$f"; \
 	done; \
-	echo "== verdicts"; for j in bench-results/*.json; do \
-		$(PY) -c 'import json,sys; d=json.load(open(sys.argv[1])); print(f"  {sys.argv[1]}: " + {True: "goal met", False: "GOAL MISSED"}.get(d.get("passed"), "no verdict"))' $$j; \
-	done; \
+	echo "== verdicts"; $(PY) -m tests.bench.verdicts bench-results/*.json; \
 	if [ -n "$$crashed" ]; then echo "Could not run:$$crashed"; exit 1; fi
 
 lint: $(STAMP)

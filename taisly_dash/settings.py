@@ -167,9 +167,10 @@ _SQLITE_OPTIONS = {
 
 #: Seconds a web thread or worker keeps its database connection; 0 (Django's default): a new
 #: one per request. A new PostgreSQL connection starts a server process with cold catalog
-#: caches, which costs a page ~10 ms; keeping connections costs one held connection per web
-#: thread and worker (count them against max_connections, and keep 0 behind a pooler in
-#: transaction mode). Health checks drop a broken connection before it is used.
+#: caches, which every request then pays for; production with PostgreSQL should set 60
+#: (README, "Configuration"), at the cost of one held connection per web thread and worker
+#: (count them against max_connections; keep 0 behind a pooler in transaction mode). Health
+#: checks drop a broken connection before it is used.
 DATABASE_CONN_MAX_AGE = env_int("DATABASE_CONN_MAX_AGE", 0)
 
 

@@ -153,8 +153,8 @@ LIST_FIELDS = (
 
 @dataclass(frozen=True)
 class ListPost:
-    """A post as a list row shows it: read as values, not as a model (twenty model instances,
-    each with its author's, cost more than the query that reads them)."""
+    """A post as a list row shows it: read as values, not as a model, which is cheaper per row
+    (docs/architecture.md, "Rules the code keeps")."""
 
     id: int
     code: object
@@ -197,16 +197,15 @@ def for_list(posts: QuerySet[Post]) -> QuerySet[Post]:
     """``posts`` with what a list row shows, in one query: the post's columns, its author's
     name, and its results and chosen platforms as JSON arrays (``list_rows`` reads them).
 
-    One query rather than three (posts, results, targets): the ORM's cost of each query is
-    most of a list page's time. Count and paginate the plain queryset, not this one.
+    One query rather than three (posts, results, targets). Count and paginate the plain
+    queryset, not this one.
     """
     return posts.annotate(**_list_annotations()).values(*LIST_FIELDS, *_list_annotations())
 
 
 @cache
 def _list_annotations() -> dict:
-    # Built once: the expressions are the same for every list, and building them (two
-    # querysets with their joins) cost as much as running one more query.
+    # Built once: the expressions are the same for every list.
     return {
         "result_rows": _json_of(
             PostResult.objects, "id", "platform__network", "status", "code", "is_repost"

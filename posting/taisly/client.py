@@ -108,8 +108,8 @@ class MultipartBody:
 
     Written here rather than taken from requests-toolbelt's ``MultipartEncoder``: that one
     serves every read by copying the file's bytes into a ``BytesIO`` buffer and out again,
-    twice more per byte than needed, which made the worker's forward of a 400 MB video cost
-    about twice curl's time on a loaded machine. This body is an iterable with a length, so
+    twice more per byte than needed (tests/bench/bench_upload.py measures the forward). This
+    body is an iterable with a length, so
     requests sends it with a ``Content-Length`` (never chunked) and urllib3 passes each piece
     straight to ``sendall``: the text parts and the file's part headers, then the file block by
     block (``readinto`` one reused buffer: one block is all that is ever held), then the

@@ -39,9 +39,9 @@ def _icon(name: str) -> str:
 
 @register.simple_tag
 def filter_control(field) -> str:
-    """A filter field's control, written here rather than through the form renderer: Django
-    renders a template per widget and per <option>, which was a large share of the history
-    page's time. Selects and plain inputs only (all the filter form has)."""
+    """A filter field's control, written here rather than through the form renderer (which
+    renders a template per widget and per <option>). Selects and plain inputs only (all the
+    filter form has)."""
     widget = field.field.widget
     attrs = tuple({**widget.attrs, "name": field.html_name, "id": field.auto_id}.items())
     value = field.value()
@@ -75,8 +75,8 @@ def _select(attrs: tuple, choices: tuple, current: str) -> str:
 def post_rows(rows: list[display.PostRow], history_url: str) -> str:
     """The history list's rows (cover, description, author, times, summary and chips).
 
-    Markup here rather than in the template, like ``chips``: twenty rows of a dozen template
-    lookups each were a third of the page's time. Every value is escaped with
+    Markup here rather than in the template, like ``chips`` (docs/architecture.md: lists are
+    kept cheap per row). Every value is escaped with
     ``html.escape`` (what Django's ``escape`` wraps); ``moment`` and ``chips`` escape their
     own."""
     cover = escape(static("img/video.svg"))
@@ -116,8 +116,8 @@ def post_rows(rows: list[display.PostRow], history_url: str) -> str:
 def chips(chips: list[display.Chip]) -> str:
     """One chip per platform (network icon, network, status, the failure code, "repost").
 
-    Markup here rather than in a template: a history page shows sixty chips, and rendering
-    them was most of the page's time. A page repeats few distinct chips (a network in a
+    Markup here rather than in a template: a history page shows sixty chips. A page repeats
+    few distinct chips (a network in a
     status), so each one's markup is made once per process (``_chip``) from exactly what it
     shows: the key is every input, already translated, so a cached chip is never stale."""
     repost = _("repost")
@@ -170,10 +170,9 @@ def calendar_entries(entries, history_url: str) -> str:
 @register.simple_tag
 def moment(value) -> str:
     """A moment in the viewer's time zone with its UTC offset: the markup of
-    accounts/_time.html, as a tag because lists show hundreds of them (an include each is
-    most of a page's rendering time). Formatted by hand as Django's "j M Y, H:i" and "O"
-    (``tests/posting/test_display.py`` holds them equal): ``date_format`` was the slowest
-    part of a history page."""
+    accounts/_time.html, as a tag because lists show hundreds of them. Formatted by hand as
+    Django's "j M Y, H:i" and "O" (``tests/posting/test_display.py`` holds them equal) rather
+    than with ``date_format``."""
     if value is None:
         return ""
     local = timezone.localtime(value)

@@ -5,8 +5,13 @@
 Starts a sandbox, writes a noise file of BENCH_UPLOAD_MB MiB, and uploads it twice, each time in
 a fresh child process that reports how far its resident memory peaked above where it stood just
 before the upload: once with the client (its multipart body, streamed from disk), once the naive
-way (the file read into memory and handed to ``requests.post(files=...)``). Prints both, writes
-bench-results/client_upload.json, and fails unless the client stayed under 64 MiB of growth.
+way (the file read into memory and handed to ``requests.post(files=...)``). Prints both and
+writes bench-results/client_upload.json, with the machine's load average at the start and end.
+
+"passed" (goal met) means: the client's resident peak rose less than 64 MiB above where it
+stood before the upload, whatever the file's size (it streams the file; the naive upload's
+growth, about the file's size, is printed for scale and is not part of the verdict). The floor
+here is no growth at all; a missed goal is written as ``"passed": false``, not an error.
 
 The noise file is not a video: the sandbox accepts the upload (the whole body is sent and read)
 and later fails the post with VIDEO_UNREADABLE, which does not matter for memory.
@@ -26,7 +31,13 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file path: make `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.bench.helpers import ROOT, measure_peak_growth, setup_django, write_results
+from tests.bench.helpers import (
+    ROOT,
+    load_average,
+    measure_peak_growth,
+    setup_django,
+    write_results,
+)
 
 LIMIT_MB = 64
 KEY_ENV = "TAISLY_BENCH_API_KEY"  # the child gets the key through its environment, not argv
@@ -103,6 +114,7 @@ def run_child(mode: str, base_url: str, api_key: str, video: Path, platform_id: 
 
 
 def main() -> int:
+    load_start = load_average()
     setup_django()
     from tests.sandbox_server import SandboxServer
     from tests.videos import make_noise_file
@@ -151,6 +163,7 @@ def main() -> int:
             "limit_mb": LIMIT_MB,
             "passed": passed,
         },
+        load_start=load_start,
     )
     print(f"  written to {path.relative_to(ROOT)}")
     # A missed goal is a verdict (printed, "passed" in the JSON), not a failure to run.
