@@ -27,8 +27,8 @@ Prints a table and writes bench-results/sync.json:
   day) plus the sandbox's publish delay, which is the rule its status follows;
 - ``background_budget_share_max``: the largest share of any key's hourly limit used by
   background requests in one sliding hour, counted as the governor counts it
-  (posting/taisly/governor.py: a key's requests started in ``(now - 1 h, now]``, by key fingerprint), so the maximum over
-  every 3600 s window, not per clock hour (goal ≤ 0.5); ``background_budget_share_idle``, the
+  (posting/taisly/governor.py: a key's requests started in ``(now - 1 h, now]``, by key
+  fingerprint), so the maximum over every 3600 s window, not per clock hour (goal ≤ 0.5); ``background_budget_share_idle``, the
   same over the windows with nothing in flight for that workspace (no post made in the window
   or the hour before it), and per plan (``background_budget_share_idle_starter`` and so on);
 - ``background_429s`` (goal 0), ``interactive_refusals`` (goal 0: a "Sync now" or a post the
@@ -396,7 +396,8 @@ def _run(server, traveller, start, rng, video, workspaces_n, posts_n, settings) 
     unexpected = sum(1 for key in alerts if key[2] in ("failed", "stuck") and key not in wanted)
 
     # The background share on a sliding hour, as the governor enforces it
-    # (posting/taisly/governor.py: the key's requests started in (now - 1 h, now], counted by key fingerprint).
+    # (posting/taisly/governor.py: the key's requests started in (now - 1 h, now], counted by
+    # key fingerprint).
     background_at: dict[str, list[float]] = defaultdict(list)
     for row in TaislyRequest.objects.filter(kind=TaislyRequest.Kind.BACKGROUND).values(
         "fingerprint", "started_at"
