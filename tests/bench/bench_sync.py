@@ -29,7 +29,8 @@ Prints a table and writes bench-results/sync.json:
   background requests in one sliding hour, counted as the governor counts it
   (posting/taisly/governor.py: a key's requests started in ``(now - 1 h, now]``, by key
   fingerprint), so the maximum over every 3600 s window, not per clock hour (goal ≤ 0.5);
-  ``background_budget_share_idle``, the same over the windows with nothing in flight for that workspace (no post made in the window
+  ``background_budget_share_idle``, the same over the windows with nothing in flight for that
+  workspace (no post made in the window
   or the hour before it), and per plan (``background_budget_share_idle_starter`` and so on);
 - ``background_429s`` (goal 0), ``interactive_refusals`` (goal 0: a "Sync now" or a post the
   governor or the sandbox refused), ``alerts_missed`` and ``alerts_duplicated`` (goal 0: every
