@@ -48,9 +48,14 @@ def get_repost_rule_for_user(
     """The repost rule with Taisly id ``rule_id`` (rules have no code of their own) of workspace
     ``code``, and the user's access; 404 for outsiders and for a rule of another workspace."""
     access = get_workspace_for_user(request, code)
+    rule_id = str(rule_id)
+    # Taisly's ids are short printable strings; anything else (a NUL, which PostgreSQL refuses
+    # in text) is no rule of ours.
+    if len(rule_id) > 64 or not rule_id.isprintable():
+        raise Http404
     rule = (
         RepostRule.objects.select_related("from_platform")
-        .filter(workspace=access.workspace, taisly_id=str(rule_id)[:64])
+        .filter(workspace=access.workspace, taisly_id=rule_id)
         .first()
     )
     if rule is None:

@@ -53,6 +53,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
+from accounts.access import lock_writer
 from accounts.models import User, Workspace
 from posting.alerts.rules import alerts_for_sync
 from posting.models import MirrorState, Platform, Post, PostResult
@@ -152,11 +153,22 @@ def platforms_store(
     return PlatformsSummary(total=len(listed), new=new, gone=gone, synced_at=now)
 
 
+def _check_actor(workspace: Workspace, actor: User | None) -> None:
+    """A person's sync spends the team's hourly quota: writers only, checked in a short locked
+    transaction of its own right before the call (no lock is held across it)."""
+    if actor is not None:
+        with transaction.atomic():
+            lock_writer(workspace=workspace, actor=actor)
+
+
 def platforms_sync(*, workspace: Workspace, actor: User | None = None) -> PlatformsSummary:
     """Read the connected social accounts from Taisly (one request) and store them.
 
-    Raises ``TaislyActionError`` (nothing changed) when Taisly cannot be asked or fails.
+    Raises ``TaislyActionError`` (nothing changed) when Taisly cannot be asked or fails, and
+    ``RoleRequired`` when ``actor`` (a person's "Sync now"; None for the background) may not
+    spend the key's quota.
     """
+    _check_actor(workspace, actor)
     started = timezone.now()
     with taisly_for(workspace) as client:
         platforms = client.platforms()
@@ -202,7 +214,9 @@ def history_sync(*, workspace: Workspace, actor: User | None = None) -> HistoryS
     and apply the diff.
 
     Raises ``TaislyActionError`` when Taisly cannot be asked or fails; the mirror is unchanged.
+    ``RoleRequired`` when ``actor`` (a person's "Sync now") may not spend the key's quota.
     """
+    _check_actor(workspace, actor)
     now = timezone.now()
     state = MirrorState.objects.filter(workspace=workspace).first()
     if _backfilling(state):

@@ -352,7 +352,7 @@ def post_detail(request: HttpRequest, code, post_code) -> HttpResponse:
         # shown while the dashboard has the post and when it failed or needs a person.
         "progress": progress_context(access, post) if post.state in PROGRESS_STATES else None,
         # Failures shown here for the first time: the page posts back that they were seen.
-        "mark_seen": seen.has_unseen_failures(results, access),
+        "mark_seen": seen.unseen_failures(results, access),
     }
     return render(request, "posting/post.html", context)
 
@@ -361,8 +361,14 @@ def post_detail(request: HttpRequest, code, post_code) -> HttpResponse:
 @require_POST
 def post_seen(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
     """The post page was shown: its failures are seen (by a member; staff do not count)."""
-    post, access = get_post_for_user(request, code, post_code)
-    seen.failures_mark_seen(post=post, access=access)
+    post, _access = get_post_for_user(request, code, post_code)
+    # The result ids the page showed; anything else is no id of ours and is left out.
+    shown = [
+        int(value)
+        for value in request.POST.getlist("result")[: seen.MAX_SHOWN]
+        if value.isascii() and value.isdigit() and len(value) <= 18
+    ]
+    seen.failures_mark_seen(post=post, actor=request.user, shown=shown)
     if request.htmx:
         return HttpResponse(status=204)
     # The page's button without JavaScript.

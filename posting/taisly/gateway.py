@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from django.views.decorators.debug import sensitive_variables
 
 from accounts.crypto import DecryptionError
 from accounts.models import TaislyConnection, Workspace
@@ -133,6 +134,7 @@ def stored_connection(workspace: Workspace) -> TaislyConnection:
     return connection
 
 
+@sensitive_variables("api_key")
 def governed_client(
     api_key: str,
     *,

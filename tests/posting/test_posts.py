@@ -61,6 +61,13 @@ def failed_post(workspace, platforms, alice):
     return post
 
 
+@pytest.fixture
+def other_post_failure(workspace, platforms, alice):
+    """A FAILED result of another post of the same workspace."""
+    post = make_post(workspace, platforms, {"X": "FAILED:DESCRIPTION_TOO_LONG"}, author=alice)
+    return post.results.get()
+
+
 def test_the_post_page_shows_every_detail_and_explains_known_codes(failed_post, alice, login):
     response = login(alice).get(post_url(failed_post))
 
@@ -81,6 +88,11 @@ def seen_url(post) -> str:
     return post_url(post, "posting:post_seen")
 
 
+def shown(post) -> dict:
+    """The post-back of a page that showed ``post``'s failures: their result ids."""
+    return {"result": list(post.results.filter(status="FAILED").values_list("pk", flat=True))}
+
+
 def test_a_member_opening_the_page_marks_its_failures_seen(failed_post, vera, login):
     """Reading the page writes nothing; the page, once shown, posts back that its failures were
     seen (htmx on load, or its button without JavaScript)."""
@@ -90,15 +102,18 @@ def test_a_member_opening_the_page_marks_its_failures_seen(failed_post, vera, lo
     html = client.get(post_url(failed_post)).content.decode()
     assert PostResult.objects.filter(status="FAILED", seen_at__isnull=True).count() == 2
     assert 'data-testid="mark-seen"' in html and f'hx-post="{seen_url(failed_post)}"' in html
+    for result_id in shown(failed_post)["result"]:
+        assert f'name="result" value="{result_id}"' in html
 
-    assert client.post(seen_url(failed_post), HTTP_HX_REQUEST="true").status_code == 204
+    response = client.post(seen_url(failed_post), shown(failed_post), HTTP_HX_REQUEST="true")
+    assert response.status_code == 204
     assert PostResult.objects.filter(status="FAILED", seen_at__isnull=True).count() == 0
     html = client.get(post_url(failed_post)).content.decode()
     assert 'data-testid="mark-seen"' not in html  # nothing left to mark
 
 
 def test_marking_seen_without_javascript_goes_back_to_the_page(failed_post, alice, login):
-    response = login(alice).post(seen_url(failed_post))
+    response = login(alice).post(seen_url(failed_post), shown(failed_post))
 
     assert response.status_code == 302 and response["Location"] == post_url(failed_post)
     assert PostResult.objects.filter(status="FAILED", seen_at__isnull=True).count() == 0
@@ -109,9 +124,44 @@ def test_staff_looking_in_do_not_mark_failures_seen(failed_post, staff, login):
     html = client.get(post_url(failed_post)).content.decode()
     assert 'data-testid="mark-seen"' not in html
 
-    assert client.post(seen_url(failed_post), HTTP_HX_REQUEST="true").status_code == 204
+    response = client.post(seen_url(failed_post), shown(failed_post), HTTP_HX_REQUEST="true")
+    assert response.status_code == 204
 
     assert PostResult.objects.filter(status="FAILED", seen_at__isnull=True).count() == 2
+
+
+def test_only_the_failures_the_page_showed_are_marked_seen(failed_post, vera, login):
+    """A failure that reached the mirror after the page was shown is still news."""
+    first, later = failed_post.results.filter(status="FAILED").order_by("pk")
+
+    response = login(vera).post(seen_url(failed_post), {"result": [first.pk]})
+
+    assert response.status_code == 302
+    first.refresh_from_db(), later.refresh_from_db()
+    assert first.seen_at is not None and later.seen_at is None
+
+
+def test_a_member_removed_since_the_page_was_shown_marks_nothing(failed_post, vera, login):
+    client = login(vera)
+    Membership.objects.filter(user=vera, workspace=failed_post.workspace).delete()
+
+    # The service decides under lock: no membership now, nothing marked (the view's own check
+    # already answers 404 for the outsider vera has become).
+    from posting.sending import seen
+
+    ids = shown(failed_post)["result"]
+    assert seen.failures_mark_seen(post=failed_post, actor=vera, shown=ids) == 0
+    assert client.post(seen_url(failed_post), shown(failed_post)).status_code == 404
+    assert PostResult.objects.filter(status="FAILED", seen_at__isnull=True).count() == 2
+
+
+def test_marking_seen_ignores_what_is_no_result_id(failed_post, other_post_failure, vera, login):
+    junk = ["x", "²", "9" * 40, "-1", str(other_post_failure.pk)]
+
+    response = login(vera).post(seen_url(failed_post), {"result": junk})
+
+    assert response.status_code == 302
+    assert PostResult.objects.filter(status="FAILED", seen_at__isnull=True).count() == 3
 
 
 def test_marking_seen_checks_the_workspace_and_the_method(failed_post, charlie, vera, login):

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db.models import F, Q
@@ -120,7 +121,9 @@ def delivery_send(*, delivery_id: int) -> str:
         head = exc.message
     except requests.Timeout:
         head = "timeout"
-    except requests.RequestException as exc:
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        # urllib3's own errors reach here from reading the body (a bad gzip body, a stall):
+        # each is one failed try, logged and counted like any other.
         head = f"{type(exc).__name__}"
     duration = int((time.monotonic() - started) * 1000)
     WebhookAttempt.objects.create(
