@@ -4,14 +4,14 @@ colour from its results.
 
 One query whatever the number of posts (``_first_posts``), written in SQL because the ORM
 cannot put a LIMIT on each day. The days and their posts are handed to the template as plain
-values (``Day``, ``Entry``): a month shows up to 35 cells and 140 posts.
+dicts (``Day``, ``Entry``), which a template reads with one lookup per value: a month shows up to
+35 cells and 140 posts.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TypedDict
 
@@ -38,22 +38,21 @@ class Entry(TypedDict):
     text: str  # the description, short
 
 
-@dataclass
-class Day:
+class Day(TypedDict):
+    """One day cell: its posts and what the cell shows, as plain strings."""
+
     date: date
-    in_range: bool
+    in_range: bool  # in the month shown (not one of the grid's edges)
     is_today: bool
-    entries: list[Entry] = field(default_factory=list)
-    total: int = 0
-    # What the cell shows, filled in once the entries are known: plain strings, read by the
-    # template 35 times a month.
-    iso: str = ""
-    weekday: str = ""
-    month_abbr: str = ""
-    number: str = ""
-    css: str = ""
-    more: int = 0
-    more_label: str = ""
+    entries: list[Entry]
+    total: int  # posts that day, shown or not
+    iso: str
+    weekday: str
+    month_abbr: str
+    number: str
+    css: str
+    more: int  # posts not shown
+    more_label: str
 
 
 def calendar_days(
@@ -73,7 +72,7 @@ def calendar_days(
     bounds = []
     current = first
     while current <= last:
-        days.append(Day(current, in_range(current), current == today))
+        days.append(_day(current, in_range(current), current == today))
         bounds.append(
             (
                 datetime.combine(current, time.min, tzinfo=zone),
@@ -98,8 +97,8 @@ def calendar_days(
     entries.sort(key=lambda entry: entry[:3])
     for index, local, _post_id, total, code, description, summary in entries:
         day = days[index]
-        day.total = total
-        day.entries.append(
+        day["total"] = total
+        day["entries"].append(
             Entry(
                 code=str(code if isinstance(code, uuid.UUID) else uuid.UUID(code)),
                 css=summary.css,
@@ -182,28 +181,47 @@ def _short(text: str, length: int = 40) -> str:
     return text if len(text) <= length else text[: length - 1].rstrip() + "…"
 
 
+def _day(day: date, in_range: bool, is_today: bool) -> Day:
+    return Day(
+        date=day,
+        in_range=in_range,
+        is_today=is_today,
+        entries=[],
+        total=0,
+        iso="",
+        weekday="",
+        month_abbr="",
+        number="",
+        css="",
+        more=0,
+        more_label="",
+    )
+
+
 def _label(days: list[Day]) -> None:
+    """What each cell shows, once its posts are known; weekday and month names worded once."""
     weekdays = [str(WEEKDAYS_ABBR[i]) for i in range(7)]
     months: dict[int, str] = {}
     for day in days:
-        month = day.date.month
-        if month not in months:
-            months[month] = str(MONTHS_3[month]).capitalize()
-        day.iso = day.date.isoformat()
-        day.weekday = weekdays[day.date.weekday()]
-        day.month_abbr = months[month]
-        day.number = str(day.date.day)
-        day.css = " ".join(
+        when = day["date"]
+        if when.month not in months:
+            months[when.month] = str(MONTHS_3[when.month]).capitalize()
+        day["iso"] = when.isoformat()
+        day["weekday"] = weekdays[when.weekday()]
+        day["month_abbr"] = months[when.month]
+        day["number"] = str(when.day)
+        day["css"] = " ".join(
             name
             for name, on in (
-                ("is-outside", not day.in_range),
-                ("is-today", day.is_today),
-                ("is-empty", not day.total),
+                ("is-outside", not day["in_range"]),
+                ("is-today", day["is_today"]),
+                ("is-empty", not day["total"]),
             )
             if on
         )
-        day.more = max(0, day.total - len(day.entries))
-        if day.more:
-            day.more_label = ngettext("and %(counter)s more", "and %(counter)s more", day.more) % {
-                "counter": day.more
+        more = max(0, day["total"] - len(day["entries"]))
+        day["more"] = more
+        if more:
+            day["more_label"] = ngettext("and %(counter)s more", "and %(counter)s more", more) % {
+                "counter": more
             }

@@ -58,7 +58,7 @@ def calendar_month(request: HttpRequest, code) -> HttpResponse:
             "this_month": today.strftime("%Y-%m"),
             "today": today,
             "week_of": month if month.month != today.month else today,
-            "empty": not any(d.total for d in days if d.in_range),
+            "empty": not any(d["total"] for d in days if d["in_range"]),
             "zone": timezone.get_current_timezone_name(),
             # Entries link to f"{history_url}{post.code}/" (posting:post), not a {% url %} each.
             "history_url": reverse("posting:history", kwargs={"code": access.workspace.code}),
@@ -96,7 +96,7 @@ def calendar_week(request: HttpRequest, code) -> HttpResponse:
             "this_week": _monday(today).isoformat(),
             "today": today,
             "month_of": monday.strftime("%Y-%m"),
-            "empty": not any(d.total for d in days),
+            "empty": not any(d["total"] for d in days),
             "zone": timezone.get_current_timezone_name(),
             # Entries link to f"{history_url}{post.code}/" (posting:post), not a {% url %} each.
             "history_url": reverse("posting:history", kwargs={"code": access.workspace.code}),

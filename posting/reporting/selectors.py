@@ -3,15 +3,15 @@ block, the agency overview's workspaces and a workspace's charts.
 
 Every page reads a fixed number of queries whatever the workspace holds. List rows are read as
 values in one query (``_for_list``: the post's columns, its author's name, its results and
-chosen platforms as JSON arrays) and handed to the templates as plain dicts (``ListRow``,
-``ListChip``), which a template reads with one dictionary lookup per value.
+chosen platforms as JSON arrays) and handed to the templates as plain dicts (``ListRow``), which
+a template reads with one dictionary lookup per value.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
 from functools import cache
-from typing import TypedDict
+from typing import NamedTuple, TypedDict
 
 from django.core.paginator import Page, Paginator
 from django.db.models import (
@@ -42,9 +42,10 @@ OVERVIEW_SCHEDULED = 5
 ROW_TEXT_CHARS = 140
 
 
-class ListChip(TypedDict):
+class ListChip(NamedTuple):
     """One platform of a list row: its network, its status (or the post's summary while
-    Taisly has reported no result), the failure code and what it means, whether a repost."""
+    Taisly has reported no result), the failure code and what it means, whether a repost.
+    A tuple: pages render each distinct set of chips once (posting_pages.chips)."""
 
     network: str
     label: str
@@ -65,7 +66,7 @@ class ListRow(TypedDict):
     scheduled_at: datetime | None
     css: str  # the summary's colour
     label: str  # the summary's words
-    chips: list[ListChip]
+    chips: tuple[ListChip, ...]
 
 
 class CappedPaginator(Paginator):
@@ -246,7 +247,7 @@ def _rows(posts) -> list[ListRow]:
         mine = sorted(values["result_rows"] or (), key=lambda row: (row[1] or "", row[0]))
         summary = display.summary_of(values["state"], [row[2] for row in mine], states)
         if mine:
-            chips = [
+            chips = tuple(
                 ListChip(
                     network=network or unknown,
                     label=statuses.get(status, status),
@@ -256,10 +257,10 @@ def _rows(posts) -> list[ListRow]:
                     is_repost=bool(is_repost),
                 )
                 for _id, network, status, code, is_repost in mine
-            ]
+            )
         else:
             targets = sorted(values["target_rows"] or (), key=lambda row: (row[1] or "", row[0]))
-            chips = [
+            chips = tuple(
                 ListChip(
                     network=network or unknown,
                     label=summary.label,
@@ -269,7 +270,7 @@ def _rows(posts) -> list[ListRow]:
                     is_repost=False,
                 )
                 for _id, network in targets
-            ]
+            )
         description = values["description"]
         out.append(
             ListRow(

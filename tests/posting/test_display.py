@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from django.template import Context, Template
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -26,7 +27,9 @@ def test_chips_escape_what_taisly_sends():
         is_repost=True,
     )
     with translation.override("en"):
-        html = render_to_string("posting/history.html#chips", {"row": {"chips": [chip, chip]}})
+        html = Template("{% load posting_pages %}{% chips items %}").render(
+            Context({"items": (chip, chip)})
+        )
 
     assert "<script>" not in html
     assert "&lt;script&gt;x&lt;/script&gt;" in html
