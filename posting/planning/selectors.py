@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TypedDict
 
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.dates import MONTHS_3, WEEKDAYS_ABBR
@@ -30,7 +31,7 @@ from posting.reporting import display
 class Entry(TypedDict):
     """One post in a day cell."""
 
-    code: str
+    url: str  # the post's page
     css: str  # the summary's colour
     label: str  # the summary's words
     iso: str  # when it goes out, in the viewer's time zone (ISO 8601)
@@ -84,25 +85,29 @@ def calendar_days(
     states = display.labels(Post.State.choices)
     empty = _("(no description)")
     # A month repeats few summaries (a state and its results' statuses): each is worded once.
-    summaries: dict[tuple, display.Summary] = {}
+    summaries: dict[tuple, tuple[str, str]] = {}
     entries = []
     for index, post_id, code, description, due_at, state, total, statuses in rows:
         if isinstance(statuses, str):  # SQLite's group_concat
             statuses = statuses.split(",")
         key = (state, *sorted(statuses or ()))
         if key not in summaries:
-            summaries[key] = display.summary_of(state, list(key[1:]), states)
+            summary = display.summary_of(state, list(key[1:]), states)
+            summaries[key] = (summary.css, summary.label)
         local = _aware(due_at).astimezone(zone)
         entries.append((index, local, post_id, total, code, description, summaries[key]))
     entries.sort(key=lambda entry: entry[:3])
-    for index, local, _post_id, total, code, description, summary in entries:
+    # A post's page is posting:post, the history's URL and the post's code: one reverse() here
+    # rather than one per post.
+    posts_url = reverse("posting:history", kwargs={"code": workspace.code})
+    for index, local, _post_id, total, code, description, (css, label) in entries:
         day = days[index]
         day["total"] = total
         day["entries"].append(
             Entry(
-                code=str(code if isinstance(code, uuid.UUID) else uuid.UUID(code)),
-                css=summary.css,
-                label=summary.label,
+                url=f"{posts_url}{code if isinstance(code, uuid.UUID) else uuid.UUID(code)}/",
+                css=css,
+                label=label,
                 iso=local.isoformat(),
                 time=f"{local:%H:%M}",
                 text=_short(description) if description else empty,

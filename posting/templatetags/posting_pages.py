@@ -35,10 +35,9 @@ def _icon(name: str) -> str:
 @register.simple_tag
 def chips(chips: tuple[selectors.ListChip, ...]) -> str:
     """A list row's platform chips: posting/_chips.html, rendered once per process for each
-    distinct set. A page repeats a few sets (a network in a status), and rendering sixty chips
-    one by one was a fifth of the history page. The key is everything the chips show (labels
-    already translated), the language (for "repost") and the template itself (a new one once
-    an edited template is reloaded), so a cached set is never stale."""
+    distinct set, since a page repeats a few (a network in a status). The key is everything the
+    chips show (labels already translated), the language (for "repost") and the template object
+    (a new one once an edited template is reloaded), so a cached set is never stale."""
     return _chips(Engine.get_default().get_template("posting/_chips.html"), chips, get_language())
 
 

@@ -41,7 +41,7 @@ def test_chips_escape_what_taisly_sends():
 
 def test_calendar_entries_escape_descriptions():
     entry = Entry(
-        code="c0de",
+        url="/w/abc/posts/c0de/",
         css="is-danger",
         label="Failed",
         iso="2026-05-05T10:00:00+07:00",
@@ -50,7 +50,7 @@ def test_calendar_entries_escape_descriptions():
     )
     html = render_to_string(
         "posting/calendar.html#entries",
-        {"day": {"entries": [entry]}, "history_url": "/w/abc/posts/"},
+        {"day": {"entries": [entry]}},
     )
 
     assert 'href="/w/abc/posts/c0de/"' in html
