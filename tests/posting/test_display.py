@@ -88,9 +88,9 @@ def test_a_rows_time_reads_in_the_viewers_zone(workspace, alice, login, language
     alice.timezone, alice.language = zone, language
     alice.save(update_fields=["timezone", "language"])
 
-    html = login(alice).get(reverse("posting:history", kwargs={"code": workspace.code}))
-
+    # The request activates the viewer's language and zone; the overrides put back the test's.
     with translation.override(language), timezone.override(zone):
+        html = login(alice).get(reverse("posting:history", kwargs={"code": workspace.code}))
         local = timezone.localtime(made)
         expected = (
             f'<time datetime="{local.isoformat()}">{date_format(local, "j M Y, H:i")} '
