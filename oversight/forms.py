@@ -12,7 +12,14 @@ NO_KEY = "none"
 
 
 class HealthFilterForm(forms.Form):
-    q = forms.CharField(label=_("Search"), required=False, max_length=100)
+    q = forms.CharField(
+        label=_("Search"),
+        required=False,
+        max_length=100,
+        widget=forms.TextInput(
+            attrs={"type": "search", "placeholder": _("Name, member email or code")}
+        ),
+    )
     plan = forms.ChoiceField(
         label=_("Plan"),
         required=False,

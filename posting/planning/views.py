@@ -1,101 +1,107 @@
 """Month and week views of a workspace's posts, on the day and hour each goes out (``due_at``),
-in the viewer's time zone.
-
-One query whatever the number of posts: the first few posts of each day (a busy day cannot make
-the page huge), with the day's total (for "and 12 more") and each post's results' statuses (for
-its colour).
+in the viewer's time zone. What a day shows is read by posting.planning.selectors.
 """
 
 from __future__ import annotations
 
 import calendar as pycalendar
-import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from django.contrib.auth.decorators import login_required
-from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import formats, timezone
-from django.utils.dateparse import parse_datetime
-from django.utils.dates import MONTHS_3, WEEKDAYS_ABBR
-from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET
 
 from accounts.access import get_workspace_for_user
-from posting.models import Post, PostResult
-from posting.reporting import display
+from posting.planning.selectors import calendar_days
 
 MONTH_PER_DAY = 4
 WEEK_PER_DAY = 24
 
-
-@dataclass
-class Entry:
-    """One post in a day cell, as plain values (a month shows up to 168)."""
-
-    code: str
-    summary: display.Summary
-    iso: str
-    time: str
-    text: str
-
-
-def _short(text: str, length: int = 40) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= length else text[: length - 1].rstrip() + "…"
-
-
-@dataclass
-class Day:
-    date: date
-    in_range: bool
-    is_today: bool
-    entries: list[Entry] = field(default_factory=list)
-    total: int = 0
-    # What the cell shows, filled in by ``_label`` once the entries are known: plain strings,
-    # because a month has 35 cells and each template lookup of a property costs every cell.
-    iso: str = ""
-    weekday: str = ""
-    month_abbr: str = ""
-    number: str = ""
-    css: str = ""
-    more: int = 0
-    more_label: str = ""
-
-
-def _label(days: list[Day]) -> None:
-    weekdays = [str(WEEKDAYS_ABBR[i]) for i in range(7)]
-    months: dict[int, str] = {}
-    for day in days:
-        month = day.date.month
-        if month not in months:
-            months[month] = str(MONTHS_3[month]).capitalize()
-        day.iso = day.date.isoformat()
-        day.weekday = weekdays[day.date.weekday()]
-        day.month_abbr = months[month]
-        day.number = str(day.date.day)
-        day.css = " ".join(
-            name
-            for name, on in (
-                ("is-outside", not day.in_range),
-                ("is-today", day.is_today),
-                ("is-empty", not day.total),
-            )
-            if on
-        )
-        day.more = max(0, day.total - len(day.entries))
-        if day.more:
-            day.more_label = ngettext("and %(counter)s more", "and %(counter)s more", day.more) % {
-                "counter": day.more
-            }
-
-
 #: Dates outside these years fall back to today (and previous/next cannot overflow).
 _YEARS = range(1971, 9000)
+
+
+@login_required
+@require_GET
+def calendar_month(request: HttpRequest, code) -> HttpResponse:
+    access = get_workspace_for_user(request, code)
+    today = timezone.localdate()
+    month = _parse_month(request.GET.get("month"), today)
+    last_of_month = month.replace(day=pycalendar.monthrange(month.year, month.month)[1])
+    grid_start = _monday(month)
+    grid_end = _monday(last_of_month) + timedelta(days=6)
+    days = calendar_days(
+        access.workspace,
+        grid_start,
+        grid_end,
+        per_day=MONTH_PER_DAY,
+        in_range=lambda d: d.month == month.month,
+        today=today,
+    )
+    previous = (month - timedelta(days=1)).replace(day=1)
+    following = last_of_month + timedelta(days=1)
+    return render(
+        request,
+        "posting/calendar.html",
+        {
+            "access": access,
+            "workspace": access.workspace,
+            "view": "month",
+            "month": month,
+            "days": days,
+            "weekdays": _weekday_names(grid_start),
+            "previous": previous.strftime("%Y-%m"),
+            "next": following.strftime("%Y-%m"),
+            "this_month": today.strftime("%Y-%m"),
+            "today": today,
+            "week_of": month if month.month != today.month else today,
+            "empty": not any(d["total"] for d in days if d["in_range"]),
+            "zone": timezone.get_current_timezone_name(),
+            # Entries link to f"{history_url}{post.code}/" (posting:post), not a {% url %} each.
+            "history_url": reverse("posting:history", kwargs={"code": access.workspace.code}),
+        },
+    )
+
+
+@login_required
+@require_GET
+def calendar_week(request: HttpRequest, code) -> HttpResponse:
+    access = get_workspace_for_user(request, code)
+    today = timezone.localdate()
+    monday = _monday(_parse_day(request.GET.get("date"), today))
+    sunday = monday + timedelta(days=6)
+    days = calendar_days(
+        access.workspace,
+        monday,
+        sunday,
+        per_day=WEEK_PER_DAY,
+        in_range=lambda d: True,
+        today=today,
+    )
+    return render(
+        request,
+        "posting/calendar.html",
+        {
+            "access": access,
+            "workspace": access.workspace,
+            "view": "week",
+            "monday": monday,
+            "sunday": sunday,
+            "days": days,
+            "previous": (monday - timedelta(days=7)).isoformat(),
+            "next": (monday + timedelta(days=7)).isoformat(),
+            "this_week": _monday(today).isoformat(),
+            "today": today,
+            "month_of": monday.strftime("%Y-%m"),
+            "empty": not any(d["total"] for d in days),
+            "zone": timezone.get_current_timezone_name(),
+            # Entries link to f"{history_url}{post.code}/" (posting:post), not a {% url %} each.
+            "history_url": reverse("posting:history", kwargs={"code": access.workspace.code}),
+        },
+    )
 
 
 def _parse_month(value: str | None, today: date) -> date:
@@ -120,188 +126,5 @@ def _monday(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def _first_posts(workspace, bounds: list[tuple[datetime, datetime]], per_day: int) -> list:
-    """For each day (its start and end instant), its first ``per_day`` posts and how many it
-    has in all: rows of (day index, id, code, description, due_at, state, total, the post's
-    results' statuses: a list on PostgreSQL, comma-separated text on SQLite, or None).
-
-    One statement, hand-written because the ORM cannot put a LIMIT on each day: the window
-    function it can express ranks every post of the month (8,000 in a busy one) to keep 140.
-    Here each day is an index range scan on (workspace, due_at) that stops after ``per_day``
-    rows, and its total an index-only count. PostgreSQL joins the days LATERALly, planned
-    once; other databases (SQLite in development) get one UNION ALL part per day, which
-    PostgreSQL would spend longer planning than running.
-    """
-    table = connection.ops.quote_name(Post._meta.db_table)
-    results = connection.ops.quote_name(PostResult._meta.db_table)
-    adapt = connection.ops.adapt_datetimefield_value
-    limit = int(per_day)
-    if connection.vendor == "postgresql":
-        # The days as three arrays: one short statement whatever the range, which psycopg
-        # parses once (a VALUES list would make it parse a long new string on each page).
-        sql = (
-            f"SELECT d.i, p.id, p.code, p.description, p.due_at, p.state, t.total, "  # noqa: S608
-            f"(SELECT array_agg(r.status) FROM {results} r WHERE r.post_id = p.id) "
-            f"FROM unnest(%s::integer[], %s::timestamptz[], %s::timestamptz[]) AS d(i, s, e) "
-            f"CROSS JOIN LATERAL (SELECT COUNT(*) AS total FROM {table} c "
-            f"WHERE c.workspace_id = %s AND c.due_at >= d.s AND c.due_at < d.e) AS t "
-            f"CROSS JOIN LATERAL (SELECT q.id, q.code, q.description, q.due_at, q.state "
-            f"FROM {table} q WHERE q.workspace_id = %s AND q.due_at >= d.s AND q.due_at < d.e "
-            f"ORDER BY q.due_at, q.id LIMIT {limit}) AS p"
-        )
-        params = [
-            list(range(len(bounds))),
-            [start for start, _end in bounds],
-            [end for _start, end in bounds],
-            workspace.pk,
-            workspace.pk,
-        ]
-    else:
-        parts, params = [], []
-        for index, (start, end) in enumerate(bounds):
-            parts.append(
-                f"SELECT * FROM (SELECT {index} AS day, p.id, p.code, p.description, "  # noqa: S608
-                f"p.due_at, p.state, (SELECT COUNT(*) FROM {table} c "
-                f"WHERE c.workspace_id = %s AND c.due_at >= %s AND c.due_at < %s) AS total, "
-                f"(SELECT group_concat(r.status) FROM {results} r WHERE r.post_id = p.id) "
-                f"AS statuses "
-                f"FROM {table} p WHERE p.workspace_id = %s AND p.due_at >= %s "
-                f"AND p.due_at < %s ORDER BY p.due_at, p.id LIMIT {limit}) AS day{index}"
-            )
-            window = [workspace.pk, adapt(start), adapt(end)]
-            params += window + window
-        sql = " UNION ALL ".join(parts)
-    with connection.cursor() as cursor:
-        # Formatted in: only our quoted table name and integers; every value is a parameter.
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
-def _aware(value) -> datetime:
-    """A due_at as the cursor gives it: PostgreSQL an aware datetime, SQLite UTC text."""
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
-
-
-def _days(workspace, first: date, last: date, per_day: int, in_range, today) -> list[Day]:
-    zone = timezone.get_current_timezone()
-    days: list[Day] = []
-    bounds = []
-    current = first
-    while current <= last:
-        days.append(Day(current, in_range(current), current == today))
-        bounds.append(
-            (
-                datetime.combine(current, time.min, tzinfo=zone),
-                datetime.combine(current + timedelta(days=1), time.min, tzinfo=zone),
-            )
-        )
-        current += timedelta(days=1)
-    rows = _first_posts(workspace, bounds, per_day)
-    states = display.labels(Post.State.choices)
-    empty = _("(no description)")
-    # A month repeats few summaries (a state and its results' statuses): each is worded once.
-    summaries: dict[tuple, display.Summary] = {}
-    entries = []
-    for index, post_id, code, description, due_at, state, total, statuses in rows:
-        if isinstance(statuses, str):  # SQLite's group_concat
-            statuses = statuses.split(",")
-        key = (state, *sorted(statuses or ()))
-        if key not in summaries:
-            summaries[key] = display.summary_of(state, list(key[1:]), states)
-        local = _aware(due_at).astimezone(zone)
-        entries.append((index, local, post_id, total, code, description, summaries[key]))
-    entries.sort(key=lambda entry: entry[:3])
-    for index, local, _post_id, total, code, description, summary in entries:
-        day = days[index]
-        day.total = total
-        day.entries.append(
-            Entry(
-                code=str(code if isinstance(code, uuid.UUID) else uuid.UUID(code)),
-                summary=summary,
-                iso=local.isoformat(),
-                time=f"{local:%H:%M}",
-                text=_short(description) if description else empty,
-            )
-        )
-    _label(days)
-    return days
-
-
 def _weekday_names(first: date) -> list[str]:
     return [formats.date_format(first + timedelta(days=i), "D") for i in range(7)]
-
-
-@login_required
-@require_GET
-def calendar_month(request: HttpRequest, code) -> HttpResponse:
-    access = get_workspace_for_user(request, code)
-    today = timezone.localdate()
-    month = _parse_month(request.GET.get("month"), today)
-    last_of_month = month.replace(day=pycalendar.monthrange(month.year, month.month)[1])
-    grid_start = _monday(month)
-    grid_end = _monday(last_of_month) + timedelta(days=6)
-    days = _days(
-        access.workspace,
-        grid_start,
-        grid_end,
-        MONTH_PER_DAY,
-        lambda d: d.month == month.month,
-        today,
-    )
-    previous = (month - timedelta(days=1)).replace(day=1)
-    following = last_of_month + timedelta(days=1)
-    return render(
-        request,
-        "posting/calendar.html",
-        {
-            "access": access,
-            "workspace": access.workspace,
-            "view": "month",
-            "month": month,
-            "weeks": [days[i : i + 7] for i in range(0, len(days), 7)],
-            "days": days,
-            "weekdays": _weekday_names(grid_start),
-            "previous": previous.strftime("%Y-%m"),
-            "next": following.strftime("%Y-%m"),
-            "this_month": today.strftime("%Y-%m"),
-            "today": today,
-            "week_of": month if month.month != today.month else today,
-            "empty": not any(d.total for d in days if d.in_range),
-            "zone": timezone.get_current_timezone_name(),
-            # Entries link to f"{history_url}{post.code}/" (posting:post), not a {% url %} each.
-            "history_url": reverse("posting:history", kwargs={"code": access.workspace.code}),
-        },
-    )
-
-
-@login_required
-@require_GET
-def calendar_week(request: HttpRequest, code) -> HttpResponse:
-    access = get_workspace_for_user(request, code)
-    today = timezone.localdate()
-    monday = _monday(_parse_day(request.GET.get("date"), today))
-    sunday = monday + timedelta(days=6)
-    days = _days(access.workspace, monday, sunday, WEEK_PER_DAY, lambda d: True, today)
-    return render(
-        request,
-        "posting/calendar.html",
-        {
-            "access": access,
-            "workspace": access.workspace,
-            "view": "week",
-            "monday": monday,
-            "sunday": sunday,
-            "days": days,
-            "previous": (monday - timedelta(days=7)).isoformat(),
-            "next": (monday + timedelta(days=7)).isoformat(),
-            "this_week": _monday(today).isoformat(),
-            "today": today,
-            "month_of": monday.strftime("%Y-%m"),
-            "empty": not any(d.total for d in days),
-            "zone": timezone.get_current_timezone_name(),
-            # Entries link to f"{history_url}{post.code}/" (posting:post), not a {% url %} each.
-            "history_url": reverse("posting:history", kwargs={"code": access.workspace.code}),
-        },
-    )

@@ -54,23 +54,19 @@ class HistoryFilterForm(forms.Form):
     start = forms.DateField(
         label=_("Goes out from"),
         required=False,
-        widget=forms.DateInput(attrs={"type": "date", "class": "input is-small"}),
+        widget=forms.DateInput(attrs={"type": "date"}),
     )
     end = forms.DateField(
         label=_("Goes out until"),
         required=False,
-        widget=forms.DateInput(attrs={"type": "date", "class": "input is-small"}),
+        widget=forms.DateInput(attrs={"type": "date"}),
     )
     q = forms.CharField(
         label=_("Text"),
         required=False,
         max_length=200,
         widget=forms.TextInput(
-            attrs={
-                "type": "search",
-                "class": "input is-small",
-                "placeholder": _("Words in the description"),
-            }
+            attrs={"type": "search", "placeholder": _("Words in the description")}
         ),
     )
     author = forms.ChoiceField(label=_("Author"), required=False)

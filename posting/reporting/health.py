@@ -1,5 +1,6 @@
-"""How each workspace is doing, for the agency overview (a person's workspaces) and staff
-oversight (every workspace), in a fixed number of queries whatever the number of workspaces.
+"""Selectors of workspace health: how each workspace is doing, for the agency overview (a
+person's workspaces, through posting.reporting.selectors) and staff oversight (every
+workspace), in a fixed number of queries whatever the number of workspaces.
 
     Workspace queryset ─→ with_health() ─→ one SELECT with a correlated subquery per figure
                                             (posts, results, stuck, quota, next post, attention)

@@ -1,0 +1,232 @@
+"""What the calendar reads: a range of days, each with its first few posts (on the day and hour
+each goes out, ``due_at``, in the viewer's time zone), how many it has in all, and each post's
+colour from its results.
+
+One query whatever the number of posts (``_first_posts``), written in SQL because the ORM
+cannot put a LIMIT on each day. The days and their posts are handed to the template as plain
+dicts (``Day``, ``Entry``), which a template reads with one lookup per value: a month shows up to
+35 cells and 140 posts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TypedDict
+
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.dates import MONTHS_3, WEEKDAYS_ABBR
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from accounts.models import Workspace
+from posting.models import Post, PostResult
+from posting.reporting import display
+
+
+class Entry(TypedDict):
+    """One post in a day cell."""
+
+    url: str  # the post's page
+    css: str  # the summary's colour
+    label: str  # the summary's words
+    iso: str  # when it goes out, in the viewer's time zone (ISO 8601)
+    time: str  # the same, as HH:MM
+    text: str  # the description, short
+
+
+class Day(TypedDict):
+    """One day cell: its posts and what the cell shows, as plain strings."""
+
+    date: date
+    in_range: bool  # in the month shown (not one of the grid's edges)
+    is_today: bool
+    entries: list[Entry]
+    total: int  # posts that day, shown or not
+    iso: str
+    weekday: str
+    month_abbr: str
+    number: str
+    css: str
+    more: int  # posts not shown
+    more_label: str
+
+
+def calendar_days(
+    workspace: Workspace,
+    first: date,
+    last: date,
+    *,
+    per_day: int,
+    in_range: Callable[[date], bool],
+    today: date,
+) -> list[Day]:
+    """Each day from ``first`` to ``last`` (local dates) with its first ``per_day`` posts, in
+    the order they go out, and its total. ``in_range`` tells the days of the month shown from
+    the grid's edges."""
+    zone = timezone.get_current_timezone()
+    days: list[Day] = []
+    bounds = []
+    current = first
+    while current <= last:
+        days.append(_day(current, in_range(current), current == today))
+        bounds.append(
+            (
+                datetime.combine(current, time.min, tzinfo=zone),
+                datetime.combine(current + timedelta(days=1), time.min, tzinfo=zone),
+            )
+        )
+        current += timedelta(days=1)
+    rows = _first_posts(workspace, bounds, per_day)
+    states = display.labels(Post.State.choices)
+    empty = _("(no description)")
+    # A month repeats few summaries (a state and its results' statuses): each is worded once.
+    summaries: dict[tuple, tuple[str, str]] = {}
+    entries = []
+    for index, post_id, code, description, due_at, state, total, statuses in rows:
+        if isinstance(statuses, str):  # SQLite's group_concat
+            statuses = statuses.split(",")
+        key = (state, *sorted(statuses or ()))
+        if key not in summaries:
+            summary = display.summary_of(state, list(key[1:]), states)
+            summaries[key] = (summary.css, summary.label)
+        local = _aware(due_at).astimezone(zone)
+        entries.append((index, local, post_id, total, code, description, summaries[key]))
+    entries.sort(key=lambda entry: entry[:3])
+    # A post's page is posting:post, the history's URL and the post's code: one reverse() here
+    # rather than one per post.
+    posts_url = reverse("posting:history", kwargs={"code": workspace.code})
+    for index, local, _post_id, total, code, description, (css, label) in entries:
+        day = days[index]
+        day["total"] = total
+        day["entries"].append(
+            Entry(
+                url=f"{posts_url}{code if isinstance(code, uuid.UUID) else uuid.UUID(code)}/",
+                css=css,
+                label=label,
+                iso=local.isoformat(),
+                time=f"{local:%H:%M}",
+                text=_short(description) if description else empty,
+            )
+        )
+    _label(days)
+    return days
+
+
+def _first_posts(workspace, bounds: list[tuple[datetime, datetime]], per_day: int) -> list:
+    """For each day (its start and end instant), its first ``per_day`` posts and how many it
+    has in all: rows of (day index, id, code, description, due_at, state, total, the post's
+    results' statuses: a list on PostgreSQL, comma-separated text on SQLite, or None).
+
+    One statement, hand-written because the ORM cannot put a LIMIT on each day: the window
+    function it can express ranks every post of the month (8,000 in a busy one) to keep 140.
+    Here each day is an index range scan on (workspace, due_at) that stops after ``per_day``
+    rows, and its total an index-only count. PostgreSQL joins the days LATERALly, planned
+    once; other databases (SQLite in development) get one UNION ALL part per day, which
+    PostgreSQL would spend longer planning than running.
+    """
+    table = connection.ops.quote_name(Post._meta.db_table)
+    results = connection.ops.quote_name(PostResult._meta.db_table)
+    adapt = connection.ops.adapt_datetimefield_value
+    limit = int(per_day)
+    if connection.vendor == "postgresql":
+        # The days as three arrays: one short statement whatever the range, which psycopg
+        # parses once (a VALUES list would make it parse a long new string on each page).
+        sql = (
+            f"SELECT d.i, p.id, p.code, p.description, p.due_at, p.state, t.total, "  # noqa: S608
+            f"(SELECT array_agg(r.status) FROM {results} r WHERE r.post_id = p.id) "
+            f"FROM unnest(%s::integer[], %s::timestamptz[], %s::timestamptz[]) AS d(i, s, e) "
+            f"CROSS JOIN LATERAL (SELECT COUNT(*) AS total FROM {table} c "
+            f"WHERE c.workspace_id = %s AND c.due_at >= d.s AND c.due_at < d.e) AS t "
+            f"CROSS JOIN LATERAL (SELECT q.id, q.code, q.description, q.due_at, q.state "
+            f"FROM {table} q WHERE q.workspace_id = %s AND q.due_at >= d.s AND q.due_at < d.e "
+            f"ORDER BY q.due_at, q.id LIMIT {limit}) AS p"
+        )
+        params = [
+            list(range(len(bounds))),
+            [start for start, _end in bounds],
+            [end for _start, end in bounds],
+            workspace.pk,
+            workspace.pk,
+        ]
+    else:
+        parts, params = [], []
+        for index, (start, end) in enumerate(bounds):
+            parts.append(
+                f"SELECT * FROM (SELECT {index} AS day, p.id, p.code, p.description, "  # noqa: S608
+                f"p.due_at, p.state, (SELECT COUNT(*) FROM {table} c "
+                f"WHERE c.workspace_id = %s AND c.due_at >= %s AND c.due_at < %s) AS total, "
+                f"(SELECT group_concat(r.status) FROM {results} r WHERE r.post_id = p.id) "
+                f"AS statuses "
+                f"FROM {table} p WHERE p.workspace_id = %s AND p.due_at >= %s "
+                f"AND p.due_at < %s ORDER BY p.due_at, p.id LIMIT {limit}) AS day{index}"
+            )
+            window = [workspace.pk, adapt(start), adapt(end)]
+            params += window + window
+        sql = " UNION ALL ".join(parts)
+    with connection.cursor() as cursor:
+        # Formatted in: only our quoted table name and integers; every value is a parameter.
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _aware(value) -> datetime:
+    """A due_at as the cursor gives it: PostgreSQL an aware datetime, SQLite UTC text."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
+
+
+def _short(text: str, length: int = 40) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= length else text[: length - 1].rstrip() + "…"
+
+
+def _day(day: date, in_range: bool, is_today: bool) -> Day:
+    return Day(
+        date=day,
+        in_range=in_range,
+        is_today=is_today,
+        entries=[],
+        total=0,
+        iso="",
+        weekday="",
+        month_abbr="",
+        number="",
+        css="",
+        more=0,
+        more_label="",
+    )
+
+
+def _label(days: list[Day]) -> None:
+    """What each cell shows, once its posts are known; weekday and month names worded once."""
+    weekdays = [str(WEEKDAYS_ABBR[i]) for i in range(7)]
+    months: dict[int, str] = {}
+    for day in days:
+        when = day["date"]
+        if when.month not in months:
+            months[when.month] = str(MONTHS_3[when.month]).capitalize()
+        day["iso"] = when.isoformat()
+        day["weekday"] = weekdays[when.weekday()]
+        day["month_abbr"] = months[when.month]
+        day["number"] = str(when.day)
+        day["css"] = " ".join(
+            name
+            for name, on in (
+                ("is-outside", not day["in_range"]),
+                ("is-today", day["is_today"]),
+                ("is-empty", not day["total"]),
+            )
+            if on
+        )
+        more = max(0, day["total"] - len(day["entries"]))
+        day["more"] = more
+        if more:
+            day["more_label"] = ngettext("and %(counter)s more", "and %(counter)s more", more) % {
+                "counter": more
+            }
