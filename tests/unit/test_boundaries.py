@@ -48,16 +48,25 @@ def imported_modules(source: str, module: str, *, is_package: bool = False) -> s
             found.add(base)
             # `from taisly_dash import settings` imports taisly_dash.settings too.
             found.update(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
-        elif isinstance(node, ast.Call) and node.args:
-            name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
-            first = node.args[0]
-            if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
-                continue
-            if name in IMPORT_CALLS:
-                found.add(first.value)
-            elif name in MODEL_CALLS:
-                found.add(first.value.partition(".")[0])  # "posting.Post" or "posting"
+        elif (named := _named_import(node)) is not None:
+            found.add(named)
     return found
+
+
+def _named_import(node: ast.AST) -> str | None:
+    """What a call imports by name: a module (import_module, __import__) or an app label
+    (apps.get_model("posting.Post") or ("posting", "Post")); None for any other node."""
+    if not (isinstance(node, ast.Call) and node.args):
+        return None
+    name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
+    first = node.args[0]
+    if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+        return None
+    if name in IMPORT_CALLS:
+        return first.value
+    if name in MODEL_CALLS:
+        return first.value.partition(".")[0]
+    return None
 
 
 def offending(path: Path, forbidden: tuple[str, ...]) -> list[str]:
@@ -86,18 +95,9 @@ FORBIDDEN = {
 
 def dynamic_imports(source: str) -> set[str]:
     """Modules (or app labels) ``source`` reaches by name: import_module, __import__, get_model."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Call) and node.args:
-            name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
-            first = node.args[0]
-            if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
-                continue
-            if name in IMPORT_CALLS:
-                found.add(first.value)
-            elif name in MODEL_CALLS:
-                found.add(first.value.partition(".")[0])
-    return found
+    return {
+        named for node in ast.walk(ast.parse(source)) if (named := _named_import(node)) is not None
+    }
 
 
 def test_nothing_reaches_against_the_dependency_direction_by_name():
