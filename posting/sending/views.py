@@ -41,7 +41,7 @@ from posting.access import get_post_for_user, get_post_for_user_rw
 from posting.mirror.selectors import mirror_of
 from posting.models import Platform, Post
 from posting.reporting import display
-from posting.sending import decisions, probe, receive, reconcile, retry, seen
+from posting.sending import decisions, probe, receive, reconcile, retry, seen, selectors
 from posting.sending.cancel import can_cancel, post_cancel
 from posting.sending.errors import PostActionError
 from posting.sending.forms import ComposeForm
@@ -353,6 +353,7 @@ def post_detail(request: HttpRequest, code, post_code) -> HttpResponse:
         "progress": progress_context(access, post) if post.state in PROGRESS_STATES else None,
         # Failures shown here for the first time: the page posts back that they were seen.
         "mark_seen": seen.unseen_failures(results, access),
+        "retry": selectors.retry_box(post, results),
     }
     return render(request, "posting/post.html", context)
 

@@ -325,3 +325,30 @@ def test_the_service_rechecks_authority(scheduled, bob, calls):
         post_cancel(post=scheduled, actor=bob)
 
     assert calls == []
+
+
+@pytest.mark.parametrize("retries", [1, 12])
+def test_the_post_page_runs_a_fixed_number_of_queries(
+    failed_post, alice, login, django_assert_num_queries, retries
+):
+    """Whatever the number of retries or results: the retry box reads from the results the
+    page has already read (no template tag queries on its own)."""
+    for _ in range(retries):
+        make_post(
+            failed_post.workspace,
+            {},
+            {},
+            author=alice,
+            retry_of=failed_post,
+        )
+    client = login(alice)
+    # 1 session, 2 user, 3 memberships (access and navigation), 4 the post with its author,
+    # 5 results with their platforms (also the retry box's), 6 audit events, 7 mirror state,
+    # 8 retries of this post.
+    with django_assert_num_queries(8):
+        response = client.get(post_url(failed_post))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert (
+        html.count('data-testid="retries"') == 1 and html.count('<li class="is-size-7">') == retries
+    )
