@@ -1,10 +1,12 @@
-"""What the post page reads besides the post itself: its retries and the retry it may make."""
+"""What the sending room's pages read: the compose form's choices, and the post page's results,
+targets, audit trail and retry box."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from posting.models import Post, PostResult
+from accounts.models import AuditEvent, TaislyConnection, Workspace
+from posting.models import Platform, Post, PostResult
 from posting.sending.retry import RetryPlan, retry_plan
 
 
@@ -26,4 +28,37 @@ def retry_box(post: Post, results: list[PostResult]) -> RetryBox:
         plan=retry_plan(post, results) if failed else None,
         retries=list(post.retries.order_by("created_at", "id")),
         retry_of=post.retry_of,
+    )
+
+
+def compose_platforms(workspace: Workspace) -> list[Platform]:
+    """The workspace's platforms, for the compose form's choices."""
+    return list(Platform.objects.filter(workspace=workspace))
+
+
+def has_working_key(workspace: Workspace) -> bool:
+    """Whether the workspace has an active Taisly key (compose says so when it has none)."""
+    return TaislyConnection.objects.filter(
+        workspace=workspace, status=TaislyConnection.Status.ACTIVE
+    ).exists()
+
+
+def post_results(post: Post) -> list[PostResult]:
+    """The post's results with their platforms, in the post page's order (by network)."""
+    return list(
+        post.results.select_related("platform", "repost_of").order_by("platform__network", "id")
+    )
+
+
+def post_targets(post: Post) -> list[Platform]:
+    """The platforms chosen for the post (what the page shows before Taisly reports results)."""
+    return list(post.target_platforms.order_by("network", "id"))
+
+
+def post_events(post: Post, workspace: Workspace, *, limit: int) -> list[AuditEvent]:
+    """The post's audit trail, newest first, at most ``limit`` events."""
+    return list(
+        AuditEvent.objects.filter(workspace=workspace, target=str(post.code)).order_by(
+            "-created_at", "-id"
+        )[:limit]
     )

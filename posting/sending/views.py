@@ -36,10 +36,9 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import WorkspaceAccess, get_workspace_for_user_rw
-from accounts.models import AuditEvent, TaislyConnection
 from posting.access import get_post_for_user, get_post_for_user_rw
 from posting.mirror.selectors import mirror_of
-from posting.models import Platform, Post
+from posting.models import Post
 from posting.reporting import display
 from posting.sending import decisions, probe, receive, reconcile, retry, seen, selectors
 from posting.sending.cancel import can_cancel, post_cancel
@@ -142,7 +141,7 @@ def _render_form(
 ) -> HttpResponse:
     workspace = access.workspace
     selected = {str(v) for v in (form["platforms"].value() or [])}
-    platforms = list(Platform.objects.filter(workspace=workspace))
+    platforms = selectors.compose_platforms(workspace)
     now = timezone.localtime()
     context = {
         "access": access,
@@ -151,9 +150,7 @@ def _render_form(
         "page_error": error,
         "platforms": platforms,
         "selected": selected,
-        "has_key": TaislyConnection.objects.filter(
-            workspace=workspace, status=TaislyConnection.Status.ACTIVE
-        ).exists(),
+        "has_key": selectors.has_working_key(workspace),
         "now_local": now,
         "timezone_name": timezone.get_current_timezone_name(),
         "max_bytes": probe.max_video_bytes(),
@@ -327,16 +324,10 @@ def post_url(post) -> str:
 @require_GET
 def post_detail(request: HttpRequest, code, post_code) -> HttpResponse:
     post, access = get_post_for_user(request, code, post_code)
-    results = list(
-        post.results.select_related("platform", "repost_of").order_by("platform__network", "id")
-    )
+    results = selectors.post_results(post)
     summary = display.summarise(post, results)
-    targets = list(post.target_platforms.order_by("network", "id")) if not results else []
-    events = list(
-        AuditEvent.objects.filter(workspace=access.workspace, target=str(post.code)).order_by(
-            "-created_at", "-id"
-        )[:AUDIT_LIMIT]
-    )
+    targets = selectors.post_targets(post) if not results else []
+    events = selectors.post_events(post, access.workspace, limit=AUDIT_LIMIT)
     context = {
         "access": access,
         "workspace": access.workspace,
