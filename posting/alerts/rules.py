@@ -26,7 +26,7 @@ alerts: the next minute's scan raises what the sync's own call did not. What rai
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -178,53 +178,63 @@ def _needs_check(scope: Scope, now: datetime) -> Batch:
 
 def _connection_invalid(scope: Scope, now: datetime) -> Batch:
     """The key no longer accepted; resolved once it is. A later incident is a new alert."""
-    connections = _within(
+    invalid = {"status": TaislyConnection.Status.INVALID}
+    return _key_in_state(
         scope,
-        TaislyConnection.objects.defer("api_key").filter(status=TaislyConnection.Status.INVALID),
-    ).exclude(Exists(_open_workspace_alert(Kind.CONNECTION_INVALID)))
-    raised: list[Alert] = []
-    for connection in connections:
-        raised += _raise(
-            workspace_id=connection.workspace_id,
-            post_id=None,
-            platform_id=None,
-            kind=Kind.CONNECTION_INVALID,
-            error_code="INVALID_API_KEY",
-            message=connection.key_hint,
-            now=now,
-        )
-    resolved = _within(
-        scope,
-        Alert.objects.filter(kind=Kind.CONNECTION_INVALID, resolved_at__isnull=True).exclude(
-            workspace__taisly_connection__status=TaislyConnection.Status.INVALID
-        ),
-    ).update(resolved_at=now)
-    return Batch(raised=raised, resolved=resolved)
+        now,
+        kind=Kind.CONNECTION_INVALID,
+        error_code="INVALID_API_KEY",
+        raise_when=invalid,
+        holds=invalid,
+        message=lambda connection: connection.key_hint,
+    )
 
 
 def _blocked(scope: Scope, now: datetime) -> Batch:
     """The key blocked by a 429 for longer than ``ALERT_BLOCKED_MINUTES``; resolved once the
     block is over. A later incident is a new alert."""
     long_block = now + timedelta(minutes=settings.ALERT_BLOCKED_MINUTES)
+    return _key_in_state(
+        scope,
+        now,
+        kind=Kind.BLOCKED,
+        error_code="RATE_LIMITED",
+        raise_when={"blocked_until__gt": long_block},
+        holds={"blocked_until__gt": now},
+        message=lambda connection: connection.blocked_until.isoformat(),
+    )
+
+
+def _key_in_state(
+    scope: Scope,
+    now: datetime,
+    *,
+    kind: str,
+    error_code: str,
+    raise_when: dict,
+    holds: dict,
+    message: Callable[[TaislyConnection], str],
+) -> Batch:
+    """The workspace-level alert ``kind`` for each connection matching ``raise_when`` (lookups
+    on TaislyConnection) without an open one; an open one is resolved once its workspace's
+    connection no longer matches ``holds``."""
     connections = _within(
-        scope, TaislyConnection.objects.defer("api_key").filter(blocked_until__gt=long_block)
-    ).exclude(Exists(_open_workspace_alert(Kind.BLOCKED)))
+        scope, TaislyConnection.objects.defer("api_key").filter(**raise_when)
+    ).exclude(Exists(_open_workspace_alert(kind)))
     raised: list[Alert] = []
     for connection in connections:
         raised += _raise(
             workspace_id=connection.workspace_id,
             post_id=None,
             platform_id=None,
-            kind=Kind.BLOCKED,
-            error_code="RATE_LIMITED",
-            message=connection.blocked_until.isoformat(),
+            kind=kind,
+            error_code=error_code,
+            message=message(connection),
             now=now,
         )
+    still = {f"workspace__taisly_connection__{lookup}": v for lookup, v in holds.items()}
     resolved = _within(
-        scope,
-        Alert.objects.filter(kind=Kind.BLOCKED, resolved_at__isnull=True).exclude(
-            workspace__taisly_connection__blocked_until__gt=now
-        ),
+        scope, Alert.objects.filter(kind=kind, resolved_at__isnull=True).exclude(**still)
     ).update(resolved_at=now)
     return Batch(raised=raised, resolved=resolved)
 

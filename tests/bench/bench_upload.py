@@ -113,6 +113,7 @@ from tests.bench.helpers import (
     production_env,
     write_results,
 )
+from tests.polling import wait_until
 
 KEY_ENV = "TAISLY_BENCH_API_KEY"  # the seeding child gets the key through its environment
 GOAL_RATIO = 1.2
@@ -392,14 +393,16 @@ def web_ready(web: dict) -> None:
     web["port"] = wait_for_log(
         web["log"], r"Listening at: http://127\.0\.0\.1:(\d+)", web["process"]
     )
-    deadline = time.monotonic() + 60
-    while True:
-        pids = re.findall(r"Booting worker with pid: (\d+)", web["log"].read_text(errors="replace"))
-        if len(pids) >= WEB_WORKERS:
-            break
-        if time.monotonic() > deadline or web["process"].poll() is not None:
-            raise SystemExit(f"{web['log'].name}: workers did not boot")
-        time.sleep(0.2)
+
+    def booted() -> list[str] | None:
+        if web["process"].poll() is not None:
+            raise SystemExit(f"{web['log'].name}: exited before its workers booted")
+        found = re.findall(
+            r"Booting worker with pid: (\d+)", web["log"].read_text(errors="replace")
+        )
+        return found if len(found) >= WEB_WORKERS else None
+
+    pids = wait_until(booted, what=f"{web['log'].name}'s workers", timeout=60, every=0.2)
     web["base"] = f"http://127.0.0.1:{web['port']}"
     web["peaks"] = Peaks([int(pid) for pid in pids])
 

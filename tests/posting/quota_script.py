@@ -33,6 +33,7 @@ from accounts.crypto import key_fingerprint  # noqa: E402
 from accounts.models import TaislyConnection, Workspace  # noqa: E402
 from posting.models import MirrorState, TaislyRequest  # noqa: E402
 from posting.taisly import governor as quota  # noqa: E402
+from tests.polling import wait_until  # noqa: E402
 
 PREFIX = "cluster test "
 
@@ -125,14 +126,13 @@ def up(pids: list[int], timeout: float = 30) -> dict:
     from django_q.status import Stat
 
     running = (str(Conf.IDLE), str(Conf.WORKING))
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def all_running() -> dict | None:
         seen = {stat.pid: str(stat.status) for stat in Stat.get_all()}
-        if all(seen.get(pid) in running for pid in pids):
-            return {"clusters": seen}
-        if time.monotonic() >= deadline:
-            raise SystemExit(f"qclusters {pids} not running after {timeout} s: {seen}")
-        time.sleep(0.2)
+        return seen if all(seen.get(pid) in running for pid in pids) else None
+
+    seen = wait_until(all_running, what=f"qclusters {pids} running", timeout=timeout, every=0.2)
+    return {"clusters": seen}
 
 
 def drive(cycles: int, every: float) -> dict:
