@@ -368,7 +368,7 @@ def _media_storage() -> dict:
     }
     if key_id:
         options |= {"access_key": key_id, "secret_key": secret}
-    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+    return {"BACKEND": "taisly_dash.storage.VideoStorage", "OPTIONS": options}
 
 
 STORAGES = {

@@ -3,6 +3,8 @@
     python -m tests.storage.forward_memory stream NAME    as the worker does (stored_video)
     python -m tests.storage.forward_memory s3file NAME    through django-storages' S3File, as
                                                           the worker did before (for scale)
+    python -m tests.storage.forward_memory save NAME      the web's side: an upload's temp file
+                                                          (SAVE_PATH) saved to the bucket
 
 The environment says where: STORAGE_S3_* the bucket (NAME is the object's key), TAISLY_BASE_URL
 the Taisly to send to, FORWARD_API_KEY its key (never on the command line) and FORWARD_PLATFORM
@@ -25,7 +27,7 @@ from contextlib import AbstractContextManager
 from tests.bench.helpers import ROOT, measure_peak_growth, setup_django
 
 
-def run(mode: str, name: str, *, env: dict[str, str], api_key: str) -> dict:
+def run(mode: str, name: str, *, env: dict[str, str], api_key: str = "") -> dict:
     """Run the measurement in a fresh process and return its figures."""
     done = subprocess.run(
         [sys.executable, "-m", "tests.storage.forward_memory", mode, name],
@@ -85,5 +87,33 @@ def main(mode: str, name: str) -> dict:
     }
 
 
+def save(name: str, path: str) -> dict:
+    """What the web process does with a received upload: its temp file saved to the bucket."""
+    setup_django()
+    import shutil
+
+    from django.core.files.storage import default_storage
+    from django.core.files.uploadedfile import TemporaryUploadedFile
+
+    assert not default_storage.exists(name)  # warm up: the client and its service model
+    upload = TemporaryUploadedFile("upload.mp4", "video/mp4", 0, None)
+    with open(path, "rb") as source:
+        shutil.copyfileobj(source, upload.file)
+    upload.size = upload.file.tell()
+    started = time.perf_counter()
+    saved, growth = measure_peak_growth(lambda: default_storage.save(name, upload))
+    upload.close()
+    return {
+        "mode": "save",
+        "name": saved,
+        "file_bytes": default_storage.size(saved),
+        "peak_rss_growth_mb": round(growth, 1),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
 if __name__ == "__main__":
-    print(json.dumps(main(sys.argv[1], sys.argv[2])))
+    if sys.argv[1] == "save":
+        print(json.dumps(save(sys.argv[2], os.environ["SAVE_PATH"])))
+    else:
+        print(json.dumps(main(sys.argv[1], sys.argv[2])))

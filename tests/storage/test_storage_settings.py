@@ -34,7 +34,7 @@ def test_without_a_bucket_videos_stay_on_local_disk():
 
 def test_a_bucket_is_private_signed_and_path_style_behind_an_endpoint():
     default = storage({**PROD_OK, **FULL})
-    assert default["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert default["BACKEND"] == "taisly_dash.storage.VideoStorage"
     options = default["OPTIONS"]
     assert options["bucket_name"] == "taisly-videos"
     assert options["endpoint_url"] == "https://minio.example.com:9000"

@@ -46,3 +46,21 @@ def test_the_worker_streams_a_kept_video_from_the_bucket_in_constant_memory(
     print("through S3File:", whole)
     assert sandbox.state()["lastUpload"]["sha256"] == digest
     assert whole["peak_rss_growth_mb"] > FILE_MB * 0.9
+
+
+def test_the_web_saves_an_upload_to_the_bucket_from_its_temp_file_in_bounded_memory(
+    s3_server, tmp_path
+):
+    """boto3's upload from a file object (django-storages' own save) holds up to ten 8 MiB
+    parts in memory; from the temp file's path it reads each part as it is sent."""
+    bucket = s3_server.create_bucket()
+    size_mb = 128
+    path = make_noise_file(tmp_path / "upload.mp4", size_mb)
+    name = "posts/2026/01/" + "e" * 32 + ".mp4"
+    env = {**s3_server.env(bucket), "SAVE_PATH": str(path)}
+
+    saved = forward_memory.run("save", name, env=env)
+    print("saved:", saved)
+    assert saved["name"] == name and saved["file_bytes"] == size_mb * 1024 * 1024
+    assert s3_server.client.head_object(Bucket=bucket, Key=name)["ContentType"] == "video/mp4"
+    assert saved["peak_rss_growth_mb"] < 48
