@@ -299,7 +299,8 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 MEDIA_URL = "media/"
-# Uploads go to a temp dir on the same filesystem as media storage, so saving is a rename.
+# Uploads go to a temp dir on the same filesystem as media storage, so saving is a rename (with a
+# bucket, below, they are sent there from it). Each machine has its own.
 # Made here (Django's checks refuse a missing one); the daily cleanup removes abandoned files.
 FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR") or str(MEDIA_ROOT / "tmp")
 try:
