@@ -135,6 +135,12 @@ class ScaleOut(PostgresProject):
         with psycopg.connect(self.url, autocommit=True) as conn:
             return conn.execute(query, params).fetchall()
 
+    def wait_for_task(self, func: str) -> None:
+        """Until a cluster has saved the result of a task running ``func`` (its monitor saves
+        it just after the task returns)."""
+        query = "SELECT count(*) FROM django_q_task WHERE func = %s"
+        wait_until(lambda: self.sql(query, func)[0][0] >= 1, what=f"a {func} result", timeout=20)
+
     def log(self, name: str) -> str:
         return (self.tmp / f"{name}.log").read_text(errors="replace")
 
@@ -212,6 +218,7 @@ def test_two_machines_of_each_kind_share_one_database_and_one_bucket(
         every=0.2,
     )
     print(f"sent after {time.monotonic() - started:.1f} s")
+    project.wait_for_task("posting.tasks.forward_post")  # its result saved by its cluster
     report = project.script("post")
     assert report["forwards"] == ["sent"], report
     kept = report["post"]["video"]
@@ -250,6 +257,7 @@ def test_two_machines_of_each_kind_share_one_database_and_one_bucket(
         what="the queue empty",
         timeout=30,
     )
+    project.wait_for_task("posting.tasks.sync_connection")
     report = project.script("post")
     print(f"synced after {time.monotonic() - started:.1f} s: {report}")
     sent_at = report["post"]["sent_at"]
