@@ -39,7 +39,12 @@ def recheck_post(post_id: int) -> str:
 
 def cleanup_videos() -> str:
     outcome = cleanup.videos_cleanup()
-    return f"{outcome.videos_deleted} videos, {outcome.temp_files_deleted} temp files deleted"
+    failed = (
+        "; the storage failed, the rest wait for the next run" if outcome.storage_failed else ""
+    )
+    return (
+        f"{outcome.videos_deleted} videos, {outcome.temp_files_deleted} temp files deleted{failed}"
+    )
 
 
 def check_stalled_sends() -> str:

@@ -83,9 +83,9 @@ def _number(value) -> float | None:
 _last_upload: dict = {}
 
 
-def remember_upload(*, path: str, size: int, code: str) -> None:
+def remember_upload(*, path: str, size: int, code: str, sha256: str = "") -> None:
     global _last_upload
-    _last_upload = {"path": path, "size": size, "code": code}
+    _last_upload = {"path": path, "size": size, "code": code, "sha256": sha256}
 
 
 def last_upload() -> dict:

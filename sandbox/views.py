@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -56,7 +57,7 @@ def platforms(request: HttpRequest, key: ApiKey) -> JsonResponse:
 @api_view("POST")
 def post_create(request: HttpRequest, key: ApiKey) -> JsonResponse:
     # Every file goes to a temp file on disk as it streams in: a 500 MB video never sits in memory.
-    request.upload_handlers = [TemporaryFileUploadHandler(request)]
+    request.upload_handlers = [DigestingUploadHandler(request)]
     try:
         try:
             video = request.FILES.get("video")
@@ -130,6 +131,24 @@ def _preview_time(raw: str | None) -> float:
     return value
 
 
+class DigestingUploadHandler(TemporaryFileUploadHandler):
+    """Django's temp-file handler that also takes the SHA-256 of each file as it streams in,
+    so a test can tell the exact bytes arrived (``GET /control/state``, ``lastUpload``)."""
+
+    def new_file(self, *args, **kwargs) -> None:
+        super().new_file(*args, **kwargs)
+        self._digest = hashlib.sha256()
+
+    def receive_data_chunk(self, raw_data: bytes, start: int):
+        self._digest.update(raw_data)
+        return super().receive_data_chunk(raw_data, start)
+
+    def file_complete(self, file_size: int):
+        file = super().file_complete(file_size)
+        file.sha256 = self._digest.hexdigest()
+        return file
+
+
 def _probe_and_delete(video) -> str:
     path = video.temporary_file_path()
     try:
@@ -137,7 +156,9 @@ def _probe_and_delete(video) -> str:
     finally:
         video.close()  # a NamedTemporaryFile: closing deletes it
         Path(path).unlink(missing_ok=True)
-    probe.remember_upload(path=path, size=video.size, code=code)
+    probe.remember_upload(
+        path=path, size=video.size, code=code, sha256=getattr(video, "sha256", "")
+    )
     return code
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from cryptography.fernet import Fernet
@@ -298,15 +299,81 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 MEDIA_URL = "media/"
-# Uploads go to a temp dir on the same filesystem as media storage, so saving is a rename.
+# Uploads go to a temp dir on the same filesystem as media storage, so saving is a rename (with a
+# bucket, below, they are sent there from it). Each machine has its own.
 # Made here (Django's checks refuse a missing one); the daily cleanup removes abandoned files.
 FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR") or str(MEDIA_ROOT / "tmp")
 try:
     Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 except OSError as exc:
     raise ImproperlyConfigured(f"FILE_UPLOAD_TEMP_DIR {FILE_UPLOAD_TEMP_DIR!r}: {exc}") from exc
+
+
+def _media_storage() -> dict:
+    """Where kept videos live: MEDIA_ROOT on local disk, or an S3-compatible bucket
+    (django-storages) once STORAGE_S3_BUCKET is set; anything else about a bucket without the
+    bucket itself is a mistake, refused here rather than silently kept on one machine's disk.
+
+    The bucket stays private: no ACL is sent with an object (it takes the bucket's, private
+    unless someone made the bucket public), and every URL the storage makes is signed and
+    expires. Object names are random (``posting.sending.receive``), never the uploaded name."""
+    bucket = env_str("STORAGE_S3_BUCKET", "").strip()
+    given = {
+        "STORAGE_S3_ENDPOINT_URL": env_str("STORAGE_S3_ENDPOINT_URL", "").strip(),
+        "STORAGE_S3_REGION": env_str("STORAGE_S3_REGION", "").strip(),
+        "STORAGE_S3_ACCESS_KEY_ID": env_str("STORAGE_S3_ACCESS_KEY_ID", "").strip(),
+        "STORAGE_S3_SECRET_ACCESS_KEY": env_str("STORAGE_S3_SECRET_ACCESS_KEY", "").strip(),
+        "STORAGE_S3_ADDRESSING_STYLE": env_str("STORAGE_S3_ADDRESSING_STYLE", "").strip(),
+    }
+    if not bucket:
+        stray = [name for name, value in given.items() if value]
+        if stray:
+            raise ImproperlyConfigured(
+                f"{', '.join(stray)} set, but STORAGE_S3_BUCKET is not: set the bucket to keep "
+                "videos in S3-compatible storage, or unset these to keep them on local disk."
+            )
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    endpoint = given["STORAGE_S3_ENDPOINT_URL"]
+    key_id, secret = given["STORAGE_S3_ACCESS_KEY_ID"], given["STORAGE_S3_SECRET_ACCESS_KEY"]
+    if bool(key_id) != bool(secret):
+        raise ImproperlyConfigured(
+            "Set both STORAGE_S3_ACCESS_KEY_ID and STORAGE_S3_SECRET_ACCESS_KEY, or neither "
+            "(boto3 then finds credentials itself: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+            "or the machine's role)."
+        )
+    parsed = urlsplit(endpoint)
+    if endpoint and (parsed.scheme not in ("http", "https") or not parsed.hostname):
+        raise ImproperlyConfigured(
+            f"STORAGE_S3_ENDPOINT_URL must be an http(s) URL such as https://s3.example.com, not "
+            f"{endpoint!r}."
+        )
+    # Path style (https://host/bucket/key) for a named endpoint: MinIO and most self-hosted
+    # servers have no per-bucket host names; AWS itself (no endpoint) chooses on its own.
+    style = given["STORAGE_S3_ADDRESSING_STYLE"] or ("path" if endpoint else "auto")
+    if style not in ("path", "virtual", "auto"):
+        raise ImproperlyConfigured(
+            f"STORAGE_S3_ADDRESSING_STYLE must be path, virtual or auto, not {style!r}."
+        )
+    options = {
+        "bucket_name": bucket,
+        "endpoint_url": endpoint or None,
+        "region_name": given["STORAGE_S3_REGION"] or None,
+        "addressing_style": None if style == "auto" else style,
+        "signature_version": "s3v4",
+        "default_acl": None,
+        "querystring_auth": True,
+        "querystring_expire": 300,
+        "custom_domain": None,
+        # As on local disk: a name already taken gets a suffix, never the other file's place.
+        "file_overwrite": False,
+    }
+    if key_id:
+        options |= {"access_key": key_id, "secret_key": secret}
+    return {"BACKEND": "taisly_dash.storage.VideoStorage", "OPTIONS": options}
+
+
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _media_storage(),
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"

@@ -2,7 +2,10 @@
 
 The video of a post stays in storage ``POST_VIDEO_RETAIN_DAYS`` after it was sent (or cancelled,
 or given up), so a failed platform can be retried from it; ``videos_cleanup`` (daily) deletes it
-then. A retry shares its original's file, and a file already gone is not an error.
+then. A retry shares its original's file, and a file already gone is not an error. The same
+code serves local disk and an S3-compatible bucket (Django's storage API); a storage that fails
+(a bucket that does not answer) stops the run and leaves the rest for the next day's, marked as
+kept. The upload temp dir is always this machine's own: each machine cleans its own.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ State = Post.State
 class CleanupOutcome:
     videos_deleted: int
     temp_files_deleted: int
+    #: The storage failed on a delete: the rest of the videos wait for the next run.
+    storage_failed: bool = False
 
 
 def videos_cleanup(*, now: datetime | None = None) -> CleanupOutcome:
@@ -42,14 +47,21 @@ def videos_cleanup(*, now: datetime | None = None) -> CleanupOutcome:
             | Q(state__in=(State.CANCELLED, State.SEND_FAILED), updated_at__lt=cutoff)
         )
     )
-    deleted = 0
-    for post in done.only("pk", "video").iterator():
-        post.video.delete(save=False)  # a missing file is not an error for the storage API
+    deleted, failed = 0, False
+    for post in done.only("pk", "code", "video").iterator():
+        try:
+            post.video.delete(save=False)  # a missing file is not an error for the storage API
+        except Exception:  # any storage's failure (OSError, botocore's errors): try tomorrow
+            logger.exception("Cleanup: the video of post %s could not be deleted", post.code)
+            failed = True
+            break
         Post.objects.filter(pk=post.pk).update(video="", video_deleted_at=now)
         deleted += 1
     temp_deleted = _temp_files_cleanup(now)
     logger.info("Cleanup: %d videos, %d abandoned uploads deleted", deleted, temp_deleted)
-    return CleanupOutcome(videos_deleted=deleted, temp_files_deleted=temp_deleted)
+    return CleanupOutcome(
+        videos_deleted=deleted, temp_files_deleted=temp_deleted, storage_failed=failed
+    )
 
 
 def _temp_files_cleanup(now: datetime) -> int:

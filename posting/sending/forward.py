@@ -31,7 +31,7 @@ from django.utils.translation import ngettext
 from accounts.models import TaislyConnection
 from posting import taisly
 from posting.models import Platform, Post, reasons
-from posting.sending import outcomes, queueing, reconcile
+from posting.sending import outcomes, queueing, reconcile, stored_video
 from posting.taisly.gateway import TaislyActionError, taisly_for
 
 logger = logging.getLogger(__name__)
@@ -78,7 +78,8 @@ def post_forward(*, post_id: int) -> str:
         Post.objects.filter(pk=post.pk).update(must_reconcile=False)
     scheduled = post.scheduled_at if post.scheduled_at and post.scheduled_at > now else None
     try:
-        with taisly_for(post.workspace) as client, post.video.open("rb") as video:
+        # Streamed from local disk or the bucket alike, one block held at a time.
+        with taisly_for(post.workspace) as client, stored_video.open_video(post.video) as video:
             created = client.create_post(
                 video,
                 platforms=[p.taisly_id for p in targets],
@@ -89,6 +90,14 @@ def post_forward(*, post_id: int) -> str:
             )
     except TaislyActionError as exc:
         return _after_failure(post, targets, exc)
+    except stored_video.StoredVideoUnreadable:
+        # The bucket failed, before the request or halfway through its body: a request cut
+        # short cannot have made a post, so this is a plain retry, not a reconcile.
+        logger.warning("The video of post %s could not be read from storage", post.code)
+        return _retry_later(
+            post,
+            lambda: _("The video could not be read from storage just now. It will be tried again."),
+        )
     except (OSError, ValueError):
         logger.exception("The video of post %s could not be read", post.code)
         outcomes.fail(

@@ -23,6 +23,7 @@ HEADLINES = {
         "worker_rss_growth_mb",
     ),
     "client_upload": ("peak_rss_growth_mb",),
+    "bucket_forward": ("peak_rss_growth_mb", "tracemalloc_peak_mb", "exact_bytes"),
     "pages": (
         "p50_ratio_conn60",
         "p99_ratio_conn60",
