@@ -380,6 +380,18 @@ def test_an_upload_through_the_web_reaches_taisly_through_the_uploads_worker(
 
 
 @pytest.mark.parametrize("service", ["web", *CLUSTERS])
+def test_no_process_logged_an_error(stack, service):
+    """Nothing went wrong on the way (gunicorn's "[ERROR] Control server error: Permission
+    denied" once did, as did a 500 on log-in without the cache table)."""
+    logs = (
+        docker("logs", stack.containers[service]).stderr
+        + docker("logs", stack.containers[service]).stdout
+    )
+    errors = [line for line in logs.splitlines() if re.search(r"\[ERROR\]| ERROR |Traceback", line)]
+    assert errors == [], stack.logs(service)
+
+
+@pytest.mark.parametrize("service", ["web", *CLUSTERS])
 def test_each_process_stops_on_sigterm_within_ten_seconds(stack, service):
     started = time.monotonic()
     docker("stop", "--time", "10", stack.containers[service], timeout=30)
