@@ -27,6 +27,7 @@ admin.site.has_permission = _admin_has_permission_with_two_factor
 urlpatterns = [
     path("", reporting_views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
     # allauth's views with what is ours on top (accounts/views_auth.py), then allauth's own:
     # log-in, sign-up, email verification and change, password reset and change, two-factor.
     path("login/", views_auth.LoginView.as_view(), name="account_login"),

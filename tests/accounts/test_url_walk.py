@@ -52,6 +52,7 @@ SKIPPED_URLCONFS = {
 PER_USER_ROUTES = {
     "home": "the user's own workspace list",
     "healthz": "load balancer probe, reveals no workspace",
+    "readyz": "readiness probe: database, migrations, cache table, clusters; no workspace",
     "account_login": "logging in (allauth's view, our template)",
     "account_signup": "redirects a logged-in user home",
     "account_change_password": "the user's own password",
