@@ -274,8 +274,8 @@ MFA_FORMS = {
 STAFF_REQUIRE_2FA = PRODUCTION
 
 # allauth's rate limits count in the cache, so every web process must see the same one: the
-# database (table made by `manage.py createcachetable`, which `make install` runs and the test
-# runner runs by itself).
+# database. `migrate` makes its table (accounts' 0008_cache_table); a cache added here later needs
+# `manage.py createcachetable`.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",

@@ -131,10 +131,12 @@ def alerts_read_all(request: HttpRequest, code) -> HttpResponse:
 @login_required
 @require_GET
 def alerts_everywhere(request: HttpRequest) -> HttpResponse:
-    """Unread alerts per workspace the user is a member of, and in all."""
+    """Unread alerts per workspace the user is a member of, and in all. A workspace that asks
+    for two-factor sign-in the user has not set up counts nothing (its count is None)."""
     counts = selectors.unread_by_workspace(request.user)
     rows = [(m.workspace, counts.get(m.workspace_id, 0)) for m in user_memberships(request)]
-    context = {"rows": rows, "total": sum(counts.values())}
+    total = sum(n for n in counts.values() if n is not None)
+    context = {"rows": rows, "total": total}
     template = "posting/alerts_everywhere.html"
     if request.htmx and request.GET.get("fragment") == "badge":
         template += "#badge"
