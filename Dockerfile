@@ -4,6 +4,7 @@
 #   docker run ... taisly-dash                                  # web
 #   docker run ... taisly-dash python manage.py qcluster        # default cluster
 #   docker run -e Q_CLUSTER_NAME=uploads ... taisly-dash python manage.py qcluster
+#   docker run -e Q_CLUSTER_NAME=webhooks ... taisly-dash python manage.py qcluster
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DJANGO_ENV=production
