@@ -34,6 +34,7 @@ from posting.alerts import emails, inbox, selectors
 from posting.alerts.display import describe
 from posting.alerts.forms import AlertEmailForm, AlertFilterForm, WebhookForm
 from posting.alerts.webhooks.endpoints import (
+    DeliveryPending,
     WebhookRateLimited,
     delivery_redeliver,
     endpoint_create,
@@ -279,5 +280,8 @@ def webhook_redeliver(request: HttpRequest, code, endpoint, delivery) -> HttpRes
         delivery_redeliver(delivery=delivery, actor=request.user, request=request)
     except WebhookRateLimited as exc:
         return _rate_limited(request, delivery.endpoint, access, exc)
+    except DeliveryPending as exc:
+        messages.error(request, exc.message)
+        return redirect(_webhook_url(delivery.endpoint))
     messages.success(request, _("The delivery was sent again."))
     return redirect(_webhook_url(delivery.endpoint))

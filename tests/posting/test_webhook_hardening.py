@@ -40,6 +40,7 @@ from posting.alerts.webhooks import transport
 from posting.alerts.webhooks.delivery import STOPPED, deliveries_create, deliveries_due
 from posting.alerts.webhooks.delivery import delivery_send as send
 from posting.alerts.webhooks.endpoints import (
+    DeliveryPending,
     WebhookRateLimited,
     delivery_redeliver,
     endpoint_create,
@@ -273,6 +274,7 @@ def test_test_events_and_redeliveries_are_limited_per_endpoint(
     with time_machine.travel(start, tick=False):
         for _ in range(2):
             assert client.post(test_url).status_code == 302
+        WebhookDelivery.objects.filter(endpoint=endpoint).update(state="failed")
         delivery = WebhookDelivery.objects.filter(endpoint=endpoint).first()
         redeliver = _url(
             "webhook_redeliver", workspace, endpoint=endpoint.code, delivery=delivery.code
@@ -313,11 +315,34 @@ def test_the_limit_is_decided_in_the_service(workspace, alice, receiver, setting
     settings.WEBHOOK_MANUAL_LIMIT = 1
     endpoint = endpoint_create(workspace=workspace, actor=alice, url=receiver.url(), format="json")
     delivery = endpoint_test(endpoint=endpoint, actor=alice)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(state="failed")
     with pytest.raises(WebhookRateLimited):
         delivery_redeliver(delivery=delivery, actor=alice)
     with pytest.raises(WebhookRateLimited):
         endpoint_test(endpoint=endpoint, actor=alice)
     assert WebhookDelivery.objects.count() == 1
+
+
+def test_a_delivery_still_being_tried_is_not_sent_again(workspace, alice, login, receiver):
+    """Its try in flight would otherwise get a second one beside it (its attempts reset)."""
+    delivery = _delivery_to(workspace, alice, receiver.url())
+    lease = timezone.now() + timedelta(seconds=60)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        attempts=1, claimed_until=lease, next_attempt_at=lease
+    )
+    with pytest.raises(DeliveryPending):
+        delivery_redeliver(delivery=delivery, actor=alice)
+    response = login(alice).post(
+        _url(
+            "webhook_redeliver", workspace, endpoint=delivery.endpoint.code, delivery=delivery.code
+        ),
+        follow=True,
+    )
+    assert "still being tried" in response.content.decode()
+    delivery.refresh_from_db()
+    assert (delivery.attempts, delivery.claimed_until) == (1, lease)
+    delivery.endpoint.refresh_from_db()
+    assert delivery.endpoint.manual_sends == []  # a refused press costs nothing
 
 
 # --- Pages that show a webhook's URL or secret are not cached --------------------------------

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from accounts.access import lock_actor_role
@@ -27,6 +28,14 @@ from posting.alerts.webhooks.payload import TEST_EVENT, test_payload
 from posting.models import Alert, WebhookDelivery, WebhookEndpoint
 
 State = WebhookDelivery.State
+
+
+class DeliveryPending(Exception):
+    """A delivery still being tried cannot be sent again; ``message`` says so."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class WebhookRateLimited(Exception):
@@ -135,15 +144,22 @@ def endpoint_test(*, endpoint: WebhookEndpoint, actor: User, request=None) -> We
 
 
 def delivery_redeliver(*, delivery: WebhookDelivery, actor: User, request=None) -> WebhookDelivery:
-    """Send a delivery again, with a fresh set of tries (the log keeps the earlier ones).
-    Raises ``WebhookRateLimited`` when the endpoint's manual sends are used up for now."""
+    """Send a finished delivery again, with a fresh set of tries (the log keeps the earlier
+    ones). Raises ``DeliveryPending`` for one still being tried, ``WebhookRateLimited`` when the
+    endpoint's manual sends are used up for now."""
     endpoint = delivery.endpoint
     with transaction.atomic():
         lock_actor_role(workspace=endpoint.workspace, actor=actor)
         _count_manual_send(endpoint)
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            state=State.PENDING, attempts=0, next_attempt_at=None, delivered_at=None
+        # Only a finished delivery: resetting one still being tried would start a second try
+        # beside the one in flight.
+        reset = (
+            WebhookDelivery.objects.filter(pk=delivery.pk)
+            .exclude(state=State.PENDING)
+            .update(state=State.PENDING, attempts=0, next_attempt_at=None, delivered_at=None)
         )
+        if reset != 1:
+            raise DeliveryPending(_("This delivery is still being tried; its log shows each try."))
         audit_record(
             workspace=endpoint.workspace,
             actor=actor,
