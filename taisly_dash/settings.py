@@ -488,12 +488,24 @@ SITE_URL = (
 STUCK_AFTER_MINUTES = env_int("STUCK_AFTER_MINUTES", 30, minimum=1)
 # A key blocked by a 429 for longer than this (minutes) raises a "blocked" alert.
 ALERT_BLOCKED_MINUTES = env_int("ALERT_BLOCKED_MINUTES", 60, minimum=1)
-# Webhooks: seconds per request (connect and read), tries per delivery, the first retry delay
-# (doubled each try), and days of nothing but failures before an endpoint is disabled.
+# Webhooks: the overall deadline of one try in seconds (resolving, connecting, TLS, sending and
+# reading the answer together: the connection is closed when it passes, however the server
+# drips), tries per delivery, the first retry delay (doubled each try), and days of nothing but
+# failures before an endpoint is disabled.
 WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
 WEBHOOK_RETRY_SECONDS = env_int("WEBHOOK_RETRY_SECONDS", 30, minimum=0)
 WEBHOOK_DISABLE_AFTER_DAYS = env_int("WEBHOOK_DISABLE_AFTER_DAYS", 3, minimum=1)
+# Tries of one endpoint in flight at once (the rest of its deliveries wait their turn), so one
+# slow endpoint holds at most this many of the webhook lane's workers.
+WEBHOOK_ENDPOINT_CONCURRENCY = env_int("WEBHOOK_ENDPOINT_CONCURRENCY", 1, minimum=1)
+# "Send a test event" and "Redeliver" together: at most this many per endpoint in this many
+# seconds.
+WEBHOOK_MANUAL_LIMIT = env_int("WEBHOOK_MANUAL_LIMIT", 3, minimum=1)
+WEBHOOK_MANUAL_WINDOW_SECONDS = env_int("WEBHOOK_MANUAL_WINDOW_SECONDS", 60, minimum=1)
+# The webhook lane's task limit: a little above the deadline (the try's own database writes);
+# a claimed try whose worker stopped is claimed again only after it (see delivery.py).
+WEBHOOK_TASK_TIMEOUT = int(WEBHOOK_TIMEOUT_SECONDS) + 15
 # Production refuses plain http and private, loopback and link-local addresses (a webhook must
 # not be a way to probe the internal network); development and tests allow both.
 WEBHOOK_REQUIRE_HTTPS = env_bool("WEBHOOK_REQUIRE_HTTPS", PRODUCTION)
@@ -504,9 +516,11 @@ SANDBOX_PUBLISH_SECONDS = env_float("SANDBOX_PUBLISH_SECONDS", 5.0, minimum=0)
 SANDBOX_RATE_WINDOW_SECONDS = env_int("SANDBOX_RATE_WINDOW_SECONDS", 3600, minimum=1)
 
 # --- Background tasks (django-q2, ORM broker) --------------------------------------------------
-# The default cluster runs sync, alerts and webhooks; the `uploads` cluster forwards videos to
-# Taisly. Each queue's `retry` exceeds its `timeout`, so a slow task is never handed out twice
-# while it still runs. `catch_up=False`: a worker that was down does not replay missed schedules.
+# The default cluster runs sync and alerts; the `uploads` cluster forwards videos to Taisly; the
+# `webhooks` cluster makes webhook tries, so a slow endpoint never holds a worker that sync,
+# alerts or uploads need. Each queue's `retry` exceeds its `timeout`, so a slow task is never
+# handed out twice while it still runs. `catch_up=False`: a worker that was down does not replay
+# missed schedules.
 Q_CLUSTER = {
     "name": "default",
     "orm": "default",
@@ -523,6 +537,11 @@ Q_CLUSTER = {
             "workers": env_int("Q_UPLOAD_WORKERS", 2, minimum=1),
             "timeout": 1800,
             "retry": 2100,
+        },
+        "webhooks": {
+            "workers": env_int("Q_WEBHOOK_WORKERS", 2, minimum=1),
+            "timeout": WEBHOOK_TASK_TIMEOUT,
+            "retry": WEBHOOK_TASK_TIMEOUT + 15,
         },
     },
 }
