@@ -96,37 +96,62 @@ def _timeout_socket(environ: dict) -> Any:
 
 
 class _RawInput(io.RawIOBase):
-    """The server's own body reader, each read bounded by the body's deadline."""
+    """The server's own body reader, each read started only before the body's deadline."""
 
-    def __init__(self, stream: Any, deadline: _Deadline, sock: Any = None) -> None:
+    def __init__(self, stream: Any, deadline: _Deadline) -> None:
         self._stream = stream
         self._deadline = deadline
-        self._sock = sock
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
         try:
-            remaining = self._deadline.remaining()
+            self._deadline.remaining()
         except BodyTimedOut:
-            self._failed()
+            if hasattr(self._stream, "failed"):  # gunicorn: close rather than drain
+                self._stream.failed = True
             raise
-        if self._sock is not None:
-            self._sock.settimeout(remaining)
-        try:
-            data = self._stream.read(len(buffer))
-        except TimeoutError:  # socket.timeout: gunicorn's reader marked itself failed
-            self._failed()
-            raise self._deadline.expired() from None
+        data = self._stream.read(len(buffer))
         size = len(data)
         buffer[:size] = data
         return size
 
-    def _failed(self) -> None:
-        # A gunicorn body: the connection is closed rather than drained.
-        if hasattr(self._stream, "failed"):
-            self._stream.failed = True
+
+class _DeadlineSocket:
+    """gunicorn's connection socket as its own body reader uses it, every ``recv`` bounded by
+    the body's deadline. gunicorn's reader loops until it holds what it was asked for, so a
+    timeout set once per read would let a client that trickles keep it reading."""
+
+    def __init__(self, sock: Any, deadline: _Deadline) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def recv(self, size: int) -> bytes:
+        self._sock.settimeout(self._deadline.remaining())
+        try:
+            return self._sock.recv(size)
+        except TimeoutError:
+            raise self._deadline.expired() from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def _bound_gunicorn_reads(environ: dict, deadline: _Deadline) -> Callable[[], None]:
+    """Put ``_DeadlineSocket`` under gunicorn's body reader (when this is gunicorn's reader);
+    returns what puts its own socket back."""
+    reader = getattr(environ.get("wsgi.input"), "reader", None)
+    unreader = getattr(reader, "unreader", None)
+    sock = getattr(unreader, "sock", None)
+    if not (hasattr(sock, "recv") and hasattr(sock, "settimeout")):
+        return lambda: None
+    unreader.sock = _DeadlineSocket(sock, deadline)
+
+    def restore() -> None:
+        unreader.sock = sock
+
+    return restore
 
 
 class GunicornSocketInput(io.RawIOBase):
@@ -229,10 +254,12 @@ def buffered_input(app: Callable) -> Callable:
             if length > THRESHOLD_BYTES
             else None
         )
+        restore = None
         if direct is not None:
             environ["wsgi.input"] = io.BufferedReader(direct, buffer_size=SOCKET_BUFFER_BYTES)
         else:
-            paced = _RawInput(environ["wsgi.input"], deadline, sock)
+            restore = _bound_gunicorn_reads(environ, deadline)
+            paced = _RawInput(environ["wsgi.input"], deadline)
             # A small body's reads pass through as the parser asks for them.
             environ["wsgi.input"] = (
                 io.BufferedReader(paced, buffer_size=BUFFER_BYTES)
@@ -242,7 +269,9 @@ def buffered_input(app: Callable) -> Callable:
         try:
             return app(environ, start_response)
         finally:
-            # The answer is written with the socket as gunicorn left it.
+            # The connection goes back to gunicorn as it came: its own socket, no timeout.
+            if restore is not None:
+                restore()
             if sock is not None:
                 sock.settimeout(prior_timeout)
 
