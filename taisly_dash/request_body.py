@@ -147,9 +147,11 @@ def too_large_sentence(limit: int) -> str:
 
 
 def refusal(request: HttpRequest, status: int, sentence: str) -> HttpResponse:
-    """A page with ``sentence``; ``Connection: close`` is left to the server (it closes rather
-    than drains a body it was not asked to read past a small amount)."""
-    return render(request, "request_refused.html", {"sentence": sentence}, status=status)
+    """A page with ``sentence`` (htmx: the sentence alone, swapped in where the form was)."""
+    template = "request_refused.html"
+    if request.headers.get("HX-Request") == "true":
+        template += "#refusal"
+    return render(request, template, {"sentence": sentence}, status=status)
 
 
 def _interrupt_uploads(request: HttpRequest) -> None:
