@@ -110,7 +110,8 @@ class RequestBodyMiddleware:
     def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs):
         if getattr(view_func, "upload_policy", None) is not None or body_length(request) <= 0:
             return None
-        request.upload_handlers = [RefuseFilesUploadHandler(request)]
+        if not hasattr(request, "_files"):  # (read already: with the same default handler)
+            request.upload_handlers = [RefuseFilesUploadHandler(request)]
         limit = settings.REQUEST_BODY_MAX_KB * 1024
         if body_length(request) > limit:
             return refusal(request, 413, too_large_sentence(limit))

@@ -119,3 +119,11 @@ def test_compose_takes_at_most_the_video_limit_and_a_little(settings, login, bob
     )
     assert status == 413 and "larger than 1 MB" in html
     assert stream.bytes_read == 0
+
+
+def test_a_multipart_body_that_cannot_be_read_is_a_sentence_not_a_500(media):
+    status, html, _stream = wsgi_post(
+        "/login/", b"--nothing--\r\n", content_type="multipart/form-data; boundary=\x00"
+    )
+    assert status == 400
+    assert "The form could not be read. Reload the page and try again." in html
