@@ -119,6 +119,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before CSRF: a body's limits and upload handlers are set before anything reads it.
+    "taisly_dash.request_body.RequestBodyMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # The signed-in user's own time zone and language, on every request.
@@ -372,6 +374,18 @@ def _media_storage() -> dict:
     return {"BACKEND": "taisly_dash.storage.VideoStorage", "OPTIONS": options}
 
 
+# Request bodies (taisly_dash/request_body.py, taisly_dash/wsgi_input.py). Every view but the few
+# that opt in to files (compose) takes a body of at most REQUEST_BODY_MAX_KB and no file part:
+# the default handler refuses files without writing a byte. Every body, the largest upload
+# included, must arrive within REQUEST_BODY_GRACE_SECONDS plus its size at
+# REQUEST_BODY_MIN_RATE_KB KiB/s, or reading stops and the partial temp file is removed.
+REQUEST_BODY_MAX_KB = env_int("REQUEST_BODY_MAX_KB", 1024, minimum=1)
+REQUEST_BODY_GRACE_SECONDS = env_float("REQUEST_BODY_GRACE_SECONDS", 30.0, minimum=0)
+REQUEST_BODY_MIN_RATE_KB = env_float("REQUEST_BODY_MIN_RATE_KB", 32.0, minimum=0.001)
+FILE_UPLOAD_HANDLERS = ["taisly_dash.request_body.RefuseFilesUploadHandler"]
+# Django's own count of non-file form fields, no larger than the whole body may be.
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_KB * 1024
+
 STORAGES = {
     "default": _media_storage(),
     "staticfiles": {
@@ -452,6 +466,10 @@ POSTING_SYNC_AHEAD_DAYS = env_int("POSTING_SYNC_AHEAD_DAYS", 60, minimum=1)
 # --- Posting -----------------------------------------------------------------------------------
 # Taisly's limit is 500 MB (MiB); the upload handler aborts a request that streams past it.
 POST_VIDEO_MAX_MB = env_float("POST_VIDEO_MAX_MB", 500.0, minimum=0.001)
+# One person's uploads being received at once (a further one is refused until one ends), and the
+# MiB of kept videos a workspace may hold (a new upload that would pass it is refused).
+POST_UPLOADS_PER_USER = env_int("POST_UPLOADS_PER_USER", 2, minimum=1)
+WORKSPACE_VIDEO_STORAGE_MB = env_float("WORKSPACE_VIDEO_STORAGE_MB", 5120.0, minimum=1)
 # Days a video is kept after it was sent (a later retry of failed platforms re-sends it).
 POST_VIDEO_RETAIN_DAYS = env_int("POST_VIDEO_RETAIN_DAYS", 7, minimum=0)
 # Forwarding to Taisly: tries before SEND_FAILED, and the first backoff (doubled each try).
