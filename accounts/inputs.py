@@ -13,6 +13,7 @@ from datetime import date
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.dateparse import parse_datetime
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
@@ -38,3 +39,25 @@ class BoundedDateField(forms.DateField):
         super().validate(value)
         if value and not in_range(value):
             raise ValidationError(out_of_range_sentence(), code="out_of_range")
+
+
+class BoundedDateTimeField(forms.DateTimeField):
+    """A DateTimeField whose typed day must lie within ``FIRST_DAY`` … ``LAST_DAY``, checked on
+    the naive value as typed: making 9999-12-31 23:59 aware in a zone west of UTC (or comparing
+    it with now) would overflow before any later check could run."""
+
+    def to_python(self, value):
+        if isinstance(value, str):
+            try:  # Django reads ISO 8601 first, without strptime
+                typed = parse_datetime(value.strip())
+            except ValueError:
+                typed = None
+            if typed is not None and not in_range(typed.date()):
+                raise ValidationError(out_of_range_sentence(), code="out_of_range")
+        return super().to_python(value)
+
+    def strptime(self, value, format):
+        moment = super().strptime(value, format)
+        if not in_range(moment.date()):
+            raise ValidationError(out_of_range_sentence(), code="out_of_range")
+        return moment

@@ -470,6 +470,8 @@ POST_VIDEO_MAX_MB = env_float("POST_VIDEO_MAX_MB", 500.0, minimum=0.001)
 # MiB of kept videos a workspace may hold (a new upload that would pass it is refused).
 POST_UPLOADS_PER_USER = env_int("POST_UPLOADS_PER_USER", 2, minimum=1)
 WORKSPACE_VIDEO_STORAGE_MB = env_float("WORKSPACE_VIDEO_STORAGE_MB", 5120.0, minimum=1)
+# How far ahead a post may be scheduled (days).
+POST_SCHEDULE_MAX_DAYS = env_int("POST_SCHEDULE_MAX_DAYS", 365, minimum=1)
 # Days a video is kept after it was sent (a later retry of failed platforms re-sends it).
 POST_VIDEO_RETAIN_DAYS = env_int("POST_VIDEO_RETAIN_DAYS", 7, minimum=0)
 # Forwarding to Taisly: tries before SEND_FAILED, and the first backoff (doubled each try).

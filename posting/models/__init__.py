@@ -15,6 +15,7 @@ from posting.models.ledger import KeyBudget, TaislyRequest
 from posting.models.mirror import (
     DESCRIPTION_LIMIT,
     DESCRIPTION_LIMITS,
+    VIDEO_MAX_SECONDS,
     MirrorState,
     Network,
     Platform,
@@ -28,6 +29,7 @@ from posting.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndp
 __all__ = [
     "DESCRIPTION_LIMIT",
     "DESCRIPTION_LIMITS",
+    "VIDEO_MAX_SECONDS",
     "Alert",
     "AlertPreference",
     "AlertRead",

@@ -165,3 +165,58 @@ def test_an_audit_date_out_of_bounds_is_a_sentence_and_the_log_stays(overseer):
         html = response.content.decode()
         assert "Enter a date between" in html
         assert "Member invited" in html  # the event the valid filter keeps
+
+
+def _compose_form(workspace, **fields):
+    from posting.sending.forms import ComposeForm
+
+    platform = workspace.platforms.first() or make_platforms(workspace, ["TikTok"])["TikTok"]
+    data = {
+        "token": "5b0b6e4e-8a43-4a5e-9d9e-6c1c1f3a8c11",
+        "platforms": [platform.pk],
+        "description": "hello",
+        "when": ComposeForm.WHEN_LATER,
+        "scheduled_at": "2030-01-01T10:00",
+        "cover_second": "0",
+        **fields,
+    }
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return ComposeForm(data, {"video": SimpleUploadedFile("v.mp4", b"x")}, workspace=workspace)
+
+
+@pytest.mark.parametrize("zone", ZONES)
+@pytest.mark.parametrize("typed", ["9999-12-31T23:59", "0001-01-01T00:00", "1999-12-31T23:59"])
+def test_the_compose_form_refuses_a_schedule_time_out_of_bounds_with_a_sentence(
+    zone, typed, workspace, settings
+):
+    """On main 9999-12-31T23:59 typed in UTC−12 passed the form and overflowed later."""
+    from django.utils import timezone
+
+    with timezone.override(zone):
+        form = _compose_form(workspace, scheduled_at=typed)
+        assert not form.is_valid()
+    assert "between" in " ".join(form.errors["scheduled_at"])
+
+
+def test_the_compose_form_refuses_a_time_past_the_scheduling_horizon(workspace, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.POST_SCHEDULE_MAX_DAYS = 30
+    late = timezone.localtime() + timedelta(days=31)
+    form = _compose_form(workspace, scheduled_at=late.strftime("%Y-%m-%dT%H:%M"))
+    assert not form.is_valid()
+    assert form.errors["scheduled_at"] == ["Choose a time within the next 30 days."]
+    soon = timezone.localtime() + timedelta(days=29)
+    form = _compose_form(workspace, scheduled_at=soon.strftime("%Y-%m-%dT%H:%M"))
+    form.is_valid()
+    assert "scheduled_at" not in form.errors
+
+
+@pytest.mark.parametrize("typed", ["1e308", "90.5", "inf", "NaN", "-1"])
+def test_the_compose_form_bounds_the_cover_second(typed, workspace):
+    form = _compose_form(workspace, cover_second=typed)
+    assert not form.is_valid()
+    assert form.errors["cover_second"]
