@@ -23,6 +23,7 @@ from accounts.access import (
     user_memberships,
 )
 from accounts.models import Workspace
+from accounts.reauth import require_recent_authentication
 from posting.access import (
     get_alert_for_member,
     get_webhook_delivery_for_owner,
@@ -211,6 +212,8 @@ def _webhook_url(endpoint: WebhookEndpoint) -> str:
 @require_GET
 def webhook_detail(request: HttpRequest, code, endpoint) -> HttpResponse:
     endpoint, access = get_webhook_for_owner(request, code, endpoint)
+    # The page shows the signing secret and the whole URL (a Slack URL is a credential).
+    require_recent_authentication(request)
     deliveries = selectors.delivery_log(endpoint)
     context = {
         "access": access,
