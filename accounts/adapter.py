@@ -9,6 +9,7 @@ sentences a failed log-in gets.
 from __future__ import annotations
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.mfa.adapter import DefaultMFAAdapter
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -17,7 +18,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from accounts import services
+from accounts import crypto, services
 from accounts.emails import validate_email_length
 from accounts.models import Invitation
 
@@ -89,9 +90,30 @@ class AccountAdapter(DefaultAccountAdapter):
             )
         return super().validation_error(code, *args)
 
+    def get_signup_redirect_url(self, request: HttpRequest) -> str:
+        # Following the link in the browser that signed up also logs in; straight to the
+        # workspace whose held invitation that just completed.
+        joined = getattr(request, "joined_workspace", None)
+        if joined is not None:
+            return reverse("accounts:workspace", kwargs={"code": joined.code})
+        return super().get_signup_redirect_url(request)
+
     def get_email_verification_redirect_url(self, email_address) -> str:
         # Confirming the address just completed an invitation: go to that workspace.
         joined = getattr(self.request, "joined_workspace", None)
         if joined is not None:
             return reverse("accounts:workspace", kwargs={"code": joined.code})
         return super().get_email_verification_redirect_url(email_address)
+
+
+class MFAAdapter(DefaultMFAAdapter):
+    """allauth keeps each TOTP secret and recovery-code seed in ``Authenticator.data``: they
+    are stored encrypted under TAISLY_DASH_ENCRYPTION_KEYS, as the Taisly keys are
+    (``accounts.mfa_secrets``; ``rotate_encryption_keys`` re-encrypts them)."""
+
+    def encrypt(self, text: str) -> str:
+        return crypto.encrypt(text)
+
+    def decrypt(self, encrypted_text: str) -> str:
+        # A value no configured key reads raises: it never passes for the secret itself.
+        return crypto.decrypt(encrypted_text)

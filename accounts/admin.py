@@ -1,3 +1,4 @@
+from allauth.mfa.models import Authenticator
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
@@ -136,12 +137,71 @@ class WorkspaceAdmin(StaffAuditMixin):
 
 @admin.register(Membership)
 class MembershipAdmin(StaffAuditMixin):
-    """Read only: roles change through the members page (a workspace always keeps an owner)."""
+    """Roles change through the members page. Deleting a membership here goes through
+    ``services.member_remove``, which keeps a workspace's last owner (and audits it)."""
 
     list_display = ("user", "workspace", "role", "created_at")
     list_filter = ("role",)
     search_fields = ("user__email", "workspace__name")
     list_select_related = ("user", "workspace")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def delete_view(self, request, object_id, extra_context=None):
+        # The last owner: say why instead of a confirmation page that cannot work.
+        obj = self.get_object(request, unquote(object_id))
+        if obj is not None and obj.is_owner and self.has_delete_permission(request, obj):
+            owners = Membership.objects.filter(workspace=obj.workspace_id, role=obj.role)
+            if owners.count() == 1:
+                self.message_user(
+                    request, " ".join(services.last_owner_error().messages), messages.ERROR
+                )
+                return redirect(reverse("admin:accounts_membership_change", args=[obj.pk]))
+        return super().delete_view(request, object_id, extra_context)
+
+    def delete_model(self, request, obj) -> None:
+        self._remove(request, [obj])
+
+    def delete_queryset(self, request, queryset) -> None:
+        self._remove(request, list(queryset))
+
+    def _remove(self, request, memberships) -> None:
+        try:
+            with transaction.atomic():  # all of them, or (one refused) none
+                for membership in memberships:
+                    services.member_remove(
+                        membership=membership, actor=request.user, request=request, by_staff=True
+                    )
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            raise PermissionDenied from None
+
+
+# allauth's own admin for two-factor authenticators shows ``data``: each TOTP secret and
+# recovery-code seed (encrypted now, but the admin is no place for them either way).
+if admin.site.is_registered(Authenticator):
+    admin.site.unregister(Authenticator)
+
+
+@admin.register(Authenticator)
+class AuthenticatorAdmin(admin.ModelAdmin):
+    """Who has two-factor sign-in, of which type, since when: never its secrets. An
+    administrator may delete one for a person who lost both their phone and their recovery
+    codes; they then log in with the password alone and set it up again."""
+
+    list_display = ("user", "type", "created_at", "last_used_at")
+    list_filter = ("type", "created_at", "last_used_at")
+    search_fields = ("user__email",)
+    list_select_related = ("user",)
+    fields = ("user", "type", "created_at", "last_used_at")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("data")
 
     def has_add_permission(self, request) -> bool:
         return False

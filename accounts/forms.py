@@ -6,18 +6,18 @@ import uuid
 import zoneinfo
 
 from allauth.account.adapter import get_adapter
+from allauth.account.app_settings import EmailVerificationMethod
 from allauth.account.forms import LoginForm as AllauthLoginForm
 from allauth.account.forms import ResetPasswordForm as AllauthResetPasswordForm
 from allauth.account.forms import SignupForm as AllauthSignupForm
 from allauth.account.models import EmailAddress
+from allauth.account.utils import filter_users_by_email, perform_login
 from allauth.mfa.base.forms import AuthenticateForm as AllauthTwoFactorForm
 from allauth.mfa.base.forms import ReauthenticateForm as AllauthTwoFactorReauthForm
 from django import forms
 from django.conf import settings
-from django.contrib import messages
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
-from django.shortcuts import redirect
 from django.utils.translation import gettext_lazy as _
 
 from accounts import services
@@ -139,20 +139,43 @@ class SignUpForm(BulmaFormMixin, AllauthSignupForm):
     def clean_timezone(self) -> str:
         return _valid_timezone(self.cleaned_data.get("timezone", ""))
 
+    def validate_unique_email(self, value: str) -> str:
+        # allauth hides a taken address only when sign-up waits for verification, which ours
+        # does (accounts.views_auth.SignupView): the form goes through as for a new address.
+        self.account_already_exists = len(filter_users_by_email(value)) > 0
+        return get_adapter().validate_unique_email(value)
+
     def try_save(self, request: HttpRequest):
+        """(the new user, None); or, for a taken address, (None, the answer a new address
+        gets), with an email to the address's owner instead of an account."""
+        if self.account_already_exists:
+            return None, _answer_taken_address(request, self.cleaned_data["email"])
         try:
             with transaction.atomic():
                 return super().try_save(request)
         except IntegrityError:
             if not User.objects.filter(email__iexact=self.cleaned_data["email"]).exists():
                 raise
-            # The other click of a double click made this account a moment ago.
-            messages.info(request, _("An account with this email already exists. Log in instead."))
-            return None, redirect("account_login")
+            # The other click of a double click made this account a moment ago: the same
+            # answer as any taken address.
+            return None, _answer_taken_address(request, self.cleaned_data["email"])
 
     def custom_signup(self, request: HttpRequest, user: User) -> None:
         if self.invitation is not None:
             services.invitation_hold(invitation=self.invitation, user=user)
+
+
+def _answer_taken_address(request: HttpRequest, email: str):
+    """allauth's own answer to a sign-up with a taken address under verification: the owner is
+    emailed that someone tried (with links to log in or reset the password; at most once per
+    address per allauth's verification-email rate limit), and the page says a link was sent."""
+    return perform_login(
+        request,
+        None,
+        email_verification=EmailVerificationMethod.MANDATORY,
+        signup=True,
+        email=email,
+    )
 
 
 class _RecoveryCodeHint:

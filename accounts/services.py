@@ -44,7 +44,7 @@ Role = Membership.Role
 ROLE_RANK = {Role.VIEWER: 1, Role.EDITOR: 2, Role.OWNER: 3}
 
 
-def _last_owner_error() -> ValidationError:
+def last_owner_error() -> ValidationError:
     return ValidationError(
         _("A workspace always keeps at least one owner. Make someone else an owner first."),
         code="last_owner",
@@ -364,7 +364,7 @@ def member_role_change(
         if old == role:
             return membership
         if old == Role.OWNER and owners == [membership.pk]:
-            raise _last_owner_error()
+            raise last_owner_error()
         membership.role = role
         membership.save(update_fields=["role"])
         audit_record(
@@ -379,24 +379,35 @@ def member_role_change(
 
 
 def member_remove(
-    *, membership: Membership, actor: User, request: HttpRequest | None = None
+    *,
+    membership: Membership,
+    actor: User,
+    request: HttpRequest | None = None,
+    by_staff: bool = False,
 ) -> None:
     """Remove a member (owners only), or let members leave (``actor`` is the member, whatever
-    their role). Never the last owner."""
+    their role). Never the last owner. ``by_staff``: an administrator in the Django admin, who
+    needs the permission to delete memberships rather than a role in the workspace."""
     with transaction.atomic():
         owners = _locked_owner_ids(membership.workspace)
-        if membership.user_id != actor.pk:
+        if by_staff:
+            if not actor.has_perm("accounts.delete_membership"):
+                raise PermissionDenied
+        elif membership.user_id != actor.pk:
             lock_actor_role(workspace=membership.workspace, actor=actor)
         membership = _locked_membership(membership)
         if membership.role == Role.OWNER and owners == [membership.pk]:
-            raise _last_owner_error()
+            raise last_owner_error()
         left = membership.user_id == actor.pk
+        details = {"role": membership.role, "left": left}
+        if by_staff:
+            details["staff_action"] = True
         audit_record(
             workspace=membership.workspace,
             actor=actor,
             action=AuditEvent.Action.MEMBER_REMOVED,
             target=membership.user.email,
-            details={"role": membership.role, "left": left},
+            details=details,
             request=request,
         )
         membership.delete()
@@ -460,6 +471,7 @@ def invitation_create(
     now = timezone.now()
     with transaction.atomic():
         lock_actor_role(workspace=workspace, actor=inviter)
+        _invitation_allowed(inviter=inviter, email=email, now=now)
         try:
             with transaction.atomic():
                 invitation = Invitation.objects.create(
@@ -504,6 +516,56 @@ def invitation_create(
             code="mail",
         ) from None
     return invitation, token
+
+
+def _invitation_allowed(*, inviter: User, email: str, now) -> None:
+    """Invitation emails carry a workspace name the inviter typed: only a verified account may
+    send them, and only so many an hour, per inviter and per invited address. Counted from the
+    invitations themselves (withdrawn ones too: their email went out), with the inviter's row
+    locked, so two requests at once cannot both take the last one."""
+    User.objects.select_for_update().filter(pk=inviter.pk).exists()
+    if not email_verified(user=inviter):
+        raise ValidationError(
+            _(
+                "Confirm your own email address before you invite anyone: use the link we "
+                "emailed to %(email)s, or have it sent again."
+            ),
+            code="unverified",
+            params={"email": inviter.email},
+        )
+    hour_ago = now - timedelta(hours=1)
+    recent = Invitation.objects.filter(created_at__gt=hour_ago)
+    for rows, limit, code in (
+        (recent.filter(invited_by=inviter), settings.INVITATIONS_PER_INVITER_PER_HOUR, "inviter"),
+        (recent.filter(email__iexact=email), settings.INVITATIONS_PER_ADDRESS_PER_HOUR, "address"),
+    ):
+        sent = list(rows.order_by("-created_at").values_list("created_at", flat=True)[:limit])
+        if len(sent) < limit:
+            continue
+        # The oldest of the last `limit` leaves the hour first.
+        wait = (sent[-1] + timedelta(hours=1) - now).total_seconds()
+        minutes = max(1, -(-int(wait) // 60))
+        if code == "inviter":
+            text = ngettext(
+                "You have sent %(limit)s invitations in the last hour, the most allowed. You "
+                "can invite again in %(minutes)s minute.",
+                "You have sent %(limit)s invitations in the last hour, the most allowed. You "
+                "can invite again in %(minutes)s minutes.",
+                minutes,
+            )
+        else:
+            text = ngettext(
+                "%(email)s has had as many invitations in the last hour as allowed. You can "
+                "invite this address again in %(minutes)s minute.",
+                "%(email)s has had as many invitations in the last hour as allowed. You can "
+                "invite this address again in %(minutes)s minutes.",
+                minutes,
+            )
+        raise ValidationError(
+            text,
+            code="invitation_limit",
+            params={"limit": limit, "minutes": minutes, "email": email},
+        )
 
 
 def _invitation_of_submission(workspace: Workspace, submission: uuid.UUID) -> Invitation | None:

@@ -309,6 +309,8 @@ def members(request: HttpRequest, code) -> HttpResponse:
 def member_invite(request: HttpRequest, code) -> HttpResponse:
     access = get_workspace_for_owner(request, code)
     form = InviteForm(request.POST or None)
+    # Said before the form is filled in, not only when it is refused (the service decides).
+    verified = services.email_verified(user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
             invitation, _token = services.invitation_create(
@@ -320,7 +322,10 @@ def member_invite(request: HttpRequest, code) -> HttpResponse:
                 submission=form.cleaned_data["submission"],
             )
         except ValidationError as exc:
-            form.add_error("email" if exc.code == "member" else None, exc)
+            if exc.code == "unverified":
+                verified = False  # the page says so, with the button to send the link again
+            else:
+                form.add_error("email" if exc.code == "member" else None, exc)
         else:
             messages.success(
                 request,
@@ -331,8 +336,13 @@ def member_invite(request: HttpRequest, code) -> HttpResponse:
     return render(
         request,
         "accounts/member_invite.html",
-        {"access": access, "workspace": access.workspace, "form": form},
-        status=422 if form.errors else 200,
+        {
+            "access": access,
+            "workspace": access.workspace,
+            "form": form,
+            "inviter_verified": verified,
+        },
+        status=422 if form.errors or (request.method == "POST" and not verified) else 200,
     )
 
 

@@ -3,16 +3,23 @@
 - sign-up knows the invitation it came from (``?invitation=<token>``), answers 403 when closed;
 - a form that fails answers 422 (429 when too many log-in attempts were made): log-in,
   sign-up, password change and reset;
-- a verification link works only in a browser logged in as its account, so a stranger who
-  signed up with someone else's address cannot get it verified by that person's click;
+- sign-up answers "we sent you a link" whether or not the address has an account (allauth's
+  enumeration prevention); the new account is logged in once it follows that link;
+- a verification link works only in a browser logged in as its account (or the one that just
+  signed up as it), so a stranger who signed up with someone else's address cannot get it
+  verified by that person's click;
 - "send the link again", and an owner's "require two-factor sign-in" for a workspace.
 """
 
 from __future__ import annotations
 
 from allauth.account import views as allauth_views
+from allauth.account.app_settings import EmailVerificationMethod
 from allauth.account.internal.flows.email_verification import send_verification_email_for_user
 from allauth.account.models import get_emailconfirmation_model
+from allauth.account.stages import EmailVerificationStage, LoginStageController
+from allauth.account.utils import complete_signup, get_next_redirect_url
+from allauth.core.exceptions import ImmediateHttpResponse
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -68,17 +75,29 @@ class SignupView(RefusedFormMixin, allauth_views.SignupView):
         return {**super().get_context_data(**kwargs), "invitation": self.invitation}
 
     def form_valid(self, form):
-        response = super().form_valid(form)
-        if self.invitation is not None and form.invitation is not None and self.user is not None:
+        """A new address and a taken one get the same answer: "we sent you a link" (so nobody
+        learns from sign-up who has an account here). The new account is not logged in until
+        its owner follows that link (or logs in), as allauth does when sign-up waits for
+        verification; afterwards an unverified account may still log in ("optional")."""
+        if self.invitation is not None and form.invitation is not None:
             messages.info(
                 self.request,
-                _(
-                    "Almost there: confirm your email address with the link we sent to "
-                    "%(email)s, and you join “%(name)s” straight away."
-                )
+                _("Almost there: follow the link we emailed to %(email)s to join “%(name)s”.")
                 % {"email": self.invitation.email, "name": self.invitation.workspace.name},
             )
-        return response
+        self.user, response = form.try_save(self.request)
+        if response is not None:
+            return response
+        try:
+            return complete_signup(
+                self.request,
+                self.user,
+                EmailVerificationMethod.MANDATORY,
+                # None: decided once the link is followed (the workspace it joined, if any).
+                get_next_redirect_url(self.request),
+            )
+        except ImmediateHttpResponse as exc:
+            return exc.response
 
     def closed(self):
         response = super().closed()
@@ -93,6 +112,10 @@ class ConfirmEmailView(allauth_views.ConfirmEmailView):
         confirmation = get_emailconfirmation_model().from_key(kwargs["key"])
         if confirmation is not None:
             owner_id = confirmation.email_address.user_id
+            if not request.user.is_authenticated and _signing_up_as(request, owner_id):
+                # The browser that just signed up as this account: allauth confirms and logs
+                # it in (only here: the session holds that sign-up, not just the link).
+                return super().dispatch(request, *args, **kwargs)
             if not request.user.is_authenticated:
                 address = confirmation.email_address
                 if address.email.lower() != address.user.email.lower():
@@ -119,6 +142,12 @@ class ConfirmEmailView(allauth_views.ConfirmEmailView):
                     status=403,
                 )
         return super().dispatch(request, *args, **kwargs)
+
+
+def _signing_up_as(request: HttpRequest, user_id) -> bool:
+    """Whether this session is the sign-up of ``user_id``, waiting for its address."""
+    stage = LoginStageController.enter(request, EmailVerificationStage.key)
+    return stage is not None and stage.login.user is not None and stage.login.user.pk == user_id
 
 
 @login_required

@@ -2,7 +2,10 @@
 next sync would undo an edit), the ledger strictly read only, every staff change audited in the
 workspace's own log (accounts.admin_audit)."""
 
+import re
+
 from django.contrib import admin
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_audit import StaffAuditMixin
@@ -227,19 +230,37 @@ class AlertPreferenceAdmin(StaffAuditMixin):
         return False
 
 
-@admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(StaffAuditMixin):
-    """The signing secret is never shown or editable here (only whether one is set); staff may
-    disable an endpoint that misbehaves."""
+class WebhookHostSearch:
+    """Search webhooks by the start of their host, never by the rest of the URL: a Slack URL's
+    path is its credential, and a search that matches on it confirms a guess of it."""
 
-    list_display = ("url", "workspace", "format", "enabled", "failing_since", "has_secret")
+    url_path = "url"  # from the admin's model to WebhookEndpoint.url
+    HOST = re.compile(r"[\w.\-]+(:\d+)?")
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip().lower()
+        if self.HOST.fullmatch(term):
+            hosts = Q()
+            for scheme in ("https://", "http://"):
+                hosts |= Q(**{f"{self.url_path}__istartswith": scheme + term})
+            queryset |= self.model._default_manager.filter(hosts)
+        return queryset, may_have_duplicates
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(WebhookHostSearch, StaffAuditMixin):
+    """The signing secret is never shown or editable here (only whether one is set), nor the
+    URL past its host; staff may disable an endpoint that misbehaves."""
+
+    list_display = ("url_origin", "workspace", "format", "enabled", "failing_since", "has_secret")
     list_filter = ("format", "enabled")
-    search_fields = ("url", "workspace__name")
+    search_fields = ("workspace__name",)
     list_select_related = ("workspace",)
-    exclude = ("secret",)
+    exclude = ("secret", "url")
     readonly_fields = (
         "workspace",
-        "url",
+        "url_origin",
         "format",
         "events",
         "has_secret",
@@ -256,6 +277,10 @@ class WebhookEndpointAdmin(StaffAuditMixin):
     def has_secret(self, obj) -> bool:
         return bool(obj.secret)
 
+    @admin.display(description=_("URL (host only)"), ordering="url")
+    def url_origin(self, obj) -> str:
+        return obj.url_origin
+
 
 class WebhookAttemptInline(admin.TabularInline):
     model = WebhookAttempt
@@ -269,11 +294,12 @@ class WebhookAttemptInline(admin.TabularInline):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(StaffAuditMixin, MirrorAdmin):
+class WebhookDeliveryAdmin(WebhookHostSearch, StaffAuditMixin, MirrorAdmin):
     audit_workspace = "endpoint__workspace"
+    url_path = "endpoint__url"
     list_display = ("event", "endpoint", "state", "attempts", "created_at", "delivered_at")
     list_filter = ("state", "event")
-    search_fields = ("endpoint__url", "endpoint__workspace__name")
+    search_fields = ("endpoint__workspace__name",)
     list_select_related = ("endpoint",)
     show_full_result_count = False
     exclude = ("payload",)
@@ -281,10 +307,11 @@ class WebhookDeliveryAdmin(StaffAuditMixin, MirrorAdmin):
 
 
 @admin.register(WebhookAttempt)
-class WebhookAttemptAdmin(MirrorAdmin):
+class WebhookAttemptAdmin(WebhookHostSearch, MirrorAdmin):
+    url_path = "delivery__endpoint__url"
     list_display = ("delivery", "number", "at", "status", "ok", "duration_ms")
     list_filter = ("ok",)
-    search_fields = ("delivery__endpoint__url",)
+    search_fields = ("delivery__endpoint__workspace__name",)
     list_select_related = ("delivery",)
 
 

@@ -224,6 +224,11 @@ AUTHENTICATION_BACKENDS = [
 # Closed deployments switch sign-up off; people then join only through an invitation.
 ACCOUNT_SIGNUP_OPEN = env_bool("ACCOUNT_SIGNUP_OPEN", True)
 INVITATION_EXPIRY_DAYS = env_int("INVITATION_EXPIRY_DAYS", 7, minimum=1)
+# Invitation emails carry a workspace name the inviter chose: only verified accounts send them,
+# and at most this many an hour per inviter and per invited address (counted in the database,
+# so every web process sees the same count).
+INVITATIONS_PER_INVITER_PER_HOUR = env_int("INVITATIONS_PER_INVITER_PER_HOUR", 20, minimum=1)
+INVITATIONS_PER_ADDRESS_PER_HOUR = env_int("INVITATIONS_PER_ADDRESS_PER_HOUR", 3, minimum=1)
 
 # --- Accounts (django-allauth) ----------------------------------------------------------------
 # Email is the login; there is no username. Addresses are verified by an emailed link, but an
@@ -245,6 +250,23 @@ ACCOUNT_CHANGE_EMAIL = True
 ACCOUNT_SESSION_REMEMBER = True  # as before: a session lasts until logging out or expiry
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[taisly-dash] "
+# Nobody learns from sign-up or password reset whether an address has an account: both answer
+# as for a new address, and the owner of a taken address gets an email saying so. allauth can
+# only hide a taken address when sign-up waits for verification, so sign-up does
+# (accounts.views_auth.SignupView); logging in still works before the address is verified.
+ACCOUNT_PREVENT_ENUMERATION = True
+# Following the link in the browser that signed up logs it in (allauth does so only where the
+# session holds that sign-up; anywhere else the link asks to log in first).
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+# A borrowed session must not take the account over: changing the email address, setting up or
+# turning off two-factor sign-in (allauth's), and a workspace's Taisly key or showing a
+# webhook's secret (ours, accounts.reauth) ask for the password again (or a two-factor code)
+# when it was last given more than ACCOUNT_REAUTHENTICATION_TIMEOUT seconds ago. Changing the
+# password asks for the current one on its own form. An emailed code is not offered: whoever
+# holds the session may also read the inbox on the same machine.
+ACCOUNT_REAUTHENTICATION_REQUIRED = True
+ACCOUNT_REAUTHENTICATION_TIMEOUT = env_int("ACCOUNT_REAUTHENTICATION_TIMEOUT", 300, minimum=30)
+ACCOUNT_REAUTHENTICATION_METHODS = ("password", "mfa")
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
 # The one login rate limiter (django-axes was removed): allauth counts failed passwords per
 # address and per IP, and also limits two-factor codes, sign-ups, reset and verification emails,
@@ -267,6 +289,9 @@ ALLAUTH_TRUSTED_CLIENT_IP_HEADER = env_str("ALLAUTH_TRUSTED_CLIENT_IP_HEADER", "
 # now: they need their own browser flow and tests.
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "taisly-dash"
+# TOTP secrets and recovery-code seeds are stored encrypted, under the Taisly keys' key list.
+MFA_ADAPTER = "accounts.adapter.MFAAdapter"
+MFA_REAUTHENTICATION_REQUIRED = True  # allauth's default, said out loud
 # The code page says a recovery code works too.
 MFA_FORMS = {
     "authenticate": "accounts.forms.TwoFactorCodeForm",

@@ -6,8 +6,10 @@
 - ``staff`` is staff and a member of nothing but their personal workspace
 
 Every persona's password is ``PERSONA_PASSWORD`` and every persona's address is verified;
-``login(user)`` returns a logged-in test Client. ``verified_user(email)`` makes another
-verified account, ``make_user(email)`` an unverified one.
+``login(user)`` returns a logged-in test Client whose session has just re-authenticated (so the
+actions behind allauth's re-authentication go through; ``login(user, fresh=False)`` for one
+that has not, and ``make_fresh(client, user)`` to freshen one). ``verified_user(email)`` makes
+another verified account, ``make_user(email)`` an unverified one.
 The root tests/conftest.py makes them available to every test.
 """
 
@@ -17,7 +19,7 @@ from collections.abc import Callable
 
 import pytest
 from allauth.account.models import EmailAddress
-from django.test import Client
+from django.test import Client, RequestFactory
 
 from accounts.models import Membership, User, Workspace
 
@@ -27,6 +29,7 @@ __all__ = [
     "bob",
     "charlie",
     "login",
+    "make_fresh",
     "make_user",
     "staff",
     "vera",
@@ -101,13 +104,28 @@ def staff(db) -> User:
     return _user("staff@example.test", "Staff", is_staff=True)
 
 
-@pytest.fixture
-def login(db) -> Callable[[User], Client]:
-    """``login(user)`` → a Django test Client already logged in as ``user``."""
+def make_fresh(client: Client, user: User) -> Client:
+    """Record in ``client``'s session that ``user`` just gave their password again, as allauth's
+    re-authentication page does (tests/accounts/test_reauthentication.py goes through the page
+    itself)."""
+    from allauth.account.internal.flows.login import record_authentication
 
-    def _login(user: User) -> Client:
+    request = RequestFactory().get("/")
+    request.session = client.session
+    request.user = user
+    record_authentication(request, user, method="password", reauthenticated=True)
+    request.session.save()
+    return client
+
+
+@pytest.fixture
+def login(db) -> Callable[..., Client]:
+    """``login(user)`` → a Django test Client logged in as ``user``, freshly re-authenticated;
+    ``login(user, fresh=False)`` → one whose password was last given long ago."""
+
+    def _login(user: User, *, fresh: bool = True) -> Client:
         client = Client()
         client.force_login(user)
-        return client
+        return make_fresh(client, user) if fresh else client
 
     return _login

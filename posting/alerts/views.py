@@ -25,6 +25,7 @@ from accounts.access import (
     user_memberships,
 )
 from accounts.models import Workspace
+from accounts.reauth import require_recent_authentication
 from posting.access import (
     get_alert_for_member,
     get_webhook_delivery_for_owner,
@@ -225,6 +226,8 @@ def webhook_detail(request: HttpRequest, code, endpoint) -> HttpResponse:
 
 
 def _render_detail(request: HttpRequest, endpoint, access, *, status: int = 200) -> HttpResponse:
+    # The page shows the signing secret and the whole URL (a Slack URL is a credential).
+    require_recent_authentication(request)
     context = {
         "access": access,
         "workspace": access.workspace,

@@ -1,5 +1,6 @@
 """The Taisly key page of a workspace and its four actions. Views parse and render; the services
 in ``posting.connection.keys`` decide. Every path that holds the key hides it from error reports.
+The four actions ask for the password again when it was not given recently (accounts.reauth).
 
 The quota meter: a key's sliding hour, on every workspace page (htmx) and as its own page.
 """
@@ -18,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import WorkspaceAccess, get_workspace_for_owner, get_workspace_for_user
 from accounts.models import TaislyConnection
+from accounts.reauth import require_recent_authentication
 from posting.connection import keys
 from posting.connection.forms import ConnectKeyForm
 from posting.mirror import background
@@ -50,6 +52,9 @@ def detail(request: HtmxHttpRequest, code) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def connect(request: HtmxHttpRequest, code) -> HttpResponse:
     access = get_workspace_for_owner(request, code)
+    # Asked before the form, so a key is typed only into a fresh session; a POST that arrives
+    # too late is dropped rather than kept in the session with the key in it.
+    require_recent_authentication(request, replay_post=False)
     form = ConnectKeyForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
@@ -83,6 +88,7 @@ _ACTIONABLE = {
 
 def _confirm_or_act(request: HtmxHttpRequest, code, *, action: str, service) -> HttpResponse:
     access = get_workspace_for_owner(request, code)
+    require_recent_authentication(request)
     if request.method == "GET":
         context = _context(access, action=action)
         connection = context["connection"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import models
@@ -46,7 +47,21 @@ class WebhookEndpoint(models.Model):
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
-        return f"{self.format} {self.url}"
+        # The admin's lists, delete pages and change history print this: never the path.
+        return f"{self.format} {self.url_origin}"
+
+    @property
+    def url_origin(self) -> str:
+        """Scheme and host only: a Slack URL's path is its credential."""
+        parts = urlsplit(self.url)
+        try:
+            port = f":{parts.port}" if parts.port else ""
+        except ValueError:  # not a number: the guard never lets such a URL in
+            port = ""
+        host = parts.hostname or ""
+        if ":" in host:  # an IPv6 literal
+            host = f"[{host}]"
+        return f"{parts.scheme}://{host}{port}/…"
 
     def wants(self, kind: str) -> bool:
         return not self.events or kind in self.events

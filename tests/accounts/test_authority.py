@@ -31,6 +31,7 @@ from accounts.models import (
     Workspace,
 )
 from posting.connection import keys
+from tests.personas import verify
 from tests.polling import backend_pid, wait_until, waits_on_a_lock
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +42,7 @@ REFUSAL = "You can see this workspace, but this page is for members with more ri
 @pytest.fixture
 def olga(workspace) -> User:
     """A second owner of ``workspace``: the one who demotes alice."""
-    user = User.objects.create_user(email="olga@example.test", password="x-pass-12345")
+    user = verify(User.objects.create_user(email="olga@example.test", password="x-pass-12345"))
     Membership.objects.create(workspace=workspace, user=user, role=Membership.Role.OWNER)
     return user
 

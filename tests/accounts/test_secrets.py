@@ -14,6 +14,7 @@ from django.views.debug import ExceptionReporter
 
 from accounts.models import AuditEvent, TaislyConnection, User
 from posting.connection import keys
+from tests.personas import make_fresh
 
 pytestmark = pytest.mark.django_db
 
@@ -144,6 +145,7 @@ def test_an_error_report_hides_the_key(
     monkeypatch.setattr(keys, "connection_store", broken_store)
     client = Client(raise_request_exception=False)
     client.force_login(alice)
+    make_fresh(client, alice)
     response = client.post(url("connect", workspace), {"api_key": api_key})
     assert response.status_code == 500
 

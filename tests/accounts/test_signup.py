@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from allauth.account.models import EmailAddress
 from django.core.management import call_command
+from django.test import Client
 from django.urls import reverse
 
 from accounts import services
@@ -17,16 +20,34 @@ SIGNUP = {
 }
 
 
-def test_signing_up_logs_in_and_gives_a_personal_workspace(client, db):
+def _page(response, address: str) -> str:
+    """A page as the visitor reads it: the address typed and the CSRF token aside."""
+    text = response.content.decode().replace(address, "ADDRESS")
+    return re.sub(r'(csrftoken": "|csrfmiddlewaretoken" value=")[^"]+', r"\1…", text)
+
+
+def _link(message) -> str:
+    return next(w for w in message.body.split() if "/confirm-email/" in w).split("testserver")[-1]
+
+
+def test_signing_up_sends_a_link_and_following_it_logs_in(client, db, mailoutbox):
     response = client.post(reverse("account_signup"), SIGNUP)
     assert response.status_code == 302
-    assert response["Location"] == reverse("home")
+    assert response["Location"] == reverse("account_email_verification_sent")
+    assert not client.session.get("_auth_user_id")  # not yet: a taken address gets this too
     user = User.objects.get(email="new.person@example.test")  # stored lowercased
     assert user.timezone == "Asia/Jakarta"
     membership = Membership.objects.get(user=user)
     assert membership.role == Membership.Role.OWNER
     assert membership.workspace.kind == Workspace.Kind.PERSONAL
     assert membership.workspace.name == "New Person"
+    # The link, in the browser that signed up, confirms the address and logs in.
+    link = _link(mailoutbox[-1])
+    assert client.get(link).status_code == 200
+    confirmed = client.post(link)
+    assert confirmed.status_code == 302 and confirmed["Location"] == reverse("home")
+    assert int(client.session["_auth_user_id"]) == user.pk
+    assert services.email_verified(user=user)
     home = client.get(reverse("home"))
     assert home.status_code == 200
     assert b"New Person" in home.content
@@ -54,18 +75,44 @@ def test_signing_up_sends_a_verification_link_and_leaves_the_address_unverified(
     assert len(mailoutbox) == 1
     assert mailoutbox[0].to == ["new.person@example.test"]
     assert "/confirm-email/" in mailoutbox[0].body
-    # Signed in meanwhile, with the banner and its button.
+    # Logging in works meanwhile, with the banner and its button.
+    client.post(reverse("account_login"), {"login": user.email, "password": SIGNUP["password1"]})
     home = client.get(reverse("home")).content.decode()
     assert 'data-testid="verify-banner"' in home
     assert "Send the link again" in home
 
 
-def test_sign_up_refuses_an_email_already_in_use(client, alice, mailoutbox):
-    response = client.post(reverse("account_signup"), {**SIGNUP, "email": "ALICE@example.test"})
-    assert response.status_code == 422
-    assert b"already exists" in response.content
+def test_sign_up_with_a_taken_address_looks_like_a_new_one_and_emails_its_owner(
+    client, alice, mailoutbox
+):
+    new = client.post(reverse("account_signup"), SIGNUP, follow=True)
+    taken = Client().post(
+        reverse("account_signup"), {**SIGNUP, "email": "ALICE@example.test"}, follow=True
+    )
+    assert taken.status_code == new.status_code == 200
+    assert taken.redirect_chain == new.redirect_chain
+    assert _page(taken, "alice@example.test") == _page(new, "new.person@example.test")
+    assert b"already exists" not in taken.content
     assert User.objects.filter(email__iexact="alice@example.test").count() == 1
-    assert mailoutbox == []
+    # Alice, not the visitor, learns that someone tried: with a way to log in or reset.
+    to_alice = [m for m in mailoutbox if m.to == ["alice@example.test"]]
+    assert len(to_alice) == 1
+    assert "already" in to_alice[0].body and "/password/reset/" in to_alice[0].body
+
+
+def test_password_reset_answers_the_same_for_an_address_without_an_account(
+    client, alice, mailoutbox
+):
+    known = client.post(
+        reverse("account_reset_password"), {"email": "alice@example.test"}, follow=True
+    )
+    unknown = Client().post(
+        reverse("account_reset_password"), {"email": "nobody@example.test"}, follow=True
+    )
+    assert known.status_code == unknown.status_code == 200
+    assert known.redirect_chain == unknown.redirect_chain
+    assert _page(known, "alice@example.test") == _page(unknown, "nobody@example.test")
+    assert sorted(m.to[0] for m in mailoutbox) == ["alice@example.test", "nobody@example.test"]
 
 
 def test_sign_up_applies_the_password_validators(client, db):
@@ -136,15 +183,16 @@ def test_personas_each_have_a_personal_workspace_and_the_right_role(
 
 def test_a_double_click_on_sign_up_makes_one_account_and_no_500(client, monkeypatch, db):
     """Both clicks passed the form's "no such account yet" check; the second finds the account
-    the first just made at the insert, and sends this one to log in."""
+    the first just made at the insert, and answers as for any taken address."""
     from allauth.account.forms import BaseSignupForm
 
     # The first click's account, made after this click's form found the address free.
     User.objects.create_user(email="new.person@example.test", password="x-other-click-1")
     monkeypatch.setattr(BaseSignupForm, "validate_unique_email", lambda self, value: value)
     response = client.post(reverse("account_signup"), SIGNUP, follow=True)
-    assert response.redirect_chain == [(reverse("account_login"), 302)]
-    assert b"An account with this email already exists" in response.content
+    # The answer any sign-up gets: nothing says the address was taken.
+    assert response.redirect_chain == [(reverse("account_email_verification_sent"), 302)]
+    assert b"already exists" not in response.content
     assert User.objects.filter(email="new.person@example.test").count() == 1
     assert (
         Workspace.objects.filter(

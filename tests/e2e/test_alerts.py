@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from posting.mirror import sync
 from posting.models import Alert, Post
 from tests.e2e.test_compose import worker_thread  # noqa: F401 (fixture)
-from tests.e2e.test_keys import csp_violations, log_in  # noqa: F401 (fixture)
+from tests.e2e.test_keys import confirm_password, csp_violations, log_in  # noqa: F401
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
 from tests.posting.upload_fixtures import compose_data, compose_url, sandbox_posts
 from tests.posting.webhook_receiver import receiver  # noqa: F401 (fixture)
@@ -117,6 +117,8 @@ def test_an_owner_adds_a_webhook_sends_a_test_event_and_reads_the_log(
     page.get_by_label("Signed JSON").check()
     page.get_by_label("Failed", exact=True).check()
     page.get_by_role("button", name="Add webhook").click()
+    # The page with the secret asks for the password again first.
+    confirm_password(page)
     expect(page.get_by_test_id("webhook-secret")).to_contain_text("whsec_")
     page.get_by_test_id("webhook-test").click()
     expect(page.get_by_test_id("attempt")).to_have_count(1)

@@ -33,6 +33,13 @@ def log_in(page: Page, live_server, user) -> None:
     expect(page.get_by_test_id("current-user")).to_be_visible()
 
 
+def confirm_password(page: Page) -> None:
+    """allauth's page that asks for the password again before a key action."""
+    expect(page).to_have_url(re.compile(r"/reauthenticate/\?next="))
+    page.get_by_label("Password").fill(PERSONA_PASSWORD)
+    page.get_by_role("button", name="Confirm").click()
+
+
 def key_url(live_server, name: str, workspace) -> str:
     return live_server.url + reverse(f"taisly:{name}", kwargs={"code": workspace.code})
 
@@ -68,6 +75,9 @@ def test_the_owner_connects_a_sandbox_key_and_sees_plan_and_hint(
     expect(page.get_by_test_id("no-key")).to_be_visible()
     page.screenshot(path=f"{screenshot_dir}/keys_empty.png", full_page=True)
     page.get_by_role("link", name="Connect a Taisly key").click()
+    # Logging in a while ago is not enough to paste a key: the password again first.
+    page.screenshot(path=f"{screenshot_dir}/keys_reauthenticate.png", full_page=True)
+    confirm_password(page)
 
     key_input = page.get_by_label("Taisly API key")
     expect(key_input).to_have_attribute("type", "password")
@@ -141,6 +151,7 @@ def test_a_new_key_that_could_not_be_stored_is_shown_once(
 
     log_in(page, live_server, alice)
     page.goto(key_url(live_server, "regenerate", workspace))
+    confirm_password(page)
     original = keys._mark_if_unchanged
 
     def broken_store(connection, token, **fields):

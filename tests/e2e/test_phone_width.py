@@ -16,6 +16,7 @@ from playwright.sync_api import Page, expect
 
 from accounts import services
 from accounts.models import Membership, TaislyConnection, User, Workspace
+from tests.personas import make_fresh, verify
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -28,16 +29,19 @@ def _log_in(page: Page, live_server, user: User) -> None:
     """The session cookie of a logged-in test client: independent of how the login page looks."""
     client = Client()
     client.force_login(user)
+    make_fresh(client, user)  # the key pages ask for the password again otherwise
     cookie = client.cookies[settings.SESSION_COOKIE_NAME]
     page.context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
 
 
 @pytest.fixture
 def long_workspace(db):
-    owner = User.objects.create_user(
-        email="owner-with-a-rather-long-address@agency-example.test",
-        password="a-long-enough-pass-42",
-        display_name="Olivia Owner-Withalongname",
+    owner = verify(  # only a confirmed address invites
+        User.objects.create_user(
+            email="owner-with-a-rather-long-address@agency-example.test",
+            password="a-long-enough-pass-42",
+            display_name="Olivia Owner-Withalongname",
+        )
     )
     workspace = services.workspace_create(name=LONG_NAME, owner=owner)
     assert len(workspace.name) == Workspace._meta.get_field("name").max_length == 100

@@ -396,8 +396,11 @@ def test_an_endpoint_answering_500_twice_then_200_shows_three_tries(
     # The log shows them to the owner.
     from django.test import Client
 
+    from tests.personas import make_fresh
+
     client = Client()
     client.force_login(alice)
+    make_fresh(client, alice)  # the page shows the secret: a fresh password
     page = client.get(f"/w/{workspace.code}/webhooks/{endpoint.code}/")
     assert page.status_code == 200
     assert page.content.decode().count('data-testid="attempt"') == 3

@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import models
 from django.db.models.functions import Cast
 
-from accounts import crypto
+from accounts import crypto, mfa_secrets
 from accounts.fields import EncryptedTextField
 
 
@@ -32,7 +32,10 @@ def _label(model, row: dict) -> str:
 
 
 class Command(BaseCommand):
-    help = "Re-encrypt every stored Taisly key (and other encrypted fields) under the newest key."
+    help = (
+        "Re-encrypt every stored Taisly key, webhook secret and two-factor secret under the "
+        "newest key."
+    )
 
     def handle(self, *args, **options) -> None:
         try:
@@ -66,11 +69,24 @@ class Command(BaseCommand):
                     .update(**{field.name: models.Value(new_token, models.TextField())})
                 )
 
+        # Two-factor secrets live inside allauth's JSON column (accounts.mfa_secrets).
+        two_factor_failed = 0
+        for pk, email in mfa_secrets.authenticators_with_secrets().values_list("pk", "user__email"):
+            try:
+                rotated += mfa_secrets.authenticator_rotate(pk=pk)
+            except crypto.DecryptionError:
+                two_factor_failed += 1
+                self.stderr.write(
+                    f"Cannot decrypt the two-factor secrets of {email} (authenticator id={pk}) "
+                    "with any configured key: left as they are."
+                )
+
         self.stdout.write(f"Re-encrypted {rotated} stored secret(s) under the newest key.")
-        if failed:
+        if failed or two_factor_failed:
             raise CommandError(
-                f"{failed} stored secret(s) could not be decrypted with "
+                f"{failed + two_factor_failed} stored secret(s) could not be decrypted with "
                 "TAISLY_DASH_ENCRYPTION_KEYS (see above). Add the key they were encrypted with to "
-                "the list and run this again, or disconnect those workspaces' keys and connect "
-                "them again."
+                "the list and run this again; otherwise disconnect those workspaces' keys and "
+                "connect them again, and have those people turn two-factor sign-in off (an "
+                "administrator deletes their authenticators) and on again."
             )
