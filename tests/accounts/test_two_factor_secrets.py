@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 OLD = Fernet.generate_key().decode()
 NEW = Fernet.generate_key().decode()
-migration = importlib.import_module("accounts.migrations.0008_encrypt_two_factor_secrets")
+migration = importlib.import_module("accounts.migrations.0010_encrypt_two_factor_secrets")
 
 
 def code(secret: str = SECRET) -> str:
