@@ -1,7 +1,9 @@
 """gunicorn's settings for production (the image's web command:
 ``gunicorn --config python:taisly_dash.gunicorn_conf``). Command-line flags still win.
 
-Read from the environment: ``PORT`` (8000), ``WEB_WORKERS`` (2), ``WEB_THREADS`` (8).
+Read from the environment: ``PORT`` (8000), ``WEB_WORKERS`` (2), ``WEB_THREADS`` (8),
+``LOG_FORMAT`` and ``LOG_LEVEL`` (its own lines as the app's), ``PROMETHEUS_MULTIPROC_DIR``
+(where the workers' request metrics meet; a fresh temporary directory when unset).
 """
 
 import os

@@ -395,6 +395,9 @@ SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
 SESSION_COOKIE_HTTPONLY = True
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+# Prometheus may scrape each web container on the private network over plain HTTP (README, "Logs
+# and metrics"); /metrics still needs its bearer token.
+SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
 # HSTS: a year in production, off elsewhere (a browser would remember it for localhost). With
 # include-subdomains and preload on there, as cookiecutter-django does, `check --deploy` is clean;

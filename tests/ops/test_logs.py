@@ -255,3 +255,11 @@ def test_no_key_webhook_secret_or_totp_secret_in_any_json_line(
         webhook_secret=endpoint.secret,
         totp_secret=totp_secret,
     )
+
+
+def test_the_log_level_is_checked_and_any_case_will_do():
+    from tests.unit.test_settings import load_settings
+
+    assert load_settings({"LOG_LEVEL": "warning"}, "s.LOG_LEVEL").stdout.strip() == "WARNING"
+    wrong = load_settings({"LOG_LEVEL": "loud"})
+    assert wrong.returncode != 0 and "LOG_LEVEL must be one of" in wrong.stderr

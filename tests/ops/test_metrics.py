@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from django_q.conf import Conf
@@ -220,3 +221,25 @@ def test_the_database_figures_take_seven_queries_whatever_the_rows(
     body = response.content.decode()
     assert body.count("taisly_dash_taisly_rate_limited_last_hour{") == workspaces
     assert body.count("taisly_dash_sync_lag_seconds{") == workspaces
+
+
+def test_production_refuses_a_short_metrics_token():
+    from tests.unit.test_settings import PROD_OK, load_settings
+
+    short = load_settings({**PROD_OK, "METRICS_TOKEN": "guessable"})
+    assert short.returncode != 0
+    assert "METRICS_TOKEN must be at least 32 random characters" in short.stderr
+    ok = load_settings({**PROD_OK, "METRICS_TOKEN": "t" * 32}, "len(s.METRICS_TOKEN)")
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip() == "32"
+
+
+def test_a_plain_http_scrape_is_not_redirected_in_production(settings):
+    """Prometheus on the private network scrapes each web container over plain HTTP; every
+    other page still goes to HTTPS."""
+    settings.METRICS_TOKEN = TOKEN
+    settings.SECURE_SSL_REDIRECT = True
+    client = Client()
+    assert client.get(reverse("healthz")).status_code == 301
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").status_code == 200
