@@ -47,7 +47,19 @@ def on_starting(server) -> None:
             stale.unlink()
     else:
         directory = pathlib.Path(tempfile.mkdtemp(prefix="taisly-dash-metrics-"))
+        _made_by_us.append(directory)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+
+_made_by_us: list = []
+
+
+def on_exit(server) -> None:
+    """The directory this master made goes with it (one it was given stays)."""
+    import shutil
+
+    for directory in _made_by_us:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def child_exit(server, worker) -> None:

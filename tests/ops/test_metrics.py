@@ -4,7 +4,9 @@ behind, in a fixed number of queries whatever the number of rows."""
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -243,3 +245,25 @@ def test_a_plain_http_scrape_is_not_redirected_in_production(settings):
     assert client.get(reverse("healthz")).status_code == 301
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").status_code == 200
+
+
+def test_gunicorn_gives_its_workers_one_metrics_directory_emptied_at_start(tmp_path, monkeypatch):
+    from taisly_dash import gunicorn_conf
+
+    given = tmp_path / "given"
+    given.mkdir()
+    (given / "counter_999999.db").write_bytes(b"left by an earlier run")
+    (given / "keep.txt").write_text("not ours")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(given))
+    gunicorn_conf.on_starting(None)
+    assert sorted(p.name for p in given.iterdir()) == ["keep.txt"]
+
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    gunicorn_conf.on_starting(None)
+    made = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    assert made.parent == tmp_path and made.name.startswith("taisly-dash-metrics-")
+    assert made.is_dir() and not any(made.iterdir())
+    gunicorn_conf.on_exit(None)  # the one it made goes when it stops
+    assert not made.exists() and given.exists()

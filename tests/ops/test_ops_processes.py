@@ -4,7 +4,7 @@ committed data, so they see it):
 - gunicorn as the image runs it (taisly_dash/gunicorn_conf.py), two workers: every line it
   writes, its own and the app's, is one JSON object, the app's with the request id; /metrics
   adds up the requests of both workers (prometheus_client's multiprocess mode, in a directory
-  gunicorn empties at start) and refuses a scrape without the token;
+  gunicorn makes at start) and refuses a scrape without the token;
 - the uploads cluster runs the forward a request queued, and its lines for that task carry the
   request's id.
 """
@@ -76,13 +76,10 @@ def json_lines(text: str) -> list[dict]:
 
 @pytest.fixture
 def gunicorn(process_env, tmp_path):
-    """The image's gunicorn command on a free port, two workers, its multiprocess directory
-    holding a stale file from an earlier run (which it must clear)."""
-    metrics_dir = tmp_path / "prometheus"
-    metrics_dir.mkdir()
-    (metrics_dir / "counter_999999.db").write_bytes(b"not a metrics file")
+    """The image's gunicorn command on a free port, two workers, with no
+    PROMETHEUS_MULTIPROC_DIR (as in the image: gunicorn makes one)."""
     log = tmp_path / "gunicorn.log"
-    env = {**process_env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    env = {**process_env, "TMPDIR": str(tmp_path)}
     with open(log, "wb") as handle:
         process = subprocess.Popen(
             [GUNICORN, "--config", "python:taisly_dash.gunicorn_conf"]
@@ -102,6 +99,7 @@ def gunicorn(process_env, tmp_path):
 
     try:
         port = wait_until(listening, what="gunicorn to listen", timeout=60, every=0.1)
+        (metrics_dir,) = tmp_path.glob("taisly-dash-metrics-*")
         yield {"port": port, "log": log, "metrics_dir": metrics_dir, "process": process}
     finally:
         if process.poll() is None:
@@ -121,7 +119,6 @@ def get(port: int, path: str, headers: dict | None = None) -> tuple[int, dict, s
 
 def test_gunicorn_logs_json_and_adds_up_both_workers_metrics(gunicorn):
     port, metrics_dir = gunicorn["port"], gunicorn["metrics_dir"]
-    assert not (metrics_dir / "counter_999999.db").exists()  # emptied at start
     sent = {"count": 0}
     lock = threading.Lock()
 
