@@ -3,7 +3,7 @@
 #   worker    python manage.py qcluster                            (default cluster)
 #   uploads   Q_CLUSTER_NAME=uploads python manage.py qcluster     (forwards videos to Taisly)
 #   webhooks  Q_CLUSTER_NAME=webhooks python manage.py qcluster    (webhook deliveries)
-#   migrate   python manage.py migrate, then createcachetable      (one-shot, before the others)
+#   migrate   python manage.py migrate                             (one-shot, before the others)
 # Required environment: see README "Deploying" and .env.example. Runs as the unprivileged user
 # `taisly`; the only place it writes is MEDIA_ROOT (/app/media, a volume).
 # CI builds it on a stand-in for this base made from Debian's packages (.ci/base-image).

@@ -17,7 +17,6 @@ $(STAMP): pyproject.toml
 
 migrate: $(STAMP)
 	$(PY) manage.py migrate --noinput -v0
-	$(PY) manage.py createcachetable
 	$(PY) manage.py migrate --database sandbox --noinput -v0
 
 run: install

@@ -21,10 +21,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from allauth.mfa.models import Authenticator
 from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Exists, Q
 from django.http import Http404, HttpRequest
 from django.utils.translation import gettext as _
 
@@ -165,6 +167,18 @@ def get_workspace_for_user(request: HttpRequest, code) -> WorkspaceAccess:
         raise Http404
     require_staff_two_factor(request)  # staff looking in is oversight
     return WorkspaceAccess(workspace=workspace, membership=None, staff=True)
+
+
+def two_factor_locked(user: User, *, workspace: str = "") -> Q:
+    """The workspaces ``user`` may not open until they turn on two-factor sign-in (the ones that
+    require it, while the user has none), as a condition on Workspace, or on a model that points
+    at one through the path ``workspace``. Lists of several workspaces use it to show such a
+    workspace as locked, with none of its figures, in the query they run anyway (the same rule
+    as ``get_workspace_for_user``, which refuses to open it)."""
+    prefix = f"{workspace}__" if workspace else ""
+    return Q(**{f"{prefix}require_2fa": True}) & ~Exists(
+        Authenticator.objects.filter(user_id=user.pk)
+    )
 
 
 def get_workspace_for_user_rw(request: HttpRequest, code) -> WorkspaceAccess:

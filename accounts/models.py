@@ -212,6 +212,10 @@ class TaislyConnection(models.Model):
         _("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE
     )
     blocked_until = models.DateTimeField(null=True, blank=True)
+    #: When the current run of 429s began: set by the first 429, kept while more 429s follow,
+    #: cleared by the first request Taisly serves (posting.taisly.governor). Past
+    #: ALERT_BLOCKED_MINUTES the "blocked" alert is raised.
+    blocked_since = models.DateTimeField(null=True, blank=True)
     #: HMAC-SHA256 of the stored key (accounts.crypto.key_fingerprint), "" while no key is
     #: stored. Connections with the same fingerprint hold the same key and share its quota.
     key_fingerprint = models.CharField(max_length=64, blank=True, db_index=True)

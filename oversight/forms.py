@@ -6,6 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from accounts.inputs import BoundedDateField
 from accounts.models import AuditEvent, TaislyConnection
 
 NO_KEY = "none"
@@ -45,10 +46,10 @@ class AuditFilterForm(forms.Form):
         label=_("What"), required=False, choices=[("", _("Any action")), *AuditEvent.Action.choices]
     )
     workspace = forms.CharField(label=_("Workspace (name or code)"), required=False, max_length=100)
-    since = forms.DateField(
+    since = BoundedDateField(
         label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    until = forms.DateField(
+    until = BoundedDateField(
         label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
 

@@ -190,11 +190,22 @@ CSV_COLUMNS = (
 )
 
 
+#: A cell starting with one of these is read as a formula by Excel, LibreOffice and Sheets.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """The cell as text a spreadsheet will not run: OWASP's advice for CSV injection, a leading
+    single quote before a cell that would start a formula (a workspace named
+    ``=HYPERLINK(...)``, say). defusedcsv was considered: it leaves tab and carriage return."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
 def audit_csv_rows(events) -> Iterator[list[str]]:
     yield list(CSV_COLUMNS)
     for event in events.iterator(chunk_size=2000):
         # Events never hold secrets (audit_record scrubs them); scrubbed again on the way out.
-        yield [
+        cells = [
             event.created_at.isoformat(),
             event.workspace_name,
             str(event.workspace.code) if event.workspace else "",
@@ -204,6 +215,7 @@ def audit_csv_rows(events) -> Iterator[list[str]]:
             scrub(json.dumps(event.details, sort_keys=True, ensure_ascii=False)) or "",
             event.ip or "",
         ]
+        yield [spreadsheet_safe(cell) for cell in cells]
 
 
 @login_required

@@ -17,6 +17,7 @@ from posting.models import (
     PostResult,
     RepostRule,
     TaislyRequest,
+    UploadInProgress,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
@@ -285,3 +286,13 @@ class WebhookAttemptAdmin(MirrorAdmin):
     list_filter = ("ok",)
     search_fields = ("delivery__endpoint__url",)
     list_select_related = ("delivery",)
+
+
+@admin.register(UploadInProgress)
+class UploadInProgressAdmin(MirrorAdmin):
+    """Uploads being received; deleting a row frees its place at once (a dead process's row
+    stops counting by itself at its expiry)."""
+
+    list_display = ("started_at", "user", "workspace", "size", "expires_at")
+    list_select_related = ("user", "workspace")
+    search_fields = ("user__email", "workspace__name")

@@ -7,10 +7,11 @@ sync_dispatch()         default cluster, every minute (SYNC_SCHEDULE): enqueue d
 sync_connection(id, t)  default cluster: one workspace's background sync (ticket t)
 prune_ledger()          default cluster, daily (LEDGER_SCHEDULE): drop old ledger rows
 alerts_scan()           default cluster, every minute (ALERTS_SCHEDULE): stuck posts, keys, and
-                        anything a sync's own call missed; webhook retries that are due
+                        anything a sync's own call missed; queues the webhook tries that are
+                        due into the webhooks cluster (it makes none itself)
 alerts_email(ids)       default cluster: the "immediately" emails of one batch of alerts
 alerts_digest()         default cluster, hourly (DIGEST_SCHEDULE): the hourly digests
-webhook_send(id)        default cluster: one try of one webhook delivery
+webhook_send(id)        webhooks cluster (the webhook lane): one try of one webhook delivery
 """
 
 from __future__ import annotations

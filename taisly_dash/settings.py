@@ -126,6 +126,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before CSRF: a body's limits and upload handlers are set before anything reads it.
+    "taisly_dash.request_body.RequestBodyMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # The signed-in user's own time zone and language, on every request.
@@ -281,8 +283,8 @@ MFA_FORMS = {
 STAFF_REQUIRE_2FA = PRODUCTION
 
 # allauth's rate limits count in the cache, so every web process must see the same one: the
-# database (table made by `manage.py createcachetable`, which `make install` runs and the test
-# runner runs by itself).
+# database. `migrate` makes its table (accounts' 0008_cache_table); a cache added here later needs
+# `manage.py createcachetable`.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
@@ -379,6 +381,18 @@ def _media_storage() -> dict:
     return {"BACKEND": "taisly_dash.storage.VideoStorage", "OPTIONS": options}
 
 
+# Request bodies (taisly_dash/request_body.py, taisly_dash/wsgi_input.py). Every view but the few
+# that opt in to files (compose) takes a body of at most REQUEST_BODY_MAX_KB and no file part:
+# the default handler refuses files without writing a byte. Every body, the largest upload
+# included, must arrive within REQUEST_BODY_GRACE_SECONDS plus its size at
+# REQUEST_BODY_MIN_RATE_KB KiB/s, or reading stops and the partial temp file is removed.
+REQUEST_BODY_MAX_KB = env_int("REQUEST_BODY_MAX_KB", 1024, minimum=1)
+REQUEST_BODY_GRACE_SECONDS = env_float("REQUEST_BODY_GRACE_SECONDS", 30.0, minimum=0)
+REQUEST_BODY_MIN_RATE_KB = env_float("REQUEST_BODY_MIN_RATE_KB", 32.0, minimum=0.001)
+FILE_UPLOAD_HANDLERS = ["taisly_dash.request_body.RefuseFilesUploadHandler"]
+# Django's own count of non-file form fields, no larger than the whole body may be.
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_KB * 1024
+
 STORAGES = {
     "default": _media_storage(),
     "staticfiles": {
@@ -462,6 +476,12 @@ POSTING_SYNC_AHEAD_DAYS = env_int("POSTING_SYNC_AHEAD_DAYS", 60, minimum=1)
 # --- Posting -----------------------------------------------------------------------------------
 # Taisly's limit is 500 MB (MiB); the upload handler aborts a request that streams past it.
 POST_VIDEO_MAX_MB = env_float("POST_VIDEO_MAX_MB", 500.0, minimum=0.001)
+# One person's uploads being received at once (a further one is refused until one ends), and the
+# MiB of kept videos a workspace may hold (a new upload that would pass it is refused).
+POST_UPLOADS_PER_USER = env_int("POST_UPLOADS_PER_USER", 2, minimum=1)
+WORKSPACE_VIDEO_STORAGE_MB = env_float("WORKSPACE_VIDEO_STORAGE_MB", 5120.0, minimum=1)
+# How far ahead a post may be scheduled (days).
+POST_SCHEDULE_MAX_DAYS = env_int("POST_SCHEDULE_MAX_DAYS", 365, minimum=1)
 # Days a video is kept after it was sent (a later retry of failed platforms re-sends it).
 POST_VIDEO_RETAIN_DAYS = env_int("POST_VIDEO_RETAIN_DAYS", 7, minimum=0)
 # Forwarding to Taisly: tries before SEND_FAILED, and the first backoff (doubled each try).
@@ -498,12 +518,24 @@ SITE_URL = (
 STUCK_AFTER_MINUTES = env_int("STUCK_AFTER_MINUTES", 30, minimum=1)
 # A key blocked by a 429 for longer than this (minutes) raises a "blocked" alert.
 ALERT_BLOCKED_MINUTES = env_int("ALERT_BLOCKED_MINUTES", 60, minimum=1)
-# Webhooks: seconds per request (connect and read), tries per delivery, the first retry delay
-# (doubled each try), and days of nothing but failures before an endpoint is disabled.
+# Webhooks: the overall deadline of one try in seconds (resolving, connecting, TLS, sending and
+# reading the answer together: the connection is closed when it passes, however the server
+# drips), tries per delivery, the first retry delay (doubled each try), and days of nothing but
+# failures before an endpoint is disabled.
 WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
 WEBHOOK_RETRY_SECONDS = env_int("WEBHOOK_RETRY_SECONDS", 30, minimum=0)
 WEBHOOK_DISABLE_AFTER_DAYS = env_int("WEBHOOK_DISABLE_AFTER_DAYS", 3, minimum=1)
+# Tries of one endpoint in flight at once (the rest of its deliveries wait their turn), so one
+# slow endpoint holds at most this many of the webhook lane's workers.
+WEBHOOK_ENDPOINT_CONCURRENCY = env_int("WEBHOOK_ENDPOINT_CONCURRENCY", 1, minimum=1)
+# "Send a test event" and "Redeliver" together: at most this many per endpoint in this many
+# seconds.
+WEBHOOK_MANUAL_LIMIT = env_int("WEBHOOK_MANUAL_LIMIT", 3, minimum=1)
+WEBHOOK_MANUAL_WINDOW_SECONDS = env_int("WEBHOOK_MANUAL_WINDOW_SECONDS", 60, minimum=1)
+# The webhook lane's task limit: a little above the deadline (the try's own database writes);
+# a claimed try whose worker stopped is claimed again only after it (see delivery.py).
+WEBHOOK_TASK_TIMEOUT = int(WEBHOOK_TIMEOUT_SECONDS) + 15
 # Production refuses plain http and private, loopback and link-local addresses (a webhook must
 # not be a way to probe the internal network); development and tests allow both.
 WEBHOOK_REQUIRE_HTTPS = env_bool("WEBHOOK_REQUIRE_HTTPS", PRODUCTION)
@@ -514,9 +546,11 @@ SANDBOX_PUBLISH_SECONDS = env_float("SANDBOX_PUBLISH_SECONDS", 5.0, minimum=0)
 SANDBOX_RATE_WINDOW_SECONDS = env_int("SANDBOX_RATE_WINDOW_SECONDS", 3600, minimum=1)
 
 # --- Background tasks (django-q2, ORM broker) --------------------------------------------------
-# The default cluster runs sync, alerts and webhooks; the `uploads` cluster forwards videos to
-# Taisly. Each queue's `retry` exceeds its `timeout`, so a slow task is never handed out twice
-# while it still runs. `catch_up=False`: a worker that was down does not replay missed schedules.
+# The default cluster runs sync and alerts; the `uploads` cluster forwards videos to Taisly; the
+# `webhooks` cluster makes webhook tries, so a slow endpoint never holds a worker that sync,
+# alerts or uploads need. Each queue's `retry` exceeds its `timeout`, so a slow task is never
+# handed out twice while it still runs. `catch_up=False`: a worker that was down does not replay
+# missed schedules.
 Q_CLUSTER = {
     "name": "default",
     "orm": "default",
@@ -533,6 +567,11 @@ Q_CLUSTER = {
             "workers": env_int("Q_UPLOAD_WORKERS", 2, minimum=1),
             "timeout": 1800,
             "retry": 2100,
+        },
+        "webhooks": {
+            "workers": env_int("Q_WEBHOOK_WORKERS", 2, minimum=1),
+            "timeout": WEBHOOK_TASK_TIMEOUT,
+            "retry": WEBHOOK_TASK_TIMEOUT + 15,
         },
     },
 }

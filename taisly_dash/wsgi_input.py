@@ -15,6 +15,15 @@ So for a body over ``THRESHOLD_BYTES``:
   small reads come from the buffer.
 
 Either way nothing is read that the body does not hold, and memory holds one small buffer.
+
+Every body, large or small, also has an overall deadline: ``REQUEST_BODY_GRACE_SECONDS`` plus
+its Content-Length at ``REQUEST_BODY_MIN_RATE_KB`` KiB/s (``body_seconds``). A client that sends
+slower than that (a byte every few seconds, or nothing at all) does not hold a web thread for as
+long as it likes: under gunicorn every read waits at most until the deadline (a socket timeout),
+elsewhere the deadline is checked before each read. Past it the read raises ``BodyTimedOut``
+(an ``OSError``, which Django turns into ``UnreadablePostError``), ``environ[BODY_TIMED_OUT]``
+says so (``taisly_dash.request_body`` answers 408 and removes the partial upload), and gunicorn
+closes the connection instead of draining the rest.
 Whether this is worth driving gunicorn's internals is measured, not assumed:
 tests/bench/bench_upload.py times the same uploads read this way, through gunicorn as it comes,
 and through one 1 MiB buffer, against a receiver that only writes the bytes to disk (the
@@ -24,29 +33,125 @@ figures and the decision: docs/architecture.md, "Uploads: reading the body").
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 BUFFER_BYTES = 1024 * 1024
-#: Smaller bodies (every form but an upload) are left as they come.
+#: Smaller bodies (every form but an upload) are read as the app asks, within their deadline.
 THRESHOLD_BYTES = 1024 * 1024
 #: Reads at least this large go straight from the socket into the reader's result (as in
 #: Django's own server); only smaller ones pass through this buffer.
 SOCKET_BUFFER_BYTES = 8 * 1024
+#: ``environ`` key (Django's ``request.META``) set when a body came too slowly.
+BODY_TIMED_OUT = "taisly_dash.body_timed_out"
+#: Used when no Django settings are at hand (a bare WSGI app in a test).
+DEFAULT_GRACE_SECONDS = 30.0
+DEFAULT_MIN_RATE_KB = 32.0
+
+
+class BodyTimedOut(OSError):
+    """The client did not send the request body within its deadline."""
+
+
+def body_seconds(length: int) -> float:
+    """How long a body of ``length`` bytes may take to arrive: the grace period plus its size
+    at the minimum average rate (``REQUEST_BODY_GRACE_SECONDS``, ``REQUEST_BODY_MIN_RATE_KB``)."""
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        grace = float(getattr(settings, "REQUEST_BODY_GRACE_SECONDS", DEFAULT_GRACE_SECONDS))
+        rate_kb = float(getattr(settings, "REQUEST_BODY_MIN_RATE_KB", DEFAULT_MIN_RATE_KB))
+    except ImproperlyConfigured:  # a bare WSGI app without Django settings
+        grace, rate_kb = DEFAULT_GRACE_SECONDS, DEFAULT_MIN_RATE_KB
+    return grace + max(length, 0) / (rate_kb * 1024)
+
+
+class _Deadline:
+    """The moment by which the whole body must have arrived."""
+
+    def __init__(self, environ: dict, length: int) -> None:
+        self._environ = environ
+        self._at = time.monotonic() + body_seconds(length)
+
+    def remaining(self) -> float:
+        """Seconds left; raises ``BodyTimedOut`` once there are none."""
+        left = self._at - time.monotonic()
+        if left <= 0:
+            raise self.expired()
+        return left
+
+    def expired(self) -> BodyTimedOut:
+        self._environ[BODY_TIMED_OUT] = True
+        return BodyTimedOut("The request body did not arrive in time.")
+
+
+def _timeout_socket(environ: dict) -> Any:
+    """gunicorn's connection socket when reads from it can be given a timeout, else None."""
+    sock = environ.get("gunicorn.socket")
+    if hasattr(sock, "settimeout") and hasattr(sock, "gettimeout"):
+        return sock
+    return None
 
 
 class _RawInput(io.RawIOBase):
-    def __init__(self, stream: Any) -> None:
+    """The server's own body reader, each read started only before the body's deadline."""
+
+    def __init__(self, stream: Any, deadline: _Deadline) -> None:
         self._stream = stream
+        self._deadline = deadline
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
+        try:
+            self._deadline.remaining()
+        except BodyTimedOut:
+            if hasattr(self._stream, "failed"):  # gunicorn: close rather than drain
+                self._stream.failed = True
+            raise
         data = self._stream.read(len(buffer))
         size = len(data)
         buffer[:size] = data
         return size
+
+
+class _DeadlineSocket:
+    """gunicorn's connection socket as its own body reader uses it, every ``recv`` bounded by
+    the body's deadline. gunicorn's reader loops until it holds what it was asked for, so a
+    timeout set once per read would let a client that trickles keep it reading."""
+
+    def __init__(self, sock: Any, deadline: _Deadline) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def recv(self, size: int) -> bytes:
+        self._sock.settimeout(self._deadline.remaining())
+        try:
+            return self._sock.recv(size)
+        except TimeoutError:
+            raise self._deadline.expired() from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def _bound_gunicorn_reads(environ: dict, deadline: _Deadline) -> Callable[[], None]:
+    """Put ``_DeadlineSocket`` under gunicorn's body reader (when this is gunicorn's reader);
+    returns what puts its own socket back."""
+    reader = getattr(environ.get("wsgi.input"), "reader", None)
+    unreader = getattr(reader, "unreader", None)
+    sock = getattr(unreader, "sock", None)
+    if not (hasattr(sock, "recv") and hasattr(sock, "settimeout")):
+        return lambda: None
+    unreader.sock = _DeadlineSocket(sock, deadline)
+
+    def restore() -> None:
+        unreader.sock = sock
+
+    return restore
 
 
 class GunicornSocketInput(io.RawIOBase):
@@ -56,10 +161,11 @@ class GunicornSocketInput(io.RawIOBase):
     with every byte taken, exactly as gunicorn's own reader would have it.
     """
 
-    def __init__(self, body: Any, reader: Any, sock: Any) -> None:
+    def __init__(self, body: Any, reader: Any, sock: Any, deadline: _Deadline) -> None:
         self._body = body
         self._reader = reader
         self._sock = sock
+        self._deadline = deadline
         unreader = reader.unreader
         ahead = unreader.buf.getvalue()  # read with the headers, after them
         unreader.buf = io.BytesIO()
@@ -71,7 +177,7 @@ class GunicornSocketInput(io.RawIOBase):
         body.buf = io.BytesIO()
 
     @classmethod
-    def wrap(cls, environ: dict, length: int) -> GunicornSocketInput | None:
+    def wrap(cls, environ: dict, length: int, deadline: _Deadline) -> GunicornSocketInput | None:
         """The socket reader when ``environ`` is a gunicorn request it can serve, else None."""
         try:
             from gunicorn.http.body import Body, LengthReader
@@ -95,7 +201,7 @@ class GunicornSocketInput(io.RawIOBase):
         # Nothing read yet: what gunicorn holds and still expects is the whole body.
         if body.buf.getbuffer().nbytes + reader.length != length:
             return None
-        return cls(body, reader, sock)
+        return cls(body, reader, sock, deadline)
 
     def readable(self) -> bool:
         return True
@@ -110,9 +216,13 @@ class GunicornSocketInput(io.RawIOBase):
         if size <= 0:
             return 0
         try:
+            self._sock.settimeout(self._deadline.remaining())
             with memoryview(buffer) as view:
                 received = self._sock.recv_into(view[:size])
-        except OSError:
+        except TimeoutError:
+            self._failed()
+            raise self._deadline.expired() from None
+        except OSError:  # BodyTimedOut included
             self._failed()
             raise
         if received == 0:
@@ -126,22 +236,43 @@ class GunicornSocketInput(io.RawIOBase):
 
 
 def buffered_input(app: Callable) -> Callable:
-    """WSGI middleware: ``wsgi.input`` of a body over ``THRESHOLD_BYTES`` read from gunicorn's
-    socket, or elsewhere via one large buffer."""
+    """WSGI middleware: every body read within its deadline; ``wsgi.input`` of a body over
+    ``THRESHOLD_BYTES`` read from gunicorn's socket, or elsewhere via one large buffer."""
 
     def wrapped(environ: dict, start_response: Callable) -> Iterable[bytes]:
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        if length > THRESHOLD_BYTES:
-            direct = GunicornSocketInput.wrap(environ, length)
-            if direct is not None:
-                environ["wsgi.input"] = io.BufferedReader(direct, buffer_size=SOCKET_BUFFER_BYTES)
-            else:
-                environ["wsgi.input"] = io.BufferedReader(
-                    _RawInput(environ["wsgi.input"]), buffer_size=BUFFER_BYTES
-                )
-        return app(environ, start_response)
+        if length <= 0:
+            return app(environ, start_response)
+        deadline = _Deadline(environ, length)
+        sock = _timeout_socket(environ)
+        prior_timeout = sock.gettimeout() if sock is not None else None
+        direct = (
+            GunicornSocketInput.wrap(environ, length, deadline)
+            if length > THRESHOLD_BYTES
+            else None
+        )
+        restore = None
+        if direct is not None:
+            environ["wsgi.input"] = io.BufferedReader(direct, buffer_size=SOCKET_BUFFER_BYTES)
+        else:
+            restore = _bound_gunicorn_reads(environ, deadline)
+            paced = _RawInput(environ["wsgi.input"], deadline)
+            # A small body's reads pass through as the parser asks for them.
+            environ["wsgi.input"] = (
+                io.BufferedReader(paced, buffer_size=BUFFER_BYTES)
+                if length > THRESHOLD_BYTES
+                else paced
+            )
+        try:
+            return app(environ, start_response)
+        finally:
+            # The connection goes back to gunicorn as it came: its own socket, no timeout.
+            if restore is not None:
+                restore()
+            if sock is not None:
+                sock.settimeout(prior_timeout)
 
     return wrapped

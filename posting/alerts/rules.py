@@ -19,8 +19,9 @@ alerts: the next minute's scan raises what the sync's own call did not. What rai
 - a post SEND_FAILED or NEEDS_CHECK: ``send_failed`` / ``needs_check``, resolved when it leaves
   that state;
 - the workspace's key no longer accepted (401/403, revoked or regenerated elsewhere):
-  ``connection_invalid``; blocked by a 429 for longer than ``ALERT_BLOCKED_MINUTES``:
-  ``blocked``. Both resolved once the key works again; a later incident is a new alert.
+  ``connection_invalid``; refused by 429s, one after another with no request served between
+  them, for longer than ``ALERT_BLOCKED_MINUTES``: ``blocked``. Both resolved once the key works
+  again; a later incident is a new alert.
 """
 
 from __future__ import annotations
@@ -191,17 +192,20 @@ def _connection_invalid(scope: Scope, now: datetime) -> Batch:
 
 
 def _blocked(scope: Scope, now: datetime) -> Batch:
-    """The key blocked by a 429 for longer than ``ALERT_BLOCKED_MINUTES``; resolved once the
-    block is over. A later incident is a new alert."""
-    long_block = now + timedelta(minutes=settings.ALERT_BLOCKED_MINUTES)
+    """The key blocked now, in a run of 429s that began over ``ALERT_BLOCKED_MINUTES`` ago with
+    no request served since (``blocked_since``, kept by the governor). One 429 blocks for at
+    most Taisly's ``retryAfter`` (an hour at most), so only a run can last longer: Taisly
+    refusing again each time the block ends. Resolved once Taisly serves a request with the key
+    (between two blocks of one run it stays open); a later run is a new alert."""
+    run_began = now - timedelta(minutes=settings.ALERT_BLOCKED_MINUTES)
     return _key_in_state(
         scope,
         now,
         kind=Kind.BLOCKED,
         error_code="RATE_LIMITED",
-        raise_when={"blocked_until__gt": long_block},
-        holds={"blocked_until__gt": now},
-        message=lambda connection: connection.blocked_until.isoformat(),
+        raise_when={"blocked_until__gt": now, "blocked_since__lte": run_began},
+        holds={"blocked_since__isnull": False},
+        message=lambda connection: connection.blocked_since.isoformat(),
     )
 
 

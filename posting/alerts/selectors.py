@@ -4,8 +4,22 @@ owners' webhook endpoints and each one's delivery log.
 
 from __future__ import annotations
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 
+from accounts.access import two_factor_locked
 from accounts.models import Membership, User, Workspace
 from posting.alerts.emails import default_email
 from posting.models import (
@@ -38,15 +52,31 @@ def unread_count(workspace_id: int, user: User) -> int:
     )
 
 
-def unread_by_workspace(user: User) -> dict[int, int]:
-    """Unread alerts per workspace the user is a member of (one query): the agency's count."""
-    rows = (
-        Alert.objects.filter(workspace__memberships__user=user)
+def unread_by_workspace(user: User) -> dict[int, int | None]:
+    """Unread alerts per workspace the user is a member of (one query): the agency's count.
+    None for a workspace the user may not open until they turn on two-factor sign-in
+    (``accounts.access.two_factor_locked``): its alerts are neither shown nor counted."""
+    unread = (
+        Alert.objects.filter(workspace=OuterRef("workspace_id"))
         .exclude(Exists(AlertRead.objects.filter(alert=OuterRef("pk"), user=user)))
-        .values("workspace_id")
-        .annotate(n=Count("id"))
+        .order_by()
+        .values("workspace")
+        .annotate(n=Count("pk"))
+        .values("n")
     )
-    return {row["workspace_id"]: row["n"] for row in rows}
+    rows = (
+        Membership.objects.filter(user=user)
+        .annotate(
+            unread=Coalesce(Subquery(unread, output_field=IntegerField()), 0),
+            locked=Case(
+                When(two_factor_locked(user, workspace="workspace"), then=Value(True)),
+                default=Value(False),
+                output_field=BooleanField(),
+            ),
+        )
+        .values_list("workspace_id", "unread", "locked")
+    )
+    return {workspace_id: None if locked else n for workspace_id, n, locked in rows}
 
 
 def email_preference(workspace: Workspace, membership: Membership) -> str:

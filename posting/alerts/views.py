@@ -12,7 +12,9 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
@@ -32,6 +34,8 @@ from posting.alerts import emails, inbox, selectors
 from posting.alerts.display import describe
 from posting.alerts.forms import AlertEmailForm, AlertFilterForm, WebhookForm
 from posting.alerts.webhooks.endpoints import (
+    DeliveryPending,
+    WebhookRateLimited,
     delivery_redeliver,
     endpoint_create,
     endpoint_delete,
@@ -131,10 +135,12 @@ def alerts_read_all(request: HttpRequest, code) -> HttpResponse:
 @login_required
 @require_GET
 def alerts_everywhere(request: HttpRequest) -> HttpResponse:
-    """Unread alerts per workspace the user is a member of, and in all."""
+    """Unread alerts per workspace the user is a member of, and in all. A workspace that asks
+    for two-factor sign-in the user has not set up counts nothing (its count is None)."""
     counts = selectors.unread_by_workspace(request.user)
     rows = [(m.workspace, counts.get(m.workspace_id, 0)) for m in user_memberships(request)]
-    context = {"rows": rows, "total": sum(counts.values())}
+    total = sum(n for n in counts.values() if n is not None)
+    context = {"rows": rows, "total": total}
     template = "posting/alerts_everywhere.html"
     if request.htmx and request.GET.get("fragment") == "badge":
         template += "#badge"
@@ -168,8 +174,11 @@ def alert_settings(request: HttpRequest, code) -> HttpResponse:
 
 
 # --- Webhooks (owners) -------------------------------------------------------------------------
+# The list and an endpoint's page show its URL (a Slack URL is a credential) and signing secret:
+# no cache may keep them (never_cache sends Cache-Control: no-store).
 
 
+@never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
 def webhook_list(request: HttpRequest, code) -> HttpResponse:
@@ -207,25 +216,41 @@ def _webhook_url(endpoint: WebhookEndpoint) -> str:
     )
 
 
+@never_cache
 @login_required
 @require_GET
 def webhook_detail(request: HttpRequest, code, endpoint) -> HttpResponse:
     endpoint, access = get_webhook_for_owner(request, code, endpoint)
-    deliveries = selectors.delivery_log(endpoint)
+    return _render_detail(request, endpoint, access)
+
+
+def _render_detail(request: HttpRequest, endpoint, access, *, status: int = 200) -> HttpResponse:
     context = {
         "access": access,
         "workspace": access.workspace,
         "endpoint": endpoint,
-        "deliveries": deliveries,
+        "deliveries": selectors.delivery_log(endpoint),
     }
-    return render(request, "posting/webhook.html", context)
+    response = render(request, "posting/webhook.html", context, status=status)
+    add_never_cache_headers(response)
+    return response
+
+
+def _rate_limited(request: HttpRequest, endpoint, access, exc: WebhookRateLimited) -> HttpResponse:
+    messages.error(request, exc.message)
+    response = _render_detail(request, endpoint, access, status=429)
+    response["Retry-After"] = str(exc.seconds)
+    return response
 
 
 @login_required
 @require_POST
 def webhook_test(request: HttpRequest, code, endpoint) -> HttpResponse:
     endpoint, access = get_webhook_for_owner(request, code, endpoint)
-    endpoint_test(endpoint=endpoint, actor=request.user, request=request)
+    try:
+        endpoint_test(endpoint=endpoint, actor=request.user, request=request)
+    except WebhookRateLimited as exc:
+        return _rate_limited(request, endpoint, access, exc)
     messages.success(request, _("A test event was sent. Its delivery is in the log below."))
     return redirect(_webhook_url(endpoint))
 
@@ -253,6 +278,12 @@ def webhook_delete(request: HttpRequest, code, endpoint) -> HttpResponse:
 @require_POST
 def webhook_redeliver(request: HttpRequest, code, endpoint, delivery) -> HttpResponse:
     delivery, access = get_webhook_delivery_for_owner(request, code, endpoint, delivery)
-    delivery_redeliver(delivery=delivery, actor=request.user, request=request)
+    try:
+        delivery_redeliver(delivery=delivery, actor=request.user, request=request)
+    except WebhookRateLimited as exc:
+        return _rate_limited(request, delivery.endpoint, access, exc)
+    except DeliveryPending as exc:
+        messages.error(request, exc.message)
+        return redirect(_webhook_url(delivery.endpoint))
     messages.success(request, _("The delivery was sent again."))
     return redirect(_webhook_url(delivery.endpoint))

@@ -288,17 +288,33 @@ def connection_store(
         connection = (
             TaislyConnection.objects.select_for_update().defer("api_key").get(workspace=workspace)
         )
+        replaced = connection.key_fingerprint
         connection.api_key = api_key
         connection.key_hint = hint
         connection.key_fingerprint = key_fingerprint(api_key)
         connection.plan = plan
         connection.status = Status.ACTIVE
         connection.blocked_until = None
+        connection.blocked_since = None
         connection.connected_by = actor
         connection.connected_at = now
         connection.last_verified_at = now if verified else None
         connection.status_changed_at = now
         connection.save()
+        # A key replaced by another in the same connection (a key regenerated on Taisly's own
+        # site and pasted here, most often): Taisly counts the account's hour across both, so
+        # the new key takes over the old one's requests. Not while another workspace still holds
+        # the old key: its budget needs them, and the new key may be another account's.
+        if (
+            replaced
+            and replaced != connection.key_fingerprint
+            and not TaislyConnection.objects.filter(key_fingerprint=replaced)
+            .exclude(pk=connection.pk)
+            .exists()
+        ):
+            quota.carry_over(
+                old_fingerprint=replaced, new_fingerprint=connection.key_fingerprint, now=now
+            )
         audit_record(
             workspace=workspace,
             actor=actor,
@@ -389,6 +405,13 @@ def connection_regenerate(
             )
             if not stored:
                 raise _KeyChangedMeanwhile
+            # The same account with a new key: Taisly's hour goes on, so does the governor's.
+            # (Every other holder of the old key is dead with it.)
+            quota.carry_over(
+                old_fingerprint=connection.key_fingerprint,
+                new_fingerprint=key_fingerprint(new_key),
+                now=now,
+            )
             audit_record(
                 workspace=workspace,
                 actor=actor,
@@ -519,6 +542,7 @@ def connection_revoke(
                 key_fingerprint="",
                 status=Status.REVOKED,
                 blocked_until=None,
+                blocked_since=None,
             ):
                 raise KeyActionError(
                     _("The key was changed by someone else meanwhile. Reload the page and check.")
@@ -568,6 +592,7 @@ def connection_disconnect(
         connection.key_fingerprint = ""
         connection.status = Status.DISCONNECTED
         connection.blocked_until = None
+        connection.blocked_since = None
         connection.status_changed_at = timezone.now()
         connection.save(
             update_fields=[
@@ -575,6 +600,7 @@ def connection_disconnect(
                 "key_fingerprint",
                 "status",
                 "blocked_until",
+                "blocked_since",
                 "status_changed_at",
             ]
         )

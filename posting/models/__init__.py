@@ -4,6 +4,7 @@ Workspace ─┬─ MirrorState (when each part was last synced)              mi
            ├─ Platform* (a connected social account; marked gone)       mirror.py
            ├─ RepostRule* (from one platform to others)                 mirror.py
            ├─ Post* ─── PostResult* (one per platform)                  posts.py
+           ├─ UploadInProgress* (per user, while a body arrives)         uploads.py
            ├─ Alert* ─── AlertRead*, AlertPreference* (per member)     alerts.py
            └─ WebhookEndpoint* ─── WebhookDelivery* ─── WebhookAttempt* webhooks.py
 TaislyConnection ─┬─ TaislyRequest* (the ledger), KeyBudget (per key)  ledger.py
@@ -14,6 +15,7 @@ from posting.models.ledger import KeyBudget, TaislyRequest
 from posting.models.mirror import (
     DESCRIPTION_LIMIT,
     DESCRIPTION_LIMITS,
+    VIDEO_MAX_SECONDS,
     MirrorState,
     Network,
     Platform,
@@ -21,11 +23,13 @@ from posting.models.mirror import (
     description_limit,
 )
 from posting.models.posts import Post, PostResult
+from posting.models.uploads import UploadInProgress
 from posting.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "DESCRIPTION_LIMIT",
     "DESCRIPTION_LIMITS",
+    "VIDEO_MAX_SECONDS",
     "Alert",
     "AlertPreference",
     "AlertRead",
@@ -37,6 +41,7 @@ __all__ = [
     "PostResult",
     "RepostRule",
     "TaislyRequest",
+    "UploadInProgress",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

@@ -27,6 +27,8 @@ class Network(models.TextChoices):
 #: Caption limits per network (taisly-api: 2,200 characters; X allows 100).
 DESCRIPTION_LIMIT = 2200
 DESCRIPTION_LIMITS = {Network.X: 100}
+#: The longest video Taisly takes, in seconds (taisly-api); also the latest cover frame.
+VIDEO_MAX_SECONDS = 90.0
 
 
 def description_limit(network: str) -> int:

@@ -34,6 +34,9 @@ class WebhookEndpoint(models.Model):
     disabled_at = models.DateTimeField(null=True, blank=True)
     #: Since when every delivery has failed (None after a success).
     failing_since = models.DateTimeField(null=True, blank=True)
+    #: When "Send a test event" and "Redeliver" were last pressed (unix seconds, the window of
+    #: WEBHOOK_MANUAL_WINDOW_SECONDS only): their rate limit, counted under the row's lock.
+    manual_sends = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -69,8 +72,12 @@ class WebhookDelivery(models.Model):
     #: The facts sent (the body is built from them at each try, signed with the time of the try).
     payload = models.JSONField(default=dict)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    #: Tries made since the delivery was created or last redelivered.
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    #: Set while a try is in flight (its lease); still set when due again means the try's
+    #: worker stopped mid-try.
+    claimed_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     delivered_at = models.DateTimeField(null=True, blank=True)
 

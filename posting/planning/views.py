@@ -5,6 +5,7 @@ in the viewer's time zone. What a day shows is read by posting.planning.selector
 from __future__ import annotations
 
 import calendar as pycalendar
+import re
 from datetime import date, timedelta
 
 from django.contrib.auth.decorators import login_required
@@ -12,16 +13,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import formats, timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from accounts.access import get_workspace_for_user
+from accounts.inputs import in_range, out_of_range_sentence
 from posting.planning.selectors import calendar_days
 
 MONTH_PER_DAY = 4
 WEEK_PER_DAY = 24
-
-#: Dates outside these years fall back to today (and previous/next cannot overflow).
-_YEARS = range(1971, 9000)
 
 
 @login_required
@@ -29,7 +29,7 @@ _YEARS = range(1971, 9000)
 def calendar_month(request: HttpRequest, code) -> HttpResponse:
     access = get_workspace_for_user(request, code)
     today = timezone.localdate()
-    month = _parse_month(request.GET.get("month"), today)
+    month, problem = _parse_month(request.GET.get("month"), today)
     last_of_month = month.replace(day=pycalendar.monthrange(month.year, month.month)[1])
     grid_start = _monday(month)
     grid_end = _monday(last_of_month) + timedelta(days=6)
@@ -62,7 +62,9 @@ def calendar_month(request: HttpRequest, code) -> HttpResponse:
             "zone": timezone.get_current_timezone_name(),
             # Entries link to f"{history_url}{post.code}/" (posting:post), not a {% url %} each.
             "history_url": reverse("posting:history", kwargs={"code": access.workspace.code}),
+            "problem": problem,
         },
+        status=422 if problem else 200,
     )
 
 
@@ -71,7 +73,8 @@ def calendar_month(request: HttpRequest, code) -> HttpResponse:
 def calendar_week(request: HttpRequest, code) -> HttpResponse:
     access = get_workspace_for_user(request, code)
     today = timezone.localdate()
-    monday = _monday(_parse_day(request.GET.get("date"), today))
+    day, problem = _parse_day(request.GET.get("date"), today)
+    monday = _monday(day)
     sunday = monday + timedelta(days=6)
     days = calendar_days(
         access.workspace,
@@ -100,26 +103,51 @@ def calendar_week(request: HttpRequest, code) -> HttpResponse:
             "zone": timezone.get_current_timezone_name(),
             # Entries link to f"{history_url}{post.code}/" (posting:post), not a {% url %} each.
             "history_url": reverse("posting:history", kwargs={"code": access.workspace.code}),
+            "problem": problem,
         },
+        status=422 if problem else 200,
     )
 
 
-def _parse_month(value: str | None, today: date) -> date:
-    try:
-        year, month = (int(part) for part in (value or "").split("-"))
-        if year in _YEARS:
-            return date(year, month, 1)
-    except ValueError:
-        pass
-    return today.replace(day=1)
+#: A month in the URL: four digits, a dash, one or two (what the page's own links write).
+_MONTH = re.compile(r"(\d{4})-(\d{1,2})", re.ASCII)
 
 
-def _parse_day(value: str | None, today: date) -> date:
+def _parse_month(value: str | None, today: date) -> tuple[date, str]:
+    """The first of the month named by ``value`` ("2026-05"), and "" ; or, for a value that
+    names no month within the bounds (accounts.inputs), this month and a sentence saying so."""
+    if value is None:
+        return today.replace(day=1), ""
+    match = _MONTH.fullmatch(value)
+    if match:
+        year, month = int(match[1]), int(match[2])
+        if 1 <= month <= 12 and in_range(date(year, month, 1)):
+            return date(year, month, 1), ""
+    return today.replace(day=1), _unreadable(value, month=True)
+
+
+def _parse_day(value: str | None, today: date) -> tuple[date, str]:
+    """The day named by ``value`` ("2026-05-04"), and ""; or today and a sentence."""
+    if value is None:
+        return today, ""
     try:
-        day = date.fromisoformat(value or "")
+        day = date.fromisoformat(value) if len(value) == 10 else None
     except ValueError:
-        return today
-    return day if day.year in _YEARS else today
+        day = None
+    if day is not None and in_range(day) and in_range(_monday(day)):
+        return day, ""
+    return today, _unreadable(value, month=False)
+
+
+def _unreadable(value: str, *, month: bool) -> str:
+    # Quoted back, but short and printable: a URL may carry anything.
+    shown = "".join(ch if ch.isprintable() else "\ufffd" for ch in value[:20])
+    shown += "…" if len(value) > 20 else ""
+    if month:
+        sentence = _("“%(value)s” is not a month the calendar can show, so it shows this month.")
+    else:
+        sentence = _("“%(value)s” is not a day the calendar can show, so it shows this week.")
+    return f"{sentence % {'value': shown}} {out_of_range_sentence()}"
 
 
 def _monday(day: date) -> date:

@@ -13,6 +13,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.inputs import BoundedDateField
 from accounts.models import Membership
 from posting.models import Network, Post, PostResult
 
@@ -51,12 +52,12 @@ def _has(status: str | None = None, *, other_than: str | None = None) -> Exists:
 class HistoryFilterForm(forms.Form):
     status = forms.ChoiceField(label=_("Status"), choices=STATUS_CHOICES, required=False)
     network = forms.ChoiceField(label=_("Network"), required=False)
-    start = forms.DateField(
+    start = BoundedDateField(
         label=_("Goes out from"),
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
     )
-    end = forms.DateField(
+    end = BoundedDateField(
         label=_("Goes out until"),
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
@@ -94,9 +95,16 @@ class HistoryFilterForm(forms.Form):
 
     @property
     def is_filtering(self) -> bool:
-        return self.is_bound and self.is_valid() and any(self.cleaned_data.values())
+        """Whether any filter that could be read narrows the list."""
+        if not self.is_bound:
+            return False
+        self.is_valid()
+        return any(self.cleaned_data.values())
 
     def apply(self, posts: QuerySet[Post]) -> QuerySet[Post]:
+        """``posts`` narrowed by the filters that could be read; one that could not (named
+        beside its field) is left out, so the list stays in view."""
+        self.is_valid()
         data = self.cleaned_data
         status = data.get("status")
         if status == "pending":

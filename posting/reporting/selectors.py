@@ -16,16 +16,21 @@ from typing import NamedTuple, TypedDict
 from django.core.paginator import Page, Paginator
 from django.db.models import (
     Aggregate,
+    BooleanField,
+    Case,
     F,
     JSONField,
     OuterRef,
     QuerySet,
     Subquery,
+    Value,
+    When,
 )
 from django.db.models.functions import JSONArray
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 
+from accounts.access import two_factor_locked
 from accounts.models import Membership, TaislyConnection, Workspace
 from posting.models import Post, PostResult
 from posting.reporting import charts, display, health
@@ -140,19 +145,37 @@ def overview(workspace: Workspace, *, now: datetime) -> dict:
 def member_workspaces(user, number, *, per_page: int, now: datetime, tz: tzinfo) -> Page:
     """Page ``number`` of ``user``'s workspaces with their health (posting.reporting.health),
     the one needing attention first, each with the user's role, its member count and its
-    sparkline: two queries (and the count)."""
+    sparkline: two queries (and the count).
+
+    A workspace that requires two-factor sign-in of a user without it is ``locked``: it comes
+    last, among the locked ones by name (its place must not tell how it is doing), and the
+    page shows none of its figures."""
     members = Membership.objects.filter(workspace=OuterRef("pk"))
-    workspaces = health.by_attention(
-        health.with_health(
-            Workspace.objects.filter(memberships__user=user), user=user, now=now
-        ).annotate(role=F("memberships__role"), members_count=health.count_of(members, "workspace"))
+    workspaces = (
+        health.with_health(Workspace.objects.filter(memberships__user=user), user=user, now=now)
+        .annotate(
+            role=F("memberships__role"),
+            members_count=health.count_of(members, "workspace"),
+            locked=Case(
+                When(two_factor_locked(user), then=Value(True)),
+                default=Value(False),
+                output_field=BooleanField(),
+            ),
+        )
+        .order_by(
+            "locked",
+            Case(When(locked=True, then=Value(0)), default=F("attention")),
+            Case(When(locked=True, then=Value(0)), default=F("unseen_failures")).desc(),
+            "name",
+            "id",
+        )
     )
     page = Paginator(workspaces, per_page).get_page(number)
     rows = list(page.object_list)
-    sparks = health.sparklines([w.pk for w in rows], tz=tz, now=now)
+    sparks = health.sparklines([w.pk for w in rows if not w.locked], tz=tz, now=now)
     roles = dict(Membership.Role.choices)
     for workspace in rows:
-        workspace.spark = sparks[workspace.pk]
+        workspace.spark = sparks.get(workspace.pk)
         workspace.role_label = roles.get(workspace.role, "")
     page.object_list = rows
     return page

@@ -35,10 +35,12 @@ def history(request: HttpRequest, code) -> HttpResponse:
     )
     posts = selectors.history_posts(workspace)
     status = 200
-    if form.is_bound and not form.is_valid():
-        posts, status = posts.none(), 422
-    elif form.is_bound:
+    if form.is_bound:
+        # A filter that cannot be read is named and left out; the list stays, narrowed by the
+        # others (a 422, so htmx and tests can tell).
         posts = form.apply(posts)
+        if form.errors:
+            status = 422
     page, rows = selectors.history_page(
         posts, request.GET.get("page"), per_page=PAGE_SIZE, cap=COUNT_CAP
     )

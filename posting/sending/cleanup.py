@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from posting.models import Post
+from posting.sending import limits
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ def videos_cleanup(*, now: datetime | None = None) -> CleanupOutcome:
         Post.objects.filter(pk=post.pk).update(video="", video_deleted_at=now)
         deleted += 1
     temp_deleted = _temp_files_cleanup(now)
+    limits.uploads_expired_cleanup(now=now)  # left by processes that died mid-upload
     logger.info("Cleanup: %d videos, %d abandoned uploads deleted", deleted, temp_deleted)
     return CleanupOutcome(
         videos_deleted=deleted, temp_files_deleted=temp_deleted, storage_failed=failed

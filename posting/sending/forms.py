@@ -4,14 +4,16 @@ rest (platforms, caption length per network, when) and normalises it for ``recei
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django import forms
+from django.conf import settings
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
-from posting.models import DESCRIPTION_LIMIT, Platform, description_limit
+from accounts.inputs import BoundedDateTimeField
+from posting.models import DESCRIPTION_LIMIT, VIDEO_MAX_SECONDS, Platform, description_limit
 
 
 def description_too_long_sentence(network: str, limit, count) -> str:
@@ -45,7 +47,7 @@ class ComposeForm(forms.Form):
         initial=WHEN_NOW,
         widget=forms.RadioSelect,
     )
-    scheduled_at = forms.DateTimeField(
+    scheduled_at = BoundedDateTimeField(
         label=gettext_lazy("Date and time"),
         required=False,
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
@@ -57,8 +59,11 @@ class ComposeForm(forms.Form):
         label=gettext_lazy("Cover frame (seconds into the video)"),
         required=False,
         min_value=0,
+        max_value=VIDEO_MAX_SECONDS,
         initial=0,
-        widget=forms.NumberInput(attrs={"step": "0.1", "min": "0"}),
+        widget=forms.NumberInput(
+            attrs={"step": "0.1", "min": "0", "max": f"{VIDEO_MAX_SECONDS:g}"}
+        ),
     )
     video = forms.FileField(
         label=gettext_lazy("Video"),
@@ -101,6 +106,16 @@ class ComposeForm(forms.Form):
             if moment is None:
                 if "scheduled_at" not in self.errors:
                     self.add_error("scheduled_at", _("Choose the date and time to post at."))
+            elif moment - timezone.now() > timedelta(days=settings.POST_SCHEDULE_MAX_DAYS):
+                self.add_error(
+                    "scheduled_at",
+                    ngettext(
+                        "Choose a time within the next %(days)d day.",
+                        "Choose a time within the next %(days)d days.",
+                        settings.POST_SCHEDULE_MAX_DAYS,
+                    )
+                    % {"days": settings.POST_SCHEDULE_MAX_DAYS},
+                )
             elif moment <= timezone.now():
                 now = timezone.localtime()
                 self.add_error(

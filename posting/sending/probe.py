@@ -20,12 +20,13 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from pymediainfo import MediaInfo
 
+from posting.models import VIDEO_MAX_SECONDS
 from posting.sending.forms import description_too_long_sentence
 
 logger = logging.getLogger(__name__)
 
 MIN_SECONDS = 3.0
-MAX_SECONDS = 90.0
+MAX_SECONDS = VIDEO_MAX_SECONDS
 PORTRAIT_RATIO = 9 / 16
 # Phone exports are often a few pixels off 9:16 (1080x1922 after a crop): 2 % either way.
 RATIO_TOLERANCE = 0.02

@@ -25,7 +25,7 @@ from accounts.access import lock_writer
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, TaislyConnection, User, Workspace
 from posting.models import Platform, Post
-from posting.sending import queueing
+from posting.sending import limits, queueing
 from posting.sending.errors import PostActionError
 from posting.sending.probe import VideoFacts
 
@@ -50,8 +50,8 @@ def post_create(
     The same ``token`` (one per rendering of the form) always gives the same post: a double
     click, a resubmitted form or a retried request returns the post the first one made.
     Raises ``RoleRequired`` (a ``PermissionDenied``) unless ``actor`` may write in
-    ``workspace`` (checked under lock), ``PostActionError`` when a platform cannot be posted to
-    or the workspace has no key.
+    ``workspace`` (checked under lock), ``PostActionError`` when a platform cannot be posted to,
+    the workspace has no key, or keeping the video would pass its storage limit.
     """
     existing = _post_for_token(workspace, actor, token)
     if existing is not None:
@@ -82,6 +82,7 @@ def post_create(
     try:
         with transaction.atomic():
             lock_writer(workspace=workspace, actor=actor)
+            limits.storage_check(workspace=workspace, size=facts.size)
             if not TaislyConnection.objects.filter(
                 workspace=workspace, status=TaislyConnection.Status.ACTIVE
             ).exists():

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import BigIntegerField, Exists, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+
 from accounts.models import AuditEvent, TaislyConnection, Workspace
 from posting.models import Platform, Post, PostResult
+from posting.sending.limits import Storage, kept_videos, storage_limit
 from posting.sending.retry import RetryPlan, retry_plan
 
 
@@ -36,11 +40,38 @@ def compose_platforms(workspace: Workspace) -> list[Platform]:
     return list(Platform.objects.filter(workspace=workspace))
 
 
-def has_working_key(workspace: Workspace) -> bool:
-    """Whether the workspace has an active Taisly key (compose says so when it has none)."""
-    return TaislyConnection.objects.filter(
-        workspace=workspace, status=TaislyConnection.Status.ACTIVE
-    ).exists()
+@dataclass(frozen=True)
+class ComposeState:
+    """What the compose form says up front: whether there is a working key, and how much of
+    its kept-video storage the workspace uses."""
+
+    has_key: bool
+    storage: Storage
+
+
+def compose_state(workspace: Workspace) -> ComposeState:
+    """The workspace's key status and kept-video storage, in one query."""
+    kept = (
+        kept_videos()
+        .filter(workspace=OuterRef("pk"))
+        .order_by()
+        .values("workspace")
+        .annotate(total=Sum("video_size"))
+        .values("total")
+    )
+    active = TaislyConnection.objects.filter(
+        workspace=OuterRef("pk"), status=TaislyConnection.Status.ACTIVE
+    )
+    has_key, used = (
+        Workspace.objects.filter(pk=workspace.pk)
+        .annotate(
+            has_key=Exists(active),
+            used=Coalesce(Subquery(kept, output_field=BigIntegerField()), Value(0)),
+        )
+        .values_list("has_key", "used")
+        .get()
+    )
+    return ComposeState(has_key=has_key, storage=Storage(used=used, limit=storage_limit()))
 
 
 def post_results(post: Post) -> list[PostResult]:

@@ -3,8 +3,9 @@ decides when the forward failed. Views parse and render; the services of ``posti
 decide (``receive``, ``decisions``, ``reconcile``, ``retry``, ``cancel``, ``seen``).
 
     GET  new/                 the form (editors and owners; viewers 403)
-    POST new/                 streamed in through LimitedTemporaryFileUploadHandler, probed,
-                              queued → the progress fragment (htmx) or the post page
+    POST new/                 streamed in through LimitedTemporaryFileUploadHandler (at most
+                              POST_UPLOADS_PER_USER at once per person), probed, queued → the
+                              progress fragment (htmx) or the post page
     GET  <post>/progress/     the progress fragment, polled every second; 286 once it is done
                               (without htmx: a redirect to the post page, which includes it)
     POST <post>/retry-send/   SEND_FAILED → QUEUED
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.uploadedfile import TemporaryUploadedFile
@@ -40,12 +42,22 @@ from posting.access import get_post_for_user, get_post_for_user_rw
 from posting.mirror.selectors import mirror_of
 from posting.models import Post
 from posting.reporting import display
-from posting.sending import decisions, probe, receive, reconcile, retry, seen, selectors
+from posting.sending import (
+    decisions,
+    limits,
+    probe,
+    receive,
+    reconcile,
+    retry,
+    seen,
+    selectors,
+)
 from posting.sending.cancel import can_cancel, post_cancel
 from posting.sending.errors import PostActionError
 from posting.sending.forms import ComposeForm
 from posting.sending.uploadhandlers import LimitedTemporaryFileUploadHandler
 from taisly_dash.htmx import HtmxHttpRequest, redirect_for
+from taisly_dash.request_body import UploadPolicy, accepts_files, body_length
 
 FORM_OVERHEAD_BYTES = 64 * 1024
 HTMX_STOP_POLLING = 286
@@ -54,28 +66,36 @@ HTMX_STOP_POLLING = 286
 # --- Compose ----------------------------------------------------------------------------------
 
 
-@csrf_exempt  # the CSRF check happens in _compose, once the upload handler is in place
+#: The compose form's body: the video and a little for the other fields.
+VIDEO_UPLOAD = UploadPolicy(
+    handlers=lambda request: [LimitedTemporaryFileUploadHandler(request)],
+    max_body_bytes=lambda: probe.max_video_bytes() + FORM_OVERHEAD_BYTES,
+    too_large=probe.too_large_sentence,
+)
+
+
+@accepts_files(VIDEO_UPLOAD)
+@csrf_exempt  # the CSRF check happens in _compose, once it is known who may post
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
 def compose(request: HtmxHttpRequest, code) -> HttpResponse:
     # Authority first: a viewer's upload is refused before a byte of it is read.
     access = get_workspace_for_user_rw(request, code)
-    if request.method == "POST":
-        # Upload handlers can only change before the body is read (which the CSRF check does).
-        request.upload_handlers = [LimitedTemporaryFileUploadHandler(request)]
-        length = _content_length(request)
-        if length > probe.max_video_bytes() + FORM_OVERHEAD_BYTES:
-            # Refused from the header alone: nothing of the body is read. No CSRF check is
-            # needed for a refusal that changes nothing.
-            return _render_form(
-                request,
-                access,
-                ComposeForm(workspace=access.workspace),
-                status=413,
-                error=probe.too_large_sentence(),
-            )
-    return _compose(request, access)
+    if request.method != "POST":
+        return _compose(request, access)
+    try:
+        upload = limits.upload_take(
+            user=request.user, workspace=access.workspace, size=body_length(request)
+        )
+    except limits.UploadLimitReached as exc:
+        # Refused before the body is read.
+        form = ComposeForm(workspace=access.workspace)
+        return _render_form(request, access, form, status=429, error=exc.message)
+    try:
+        return _compose(request, access)
+    finally:
+        limits.upload_release(upload)
 
 
 @csrf_protect
@@ -143,6 +163,7 @@ def _render_form(
     selected = {str(v) for v in (form["platforms"].value() or [])}
     platforms = selectors.compose_platforms(workspace)
     now = timezone.localtime()
+    state = selectors.compose_state(workspace)
     context = {
         "access": access,
         "workspace": workspace,
@@ -150,7 +171,7 @@ def _render_form(
         "page_error": error,
         "platforms": platforms,
         "selected": selected,
-        "has_key": selectors.has_working_key(workspace),
+        "has_key": state.has_key,
         "now_local": now,
         "timezone_name": timezone.get_current_timezone_name(),
         "max_bytes": probe.max_video_bytes(),
@@ -160,18 +181,13 @@ def _render_form(
         "ratio_tolerance": probe.RATIO_TOLERANCE,
         "extensions": ",".join(sorted(probe.CONTAINERS)),
         "browser_messages": probe.browser_messages(),
+        "storage": state.storage,
+        "uploads_per_user": settings.POST_UPLOADS_PER_USER,
     }
     template = "posting/compose.html"
     if request.htmx and request.method == "POST":
         template += "#compose-form"
     return render(request, template, context, status=status)
-
-
-def _content_length(request: HttpRequest) -> int:
-    try:
-        return int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return 0
 
 
 # --- Progress ---------------------------------------------------------------------------------

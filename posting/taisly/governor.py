@@ -7,7 +7,9 @@
                                        │  saying when it works again); nothing is sent or counted
                                        └─ a TaislyRequest row, done=False ("reserved")
            ──TaislyClient._call──> Taisly ──taisly_call signal──> ledger_record() completes it
-           └─ a 429 from Taisly ──> block(): every connection with this key waits until retryAfter
+           ├─ a 429 from Taisly ──> block(): every connection with this key waits until retryAfter
+           │                        (the first 429 of a run stamps blocked_since)
+           └─ served ──> served(): the run of 429s, if any, is over (blocked_since cleared)
 
 What may and may not happen:
 - Taisly counts per account and says nothing until the 429, so the count is ours: every request
@@ -21,6 +23,8 @@ What may and may not happen:
   ``SYNC_BUDGET_FRACTION`` of the hour; interactive work may use whatever is left, so the team's
   own clicks are never starved by the sync.
 - Revoking goes through even while blocked or over budget: a leaked key must be stoppable.
+- A regenerated key takes over its predecessor's hour (``carry_over``): Taisly counts per
+  account, not per key.
 """
 
 from __future__ import annotations
@@ -326,18 +330,58 @@ def _seconds(until: datetime, now: datetime) -> int:
     return max(1, math.ceil((until - now).total_seconds()))
 
 
-def block(*, fingerprint: str, connection: TaislyConnection | None, retry_after: int) -> datetime:
-    """After Taisly's 429: every connection holding this key waits ``retry_after`` seconds."""
-    until = timezone.now() + timedelta(seconds=retry_after)
+def _holders(fingerprint: str, connection: TaislyConnection | None) -> Q:
     holders = Q(key_fingerprint=fingerprint) if fingerprint else Q(pk__in=[])
     if connection is not None:
         holders |= Q(pk=connection.pk)
-    TaislyConnection.objects.filter(holders).filter(
-        Q(blocked_until__isnull=True) | Q(blocked_until__lt=until)
-    ).update(blocked_until=until)
+    return holders
+
+
+def block(*, fingerprint: str, connection: TaislyConnection | None, retry_after: int) -> datetime:
+    """After Taisly's 429: every connection holding this key waits ``retry_after`` seconds.
+
+    The first 429 of a run also stamps ``blocked_since``; later ones keep it, so a key that
+    Taisly refuses again each time its block ends (another app spending the account's hour) is
+    seen as blocked since the first, which is what the "blocked" alert measures.
+    """
+    now = timezone.now()
+    until = now + timedelta(seconds=retry_after)
+    holders = TaislyConnection.objects.filter(_holders(fingerprint, connection))
+    holders.filter(Q(blocked_until__isnull=True) | Q(blocked_until__lt=until)).update(
+        blocked_until=until
+    )
+    holders.filter(blocked_since__isnull=True).update(blocked_since=now)
     if connection is not None:
         connection.blocked_until = until
+        connection.blocked_since = connection.blocked_since or now
     return until
+
+
+def served(*, fingerprint: str, connection: TaislyConnection | None) -> None:
+    """Taisly served a request with this key: a run of 429s, if there was one, is over."""
+    TaislyConnection.objects.filter(_holders(fingerprint, connection)).filter(
+        blocked_since__isnull=False
+    ).update(blocked_since=None)
+    if connection is not None:
+        connection.blocked_since = None
+
+
+def carry_over(*, old_fingerprint: str, new_fingerprint: str, now: datetime | None = None) -> int:
+    """Count the hour's requests of a replaced key against the key that replaces it.
+
+    Taisly counts per account, and a regenerated key is the same account: without this the new
+    key would start from nothing and the governor would let the hour be spent twice (Taisly then
+    answers 429 and blocks the key). Called by the key services in the transaction that stores
+    the new key. Returns how many requests were carried."""
+    if not old_fingerprint or not new_fingerprint or old_fingerprint == new_fingerprint:
+        return 0
+    now = now or timezone.now()
+    # The new key's budget row, locked: a decision for the new key waits for the carried rows.
+    KeyBudget.objects.get_or_create(fingerprint=new_fingerprint)
+    KeyBudget.objects.select_for_update().filter(fingerprint=new_fingerprint).first()
+    return TaislyRequest.objects.filter(
+        fingerprint=old_fingerprint, started_at__gt=now - HOUR
+    ).update(fingerprint=new_fingerprint)
 
 
 class GovernedClient(TaislyClient):
@@ -382,7 +426,7 @@ class GovernedClient(TaislyClient):
         self.reserved.append(row_id)
         token = _reservation.set(row_id)
         try:
-            return super()._call(method, path, **kwargs)
+            answer = super()._call(method, path, **kwargs)
         except QuotaRefused:
             raise
         except TaislyRateLimited as exc:
@@ -394,6 +438,8 @@ class GovernedClient(TaislyClient):
             raise
         finally:
             _reservation.reset(token)
+        served(fingerprint=self.fingerprint, connection=self.connection)
+        return answer
 
 
 def attach(client: GovernedClient, connection: TaislyConnection) -> None:

@@ -257,9 +257,18 @@
     form.addEventListener("htmx:sendError", function () {
       setMessages(errors, [msg.msgUploadFailed]);
     });
+    // Refused with a sentence: too many uploads of this person at once (429), a body too slow
+    // (408). The answer says why: show it like a refused form.
+    form.addEventListener("htmx:beforeSwap", function (event) {
+      var status = event.detail.xhr.status;
+      if (status === 429 || status === 408) {
+        event.detail.shouldSwap = true;
+        event.detail.isError = false;
+      }
+    });
     form.addEventListener("htmx:responseError", function (event) {
       var status = event.detail.xhr.status;
-      if (status !== 413 && status !== 422) setMessages(errors, [msg.msgUploadFailed]);
+      if ([408, 413, 422, 429].indexOf(status) < 0) setMessages(errors, [msg.msgUploadFailed]);
     });
   }
 

@@ -437,6 +437,9 @@ def main() -> int:
                 MEDIA_ROOT=str(tmp / "media"),
                 FILE_UPLOAD_TEMP_DIR="",
                 TAISLY_BASE_URL=sandbox.base_url,
+                # Every round's videos stay kept (retention is days): the workspace's storage
+                # limit is not what this measures.
+                WORKSPACE_VIDEO_STORAGE_MB=str(10**9),
             )
             print("A fresh dashboard database, static files, a workspace…", flush=True)
             ensure_database(database_url, fresh=True)

@@ -195,6 +195,41 @@ def test_the_audit_search_and_its_csv_hold_exactly_the_filtered_rows(events, sta
     assert "taisly_…" in body  # the hint stands in for the key
 
 
+def test_the_csv_neutralises_cells_a_spreadsheet_would_run_as_formulas(staff, alice, login):
+    # A workspace's owner names it; an audit target or detail may hold whatever a user typed.
+    evil = Workspace.objects.create(name='=HYPERLINK("https://evil.example","Open")')
+    audit_record(
+        workspace=evil, actor=alice, action="member.invited", target="+1+cmd|' /C calc'!A0"
+    )
+    AuditEvent.objects.create(
+        workspace=evil,
+        workspace_name=evil.name,
+        actor_email="@SUM(1+1)",
+        action="member.invited",
+        target="-2+3",
+        ip=None,
+    )
+    for i, start in enumerate(("\t=1+1", "\r=1+1")):
+        AuditEvent.objects.create(
+            workspace=evil, workspace_name=start, actor_email=f"x{i}", action="member.invited"
+        )
+    export = reverse("oversight:audit_export") + f"?workspace={evil.code}"
+    rows, _body = _csv(login(staff).get(export))
+    cells = [value for row in rows for value in row.values()]
+    assert len(rows) == 4
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")], cells
+    by_target = {r["target"]: r for r in rows}
+    assert "'+1+cmd|' /C calc'!A0" in by_target
+    assert by_target["'-2+3"]["actor"] == "'@SUM(1+1)"
+    assert {r["workspace"] for r in rows} == {
+        "'" + evil.name,
+        "'\t=1+1",
+        "'\r=1+1",
+    }
+    # An ordinary cell is left as it was.
+    assert all(r["action"] == "member.invited" and r["created_at"][:2] == "20" for r in rows)
+
+
 def test_a_bad_date_range_is_a_sentence_not_a_file(staff, login):
     client = login(staff)
     query = "?since=2026-05-02&until=2026-05-01"

@@ -22,12 +22,13 @@ from posting.alerts import emails
 from posting.alerts import rules as alerts
 from posting.alerts.webhooks.delivery import deliveries_create, deliveries_due, delivery_send
 from posting.alerts.webhooks.endpoints import delivery_redeliver, endpoint_create, endpoint_test
-from posting.alerts.webhooks.guard import WebhookRefused, guarded_session
+from posting.alerts.webhooks.guard import WebhookRefused
 from posting.mirror import sync
 from posting.models import (
     Alert,
     Platform,
     Post,
+    TaislyRequest,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
@@ -234,16 +235,100 @@ def test_a_key_revoked_elsewhere_alerts_once(
     assert Alert.objects.filter(kind="connection_invalid").count() == 2
 
 
-def test_a_key_blocked_for_over_an_hour_alerts_once(workspace, connected):
-    TaislyConnection.objects.filter(workspace=workspace).update(
-        blocked_until=timezone.now() + timedelta(minutes=30)
-    )
-    assert alerts.alerts_scan().raised == []
-    TaislyConnection.objects.filter(workspace=workspace).update(
-        blocked_until=timezone.now() + timedelta(minutes=90)
-    )
-    assert [a.kind for a in alerts.alerts_scan().raised] == ["blocked"]
-    assert alerts.alerts_scan().raised == []
+#: The rate window of the sandbox below: Taisly's retryAfter is at most an hour, this one's at
+#: most twenty minutes, so a run of blocks over an hour takes a few blocks in a row.
+WINDOW = 1200
+
+
+@pytest.fixture(scope="module")
+def short_window_sandbox(tmp_path_factory):
+    from tests.sandbox_server import SandboxServer
+
+    server = SandboxServer(tmp_path_factory.mktemp("blocked-run"), rate_window_seconds=WINDOW)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_a_key_refused_by_429s_for_over_an_hour_alerts_once(
+    workspace, alice, settings, short_window_sandbox
+):
+    """Real 429s over HTTP: another app spends the account's hour again each time it frees up,
+    so each background sync after a block ends is refused again. No single block is longer than
+    retryAfter; the run of them is, and that raises one alert, which stays open between blocks
+    and is resolved once Taisly serves a request. Both clocks are moved, never waited for."""
+    from posting.connection import keys
+    from posting.taisly import governor as quota
+    from tests.sandbox.conftest import Api
+
+    sandbox = short_window_sandbox
+    settings.TAISLY_BASE_URL = sandbox.base_url
+    settings.ALERT_BLOCKED_MINUTES = 60
+    account = sandbox.create_account()
+    keys.connection_connect(workspace=workspace, api_key=account["api_key"], plan=None, actor=alice)
+    outside = Api(sandbox.base_url, account["api_key"])
+
+    def spent_elsewhere() -> None:
+        while outside.get("/user/api-key").status_code != 429:
+            pass  # Taisly's own app, say, takes every request the window frees
+
+    def background_sync() -> None:
+        with quota.background():
+            sync.history_sync(workspace=workspace)
+
+    def refused_by_taisly() -> None:
+        with pytest.raises(TaislyActionError) as caught:
+            background_sync()
+        assert getattr(caught.value.cause, "status", None) == 429  # Taisly's, not the governor's
+
+    def past_the_block(clock) -> None:
+        step = (connection().blocked_until - timezone.now()).total_seconds() + 1
+        sandbox.advance(step)
+        clock.shift(step)
+
+    def connection() -> TaislyConnection:
+        return TaislyConnection.objects.get(workspace=workspace)
+
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as clock:
+        spent_elsewhere()
+        refused_by_taisly()
+        began = connection().blocked_since
+        assert began == start
+        assert connection().blocked_until <= start + timedelta(seconds=WINDOW)
+        blocks = 1
+        while timezone.now() - began < timedelta(minutes=60):
+            assert alerts.alerts_scan().raised == []
+            past_the_block(clock)
+            assert alerts.alerts_scan().raised == []  # between two blocks: not blocked now
+            spent_elsewhere()
+            refused_by_taisly()
+            blocks += 1
+            assert connection().blocked_since == began  # one run: nothing served since
+        assert blocks >= 4  # no single block came near the hour
+
+        raised = alerts.alerts_scan().raised
+        assert [(a.kind, a.error_code) for a in raised] == [("blocked", "RATE_LIMITED")]
+        assert alerts.alerts_scan().raised == []
+        # Between blocks the run goes on: the alert stays open.
+        past_the_block(clock)
+        alerts.alerts_scan()
+        alert = Alert.objects.get(kind="blocked")
+        assert alert.resolved_at is None
+
+        # The other app stops: the next sync is served, the run and its alert are over.
+        background_sync()
+        assert connection().blocked_since is None
+        alerts.alerts_scan()
+        alert.refresh_from_db()
+        assert alert.resolved_at is not None
+
+        # A new 429 starts a new run, from now: nothing to alert about yet.
+        spent_elsewhere()
+        refused_by_taisly()
+        assert connection().blocked_since == timezone.now()
+        assert alerts.alerts_scan().raised == []
+    assert TaislyRequest.objects.filter(status=429).count() == blocks + 1
 
 
 def test_send_failed_and_needs_check_raise_their_alert(workspace, alice):
@@ -424,15 +509,6 @@ def test_an_endpoint_saved_in_development_is_refused_at_send_time_in_production(
     assert receiver.received == []
     attempt = WebhookAttempt.objects.get()
     assert attempt.status is None and "private" in attempt.response_head
-
-
-def test_the_connected_socket_is_checked_too(settings, receiver):
-    # The name resolved to a public address at check time, but the socket connected to a
-    # loopback one (DNS rebinding): the connection-level check refuses it.
-    settings.WEBHOOK_ALLOW_PRIVATE = False
-    with pytest.raises(WebhookRefused), guarded_session() as session:
-        session.post(receiver.url(), data=b"{}", timeout=2)
-    assert receiver.received == []
 
 
 def test_an_endpoint_failing_for_days_is_disabled_and_its_owners_told(

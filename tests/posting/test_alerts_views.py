@@ -151,6 +151,36 @@ def test_a_refused_webhook_url_answers_422_with_a_sentence(workspace, alice, log
     assert not WebhookEndpoint.objects.exists()
 
 
+def test_a_workspace_asking_for_two_factor_keeps_its_alerts_to_members_with_it(
+    workspace, alice, login, django_assert_num_queries
+):
+    from allauth.mfa.totp.internal.auth import TOTP
+
+    from accounts.models import Membership, Workspace
+
+    locked = Workspace.objects.create(name="Client Locked", require_2fa=True)
+    Membership.objects.create(workspace=locked, user=alice, role=Membership.Role.OWNER)
+    make_alerts(workspace, 2)
+    make_alerts(locked, 3)
+    client = login(alice)
+
+    # The same queries as without it: 1 session, 2 user, 3 memberships, 4 the unread counts.
+    with django_assert_num_queries(4):
+        page = client.get(reverse("alerts_everywhere")).content.decode()
+    assert "2 unread alerts in all your workspaces" in page
+    row = page.split('data-testid="alerts-workspace-locked"')[1].split("</tr>")[0]
+    assert "Client Locked" in row and "Set up two-factor to see this workspace" in row
+    assert f'href="{reverse("mfa_index")}"' in row and "3" not in row
+    assert reverse("posting:alerts", kwargs={"code": locked.code}) not in page
+    badge = client.get(reverse("alerts_everywhere") + "?fragment=badge", HTTP_HX_REQUEST="true")
+    assert 'data-testid="alert-badge-all">2<' in badge.content.decode()
+
+    TOTP.activate(alice, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+    page = client.get(reverse("alerts_everywhere")).content.decode()
+    assert "5 unread alerts in all your workspaces" in page
+    assert "Set up two-factor" not in page
+
+
 def test_the_count_across_workspaces_runs_a_fixed_number_of_queries(
     workspace, alice, login, django_assert_num_queries
 ):

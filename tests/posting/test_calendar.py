@@ -112,7 +112,7 @@ def test_previous_next_and_today(workspace, alice, login):
     assert "?date=2025-12-22" in week and "?date=2026-01-05" in week
 
 
-def test_unreadable_dates_fall_back_to_today(workspace, alice, login):
+def test_unreadable_dates_fall_back_to_today_and_say_so(workspace, alice, login):
     client = login(alice)
     today = timezone.localdate()
 
@@ -122,8 +122,10 @@ def test_unreadable_dates_fall_back_to_today(workspace, alice, login):
         week_url(workspace, "x"),
     ):
         response = client.get(address)
-        assert response.status_code == 200
-        assert f'data-date="{today:%Y-%m-%d}"' in response.content.decode()
+        assert response.status_code == 422
+        html = response.content.decode()
+        assert f'data-date="{today:%Y-%m-%d}"' in html
+        assert "the calendar can show" in html
 
 
 def test_a_busy_day_shows_a_few_posts_and_how_many_more(workspace, platforms, alice, login):

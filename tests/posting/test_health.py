@@ -3,9 +3,11 @@ every figure in a fixed number of queries whatever the number of workspaces."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
+from allauth.mfa.totp.internal.auth import TOTP
 from django.urls import reverse
 from django.utils import timezone
 
@@ -97,6 +99,46 @@ def test_the_figures_of_a_row(alice, workspace, login):
     assert "1 / 50" in page  # the hour's requests against the STARTER limit
 
 
+def _row_of(page: str, name: str) -> str:
+    rows = [row for row in page.split("<tr ")[1:] if f'data-testid="health-name">{name}<' in row]
+    assert len(rows) == 1, name
+    return rows[0].split("</tr>", 1)[0]
+
+
+def test_a_workspace_asking_for_two_factor_shows_none_of_its_figures_without_it(alice, login):
+    now = timezone.now()
+    locked = _client_workspace(alice, "A locked", blocked_until=now + timedelta(minutes=20))
+    Workspace.objects.filter(pk=locked.pk).update(require_2fa=True)
+    platforms = make_platforms(locked, ["TikTok", "X"])
+    make_post(locked, platforms, {"TikTok": "SUCCESS", "X": "FAILED:SECRET_CODE"}, due_at=now)
+    make_post(locked, platforms, {}, due_at=now + timedelta(hours=3))
+    Alert.objects.create(workspace=locked, kind=Alert.Kind.BLOCKED)
+    TaislyRequest.objects.create(fingerprint="fp-A locked", endpoint="history", status=200)
+    _client_workspace(alice, "B fine")
+    client = login(alice)
+
+    page = client.get(reverse("home")).content.decode()
+
+    row = _row_of(page, "A locked")
+    assert 'data-testid="health-row-locked"' in row
+    assert "Set up two-factor to see this workspace" in row
+    assert f'href="{reverse("mfa_index")}"' in row
+    # Nothing of how it is doing: no figures, no attention, no sparkline, no link to open it.
+    for figure in ("data-attention", "sparkline", "%", "/ 50", "next", "Blocked", "Failed"):
+        assert figure not in row, figure
+    assert not re.search(r"\d", re.sub(r"<[^>]*>", "", row)), row  # no number at all
+    # Failing and blocked, it would come first; locked, it comes last (its place says nothing).
+    assert _names(page)[-1] == "A locked"
+
+    # With two-factor on, the same member sees it all, first.
+    TOTP.activate(alice, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+    page = client.get(reverse("home")).content.decode()
+    row = _row_of(page, "A locked")
+    assert 'data-testid="health-row"' in row and "Set up two-factor" not in row
+    assert "1 / 50" in row and 'role="img"' in row
+    assert _names(page)[0] == "A locked"
+
+
 @pytest.mark.parametrize("path", ["home"])
 def test_the_overview_runs_the_same_queries_for_5_and_500_workspaces(
     path, alice, login, django_assert_num_queries
@@ -106,14 +148,21 @@ def test_the_overview_runs_the_same_queries_for_5_and_500_workspaces(
     client.get(reverse(path))
     for total in (5, 500):
         grow(total - Workspace.objects.filter(name__startswith="Client ").count(), owner=alice)
+        # Some ask for two-factor sign-in, which alice has not set up: shown locked, same queries.
+        clients = Workspace.objects.filter(name__startswith="Client ").order_by("pk")
+        half = list(clients.values_list("pk", flat=True)[: total // 2])
+        Workspace.objects.filter(pk__in=half).update(require_2fa=True)
         # 1 session, 2 user, 3 keys shared by several workspaces (their staleness), 4 count,
         # 5 the page of workspaces with every figure (one SELECT of correlated subqueries),
         # 6 the page's sparklines, 7 navigation memberships.
         with django_assert_num_queries(7):
             page = client.get(reverse(path)).content.decode()
-        assert page.count('data-testid="health-row"') == min(
-            total + 2, 50
-        )  # and Acme and her personal one
+        # Rows and locked rows, with Acme and her personal one.
+        assert page.count('data-testid="health-row') == min(total + 2, 50)
+        # Locked ones come last: all of them on one page of 7, none on the first page of 502.
+        open_rows = total - len(half) + 2
+        locked_shown = min(len(half), max(0, 50 - open_rows))
+        assert page.count('data-testid="health-row-locked"') == locked_shown
 
 
 def test_on_a_phone_the_rows_stack_as_cards(alice, workspace, login):

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.urls import reverse
 from django.utils import timezone, translation
 
 from accounts.crypto import key_fingerprint
@@ -85,9 +86,10 @@ def test_the_ledger_records_every_call_including_the_key_services(workspace, ali
     assert all(r.kind == Kind.INTERACTIVE for r in rows)
     # A first connect's requests are counted against the connection it made.
     assert all(r.connection_id == connection.pk for r in rows)
-    # Each against the key it used: the revoke went out with the regenerated key.
+    # Each against its key's budget: the regenerated key took over the hour of the key it
+    # replaced (Taisly counts per account), and the revoke went out with it.
     original = key_fingerprint(account["api_key"])
-    assert {r.fingerprint for r in rows[:4]} == {original}
+    assert len({r.fingerprint for r in rows}) == 1
     assert rows[5].fingerprint not in ("", original)
     # Revoked: the fingerprint is forgotten with the key.
     assert connection_of(workspace).key_fingerprint == ""
@@ -318,3 +320,77 @@ def test_a_429_from_requests_made_elsewhere_blocks_both_holders_until_retry_afte
     with time_machine.travel(timezone.now() + timedelta(seconds=125), tick=False):
         history_sync(workspace=other)
     assert TaislyRequest.objects.filter(status=429).count() == 1
+
+
+# --- A new key for the same connection -------------------------------------------------------
+
+
+def _spend(workspace, calls: int) -> None:
+    for _ in range(calls):
+        with taisly_for(workspace) as client:
+            client.key_info()
+
+
+def test_a_regenerated_key_takes_over_the_hours_count(
+    workspace, alice, connected, sandbox, login, calls
+):
+    """Taisly counts per account, so a new key does not reset its hour (the sandbox agrees:
+    tests/sandbox/test_rate_limit.py). The governor carries the hour over the regenerate and
+    refuses the 51st request itself, instead of letting Taisly answer 429 and block the key."""
+    from tests.sandbox.conftest import Api
+
+    _spend(workspace, 47)  # with the connect's two: 49 of STARTER's 50
+    old = key_fingerprint(connected["api_key"])
+    assert TaislyRequest.objects.filter(fingerprint=old).count() == 49
+
+    response = login(alice).post(reverse("taisly:regenerate", kwargs={"code": workspace.code}))
+
+    assert response.status_code == 302
+    connection = connection_of(workspace)
+    assert connection.key_fingerprint not in ("", old)
+    assert quota.budget_for(connection).used == 50  # the regenerate itself was the 50th
+    calls.clear()
+    with pytest.raises(TaislyActionError, match="made its 50 Taisly requests"):
+        history_sync(workspace=workspace)
+    assert calls == []  # refused here: nothing reached Taisly, so no 429 and no block
+    assert connection_of(workspace).blocked_until is None
+    # Taisly's own count: the account's hour is indeed spent, whichever key asks.
+    assert Api(sandbox.base_url, connection.api_key).get("/user/api-key").status_code == 429
+
+
+def test_a_key_replaced_by_a_connect_takes_over_the_hours_count(
+    workspace, alice, connected, sandbox_api, login
+):
+    """The stored key was regenerated on Taisly's own site (so it is dead here) and the owner
+    pastes the new one: the same connection, rotated; its hour goes on."""
+    _spend(workspace, 10)  # with the connect's two: 12
+    new_key = sandbox_api.post("/user/api-key/generate").json()["data"]["apiKey"]
+
+    response = login(alice).post(
+        reverse("taisly:connect", kwargs={"code": workspace.code}),
+        {"api_key": new_key, "plan": ""},
+    )
+
+    assert response.status_code == 302
+    connection = connection_of(workspace)
+    assert connection.key_fingerprint == key_fingerprint(new_key)
+    assert quota.budget_for(connection).used == 12 + 2  # and the new key's own two checks
+
+
+def test_a_replaced_key_another_workspace_still_holds_keeps_its_count(
+    workspace, alice, connected, taisly, login
+):
+    """Another workspace still uses the old key: its budget keeps those requests (and the new
+    key may be another account's), so nothing is carried."""
+    other = second_workspace(alice)
+    keys.connection_connect(workspace=other, api_key=connected["api_key"], plan=None, actor=alice)
+    _spend(workspace, 6)  # 2 + 2 connects, 6 calls
+    another = taisly.create_account()
+
+    login(alice).post(
+        reverse("taisly:connect", kwargs={"code": workspace.code}),
+        {"api_key": another["api_key"], "plan": ""},
+    )
+
+    assert quota.budget_for(connection_of(workspace)).used == 2
+    assert quota.budget_for(connection_of(other)).used == 10

@@ -55,9 +55,8 @@ class PostgresProject:
     def create(self) -> None:
         with psycopg.connect(self.server, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{self.name}"')
+        # Also makes the cache's table, where django-q2 clusters save their status.
         self.manage("migrate", "-v0")
-        # django-q2 clusters save their status in the cache (the database's, settings.CACHES).
-        self.manage("createcachetable")
 
     def drop(self) -> None:
         with psycopg.connect(self.server, autocommit=True) as conn:

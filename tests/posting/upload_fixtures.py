@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.urls import reverse
 
 from posting.connection import keys
@@ -23,6 +24,7 @@ __all__ = [
     "media",
     "platform",
     "sandbox_posts",
+    "spooled",
     "video_file",
 ]
 
@@ -105,3 +107,18 @@ def sandbox_posts(sandbox, api_key: str) -> list[dict]:
     )
     assert response.status_code == 200, response.text
     return response.json()["data"]
+
+
+@pytest.fixture
+def spooled(monkeypatch):
+    """Every temp file an upload handler opens, wherever it is (gone again by the time the
+    answer is back, so looking at the directory afterwards is not enough)."""
+    opened: list[str] = []
+    real_init = TemporaryUploadedFile.__init__
+
+    def recording_init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        opened.append(self.temporary_file_path())
+
+    monkeypatch.setattr(TemporaryUploadedFile, "__init__", recording_init)
+    return opened

@@ -1,6 +1,6 @@
 """taisly_dash.wsgi_input: a large body reaches the app whole, through one buffer or, under
-gunicorn, straight from the socket with gunicorn's reader left consistent; a small one is left
-as it came."""
+gunicorn, straight from the socket with gunicorn's reader left consistent; a small one is read
+as the app asks; and every body stops at its deadline when the client sends it too slowly."""
 
 from __future__ import annotations
 
@@ -9,11 +9,17 @@ import io
 import os
 import threading
 
+import pytest
+
+from taisly_dash import wsgi_input as wsgi_input_module
 from taisly_dash.wsgi_input import (
+    BODY_TIMED_OUT,
     BUFFER_BYTES,
     SOCKET_BUFFER_BYTES,
     THRESHOLD_BYTES,
+    BodyTimedOut,
     GunicornSocketInput,
+    body_seconds,
     buffered_input,
 )
 
@@ -54,11 +60,12 @@ def test_a_large_body_is_read_whole_in_big_reads():
     assert max(asked) == BUFFER_BYTES and len(asked) <= 6
 
 
-def test_a_small_body_is_left_alone():
+def test_a_small_body_is_read_as_the_app_asks_without_a_buffer():
+    # Wrapped only for its deadline: every read goes to the server as the parser asked it.
     body = b"x" * (THRESHOLD_BYTES - 1)
     seen, asked = run(body)
-    assert not seen["wrapped"] and seen["body"] == body
-    assert asked[0] == 64 * 1024
+    assert seen["wrapped"] and seen["body"] == body
+    assert asked[: THRESHOLD_BYTES // (64 * 1024)] == [64 * 1024] * (THRESHOLD_BYTES // (64 * 1024))
 
 
 def test_a_bad_content_length_is_left_to_django():
@@ -70,25 +77,32 @@ def test_a_bad_content_length_is_left_to_django():
 # --- under gunicorn: straight from the socket -------------------------------------------------
 
 
-def gunicorn_request(body: bytes, *, sent: bytes, ahead: bytes = b""):
+def gunicorn_request(body: bytes, *, sent: bytes, ahead: bytes = b"", then: str = "close"):
     """A gunicorn body reader as gunicorn leaves it after the headers: ``ahead`` already read
-    from the connection, ``sent`` still in the socket (a real socket pair)."""
+    from the connection, ``sent`` still in the socket (a real socket pair). ``then``: what the
+    client does after ``sent``: "close" its side, "stall" (send nothing, stay connected) or
+    "trickle" (a byte every 50 ms, for as long as the connection lasts)."""
     import socket
 
     from gunicorn.http.body import Body, LengthReader
     from gunicorn.http.unreader import SocketUnreader
 
     server, client = socket.socketpair()
+    done = threading.Event()
 
     def send() -> None:  # from a thread: more than a socket buffer holds
         with contextlib.suppress(OSError):  # a test that reads less closes the socket on it
             client.sendall(sent)
-            client.shutdown(socket.SHUT_WR)
+            if then == "close":
+                client.shutdown(socket.SHUT_WR)
+            while then == "trickle" and not done.wait(0.05):  # the slow client's pace
+                client.send(b"x")
 
     sender = threading.Thread(target=send, daemon=True)
     sender.start()
 
     def close() -> None:
+        done.set()
         server.shutdown(socket.SHUT_RDWR)
         sender.join(timeout=10)
         server.close()
@@ -194,5 +208,91 @@ def test_under_gunicorn_a_client_gone_mid_body_is_a_short_body_and_a_closed_conn
         seen = read_through(environ)
         assert seen["body"] == body[: BUFFER_BYTES + 5]
         assert wsgi_input.failed is True
+    finally:
+        close()
+
+
+# --- a body sent too slowly -------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_the_deadline_is_the_grace_period_plus_the_size_at_the_minimum_rate(settings):
+    settings.REQUEST_BODY_GRACE_SECONDS = 30
+    settings.REQUEST_BODY_MIN_RATE_KB = 32
+    assert body_seconds(0) == 30
+    assert body_seconds(500 * 1024 * 1024) == 30 + 500 * 1024 / 32
+
+
+def test_a_body_that_trickles_in_stops_at_its_deadline(settings, monkeypatch):
+    """One byte every 5 s (the attack review's client): each read succeeds, but the body as a
+    whole is due within 2 s + 10 KiB at 1 KiB/s = 12 s, and reading stops there."""
+    settings.REQUEST_BODY_GRACE_SECONDS = 2
+    settings.REQUEST_BODY_MIN_RATE_KB = 1
+    clock = FakeClock()
+    monkeypatch.setattr(wsgi_input_module, "time", clock)
+
+    class Trickle:
+        reads = 0
+
+        def read(self, size: int) -> bytes:
+            clock.now += 5
+            self.reads += 1
+            return b"x"
+
+    server_input = Trickle()
+    environ = {"CONTENT_LENGTH": str(10 * 1024), "wsgi.input": server_input}
+
+    def app(environ, start_response):
+        while environ["wsgi.input"].read(64 * 1024):
+            pass
+        return [b""]
+
+    with pytest.raises(BodyTimedOut):
+        buffered_input(app)(environ, lambda *args: None)
+    assert server_input.reads == 3  # at 5, 10 and 15 s; the read after 12 s is not made
+    assert environ[BODY_TIMED_OUT] is True
+
+
+@pytest.mark.parametrize("then", ["stall", "trickle"])
+@pytest.mark.parametrize("size", [4096, 3 * BUFFER_BYTES], ids=["small body", "large body"])
+def test_under_gunicorn_a_client_too_slow_is_cut_off_at_the_deadline(settings, size, then):
+    """A real socket whose client sends part of the body, then nothing or a byte at a time,
+    connection open: the read goes on only until the body's deadline, gunicorn is told to close
+    the connection, and the socket is handed back to gunicorn as it was."""
+    import time
+
+    settings.REQUEST_BODY_GRACE_SECONDS = 0.3
+    settings.REQUEST_BODY_MIN_RATE_KB = 1024 * 1024
+    body = os.urandom(size)
+    environ, wsgi_input, _unreader, close = gunicorn_request(
+        body, ahead=b"", sent=body[:1000], then=then
+    )
+    sock = environ["gunicorn.socket"]
+    try:
+        started = time.monotonic()
+        raised: list[BaseException] = []
+
+        def read() -> None:
+            try:
+                read_through(environ)
+            except BaseException as exc:  # noqa: BLE001 (looked at below)
+                raised.append(exc)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(timeout=10)
+        assert not reader.is_alive(), "still reading the body 10 s on"
+        assert [type(exc) for exc in raised] == [BodyTimedOut]
+        assert 0.25 <= time.monotonic() - started < 5
+        assert environ[BODY_TIMED_OUT] is True
+        assert wsgi_input.failed is True
+        assert sock.gettimeout() is None
     finally:
         close()

@@ -1,20 +1,28 @@
-"""Delivering: one delivery per endpoint for each new alert, each try claimed once, sent through
-the guarded session and logged; retries with backoff; an endpoint failing for days is turned off
-and its owners told.
+"""Delivering: one delivery per endpoint for each new alert, each try claimed once in the
+webhook lane (the ``webhooks`` cluster), made under one overall deadline (``transport``) and
+logged; retries with backoff; an endpoint failing for days is turned off and its owners told.
+
+A slow endpoint cannot hold the lane: a try lasts at most WEBHOOK_TIMEOUT_SECONDS, one endpoint
+has at most WEBHOOK_ENDPOINT_CONCURRENCY tries in flight (claimed under its row lock; the rest
+wait their turn, which a finished try hands on), and a delivery is claimed only while it has
+tries left. A try whose worker stopped (killed at the lane's task limit, a crash) is logged as
+failed when its lease runs out, and counts like any other failure.
 """
 
 from __future__ import annotations
 
+import http.client
 import logging
 import time
+from collections import Counter
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-import requests
 import urllib3
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db.models import F, Q
+from django.db import transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -24,14 +32,20 @@ from django_q.tasks import async_task
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, Membership
 from posting.alerts.display import absolute
-from posting.alerts.webhooks.guard import WebhookRefused, check_url, guarded_session
+from posting.alerts.webhooks import transport
+from posting.alerts.webhooks.guard import WebhookRefused
 from posting.alerts.webhooks.payload import alert_payload, request_for
 from posting.models import Alert, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 
 SEND_TASK = "posting.tasks.webhook_send"
+#: The lane every try runs in (settings.Q_CLUSTER["ALT_CLUSTERS"]); never the default or
+#: uploads cluster.
+WEBHOOKS_CLUSTER = "webhooks"
 HEAD_BYTES = 500
+#: What the log says of a try whose worker stopped before it could say anything.
+STOPPED = "worker stopped mid-try"
 State = WebhookDelivery.State
 
 
@@ -60,97 +74,182 @@ def deliveries_create(alerts: list[Alert]) -> list[int]:
 
 
 def enqueue(delivery_id: int) -> None:
-    async_task(SEND_TASK, delivery_id, task_name=f"webhook {delivery_id}", group="webhooks")
+    """Queue one try of a delivery in the webhook lane (its id only: never a secret)."""
+    async_task(
+        SEND_TASK,
+        delivery_id,
+        cluster=WEBHOOKS_CLUSTER,
+        task_name=f"webhook {delivery_id}",
+        group="webhooks",
+    )
 
 
 def deliveries_due(*, now: datetime | None = None) -> int:
-    """Queue every pending delivery whose next try is due (the retries). Returns how many."""
+    """Queue the pending deliveries whose next try is due: retries, deliveries that waited for
+    their endpoint's turn, and tries whose worker stopped (their lease ran out). At most an
+    endpoint's share of them each, oldest first. Returns how many."""
     now = now or timezone.now()
-    due = list(
-        WebhookDelivery.objects.filter(
-            state=State.PENDING, next_attempt_at__isnull=False, next_attempt_at__lte=now
-        ).values_list("pk", flat=True)[:500]
-    )
-    for delivery_id in due:
+    due = WebhookDelivery.objects.filter(
+        state=State.PENDING, next_attempt_at__isnull=False, next_attempt_at__lte=now
+    ).order_by("next_attempt_at", "pk")
+    per_endpoint: Counter[int] = Counter()
+    queued = 0
+    for delivery_id, endpoint_id in due.values_list("pk", "endpoint_id")[:500]:
+        if per_endpoint[endpoint_id] >= settings.WEBHOOK_ENDPOINT_CONCURRENCY:
+            continue
+        per_endpoint[endpoint_id] += 1
         enqueue(delivery_id)
-    return len(due)
+        queued += 1
+    return queued
 
 
 def delivery_send(*, delivery_id: int) -> str:
-    """Make one try of a pending delivery, if it is due and nobody else is making it."""
-    now = timezone.now()
-    # The claim: the next try moves past this one's longest possible duration, so a second
-    # worker (or a redelivered task) finds nothing due.
-    lease = now + timedelta(seconds=2 * settings.WEBHOOK_TIMEOUT_SECONDS + 30)
-    claimed = (
-        WebhookDelivery.objects.filter(pk=delivery_id, state=State.PENDING)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        .update(next_attempt_at=lease, attempts=F("attempts") + 1)
-    )
-    if claimed != 1:
-        return "not claimed"
-    delivery = WebhookDelivery.objects.select_related("endpoint__workspace").get(pk=delivery_id)
+    """Make one try of a pending delivery, if it is due, has tries left, its endpoint has a
+    free slot and nobody else is making it."""
+    outcome, delivery = _claim(delivery_id)
+    if delivery is None:
+        return outcome
     endpoint = delivery.endpoint
-    if not endpoint.enabled:
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            state=State.FAILED, next_attempt_at=None
-        )
-        return "endpoint disabled"
-    number = WebhookAttempt.objects.filter(delivery=delivery).count() + 1
+    now = timezone.now()
     status, head, ok = None, "", False
     started = time.monotonic()
     try:
-        check_url(endpoint.url)
         body, headers = request_for(endpoint, delivery)
-        timeout = settings.WEBHOOK_TIMEOUT_SECONDS
-        with (
-            guarded_session() as session,
-            session.post(
-                endpoint.url,
-                data=body,
-                headers=headers,
-                timeout=(timeout, timeout),
-                allow_redirects=False,
-                stream=True,
-            ) as response,
-        ):
-            status = response.status_code
-            head = response.raw.read(HEAD_BYTES, decode_content=True).decode("utf-8", "replace")
-            ok = 200 <= status < 300
+        answer = transport.post(
+            endpoint.url,
+            body=body,
+            headers=headers,
+            seconds=settings.WEBHOOK_TIMEOUT_SECONDS,
+            head=HEAD_BYTES,
+        )
+        status = answer.status
+        head = answer.head.decode("utf-8", "replace")
+        ok = 200 <= status < 300
     except WebhookRefused as exc:
         head = exc.message
-    except requests.Timeout:
-        head = "timeout"
-    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-        # urllib3's own errors reach here from reading the body (a bad gzip body, a stall):
-        # each is one failed try, logged and counted like any other.
+    except transport.DeadlinePassed:
+        head = f"no answer within {settings.WEBHOOK_TIMEOUT_SECONDS:g} s"
+    except (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError) as exc:
+        # urllib3's own errors reach here from reading the body (a bad gzip body): each is one
+        # failed try, logged and counted like any other.
         head = f"{type(exc).__name__}"
     duration = int((time.monotonic() - started) * 1000)
+    done = timezone.now()
+    with transaction.atomic():
+        # The row and the release of the claim together: a worker stopping between them would
+        # otherwise be logged a second time as stopped.
+        _log(delivery, at=now, status=status, duration_ms=duration, head=head, ok=ok)
+        if ok:
+            _update(delivery, state=State.DELIVERED, delivered_at=done, next_attempt_at=None)
+        elif delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
+            _update(delivery, state=State.FAILED, next_attempt_at=None)
+        else:
+            delay = timedelta(seconds=settings.WEBHOOK_RETRY_SECONDS * 2 ** (delivery.attempts - 1))
+            _update(delivery, next_attempt_at=done + delay)
+    if ok:
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
+    else:
+        _after_failure(endpoint, done)
+    _hand_on_turn(endpoint.pk, after=delivery.pk)
+    return "delivered" if ok else "failed"
+
+
+def _claim(delivery_id: int) -> tuple[str, WebhookDelivery | None]:
+    """Claim the next try of a delivery; ``(outcome, delivery)``, the delivery only when this
+    worker is to make the try. A try whose worker stopped is logged here, and counted."""
+    endpoint_id = (
+        WebhookDelivery.objects.filter(pk=delivery_id).values_list("endpoint_id", flat=True).first()
+    )
+    if endpoint_id is None:
+        return "not claimed", None
+    outcome, delivery, stopped = _claim_locked(delivery_id, endpoint_id)
+    if stopped:
+        _after_failure(delivery.endpoint, timezone.now())
+        if outcome != "claimed":
+            _hand_on_turn(endpoint_id, after=delivery_id)
+    return outcome, (delivery if outcome == "claimed" else None)
+
+
+def _claim_locked(delivery_id: int, endpoint_id: int) -> tuple[str, WebhookDelivery | None, bool]:
+    """``(outcome, delivery, whether its last try's worker stopped)`` under the endpoint's
+    lock."""
+    with transaction.atomic():
+        # Every claim of one endpoint's tries takes the endpoint's row lock first, so counting
+        # its tries in flight and claiming one are a single step across workers and clusters.
+        endpoint = WebhookEndpoint.objects.select_for_update().filter(pk=endpoint_id).first()
+        now = timezone.now()
+        delivery = (
+            WebhookDelivery.objects.filter(pk=delivery_id, state=State.PENDING)
+            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+            .first()
+        )
+        if endpoint is None or delivery is None:
+            return "not claimed", None, False
+        delivery.endpoint = endpoint
+        stopped = delivery.claimed_until is not None
+        if stopped:
+            # Due again while still claimed: the lease ran out, so its worker stopped mid-try.
+            _log(delivery, at=delivery.claimed_until, status=None, duration_ms=0, head=STOPPED)
+            _update(delivery, claimed_until=None)
+        if not endpoint.enabled:
+            _update(delivery, state=State.FAILED, next_attempt_at=None)
+            return "endpoint disabled", delivery, stopped
+        if delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
+            _update(delivery, state=State.FAILED, next_attempt_at=None)
+            return "failed", delivery, stopped
+        in_flight = WebhookDelivery.objects.filter(
+            endpoint=endpoint, state=State.PENDING, claimed_until__gt=now
+        ).count()
+        if in_flight >= settings.WEBHOOK_ENDPOINT_CONCURRENCY:
+            # Its turn comes when a try of the endpoint ends (_hand_on_turn), or at the next
+            # scan (deliveries_due): deferred, never dropped.
+            if delivery.next_attempt_at is None:
+                _update(delivery, next_attempt_at=now)
+            return "deferred", delivery, stopped
+        # The lease outlasts the lane's task limit, after which the try is certainly over.
+        lease = now + timedelta(seconds=settings.WEBHOOK_TASK_TIMEOUT + 15)
+        _update(
+            delivery, attempts=delivery.attempts + 1, claimed_until=lease, next_attempt_at=lease
+        )
+    return "claimed", delivery, stopped
+
+
+def _hand_on_turn(endpoint_id: int, *, after: int) -> None:
+    """A try of the endpoint ended: queue its next due delivery other than this one (whose
+    retry, after its delay, comes with the scan), so deliveries that waited for the endpoint's
+    turn go on at once."""
+    nxt = (
+        WebhookDelivery.objects.filter(
+            endpoint_id=endpoint_id, state=State.PENDING, next_attempt_at__lte=timezone.now()
+        )
+        .exclude(pk=after)
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if nxt is not None:
+        enqueue(nxt)
+
+
+def _log(delivery, *, at, status, duration_ms, head, ok=False) -> None:
+    number = WebhookAttempt.objects.filter(delivery=delivery).count() + 1
     WebhookAttempt.objects.create(
         delivery=delivery,
         number=number,
-        at=now,
+        at=at,
         status=status,
-        duration_ms=duration,
+        duration_ms=duration_ms,
         response_head=head[:HEAD_BYTES],
         ok=ok,
     )
-    done = timezone.now()
-    if ok:
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            state=State.DELIVERED, delivered_at=done, next_attempt_at=None
-        )
-        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
-        return "delivered"
-    if delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            state=State.FAILED, next_attempt_at=None
-        )
-    else:
-        delay = timedelta(seconds=settings.WEBHOOK_RETRY_SECONDS * 2 ** (delivery.attempts - 1))
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=done + delay)
-    _after_failure(endpoint, done)
-    return "failed"
+
+
+def _update(delivery: WebhookDelivery, **fields) -> None:
+    """Write ``fields`` (and release the claim, unless this is the claim)."""
+    fields.setdefault("claimed_until", None)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(delivery, name, value)
 
 
 def _after_failure(endpoint: WebhookEndpoint, now: datetime) -> None:

@@ -1,15 +1,23 @@
 """The owners' endpoints: add, delete, turn on or off, send a test event, send a delivery again.
-Each write checks the actor's role under lock and is written to the workspace's audit log.
+Each write checks the actor's role under lock and is written to the workspace's audit log. A
+test event and a redelivery each cost a try in the webhook lane, so together they are limited
+per endpoint (WEBHOOK_MANUAL_LIMIT in WEBHOOK_MANUAL_WINDOW_SECONDS), counted on the endpoint's
+row under its lock: every web process sees one count.
 """
 
 from __future__ import annotations
 
+import math
 import secrets
+import time
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts.access import lock_actor_role
 from accounts.audit import audit_record
@@ -20,6 +28,30 @@ from posting.alerts.webhooks.payload import TEST_EVENT, test_payload
 from posting.models import Alert, WebhookDelivery, WebhookEndpoint
 
 State = WebhookDelivery.State
+
+
+class DeliveryPending(Exception):
+    """A delivery still being tried cannot be sent again; ``message`` says so."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class WebhookRateLimited(Exception):
+    """Too many test events and redeliveries for one endpoint; ``message`` says when to try
+    again, ``seconds`` is how long that is."""
+
+    def __init__(self, seconds: int) -> None:
+        self.seconds = seconds
+        self.message = ngettext(
+            "This webhook was sent test events and redeliveries too often. Try again in "
+            "%(seconds)d second.",
+            "This webhook was sent test events and redeliveries too often. Try again in "
+            "%(seconds)d seconds.",
+            seconds,
+        ) % {"seconds": seconds}
+        super().__init__(self.message)
 
 
 def endpoint_create(
@@ -92,9 +124,11 @@ def endpoint_set_enabled(
 
 
 def endpoint_test(*, endpoint: WebhookEndpoint, actor: User, request=None) -> WebhookDelivery:
-    """Send a test event now (and retry it like any other)."""
+    """Send a test event now (and retry it like any other). Raises ``WebhookRateLimited``
+    when the endpoint's manual sends are used up for now."""
     with transaction.atomic():
         lock_actor_role(workspace=endpoint.workspace, actor=actor)
+        _count_manual_send(endpoint)
         delivery = WebhookDelivery.objects.create(
             endpoint=endpoint, event=TEST_EVENT, payload=test_payload(endpoint.workspace)
         )
@@ -110,13 +144,22 @@ def endpoint_test(*, endpoint: WebhookEndpoint, actor: User, request=None) -> We
 
 
 def delivery_redeliver(*, delivery: WebhookDelivery, actor: User, request=None) -> WebhookDelivery:
-    """Send a delivery again, with a fresh set of tries (the log keeps the earlier ones)."""
+    """Send a finished delivery again, with a fresh set of tries (the log keeps the earlier
+    ones). Raises ``DeliveryPending`` for one still being tried, ``WebhookRateLimited`` when the
+    endpoint's manual sends are used up for now."""
     endpoint = delivery.endpoint
     with transaction.atomic():
         lock_actor_role(workspace=endpoint.workspace, actor=actor)
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            state=State.PENDING, attempts=0, next_attempt_at=None, delivered_at=None
+        _count_manual_send(endpoint)
+        # Only a finished delivery: resetting one still being tried would start a second try
+        # beside the one in flight.
+        reset = (
+            WebhookDelivery.objects.filter(pk=delivery.pk)
+            .exclude(state=State.PENDING)
+            .update(state=State.PENDING, attempts=0, next_attempt_at=None, delivered_at=None)
         )
+        if reset != 1:
+            raise DeliveryPending(_("This delivery is still being tried; its log shows each try."))
         audit_record(
             workspace=endpoint.workspace,
             actor=actor,
@@ -128,6 +171,17 @@ def delivery_redeliver(*, delivery: WebhookDelivery, actor: User, request=None) 
         transaction.on_commit(lambda: enqueue(delivery.pk))
     delivery.refresh_from_db()
     return delivery
+
+
+def _count_manual_send(endpoint: WebhookEndpoint) -> None:
+    # The endpoint's row lock makes the look and the count one step for every process.
+    locked = WebhookEndpoint.objects.select_for_update().only("manual_sends").get(pk=endpoint.pk)
+    now = time.time()
+    window = settings.WEBHOOK_MANUAL_WINDOW_SECONDS
+    recent = [t for t in locked.manual_sends if isinstance(t, int | float) and t > now - window]
+    if len(recent) >= settings.WEBHOOK_MANUAL_LIMIT:
+        raise WebhookRateLimited(max(1, math.ceil(min(recent) + window - now)))
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(manual_sends=[*recent, now])
 
 
 def _new_secret() -> str:

@@ -1,20 +1,44 @@
 """Where a webhook may go. In production only https URLs whose every address is public are
-accepted, checked when the endpoint is saved, before each try, and again on the socket actually
-connected (a name that resolves elsewhere at connect time is refused too).
+accepted. The address is decided before connecting: the host is resolved once, every address it
+resolves to is checked, and the try connects to a checked address (``transport``), so a name
+that resolves elsewhere a moment later (DNS rebinding) never reaches the internal network.
+
+Hand-written rather than a library: requests-hardened (Saleor's, kept) pins the address too,
+but checks only the first one the name resolves to and calls ``is_private``, which on Python
+3.11 lets the IPv4-compatible ``::a9fe:a9fe`` through; advocate is unmaintained; the others
+(drawbridge, ssrfguard, egressweave) are young single-author httpx wrappers. And the try needs
+its own connection class anyway, for the overall deadline.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+import threading
+from dataclasses import dataclass
+from urllib.parse import SplitResult, urlsplit
 
-import requests
 from django.conf import settings
 from django.utils.translation import gettext as _
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+#: IPv6 forms that carry an IPv4 address, refused outright: a webhook never needs them, and
+#: where they route depends on relays or the operator (local-use NAT64 embeds the IPv4 address
+#: at a place only the operator knows; 6to4 and Teredo are deprecated relays; IPv4-compatible and
+#: IPv4-translated addresses are obsolete). Plus the 6to4 relays' own IPv4 anycast range.
+REFUSED_NETWORKS = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "64:ff9b:1::/48",  # local-use NAT64 (RFC 8215)
+        "2002::/16",  # 6to4 (RFC 3056, deprecated by RFC 7526)
+        "2001::/32",  # Teredo (RFC 4380)
+        "::/96",  # IPv4-compatible (RFC 4291, deprecated)
+        "::ffff:0:0:0/96",  # IPv4-translated (RFC 2765)
+        "192.88.99.0/24",  # 6to4 relay anycast
+    )
+)
+#: The well-known NAT64 prefix: here the embedded IPv4 address is checked instead, because on an
+#: IPv6-only network with DNS64 every IPv4-only host (public ones too) resolves into it.
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 class WebhookRefused(Exception):
@@ -25,81 +49,99 @@ class WebhookRefused(Exception):
         self.message = message
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where one try goes: the URL's parts and the checked addresses to connect to."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str
+    addresses: tuple[str, ...]
+
+
 def check_url(url: str) -> None:
-    """Raise ``WebhookRefused`` unless webhooks may be sent to ``url`` under the settings."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise WebhookRefused(_("Enter a full URL that starts with https://."))
-    if settings.WEBHOOK_REQUIRE_HTTPS and parts.scheme != "https":
-        raise WebhookRefused(_("Webhook URLs must start with https://."))
-    if settings.WEBHOOK_ALLOW_PRIVATE:
-        return
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError, ValueError):
-        raise WebhookRefused(_("The URL's host name could not be found.")) from None
-    if not infos or any(_forbidden(info[4][0]) for info in infos):
+    """Raise ``WebhookRefused`` unless webhooks may be sent to ``url`` under the settings (on
+    save; each try checks again)."""
+    _parts(url)
+    if not settings.WEBHOOK_ALLOW_PRIVATE:
+        target_for(url, timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
+
+
+def target_for(url: str, *, timeout: float) -> Target:
+    """``url`` resolved (within ``timeout`` seconds) and checked: raises ``WebhookRefused``
+    for a URL, or any address of its host, that webhooks may not go to."""
+    parts, port = _parts(url)
+    addresses = _resolve(parts.hostname, port, timeout)
+    if not settings.WEBHOOK_ALLOW_PRIVATE and not all(is_public(a) for a in addresses):
         raise WebhookRefused(
             _(
                 "The URL points to a private, loopback or reserved address; webhooks only go "
                 "to public addresses."
             )
         )
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return Target(parts.scheme, parts.hostname, port, path, addresses)
 
 
-def guarded_session() -> requests.Session:
-    """The session every try goes through: no proxy from the environment (it would hide the
-    real peer) and, unless private addresses are allowed, connections that check the address
-    they actually reached."""
-    session = requests.Session()
-    session.trust_env = False
-    if not settings.WEBHOOK_ALLOW_PRIVATE:
-        session.mount("http://", _PublicAdapter(max_retries=0))
-        session.mount("https://", _PublicAdapter(max_retries=0))
-    return session
+def _parts(url: str) -> tuple[SplitResult, int]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WebhookRefused(_("Enter a full URL that starts with https://."))
+    if settings.WEBHOOK_REQUIRE_HTTPS and parts.scheme != "https":
+        raise WebhookRefused(_("Webhook URLs must start with https://."))
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise WebhookRefused(_("Enter a full URL that starts with https://.")) from None
+    return parts, port
 
 
-def _forbidden(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return not ip.is_global or ip.is_multicast
+def is_public(address: str) -> bool:
+    """Whether webhooks may connect to ``address``: a global unicast address, after looking
+    through the IPv6 forms that carry an IPv4 one."""
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        elif ip in NAT64:
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if any(ip.version == net.version and ip in net for net in REFUSED_NETWORKS):
+        return False
+    return ip.is_global and not ip.is_multicast
 
 
-class _PublicOnly:
-    """A connection that checks the address it actually connected to (DNS may have changed
-    between the check and the connect)."""
+def _resolve(host: str, port: int, timeout: float) -> tuple[str, ...]:
+    try:
+        return (str(ipaddress.ip_address(host)),)  # a literal address: nothing to look up
+    except ValueError:
+        pass
+    # getaddrinfo has no timeout of its own (the system resolver's can be long, and the
+    # owner's name server may be slow on purpose): it runs in a thread the try waits for only
+    # until its deadline. A lookup left behind ends on the resolver's own timeout.
+    found: dict = {}
 
-    def _new_conn(self):
-        sock = super()._new_conn()
-        peer = sock.getpeername()[0]
-        if _forbidden(peer):
-            sock.close()
-            raise WebhookRefused(_("The URL resolved to a private address when connecting."))
-        return sock
+    def lookup() -> None:
+        try:
+            found["infos"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError, ValueError) as exc:
+            found["error"] = exc
 
-
-class _PublicHTTPConnection(_PublicOnly, HTTPConnection):
-    pass
-
-
-class _PublicHTTPSConnection(_PublicOnly, HTTPSConnection):
-    pass
-
-
-class _PublicHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _PublicHTTPConnection
-
-
-class _PublicHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _PublicHTTPSConnection
-
-
-class _PublicAdapter(HTTPAdapter):
-    def init_poolmanager(self, *args, **kwargs):
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": _PublicHTTPPool,
-            "https": _PublicHTTPSPool,
-        }
+    thread = threading.Thread(target=lookup, name="webhook-resolve", daemon=True)
+    thread.start()
+    thread.join(max(timeout, 0))
+    infos = found.get("infos")
+    if not infos:
+        raise WebhookRefused(_("The URL's host name could not be found."))
+    addresses = []
+    for family, *_rest, sockaddr in infos:
+        if family in (socket.AF_INET, socket.AF_INET6) and sockaddr[0] not in addresses:
+            addresses.append(sockaddr[0])
+    if not addresses:
+        raise WebhookRefused(_("The URL's host name could not be found."))
+    return tuple(addresses)

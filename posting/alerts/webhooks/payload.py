@@ -95,22 +95,33 @@ def test_payload(workspace: Workspace) -> dict:
 
 
 def slack_text(payload: dict) -> str:
-    """One Slack message with the same facts as the JSON body (English: a channel is shared)."""
+    """One Slack message with the same facts as the JSON body (English: a channel is shared).
+
+    Every fact is text from outside (a description, names, Taisly's words) and is escaped as
+    Slack's formatting rules ask (``&``, ``<``, ``>``), so ``<!channel>`` or a
+    ``<url|label>`` of someone else's stays text; only the link this function builds is a link.
+    """
+    workspace = _slack(payload["workspace"]["name"])
     if payload["event"] == TEST_EVENT:
-        return f"taisly-dash test event for workspace *{payload['workspace']['name']}*."
-    lines = [f"*{payload['workspace']['name']}*: {payload['kind'].replace('_', ' ')}"]
+        return f"taisly-dash test event for workspace *{workspace}*."
+    lines = [f"*{workspace}*: {_slack(payload['kind'].replace('_', ' '))}"]
     if payload["post"]:
-        description = (payload["post"]["description"] or "(no description)")[:200]
+        description = _slack((payload["post"]["description"] or "(no description)")[:200])
         lines.append(f"Post: <{payload['post']['url']}|{description}>")
     if payload["platform"]:
         account = payload["platform"]["name"] or payload["platform"]["id"]
-        lines.append(f"Account: {payload['network']} {account}")
+        lines.append(f"Account: {_slack(payload['network'])} {_slack(account)}")
     if payload["code"]:
-        lines.append(f"Code: `{payload['code']}`")
+        lines.append(f"Code: `{_slack(payload['code'])}`")
     for key in ("explanation", "fix"):
         if payload.get(key):
-            lines.append(payload[key])
+            lines.append(_slack(payload[key]))
     return "\n".join(lines)
+
+
+def _slack(text) -> str:
+    # Slack's "Escaping text": these three characters, and only these, as HTML entities.
+    return str(text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
