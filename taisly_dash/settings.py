@@ -16,6 +16,7 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from taisly_dash import logs
 from taisly_dash.env import (
     env_bool,
     env_choice,
@@ -111,9 +112,15 @@ INSTALLED_APPS = [
     "posting",
     "oversight",
     "sandbox",
+    # The project itself: the request id carried into tasks (taisly_dash/apps.py).
+    "taisly_dash",
 ]
 
 MIDDLEWARE = [
+    # First: every log line of a request carries its id (taisly_dash/requestid.py), and the
+    # metrics time the whole of it (taisly_dash/metrics/requests.py).
+    "taisly_dash.requestid.RequestIdMiddleware",
+    "taisly_dash.metrics.requests.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -427,6 +434,9 @@ SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
 SESSION_COOKIE_HTTPONLY = True
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+# Prometheus may scrape each web container on the private network over plain HTTP (README, "Logs
+# and metrics"); /metrics still needs its bearer token.
+SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
 # HSTS: a year in production, off elsewhere (a browser would remember it for localhost). With
 # include-subdomains and preload on there, as cookiecutter-django does, `check --deploy` is clean;
@@ -591,16 +601,24 @@ Q_CLUSTER = {
     },
 }
 
-# --- Logging ----------------------------------------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {
-        # Django's own console handler would print every line twice with ours.
-        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
-        "django.db.backends": {"level": "WARNING"},
-    },
-}
+# --- Logging and metrics ----------------------------------------------------------------------
+# plain (the default) or json: one JSON object per line, for a log collector (taisly_dash/logs.py).
+# Every line of a request, and of the tasks it queues, carries its request id.
+LOG_FORMAT = env_choice("LOG_FORMAT", logs.FORMATS, "plain")
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, not {LOG_LEVEL!r}"
+    )
+LOGGING = logs.logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)
+# Take the request id from the X-Request-ID header a proxy in front sets (when well formed:
+# 8-128 letters, digits, ".", "_" or "-"); false: always make a new one.
+REQUEST_ID_TRUST_HEADER = env_bool("REQUEST_ID_TRUST_HEADER", True)
+# /metrics (Prometheus) answers only a request with "Authorization: Bearer <METRICS_TOKEN>";
+# unset, /metrics is a 404 (taisly_dash/metrics/).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+if PRODUCTION and METRICS_TOKEN and len(METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured(
+        "METRICS_TOKEN must be at least 32 random characters: "
+        'python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
+    )

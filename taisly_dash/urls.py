@@ -7,6 +7,7 @@ from accounts.access import require_staff_two_factor
 from posting.alerts import views as alert_views
 from posting.reporting import views as reporting_views
 from taisly_dash import views
+from taisly_dash.metrics import views as metrics_views
 
 # The admin logs in through allauth's log-in, so its rate limits and two-factor step apply too;
 # and in production staff set up two-factor sign-in before any admin page, as for oversight.
@@ -28,6 +29,8 @@ urlpatterns = [
     path("", reporting_views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    # Prometheus, with METRICS_TOKEN only (a 404 without it set).
+    path("metrics", metrics_views.metrics, name="metrics"),
     # allauth's views with what is ours on top (accounts/views_auth.py), then allauth's own:
     # log-in, sign-up, email verification and change, password reset and change, two-factor.
     path("login/", views_auth.LoginView.as_view(), name="account_login"),

@@ -53,6 +53,7 @@ PER_USER_ROUTES = {
     "home": "the user's own workspace list",
     "healthz": "load balancer probe, reveals no workspace",
     "readyz": "readiness probe: database, migrations, cache table, clusters; no workspace",
+    "metrics": "Prometheus: only with the METRICS_TOKEN bearer token (a session is no help)",
     "account_login": "logging in (allauth's view, our template)",
     "account_signup": "redirects a logged-in user home",
     "account_change_password": "the user's own password",
