@@ -93,7 +93,7 @@ def seed(count: int, keys: list[str]) -> dict:
         for workspace, _role in demo.values()
     }
     if not any(posts.values()):
-        raise SystemExit("The demo workspaces have no posts: did `manage.py demo` reach the sandbox?")
+        raise SystemExit("The demo workspaces have no posts: did the demo reach the sandbox?")
     return {"password": password, "people": people, "posts": posts}
 
 

@@ -300,11 +300,10 @@ class StreamedForm:
         head = b""
         for name, value in fields:
             head += (
-                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
-                f"{value}\r\n"
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
             ).encode()
         head += (
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"{file_field}\"; "
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; '
             f'filename="{path.name}"\r\nContent-Type: video/mp4\r\n\r\n'
         ).encode()
         self.head, self.path = head, path
@@ -322,12 +321,19 @@ class StreamedForm:
         yield self.tail
 
 
-def browse(browser: Browser, person: Person, plan: Plan, deadline: float, rng: random.Random):
-    """Pages until the deadline: first one of each (from a place in the list of its own), so a
-    short run sees every kind, then picked by weight."""
+def browse(
+    browser: Browser,
+    person: Person,
+    plan: Plan,
+    deadline: float,
+    rng: random.Random,
+    first: int,
+) -> None:
+    """Pages until the deadline: first one of each, from ``first`` on in the list (the people
+    start at places spread over it, so even a short run sees every kind), then picked by
+    weight."""
     weights = [weight for _kind, weight, _path, _htmx in PAGES]
-    start = rng.randrange(len(PAGES))
-    tour = list(PAGES[start:] + PAGES[:start])
+    tour = list(PAGES[first:] + PAGES[:first])
     with_posts = [code for code in person.workspaces if plan.posts.get(code)]
     while time.monotonic() < deadline:
         kind, _weight, path, htmx = tour.pop(0) if tour else rng.choices(PAGES, weights)[0]
@@ -403,6 +409,8 @@ def run_people(plan: Plan, recorder: Recorder) -> dict:
     started = time.monotonic()
     deadline = started + plan.seconds
     jobs = []
+    browsing = sum(1 for person in plan.people if not person.upload_to)
+    place = 0  # of this browsing person among them all
     for index, (browser, person) in enumerate(zip(browsers, plan.people, strict=True)):
         if not logged_in[index]:
             continue
@@ -410,7 +418,11 @@ def run_people(plan: Plan, recorder: Recorder) -> dict:
             jobs.append(lambda b=browser, p=person: upload(b, p, plan, deadline, uploads))
         else:
             rng = random.Random(plan.seed * 1000 + index)
-            jobs.append(lambda b=browser, p=person, r=rng: browse(b, p, plan, deadline, r))
+            first = place * len(PAGES) // browsing % len(PAGES)
+            place += 1
+            jobs.append(
+                lambda b=browser, p=person, r=rng, f=first: browse(b, p, plan, deadline, r, f)
+            )
     _in_threads(jobs, limit=len(jobs))
     window = time.monotonic() - started
     for browser in browsers:
