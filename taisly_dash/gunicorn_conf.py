@@ -17,6 +17,9 @@ threads = int(os.environ.get("WEB_THREADS", "8"))
 timeout = 600
 # On SIGTERM (docker stop) requests in flight get this long to finish, inside Docker's 10 s.
 graceful_timeout = 8
+# An idle connection stays open longer than the proxy in front keeps one (nginx, AWS: 60 s), so
+# the proxy closes it, never gunicorn while a request is on its way (its default 2 s lost some).
+keepalive = 75
 # No access log: a review link carries its token in the URL, and secrets are never logged.
 # gunicorn 24+ opens a control socket under $HOME, which the image's user cannot write (and
 # nothing here uses it).

@@ -34,6 +34,17 @@ HEADLINES = {
         "growth_ratio_history",
         "growth_ratio_calendar",
     ),
+    "load": (
+        "users",
+        "seconds",
+        "requests",
+        "errors",
+        "p50_ms",
+        "p99_ms",
+        "rps",
+        "web_rss_mb",
+        "worker_rss_mb",
+    ),
     "sync": (
         "alert_p95_s_pro",
         "alert_p95_s_starter",
