@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from accounts.access import get_workspace_for_user
-from accounts.inputs import in_range, out_of_range_sentence
+from accounts.inputs import FIRST_DAY, LAST_DAY, in_range, out_of_range_sentence
 from posting.planning.selectors import calendar_days
 
 MONTH_PER_DAY = 4
@@ -121,7 +121,12 @@ def _parse_month(value: str | None, today: date) -> tuple[date, str]:
     match = _MONTH.fullmatch(value)
     if match:
         year, month = int(match[1]), int(match[2])
-        if 1 <= month <= 12 and in_range(date(year, month, 1)):
+        # Year 0 is no year at all to ``date``: the bounds' years are checked before it is made.
+        if (
+            1 <= month <= 12
+            and FIRST_DAY.year <= year <= LAST_DAY.year
+            and in_range(date(year, month, 1))
+        ):
             return date(year, month, 1), ""
     return today.replace(day=1), _unreadable(value, month=True)
 

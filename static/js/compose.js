@@ -258,8 +258,11 @@
       setMessages(errors, [msg.msgUploadFailed]);
     });
     // Refused with a sentence: too many uploads of this person at once (429), a body too slow
-    // (408). The answer says why: show it like a refused form.
-    form.addEventListener("htmx:beforeSwap", function (event) {
+    // (408). The answer says why: show it like a refused form. htmx fires beforeSwap on the
+    // target (#compose, the form's parent), not on the form, so it is caught on the document.
+    document.addEventListener("htmx:beforeSwap", function (event) {
+      var config = event.detail.requestConfig;
+      if (!config || config.elt !== form) return;
       var status = event.detail.xhr.status;
       if (status === 429 || status === 408) {
         event.detail.shouldSwap = true;

@@ -526,3 +526,34 @@ def test_schedule_a_post_from_compose_then_cancel_it_from_its_page(
     assert post.state == Post.State.CANCELLED
     assert sandbox_posts(sandbox, connected_ws["api_key"]) == []
     assert csp_violations == []
+
+
+def test_too_many_uploads_at_once_is_said_on_the_page_with_javascript(
+    page: Page,
+    live_server,
+    bob,
+    workspace,
+    connected_ws,
+    video_file,
+    settings,
+    csp_violations,  # noqa: F811
+):
+    """The 429 for one upload too many is swapped in like a refused form: htmx fires its
+    beforeSwap on the target, not on the form, and a listener on the form never heard it,
+    so the click ended in silence."""
+    from posting.models import UploadInProgress
+
+    settings.POST_UPLOADS_PER_USER = 1
+    UploadInProgress.objects.create(
+        user=bob, workspace=workspace, expires_at=timezone.now() + timedelta(hours=1)
+    )
+    log_in(page, live_server, bob)
+    open_compose(page, live_server, workspace)
+    page.get_by_label("TikTok").check()
+    page.get_by_label("Video", exact=True).set_input_files(video_file("clip.mp4"))
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.get_by_test_id("compose-submit").click()
+    assert answer.value.status == 429
+    expect(page.locator("#compose")).to_contain_text("You already have 1 upload on its way in")
+    assert not Post.objects.exists()
+    assert csp_violations == []

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.django_db
 
 EXTREMES = [
     "0001-01-01",
+    "0000-01",
     "1-01-01",
     "9999-12-31",
     "10000-01-01",
@@ -139,6 +140,7 @@ def test_a_date_out_of_bounds_is_a_sentence_beside_the_list(member, workspace):
     [
         ("posting:calendar", "month", "9999-12"),
         ("posting:calendar", "month", "2026-13"),
+        ("posting:calendar", "month", "0000-01"),  # year 0: no date at all, was a 500
         ("posting:calendar_week", "date", "0001-01-01"),
         ("posting:calendar_week", "date", "x" * 5000),
     ],
