@@ -26,7 +26,7 @@ from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -522,8 +522,11 @@ def _invitation_allowed(*, inviter: User, email: str, now) -> None:
     """Invitation emails carry a workspace name the inviter typed: only a verified account may
     send them, and only so many an hour, per inviter and per invited address. Counted from the
     invitations themselves (withdrawn ones too: their email went out), with the inviter's row
-    locked, so two requests at once cannot both take the last one."""
+    locked, so two requests at once cannot both take the last one; and, for the per-address
+    count, which several inviters share, a lock on the address for the rest of the transaction
+    (two inviters at once would otherwise both see the address under its limit)."""
     User.objects.select_for_update().filter(pk=inviter.pk).exists()
+    _lock_invited_address(email)
     if not email_verified(user=inviter):
         raise ValidationError(
             _(
@@ -565,6 +568,18 @@ def _invitation_allowed(*, inviter: User, email: str, now) -> None:
             text,
             code="invitation_limit",
             params={"limit": limit, "minutes": minutes, "email": email},
+        )
+
+
+def _lock_invited_address(email: str) -> None:
+    """Serialise invitations to one address until the transaction ends. On PostgreSQL a
+    transaction-level advisory lock on the address's hash (a collision only serialises two
+    addresses); SQLite has one writer at a time already."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", ["invitation-address:" + email.lower()]
         )
 
 

@@ -127,3 +127,54 @@ def test_the_limit_counts_across_workspaces_of_the_same_inviter(
     assert _invite(client, second, "b@example.test").status_code == 302
     assert _invite(client, second, "c@example.test").status_code == 422
     assert Workspace.objects.count() >= 2 and len(mailoutbox) == 2
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_several_inviters_at_once_cannot_pass_one_addresss_limit(settings, monkeypatch):
+    """Six verified owners, each in its own thread with its own connection (as separate web
+    processes are), invite one address at the same moment: the per-address limit still holds.
+    Each one lingers a moment after the check, inside its transaction, as a busy server would."""
+    import threading
+    import time
+
+    from django.db import connection
+
+    settings.INVITATIONS_PER_ADDRESS_PER_HOUR = 2
+    owners = []
+    for i in range(6):
+        user = verified_user(f"owner{i}@example.test", f"Owner {i}")
+        owners.append((user, services.workspace_create(name=f"W{i}", owner=user)))
+    checked = services._invitation_allowed
+
+    def slow_check(**kwargs):
+        checked(**kwargs)
+        time.sleep(0.3)
+
+    monkeypatch.setattr(services, "_invitation_allowed", slow_check)
+    barrier = threading.Barrier(len(owners))
+    outcomes: list[str] = []
+
+    def invite(user, workspace) -> None:
+        try:
+            barrier.wait(timeout=10)
+            services.invitation_create(
+                workspace=workspace,
+                email="target@example.test",
+                role="viewer",
+                inviter=user,
+                request=RequestFactory().get("/"),
+            )
+            outcomes.append("sent")
+        except ValidationError:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=invite, args=pair) for pair in owners]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == ["refused"] * 4 + ["sent"] * 2
+    assert Invitation.objects.filter(email="target@example.test").count() == 2
