@@ -50,7 +50,13 @@ def save_draft(client, workspace, video_path, **data):
 
 
 def test_saving_a_draft_keeps_the_video_and_asks_taisly_nothing(
-    login, bob, workspace, connected_ws, video_file, calls, no_queue  # noqa: F811
+    login,
+    bob,
+    workspace,
+    connected_ws,
+    video_file,
+    calls,
+    no_queue,  # noqa: F811
 ):
     response, _payload = save_draft(login(bob), workspace, video_file(), description="Later")
     draft = Draft.objects.get()
@@ -107,7 +113,14 @@ def test_the_drafts_page_lists_them_with_a_fixed_number_of_queries(
 
 
 def test_a_draft_is_edited_then_sent_later_as_a_scheduled_post(
-    login, bob, workspace, connected_ws, video_file, sandbox, no_queue, calls  # noqa: F811
+    login,
+    bob,
+    workspace,
+    connected_ws,
+    video_file,
+    sandbox,
+    no_queue,
+    calls,  # noqa: F811
 ):
     client = login(bob)
     save_draft(client, workspace, video_file(), description="First words")
