@@ -15,9 +15,9 @@ from accounts.models import AuditEvent
 from posting import tasks
 from posting.models import Draft, Post
 from posting.sending import cleanup, limits, queueing
-from tests.posting.sandbox_posts import calls  # noqa: F401 (fixture)
+from tests.posting.sandbox_posts import *  # noqa: F403 (fixtures)
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
-from tests.posting.upload_fixtures import compose_data, platform, sandbox_posts
+from tests.posting.upload_fixtures import compose_data, sandbox_posts
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,7 +56,7 @@ def test_saving_a_draft_keeps_the_video_and_asks_taisly_nothing(
     connected_ws,
     video_file,
     calls,
-    no_queue,  # noqa: F811
+    no_queue,
 ):
     response, _payload = save_draft(login(bob), workspace, video_file(), description="Later")
     draft = Draft.objects.get()
@@ -120,7 +120,7 @@ def test_a_draft_is_edited_then_sent_later_as_a_scheduled_post(
     video_file,
     sandbox,
     no_queue,
-    calls,  # noqa: F811
+    calls,
 ):
     client = login(bob)
     save_draft(client, workspace, video_file(), description="First words")

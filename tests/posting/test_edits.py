@@ -16,7 +16,7 @@ from posting import tasks
 from posting.models import Alert, Post
 from posting.sending import decisions, edits, queueing
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
-from tests.posting.upload_fixtures import compose_data, compose_url, platform, sandbox_posts
+from tests.posting.upload_fixtures import compose_data, compose_url, sandbox_posts
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -16,7 +16,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from accounts.models import AuditEvent
-from posting.models import RepostRule, Platform, Post
+from posting.models import Platform, Post, RepostRule
 from posting.sending import forward, queueing, receive
 from posting.sending import views as compose_views
 from posting.sending.uploadhandlers import LimitedTemporaryFileUploadHandler
