@@ -95,7 +95,7 @@ class PostFieldsForm(forms.Form):
         self.networks = [n for n in networks if n]
         for network in self.networks:
             self.fields[CAPTION_PREFIX + network] = forms.CharField(
-                label=network,
+                label=_("Caption for %(network)s") % {"network": network},
                 required=False,
                 max_length=DESCRIPTION_LIMIT,
                 widget=forms.Textarea(attrs={"rows": 2}),
@@ -112,8 +112,9 @@ class PostFieldsForm(forms.Form):
     def clean_cover_second(self) -> float:
         return self.cleaned_data.get("cover_second") or 0.0
 
-    def caption_fields(self) -> list[forms.BoundField]:
-        return [self[CAPTION_PREFIX + network] for network in self.networks]
+    def caption_fields(self) -> list[tuple[str, forms.BoundField]]:
+        """(network, its caption field) for each network that may have its own caption."""
+        return [(network, self[CAPTION_PREFIX + network]) for network in self.networks]
 
     def clean(self) -> dict:
         data = super().clean()

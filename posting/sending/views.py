@@ -241,9 +241,9 @@ def _form_plan(form: PostFieldsForm, platforms) -> list[groups.CaptionGroup]:
     picked = [p for p in platforms if p.taisly_id in chosen]
     captions = {}
     if form["separate_captions"].value():
-        for field in form.caption_fields():
+        for network, field in form.caption_fields():
             if (field.value() or "").strip():
-                captions[field.label] = field.value().strip()
+                captions[network] = field.value().strip()
     return groups.caption_plan(picked, form["description"].value() or "", captions)
 
 

@@ -235,7 +235,19 @@
       hints.classList.toggle("is-hidden", shown === 0);
     }
 
+    // Only the chosen networks' own captions are offered (all of them without JavaScript; the
+    // server ignores those of networks not chosen).
+    function showCaptionFields() {
+      var networks = {};
+      chosenNetworks().forEach(function (box) { networks[box.dataset.network] = true; });
+      form.querySelectorAll("[data-caption-for]").forEach(function (field) {
+        var network = field.dataset.captionFor;
+        field.classList.toggle("is-hidden", !Object.prototype.hasOwnProperty.call(networks, network));
+      });
+    }
+
     function count() {
+      showCaptionFields();
       var seen = {};
       var over = [];
       counters.textContent = "";
@@ -278,7 +290,7 @@
     count();
 
     function showSchedule() {
-      var later = form.querySelector("input[name='when'][value='later']");
+      var later = form.querySelector("input[type='radio'][name='when'][value='later']");
       if (schedule && later) schedule.classList.toggle("is-hidden", !later.checked);
     }
     showSchedule();
