@@ -286,6 +286,12 @@ class AuditEvent(models.Model):
         WEBHOOK_DISABLED = "webhook.disabled", _("Webhook disabled")
         WEBHOOK_TESTED = "webhook.tested", _("Webhook test event sent")
         WEBHOOK_REDELIVERED = "webhook.redelivered", _("Webhook delivery sent again")
+        DRAFT_SAVED = "draft.saved", _("Draft saved")
+        DRAFT_SENT = "draft.sent", _("Draft sent")
+        DRAFT_DELETED = "draft.deleted", _("Draft deleted")
+        POST_EDIT_REQUESTED = "post.edit_requested", _("Scheduled post edit requested")
+        POST_EDITED = "post.edited", _("Scheduled post edited")
+        POST_EDIT_FAILED = "post.edit_failed", _("Scheduled post edit not made")
 
     workspace = models.ForeignKey(
         Workspace, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"

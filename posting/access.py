@@ -15,7 +15,7 @@ from accounts.access import (
     get_workspace_for_user,
     uuid_or_404,
 )
-from posting.models import Alert, Post, RepostRule, WebhookDelivery, WebhookEndpoint
+from posting.models import Alert, Draft, Post, RepostRule, WebhookDelivery, WebhookEndpoint
 
 
 def get_post_for_user(request: HttpRequest, code, post_code) -> tuple[Post, WorkspaceAccess]:
@@ -40,6 +40,29 @@ def get_post_for_user_rw(request: HttpRequest, code, post_code) -> tuple[Post, W
     if not access.can_write:
         raise PermissionDenied
     return post, access
+
+
+def get_draft_for_user(request: HttpRequest, code, draft_code) -> tuple[Draft, WorkspaceAccess]:
+    """The draft ``draft_code`` of workspace ``code`` and the user's access; 404 for outsiders
+    and for a draft of another workspace. Two queries."""
+    access = get_workspace_for_user(request, code)
+    draft = (
+        Draft.objects.select_related("author")
+        .filter(workspace=access.workspace, code=uuid_or_404(draft_code))
+        .first()
+    )
+    if draft is None:
+        raise Http404
+    draft.workspace = access.workspace
+    return draft, access
+
+
+def get_draft_for_user_rw(request: HttpRequest, code, draft_code) -> tuple[Draft, WorkspaceAccess]:
+    """As ``get_draft_for_user``, and 403 unless the user may write (owner or editor)."""
+    draft, access = get_draft_for_user(request, code, draft_code)
+    if not access.can_write:
+        raise PermissionDenied
+    return draft, access
 
 
 def get_repost_rule_for_user(

@@ -52,6 +52,13 @@ urlpatterns = [
     path("posts/<uuid:post_code>/adopt/", sending.post_adopt, name="post_adopt"),
     path("posts/<uuid:post_code>/give-up/", sending.post_give_up, name="post_give_up"),
     path("posts/<uuid:post_code>/recheck/", sending.post_recheck, name="post_recheck"),
+    path("posts/<uuid:post_code>/edit/", sending.post_edit_view, name="post_edit"),
+    # --- drafts ---
+    path("drafts/", sending.draft_list, name="drafts"),
+    path("drafts/new/", sending.draft_create, name="draft_create"),
+    path("drafts/<uuid:draft_code>/", sending.draft_detail, name="draft"),
+    path("drafts/<uuid:draft_code>/send/", sending.draft_send, name="draft_send"),
+    path("drafts/<uuid:draft_code>/delete/", sending.draft_delete, name="draft_delete"),
     # --- end compose and upload ---
     # --- alerts, alert emails, webhooks, retry of failed platforms ---
     path("alerts/", alerts.alert_list, name="alerts"),

@@ -4,6 +4,7 @@ Workspace ─┬─ MirrorState (when each part was last synced)              mi
            ├─ Platform* (a connected social account; marked gone)       mirror.py
            ├─ RepostRule* (from one platform to others)                 mirror.py
            ├─ Post* ─── PostResult* (one per platform)                  posts.py
+           ├─ Draft* (a post saved without sending; keeps its video)     drafts.py
            ├─ UploadInProgress* (per user, while a body arrives)         uploads.py
            ├─ Alert* ─── AlertRead*, AlertPreference* (per member)     alerts.py
            └─ WebhookEndpoint* ─── WebhookDelivery* ─── WebhookAttempt* webhooks.py
@@ -11,6 +12,7 @@ TaislyConnection ─┬─ TaislyRequest* (the ledger), KeyBudget (per key)  led
 """
 
 from posting.models.alerts import Alert, AlertPreference, AlertRead
+from posting.models.drafts import Draft
 from posting.models.ledger import KeyBudget, TaislyRequest
 from posting.models.mirror import (
     DESCRIPTION_LIMIT,
@@ -33,6 +35,7 @@ __all__ = [
     "Alert",
     "AlertPreference",
     "AlertRead",
+    "Draft",
     "KeyBudget",
     "MirrorState",
     "Network",

@@ -25,6 +25,11 @@ class Post(models.Model):
         SEND_FAILED = "send_failed", _("Send failed")
         NEEDS_CHECK = "needs_check", _("Needs a check")
         CANCELLED = "cancelled", _("Cancelled")
+        #: An edit was asked for: the uploads worker will cancel the post at Taisly and make it
+        #: again with the edit (``posting.sending.edits``).
+        EDITING = "editing", _("Edit waiting")
+        #: The uploads worker has claimed the edit and is cancelling the original at Taisly.
+        REPLACING = "replacing", _("Being edited")
 
     class Origin(models.TextChoices):
         DASHBOARD = "dashboard", _("Made in the dashboard")
@@ -83,6 +88,19 @@ class Post(models.Model):
     #: next try reads history before it sends anything.
     must_reconcile = models.BooleanField(default=False)
 
+    #: One post with a caption per network is one Taisly post per distinct caption: the first
+    #: is the group's lead (``group`` is NULL), the others point at it. Pages show a group as
+    #: its lead, with every member's platforms (``posting.sending.groups``).
+    group = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="group_members"
+    )
+    #: On a group's lead while an edit waits for the uploads worker: the edit to make (the
+    #: time, the cover and each caption's platforms), read by ``posting.sending.edits``.
+    edit_pending = models.JSONField(default=dict, blank=True)
+    #: The Taisly post an edit cancelled to make this one again; set until it is SENT again, so
+    #: a failed re-create can say that nothing is scheduled now.
+    replaced_taisly_id = models.CharField(max_length=64, blank=True)
+
     #: A retry of another post's failed platforms (issue "Nothing fails silently").
     retry_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
@@ -118,7 +136,12 @@ class Post(models.Model):
     @property
     def is_local_pending(self) -> bool:
         """True while the dashboard still has the post's fate in its hands."""
-        return self.state in (self.State.QUEUED, self.State.SENDING)
+        return self.state in (
+            self.State.QUEUED,
+            self.State.SENDING,
+            self.State.EDITING,
+            self.State.REPLACING,
+        )
 
 
 class PostResult(models.Model):

@@ -21,6 +21,7 @@ from django.db.models import (
     F,
     JSONField,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
     Value,
@@ -102,8 +103,11 @@ def workspace_members(workspace: Workspace) -> list[Membership]:
 
 
 def history_posts(workspace: Workspace) -> QuerySet[Post]:
-    """The workspace's posts, newest first: the history list before its filters."""
-    return Post.objects.filter(workspace=workspace).order_by("-created_at", "-id")
+    """The workspace's posts, newest first: the history list before its filters. A post with a
+    caption per network is one row (its group's lead, with every member's results)."""
+    return Post.objects.filter(workspace=workspace, group__isnull=True).order_by(
+        "-created_at", "-id"
+    )
 
 
 def history_page(
@@ -118,9 +122,9 @@ def history_page(
 def overview(workspace: Workspace, *, now: datetime) -> dict:
     """The overview block of a workspace: its latest posts, the failures nobody has looked at
     yet (and whether there are more) and its next scheduled posts. Three queries."""
-    latest = _for_list(Post.objects.filter(workspace=workspace)).order_by("-created_at", "-id")[
-        :OVERVIEW_POSTS
-    ]
+    latest = _for_list(Post.objects.filter(workspace=workspace, group__isnull=True)).order_by(
+        "-created_at", "-id"
+    )[:OVERVIEW_POSTS]
     unseen = PostResult.objects.filter(
         post__workspace=workspace, status=Status.FAILED, seen_at__isnull=True
     )
@@ -226,10 +230,13 @@ class _JSONArrayAgg(Aggregate):
 
 
 def _json_of(related, *fields):
-    """A post's ``related`` rows as one JSON array of [fields…], read inside the post's row."""
+    """A post's ``related`` rows as one JSON array of [fields…], read inside the post's row;
+    a group's lead (a caption per network) has its members' rows too."""
     return Subquery(
-        related.filter(post=OuterRef("pk"))
-        .values("post")
+        related.filter(Q(post=OuterRef("pk")) | Q(post__group=OuterRef("pk")))
+        .order_by()
+        .annotate(one=Value(1))
+        .values("one")
         .annotate(rows=_JSONArrayAgg(JSONArray(*fields)))
         .values("rows"),
         output_field=JSONField(),

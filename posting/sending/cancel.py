@@ -24,6 +24,7 @@ from accounts.audit import audit_record
 from accounts.models import AuditEvent, Membership, User
 from posting.models import Post
 from posting.sending.errors import PostActionError
+from posting.sending.groups import group_rows
 from posting.taisly import TaislyRejected
 from posting.taisly.gateway import TaislyActionError, taisly_for
 
@@ -40,9 +41,12 @@ def can_cancel(post: Post, now=None) -> bool:
     )
 
 
-def _refusal(post: Post, now) -> str | None:
+def refusal(post: Post, now) -> str | None:
+    """Why ``post`` cannot be cancelled (or edited) now; None when it can."""
     if post.state == Post.State.CANCELLED:
         return _("This post was already cancelled.")
+    if post.state in (Post.State.EDITING, Post.State.REPLACING):
+        return _("This post is being edited. Wait until the edit is done, then try again.")
     if post.state in (Post.State.QUEUED, Post.State.SENDING):
         return _(
             "This post is still on its way to Taisly. It can be cancelled once Taisly has "
@@ -57,11 +61,31 @@ def _refusal(post: Post, now) -> str | None:
 
 def post_cancel(*, post: Post, actor: User, request: HttpRequest | None = None) -> Post:
     """Cancel a scheduled post at Taisly (which deletes it there) and mark it CANCELLED here.
+    A post with a caption per network is one Taisly post per caption: each is cancelled in turn.
 
     Raises ``RoleRequired`` when the actor may not write (checked under lock), and
     ``PostActionError`` with a sentence when the post cannot be cancelled or Taisly refuses or
-    cannot be reached.
+    cannot be reached (saying which parts were cancelled before, if any).
     """
+    rows = [r for r in group_rows(post) if r.state != Post.State.CANCELLED] or [post]
+    done: list[str] = []
+    for row in rows:
+        row.workspace = post.workspace
+        try:
+            _cancel_row(row, actor, request)
+        except PostActionError as exc:
+            if not done:
+                raise
+            raise PostActionError(
+                _("Cancelled for %(networks)s. %(reason)s")
+                % {"networks": ", ".join(done), "reason": exc.message}
+            ) from None
+        done.extend(p.network for p in row.target_platforms.all())
+    post.refresh_from_db()
+    return post
+
+
+def _cancel_row(post: Post, actor: User, request: HttpRequest | None) -> Post:
     with transaction.atomic():
         # Raises RoleRequired (a PermissionDenied: the view answers 403) for a viewer, a staff
         # member looking in, or someone demoted since the page was shown.
@@ -71,9 +95,9 @@ def post_cancel(*, post: Post, actor: User, request: HttpRequest | None = None) 
             roles=(Membership.Role.OWNER, Membership.Role.EDITOR),
         )
         locked = Post.objects.select_for_update().get(pk=post.pk)
-        refusal = _refusal(locked, timezone.now())
-        if refusal:
-            raise PostActionError(refusal)
+        why = refusal(locked, timezone.now())
+        if why:
+            raise PostActionError(why)
         taisly_id = locked.taisly_id
 
     try:

@@ -2,7 +2,9 @@
 
 The video of a post stays in storage ``POST_VIDEO_RETAIN_DAYS`` after it was sent (or cancelled,
 or given up), so a failed platform can be retried from it; ``videos_cleanup`` (daily) deletes it
-then. A retry shares its original's file, and a file already gone is not an error. The same
+then. A draft's video is never deleted here: it stays until the draft is deleted (or sent, when
+its post takes it over), bounded by the workspace's storage limit.
+A retry shares its original's file, and a file already gone is not an error. The same
 code serves local disk and an S3-compatible bucket (Django's storage API); a storage that fails
 (a bucket that does not answer) stops the run and leaves the rest for the next day's, marked as
 kept. The upload temp dir is always this machine's own: each machine cleans its own.
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from posting.models import Post
@@ -40,13 +42,17 @@ def videos_cleanup(*, now: datetime | None = None) -> CleanupOutcome:
     post was cancelled or given up), and upload temp files abandoned for more than a day."""
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.POST_VIDEO_RETAIN_DAYS)
+    past = Q(state=State.SENT, sent_at__lt=cutoff) | Q(
+        state__in=(State.CANCELLED, State.SEND_FAILED), updated_at__lt=cutoff
+    )
+    # A group's members share its lead's file (posting.sending.groups): it goes with the lead,
+    # once every member is past its retention too. Drafts are not posts: never deleted here.
+    member_kept = Post.objects.filter(group=OuterRef("pk")).exclude(past)
     done = (
-        Post.objects.filter(video_deleted_at__isnull=True)
+        Post.objects.filter(video_deleted_at__isnull=True, group__isnull=True)
         .exclude(video="")
-        .filter(
-            Q(state=State.SENT, sent_at__lt=cutoff)
-            | Q(state__in=(State.CANCELLED, State.SEND_FAILED), updated_at__lt=cutoff)
-        )
+        .filter(past)
+        .exclude(Exists(member_kept))
     )
     deleted, failed = 0, False
     for post in done.only("pk", "code", "video").iterator():
@@ -56,7 +62,7 @@ def videos_cleanup(*, now: datetime | None = None) -> CleanupOutcome:
             logger.exception("Cleanup: the video of post %s could not be deleted", post.code)
             failed = True
             break
-        Post.objects.filter(pk=post.pk).update(video="", video_deleted_at=now)
+        Post.objects.filter(Q(pk=post.pk) | Q(group=post.pk)).update(video="", video_deleted_at=now)
         deleted += 1
     temp_deleted = _temp_files_cleanup(now)
     limits.uploads_expired_cleanup(now=now)  # left by processes that died mid-upload

@@ -1,5 +1,11 @@
-"""The compose form. The video itself is checked in ``posting.sending.probe``; this form checks the
-rest (platforms, caption length per network, when) and normalises it for ``receive.post_create``."""
+"""The compose form, the draft form and the edit form. The video itself is checked in
+``posting.sending.probe``; these check the rest (platforms, the caption for all and any caption
+per network, each within its network's length, when) and normalise it for the services
+(``receive.post_create``, ``drafts``, ``edits``).
+
+A caption per network: a checkbox ("A different caption for some networks", a CSS toggle that
+needs no JavaScript) and one field per network of the workspace (``caption_<network>``); an
+empty one takes the caption for all. Only when the box is ticked do they count."""
 
 from __future__ import annotations
 
@@ -23,7 +29,12 @@ def description_too_long_sentence(network: str, limit, count) -> str:
     ) % {"network": network, "limit": limit, "count": count}
 
 
-class ComposeForm(forms.Form):
+CAPTION_PREFIX = "caption_"
+
+
+class PostFieldsForm(forms.Form):
+    """What every post form asks: accounts, captions, when, cover (and a one-time id)."""
+
     WHEN_NOW = "now"
     WHEN_LATER = "later"
 
@@ -65,20 +76,30 @@ class ComposeForm(forms.Form):
             attrs={"step": "0.1", "min": "0", "max": f"{VIDEO_MAX_SECONDS:g}"}
         ),
     )
-    video = forms.FileField(
-        label=gettext_lazy("Video"),
-        error_messages={"required": gettext_lazy("Choose a video to upload.")},
-        widget=forms.ClearableFileInput(
-            attrs={"accept": "video/*,.mp4,.mov,.mkv,.webm,.avi,.flv,.mpeg,.mpg"}
-        ),
+    separate_captions = forms.BooleanField(
+        label=gettext_lazy("A different caption for some networks"), required=False
     )
 
-    def __init__(self, *args, workspace, **kwargs) -> None:
+    def __init__(self, *args, workspace, networks: list[str] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.workspace = workspace
         self.fields["platforms"].queryset = Platform.objects.filter(
             workspace=workspace, connected=True, gone_at__isnull=True
         )
+        #: The networks that may have a caption of their own: those of the workspace's usable
+        #: accounts (one query, unless the caller knows them).
+        if networks is None:
+            networks = sorted(
+                set(self.fields["platforms"].queryset.values_list("network", flat=True))
+            )
+        self.networks = [n for n in networks if n]
+        for network in self.networks:
+            self.fields[CAPTION_PREFIX + network] = forms.CharField(
+                label=_("Caption for %(network)s") % {"network": network},
+                required=False,
+                max_length=DESCRIPTION_LIMIT,
+                widget=forms.Textarea(attrs={"rows": 2}),
+            )
         if not self.is_bound:
             self.initial.setdefault("token", uuid.uuid4())
         self.fields["token"].error_messages["required"] = _(
@@ -91,15 +112,32 @@ class ComposeForm(forms.Form):
     def clean_cover_second(self) -> float:
         return self.cleaned_data.get("cover_second") or 0.0
 
+    def caption_fields(self) -> list[tuple[str, forms.BoundField]]:
+        """(network, its caption field) for each network that may have its own caption."""
+        return [(network, self[CAPTION_PREFIX + network]) for network in self.networks]
+
     def clean(self) -> dict:
         data = super().clean()
         description = data.get("description") or ""
+        captions = {}
+        if data.get("separate_captions"):
+            for network in self.networks:
+                own = (data.get(CAPTION_PREFIX + network) or "").strip()
+                if own:
+                    captions[network] = own
+        data["captions"] = captions
+        # Each network's own caption is held to its own limit (X's 100 characters bind X's
+        # caption only); the caption for all to the limit of every network that takes it.
+        told = set()
         for platform in data.get("platforms") or ():
             limit = description_limit(platform.network)
-            if len(description) > limit:
+            own = captions.get(platform.network)
+            text = own if own else description
+            if len(text) > limit and platform.network not in told:
+                told.add(platform.network)
+                field = CAPTION_PREFIX + platform.network if own else "description"
                 self.add_error(
-                    "description",
-                    description_too_long_sentence(platform.network, limit, len(description)),
+                    field, description_too_long_sentence(platform.network, limit, len(text))
                 )
         if data.get("when") == self.WHEN_LATER:
             moment: datetime | None = data.get("scheduled_at")
@@ -129,3 +167,58 @@ class ComposeForm(forms.Form):
         else:
             data["scheduled_at"] = None
         return data
+
+
+class ComposeForm(PostFieldsForm):
+    video = forms.FileField(
+        label=gettext_lazy("Video"),
+        error_messages={"required": gettext_lazy("Choose a video to upload.")},
+        widget=forms.ClearableFileInput(
+            attrs={"accept": "video/*,.mp4,.mov,.mkv,.webm,.avi,.flv,.mpeg,.mpg"}
+        ),
+    )
+
+
+class DraftForm(PostFieldsForm):
+    """A draft's page: everything may change; a new video replaces the kept one."""
+
+    video = forms.FileField(
+        label=gettext_lazy("Replace the video"),
+        required=False,
+        widget=forms.ClearableFileInput(
+            attrs={"accept": "video/*,.mp4,.mov,.mkv,.webm,.avi,.flv,.mpeg,.mpg"}
+        ),
+    )
+
+
+class EditForm(PostFieldsForm):
+    """A scheduled post's edit: captions, accounts, time and cover (the video stays). It stays
+    scheduled: the time is required."""
+
+    def clean(self) -> dict:
+        self.cleaned_data["when"] = self.WHEN_LATER
+        return super().clean()
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["when"].required = False
+        self.fields["scheduled_at"].required = True
+        self.fields["scheduled_at"].error_messages["required"] = _(
+            "Choose the date and time to post at."
+        )
+
+
+def initial_from(post_or_draft, platforms, captions: dict, *, when: str) -> dict:
+    """A form's initial values from a post's group or a draft."""
+    initial = {
+        "platforms": [p.taisly_id for p in platforms],
+        "description": post_or_draft.description,
+        "cover_second": post_or_draft.cover_second,
+        "when": when,
+        "separate_captions": bool(captions),
+    }
+    if post_or_draft.scheduled_at:
+        initial["scheduled_at"] = timezone.localtime(post_or_draft.scheduled_at)
+    for network, caption in captions.items():
+        initial[CAPTION_PREFIX + network] = caption
+    return initial

@@ -1,5 +1,6 @@
 """What one person and one workspace may have at once: uploads being received per person
-(``POST_UPLOADS_PER_USER``) and kept videos per workspace (``WORKSPACE_VIDEO_STORAGE_MB``).
+(``POST_UPLOADS_PER_USER``) and kept videos per workspace (``WORKSPACE_VIDEO_STORAGE_MB``:
+posts' videos within their retention, and every draft's video).
 
     compose POST ──upload_take──> UploadInProgress row (refused past the per-person limit)
          │ body read, probed
@@ -24,7 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from accounts.models import User, Workspace
-from posting.models import Post, UploadInProgress
+from posting.models import Draft, Post, UploadInProgress
 from posting.sending.errors import PostActionError
 from taisly_dash.wsgi_input import body_seconds
 
@@ -113,7 +114,8 @@ def storage_check(*, workspace: Workspace, size: int) -> None:
         _(
             "This workspace already keeps %(used)s of videos and may keep %(limit)s, so this "
             "video (%(size)s) does not fit. A video is deleted %(days)s days after its post "
-            "was sent, cancelled or given up, which frees space; a smaller video may fit now."
+            "was sent, cancelled or given up, and when its draft is deleted, which frees space; "
+            "a smaller video may fit now."
         )
         % {
             "used": storage.used_label,
@@ -125,13 +127,21 @@ def storage_check(*, workspace: Workspace, size: int) -> None:
 
 
 def kept_videos():
-    """Posts whose video is still kept. A retry of failed platforms shares its original's file:
-    it is counted once, with the original."""
-    return Post.objects.filter(video_deleted_at__isnull=True, retry_of__isnull=True).exclude(
-        video=""
-    )
+    """Posts whose video is still kept. A retry of failed platforms shares its original's file,
+    and so does each member of a post with a caption per network (``Post.group``): each file
+    is counted once, with its original or its group's lead."""
+    return Post.objects.filter(
+        video_deleted_at__isnull=True, retry_of__isnull=True, group__isnull=True
+    ).exclude(video="")
+
+
+def kept_drafts():
+    """Drafts not yet sent with a video: kept until the draft is sent (the post then owns the
+    file, and retention applies) or deleted."""
+    return Draft.objects.filter(sent_at__isnull=True).exclude(video="")
 
 
 def _kept_bytes(workspace: Workspace) -> int:
-    kept = kept_videos().filter(workspace=workspace)
-    return kept.aggregate(total=Sum("video_size"))["total"] or 0
+    posts = kept_videos().filter(workspace=workspace).aggregate(total=Sum("video_size"))
+    drafts = kept_drafts().filter(workspace=workspace).aggregate(total=Sum("video_size"))
+    return (posts["total"] or 0) + (drafts["total"] or 0)

@@ -75,12 +75,23 @@ def store_results(post: Post, results: Iterable[taisly.PostResult]) -> None:
 
 def fail(post: Post, reason: reasons.Sentence) -> None:
     """SEND_FAILED; ``reason`` builds the sentence (called once per shipped language)."""
+    if post.replaced_taisly_id:
+        # An edit cancelled the post at Taisly to make it again, and making it failed.
+        said = reason
+
+        def reason() -> str:
+            return _(
+                "The original was cancelled at Taisly for your edit, and the edited post could "
+                "not be made, so nothing is scheduled now. %(reason)s Use “Try sending again” "
+                "to send the edited post."
+            ) % {"reason": said()}
+
     stored = reasons.store(reason)
     Post.objects.filter(pk=post.pk, state__in=(State.SENDING, State.QUEUED)).update(
         state=State.SEND_FAILED, state_reason=stored, next_attempt_at=None
     )
     logger.info("Post %s: send failed: %s", post.code, reasons.shown(stored))
-    _raise_alerts(post)
+    raise_alerts(post)
 
 
 def needs_check(post: Post, reason: reasons.Sentence) -> None:
@@ -99,7 +110,7 @@ def needs_check(post: Post, reason: reasons.Sentence) -> None:
     if updated:
         when = timezone.now() + timedelta(seconds=settings.POST_RECHECK_SECONDS)
         queueing.schedule_once(queueing.RECHECK_TASK, post, when, f"recheck {post.attempts}")
-        _raise_alerts(post)
+        raise_alerts(post)
 
 
 def _set_sent(post, taisly_id, due, now, from_states) -> int:
@@ -113,10 +124,11 @@ def _set_sent(post, taisly_id, due, now, from_states) -> int:
         progress_bytes=F("progress_total"),
         send_candidates=[],
         must_reconcile=False,
+        replaced_taisly_id="",
     )
 
 
-def _raise_alerts(post: Post) -> None:
+def raise_alerts(post: Post) -> None:
     # SEND_FAILED and NEEDS_CHECK raise an alert now (the minute's alert scan would otherwise).
     try:
         alerts_for_sync(post.workspace)

@@ -16,11 +16,17 @@ from posting.models import Post
 UPLOADS_CLUSTER = "uploads"
 FORWARD_TASK = "posting.tasks.forward_post"
 RECHECK_TASK = "posting.tasks.recheck_post"
+EDIT_TASK = "posting.tasks.edit_post"
 
 
 def enqueue_forward(post_id: int) -> None:
     """Queue the forward task on the uploads cluster (the post id only: never a key)."""
     async_task(FORWARD_TASK, post_id, cluster=UPLOADS_CLUSTER, task_name=f"forward post {post_id}")
+
+
+def enqueue_edit(post_id: int) -> None:
+    """Queue an edit's cancel and re-create (``posting.sending.edits``) on the uploads cluster."""
+    async_task(EDIT_TASK, post_id, cluster=UPLOADS_CLUSTER, task_name=f"edit post {post_id}")
 
 
 def schedule_once(func: str, post: Post, when: datetime, what: str) -> None:

@@ -1,7 +1,10 @@
 """Receive a composed post: store its video, make the QUEUED post, and queue its forward.
 
     compose form ──post_create──> Post QUEUED (video in storage, one per idempotency token)
-        └─ on commit: forward_post(post_id) on the `uploads` cluster (``posting.sending.forward``)
+        │  a caption per network: one Post per distinct caption, the first the group's lead
+        │  (``posting.sending.groups``), all sharing the one stored video
+        └─ on commit: forward_post(post_id) on the `uploads` cluster (``posting.sending.forward``),
+           once per row
 
 The video stays in storage for ``POST_VIDEO_RETAIN_DAYS`` after sending;
 ``posting.sending.cleanup`` deletes it then.
@@ -12,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -25,7 +28,7 @@ from accounts.access import lock_writer
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, TaislyConnection, User, Workspace
 from posting.models import Platform, Post
-from posting.sending import limits, queueing
+from posting.sending import groups, limits, queueing
 from posting.sending.errors import PostActionError
 from posting.sending.probe import VideoFacts
 
@@ -43,9 +46,11 @@ def post_create(
     cover_second: float,
     scheduled_at: datetime | None,
     token: uuid.UUID,
+    captions: Mapping[str, str] | None = None,
     request: HttpRequest | None = None,
 ) -> Post:
     """Store the video and queue the post; its forward to Taisly starts once this commits.
+    Returns the post (with a caption per network: the lead of its group).
 
     The same ``token`` (one per rendering of the form) always gives the same post: a double
     click, a resubmitted form or a retried request returns the post the first one made.
@@ -62,48 +67,30 @@ def post_create(
         cover_second = 0.0
 
     post = Post(
-        workspace=workspace,
-        author=actor,
-        description=description,
-        cover_second=cover_second,
-        scheduled_at=scheduled_at,
-        due_at=scheduled_at,
-        state=Post.State.QUEUED,
         video_name=os.path.basename(video.name or "video")[:255],
         video_size=facts.size,
         video_duration=facts.duration,
         video_width=facts.width,
         video_height=facts.height,
-        idempotency_token=token,
     )
     # Saved before the transaction: with the temp dir on the media filesystem this is a rename,
     # and no lock is held while it happens. Removed again below if the row is not made.
-    post.video.save(_storage_name(video.name), video, save=False)
+    post.video.save(storage_name(video.name), video, save=False)
     try:
         with transaction.atomic():
             lock_writer(workspace=workspace, actor=actor)
             limits.storage_check(workspace=workspace, size=facts.size)
-            if not TaislyConnection.objects.filter(
-                workspace=workspace, status=TaislyConnection.Status.ACTIVE
-            ).exists():
-                raise PostActionError(
-                    _("This workspace has no working Taisly key, so nothing can be posted yet.")
-                )
-            ids = [p.pk for p in platforms]
-            usable = list(
-                Platform.objects.filter(
-                    workspace=workspace, pk__in=ids, connected=True, gone_at__isnull=True
-                )
+            usable = usable_platforms(workspace, platforms)
+            rows = groups.group_create(
+                workspace=workspace,
+                actor=actor,
+                plan=groups.caption_plan(usable, description, captions),
+                video=groups.video_fields(post),
+                cover_second=cover_second,
+                scheduled_at=scheduled_at,
+                token=token,
             )
-            if len(usable) != len(set(ids)):
-                raise PostActionError(
-                    _(
-                        "One of the chosen accounts is no longer connected in Taisly. Reload the "
-                        "page and choose again."
-                    )
-                )
-            post.save()
-            post.target_platforms.set(usable)
+            post = rows[0]
             audit_record(
                 workspace=workspace,
                 actor=actor,
@@ -114,10 +101,12 @@ def post_create(
                     "scheduled_at": scheduled_at.isoformat() if scheduled_at else None,
                     "video": post.video_name,
                     "size": post.video_size,
+                    **({"taisly_posts": len(rows)} if len(rows) > 1 else {}),
                 },
                 request=request,
             )
-            transaction.on_commit(lambda: queueing.enqueue_forward(post.pk))
+            for row in rows:
+                transaction.on_commit(lambda pk=row.pk: queueing.enqueue_forward(pk))
     except IntegrityError:
         # The other click of a double click made the post first (unique token).
         post.video.delete(save=False)
@@ -132,8 +121,36 @@ def post_create(
     return post
 
 
+def usable_platforms(workspace: Workspace, platforms: Sequence[Platform]) -> list[Platform]:
+    """``platforms`` as they are now, in their order, if a post may go to each of them; else
+    ``PostActionError`` (no working key, or an account no longer connected)."""
+    if not TaislyConnection.objects.filter(
+        workspace=workspace, status=TaislyConnection.Status.ACTIVE
+    ).exists():
+        raise PostActionError(
+            _("This workspace has no working Taisly key, so nothing can be posted yet.")
+        )
+    ids = [p.pk for p in platforms]
+    usable = {
+        p.pk: p
+        for p in Platform.objects.filter(
+            workspace=workspace, pk__in=ids, connected=True, gone_at__isnull=True
+        )
+    }
+    if len(usable) != len(set(ids)):
+        raise PostActionError(
+            _(
+                "One of the chosen accounts is no longer connected in Taisly. Reload the "
+                "page and choose again."
+            )
+        )
+    return [usable[pk] for pk in dict.fromkeys(ids)]
+
+
 def _post_for_token(workspace: Workspace, actor: User, token: uuid.UUID) -> Post | None:
     post = Post.objects.filter(idempotency_token=token).first()
+    if post is not None and post.group_id:
+        post = None  # a member's own token: no form made it
     if post is None:
         return None
     if post.workspace_id != workspace.pk or post.author_id != actor.pk:
@@ -142,7 +159,7 @@ def _post_for_token(workspace: Workspace, actor: User, token: uuid.UUID) -> Post
     return post
 
 
-def _storage_name(name: str | None) -> str:
+def storage_name(name: str | None) -> str:
     # The original name is kept in video_name; storage gets a name that cannot collide or
     # carry anything odd, with the extension Taisly uses to tell the container.
     extension = Path(name or "").suffix.lower()[:8] or ".mp4"

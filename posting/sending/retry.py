@@ -27,6 +27,7 @@ from accounts.models import AuditEvent, User
 from posting.models import Platform, Post, PostResult
 from posting.sending import queueing
 from posting.sending.errors import PostActionError
+from posting.sending.groups import group_rows
 
 #: A retry in these states still covers its platforms (a SEND_FAILED or CANCELLED one does not).
 LIVE_RETRY_STATES = (
@@ -88,42 +89,56 @@ def retry_plan(post: Post, results: list[PostResult] | None = None) -> RetryPlan
 
 
 def post_retry_failed(*, post: Post, actor: User, request=None) -> Post:
-    """Queue a new post of ``post``'s video for its failed platforms; returns the new post.
+    """Queue a new post of ``post``'s video for its failed platforms; returns the new post. A
+    post with a caption per network retries each of its Taisly posts that has failed platforms
+    (each with its own caption); the first retry is returned.
 
     Raises ``PermissionDenied`` unless ``actor`` may write (checked under lock), and
     ``PostActionError`` with the sentence of ``retry_plan`` when it cannot be done."""
     with transaction.atomic():
         lock_writer(workspace=post.workspace, actor=actor)
-        locked = Post.objects.select_for_update().get(pk=post.pk)
-        plan = retry_plan(locked)
-        if plan.refusal:
-            raise PostActionError(plan.refusal)
-        retry = Post.objects.create(
-            workspace=locked.workspace,
-            author=actor,
-            description=locked.description,
-            cover_second=locked.cover_second,
-            state=Post.State.QUEUED,
-            video=locked.video.name,
-            video_name=locked.video_name,
-            video_size=locked.video_size,
-            video_duration=locked.video_duration,
-            video_width=locked.video_width,
-            video_height=locked.video_height,
-            idempotency_token=uuid.uuid4(),
-            retry_of=locked,
-        )
-        retry.target_platforms.set(plan.platforms)
-        audit_record(
-            workspace=locked.workspace,
-            actor=actor,
-            action=AuditEvent.Action.POST_RETRIED_FAILED,
-            target=str(retry.code),
-            details={
-                "retry_of": str(locked.code),
-                "platforms": [p.network for p in plan.platforms],
-            },
-            request=request,
-        )
-        transaction.on_commit(lambda: queueing.enqueue_forward(retry.pk))
+        made: list[Post] = []
+        refusals: list[str] = []
+        for row in group_rows(post):
+            locked = Post.objects.select_for_update().get(pk=row.pk)
+            locked.workspace = post.workspace
+            plan = retry_plan(locked)
+            if plan.refusal:
+                refusals.append(plan.refusal)
+                continue
+            made.append(_retry_of(locked, plan, actor, request))
+        if not made:
+            raise PostActionError(refusals[0])
+    return made[0]
+
+
+def _retry_of(locked: Post, plan: RetryPlan, actor: User, request) -> Post:
+    retry = Post.objects.create(
+        workspace=locked.workspace,
+        author=actor,
+        description=locked.description,
+        cover_second=locked.cover_second,
+        state=Post.State.QUEUED,
+        video=locked.video.name,
+        video_name=locked.video_name,
+        video_size=locked.video_size,
+        video_duration=locked.video_duration,
+        video_width=locked.video_width,
+        video_height=locked.video_height,
+        idempotency_token=uuid.uuid4(),
+        retry_of=locked,
+    )
+    retry.target_platforms.set(plan.platforms)
+    audit_record(
+        workspace=locked.workspace,
+        actor=actor,
+        action=AuditEvent.Action.POST_RETRIED_FAILED,
+        target=str(retry.code),
+        details={
+            "retry_of": str(locked.code),
+            "platforms": [p.network for p in plan.platforms],
+        },
+        request=request,
+    )
+    transaction.on_commit(lambda: queueing.enqueue_forward(retry.pk))
     return retry

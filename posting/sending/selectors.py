@@ -1,16 +1,18 @@
-"""What the sending room's pages read: the compose form's choices, and the post page's results,
-targets, audit trail and retry box."""
+"""What the sending room's pages read: the compose form's choices, the post page's results,
+targets, group, audit trail and retry box, and the drafts (their list, and the planned ones
+between two times, for a calendar)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import BigIntegerField, Exists, OuterRef, Subquery, Sum, Value
+from django.core.paginator import Paginator
+from django.db.models import BigIntegerField, Exists, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from accounts.models import AuditEvent, TaislyConnection, Workspace
-from posting.models import Platform, Post, PostResult
-from posting.sending.limits import Storage, kept_videos, storage_limit
+from posting.models import Draft, Platform, Post, PostResult
+from posting.sending.limits import Storage, kept_drafts, kept_videos, storage_limit
 from posting.sending.retry import RetryPlan, retry_plan
 
 
@@ -59,6 +61,14 @@ def compose_state(workspace: Workspace) -> ComposeState:
         .annotate(total=Sum("video_size"))
         .values("total")
     )
+    drafts = (
+        kept_drafts()
+        .filter(workspace=OuterRef("pk"))
+        .order_by()
+        .values("workspace")
+        .annotate(total=Sum("video_size"))
+        .values("total")
+    )
     active = TaislyConnection.objects.filter(
         workspace=OuterRef("pk"), status=TaislyConnection.Status.ACTIVE
     )
@@ -66,7 +76,8 @@ def compose_state(workspace: Workspace) -> ComposeState:
         Workspace.objects.filter(pk=workspace.pk)
         .annotate(
             has_key=Exists(active),
-            used=Coalesce(Subquery(kept, output_field=BigIntegerField()), Value(0)),
+            used=Coalesce(Subquery(kept, output_field=BigIntegerField()), Value(0))
+            + Coalesce(Subquery(drafts, output_field=BigIntegerField()), Value(0)),
         )
         .values_list("has_key", "used")
         .get()
@@ -75,15 +86,22 @@ def compose_state(workspace: Workspace) -> ComposeState:
 
 
 def post_results(post: Post) -> list[PostResult]:
-    """The post's results with their platforms, in the post page's order (by network)."""
+    """The post's results with their platforms, in the post page's order (by network). A
+    group's lead (a caption per network) has its members' results too: it is one post."""
     return list(
-        post.results.select_related("platform", "repost_of").order_by("platform__network", "id")
+        PostResult.objects.filter(Q(post=post) | Q(post__group=post))
+        .select_related("platform", "repost_of")
+        .order_by("platform__network", "id")
     )
 
 
 def post_targets(post: Post) -> list[Platform]:
     """The platforms chosen for the post (what the page shows before Taisly reports results)."""
-    return list(post.target_platforms.order_by("network", "id"))
+    return list(
+        Platform.objects.filter(Q(targeted_by=post) | Q(targeted_by__group=post))
+        .distinct()
+        .order_by("network", "id")
+    )
 
 
 def post_events(post: Post, workspace: Workspace, *, limit: int) -> list[AuditEvent]:
@@ -93,3 +111,50 @@ def post_events(post: Post, workspace: Workspace, *, limit: int) -> list[AuditEv
             "-created_at", "-id"
         )[:limit]
     )
+
+
+def post_group_members(post: Post) -> list[Post]:
+    """The other Taisly posts of ``post``'s group (a caption per network), with their
+    platforms; empty for a post with one caption. Two queries when there are any."""
+    if post.group_id is not None:
+        return []
+    return list(Post.objects.filter(group=post).prefetch_related("target_platforms").order_by("id"))
+
+
+def drafts_page(workspace: Workspace, number, *, per_page: int):
+    """Page ``number`` of the workspace's open drafts, the latest changed first, each with its
+    author and accounts: three queries (the count, the drafts, their accounts)."""
+    drafts = (
+        Draft.objects.filter(workspace=workspace, sent_at__isnull=True)
+        .select_related("author")
+        .prefetch_related("target_platforms")
+        .order_by("-updated_at", "-id")
+    )
+    return Paginator(drafts, per_page).get_page(number)
+
+
+def drafts_planned_between(workspace: Workspace, start, end) -> list[dict]:
+    """Open drafts with a planned time in [start, end), as plain values for a calendar: code,
+    description, planned time and networks. One query."""
+    rows = (
+        Draft.objects.filter(
+            workspace=workspace, sent_at__isnull=True, scheduled_at__gte=start, scheduled_at__lt=end
+        )
+        .order_by("scheduled_at", "id")
+        .values("code", "description", "scheduled_at", "target_platforms__network")
+    )
+    drafts: dict = {}
+    for row in rows:
+        entry = drafts.setdefault(
+            row["code"],
+            {
+                "code": row["code"],
+                "description": row["description"],
+                "scheduled_at": row["scheduled_at"],
+                "networks": [],
+            },
+        )
+        network = row["target_platforms__network"]
+        if network and network not in entry["networks"]:
+            entry["networks"].append(network)
+    return list(drafts.values())

@@ -37,13 +37,21 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.access import WorkspaceAccess, get_workspace_for_user_rw
-from posting.access import get_post_for_user, get_post_for_user_rw
-from posting.mirror.selectors import mirror_of
+from accounts.access import WorkspaceAccess, get_workspace_for_user, get_workspace_for_user_rw
+from posting.access import (
+    get_draft_for_user,
+    get_draft_for_user_rw,
+    get_post_for_user,
+    get_post_for_user_rw,
+)
+from posting.mirror.selectors import mirror_of, repost_effects
 from posting.models import Post
 from posting.reporting import display
 from posting.sending import (
     decisions,
+    drafts,
+    edits,
+    groups,
     limits,
     probe,
     receive,
@@ -54,7 +62,13 @@ from posting.sending import (
 )
 from posting.sending.cancel import can_cancel, post_cancel
 from posting.sending.errors import PostActionError
-from posting.sending.forms import ComposeForm
+from posting.sending.forms import (
+    ComposeForm,
+    DraftForm,
+    EditForm,
+    PostFieldsForm,
+    initial_from,
+)
 from posting.sending.uploadhandlers import LimitedTemporaryFileUploadHandler
 from taisly_dash.htmx import HtmxHttpRequest, redirect_for
 from taisly_dash.request_body import UploadPolicy, accepts_files, body_length
@@ -105,31 +119,19 @@ def _compose(request: HtmxHttpRequest, access: WorkspaceAccess) -> HttpResponse:
         return _render_form(request, access, ComposeForm(workspace=workspace))
 
     form = ComposeForm(request.POST, request.FILES, workspace=workspace)
-    if getattr(request, "upload_too_large", False):
-        form.is_valid()  # keep what was typed before the file; the file itself is gone
-        form.errors.pop("video", None)
-        form.add_error("video", probe.too_large_sentence())
-        return _render_form(request, access, form, status=413)
-    if not form.is_valid():
-        return _render_form(request, access, form, status=422)
-
-    video = form.cleaned_data["video"]
-    try:
-        if not isinstance(video, TemporaryUploadedFile):  # the handler above always makes one
-            raise probe.VideoRejected(_("The upload could not be read. Try again."), code="upload")
-        facts = probe.probe_video(video.temporary_file_path(), name=video.name, size=video.size)
-    except probe.VideoRejected as exc:
-        form.add_error("video", exc.message)
-        return _render_form(request, access, form, status=422)
+    facts, refused = _checked_upload(request, access, form)
+    if refused is not None:
+        return refused
 
     try:
         post = receive.post_create(
             workspace=workspace,
             actor=request.user,
-            video=video,
+            video=form.cleaned_data["video"],
             facts=facts,
             platforms=list(form.cleaned_data["platforms"]),
             description=form.cleaned_data["description"],
+            captions=form.cleaned_data["captions"],
             cover_second=form.cleaned_data["cover_second"],
             scheduled_at=form.cleaned_data["scheduled_at"],
             token=form.cleaned_data["token"],
@@ -151,13 +153,40 @@ def _compose(request: HtmxHttpRequest, access: WorkspaceAccess) -> HttpResponse:
     return redirect("posting:post", code=workspace.code, post_code=post.code)
 
 
+def _checked_upload(
+    request: HtmxHttpRequest, access: WorkspaceAccess, form, *, required: bool = True
+) -> tuple[probe.VideoFacts | None, HttpResponse | None]:
+    """The form checked and its video probed: (facts, None), or (None, the form's page with
+    what is wrong). Without a video (a draft's page, where it is optional): (None, None)."""
+    if getattr(request, "upload_too_large", False):
+        form.is_valid()  # keep what was typed before the file; the file itself is gone
+        form.errors.pop("video", None)
+        form.add_error("video", probe.too_large_sentence())
+        return None, _render_form(request, access, form, status=413)
+    if not form.is_valid():
+        return None, _render_form(request, access, form, status=422)
+    video = form.cleaned_data.get("video")
+    if not video and not required:
+        return None, None
+    try:
+        if not isinstance(video, TemporaryUploadedFile):  # the handler above always makes one
+            raise probe.VideoRejected(_("The upload could not be read. Try again."), code="upload")
+        facts = probe.probe_video(video.temporary_file_path(), name=video.name, size=video.size)
+    except probe.VideoRejected as exc:
+        form.add_error("video", exc.message)
+        return None, _render_form(request, access, form, status=422)
+    return facts, None
+
+
 def _render_form(
     request: HtmxHttpRequest,
     access: WorkspaceAccess,
-    form: ComposeForm,
+    form: PostFieldsForm,
     *,
     status: int = 200,
     error: str | None = None,
+    template: str = "posting/compose.html",
+    extra: dict | None = None,
 ) -> HttpResponse:
     workspace = access.workspace
     selected = {str(v) for v in (form["platforms"].value() or [])}
@@ -183,11 +212,39 @@ def _render_form(
         "browser_messages": probe.browser_messages(),
         "storage": state.storage,
         "uploads_per_user": settings.POST_UPLOADS_PER_USER,
+        "reposts": [
+            {
+                "from_id": rule.from_platform.taisly_id,
+                "source": rule.from_platform.network,
+                "targets": ", ".join(p.network for p in rule.to_platforms.all()),
+            }
+            for rule in repost_effects(workspace)
+        ],
+        "cost": _cost(form, platforms),
+        **(extra or {}),
     }
-    template = "posting/compose.html"
     if request.htmx and request.method == "POST":
         template += "#compose-form"
     return render(request, template, context, status=status)
+
+
+def _cost(form: PostFieldsForm, platforms) -> groups.Cost | None:
+    """What sending the choices as submitted would cost (None before a submit: the page's
+    script counts it while the form is filled in)."""
+    plan = _form_plan(form, platforms) if form.is_bound else None
+    return groups.send_cost(plan) if plan is not None else None
+
+
+def _form_plan(form: PostFieldsForm, platforms) -> list[groups.CaptionGroup]:
+    """The Taisly posts the form's values (submitted or initial) make."""
+    chosen = {str(v) for v in (form["platforms"].value() or [])}
+    picked = [p for p in platforms if p.taisly_id in chosen]
+    captions = {}
+    if form["separate_captions"].value():
+        for network, field in form.caption_fields():
+            if (field.value() or "").strip():
+                captions[network] = field.value().strip()
+    return groups.caption_plan(picked, form["description"].value() or "", captions)
 
 
 # --- Progress ---------------------------------------------------------------------------------
@@ -327,6 +384,8 @@ PROGRESS_STATES = (
     Post.State.SENDING,
     Post.State.SEND_FAILED,
     Post.State.NEEDS_CHECK,
+    Post.State.EDITING,
+    Post.State.REPLACING,
 )
 
 AUDIT_LIMIT = 50
@@ -340,7 +399,12 @@ def post_url(post) -> str:
 @require_GET
 def post_detail(request: HttpRequest, code, post_code) -> HttpResponse:
     post, access = get_post_for_user(request, code, post_code)
+    if post.group_id:
+        # One Taisly post of a post with a caption per network: the post is its lead's page.
+        lead = Post.objects.only("code").get(pk=post.group_id)
+        return redirect("posting:post", code=access.workspace.code, post_code=lead.code)
     results = selectors.post_results(post)
+    members = selectors.post_group_members(post)
     summary = display.summarise(post, results)
     targets = selectors.post_targets(post) if not results else []
     events = selectors.post_events(post, access.workspace, limit=AUDIT_LIMIT)
@@ -354,6 +418,13 @@ def post_detail(request: HttpRequest, code, post_code) -> HttpResponse:
         "events": events,
         "mirror": mirror_of(access.workspace),
         "can_cancel": access.can_write and can_cancel(post),
+        "can_edit": access.can_write and edits.can_edit(post),
+        # The other Taisly posts of a post with a caption per network, and the progress of
+        # those the dashboard still has or that need a person.
+        "members": members,
+        "member_progress": [
+            progress_context(access, m) for m in members if m.state in PROGRESS_STATES
+        ],
         "sync_next": request.get_full_path(),
         # The upload's progress and decisions (one implementation: posting/_progress.html),
         # shown while the dashboard has the post and when it failed or needs a person.
@@ -421,3 +492,265 @@ def post_retry_failed(request: HttpRequest, code, post_code) -> HttpResponse:
     return redirect(
         reverse("posting:post", kwargs={"code": access.workspace.code, "post_code": new.code})
     )
+
+
+# --- Drafts -----------------------------------------------------------------------------------
+
+DRAFTS_PER_PAGE = 25
+
+
+def draft_url(draft) -> str:
+    return reverse("posting:draft", kwargs={"code": draft.workspace.code, "draft_code": draft.code})
+
+
+def _draft_fields(form: PostFieldsForm) -> drafts.DraftFields:
+    data = form.cleaned_data
+    return drafts.DraftFields(
+        platforms=list(data["platforms"]),
+        description=data["description"],
+        captions=data["captions"],
+        cover_second=data["cover_second"],
+        scheduled_at=data["scheduled_at"],
+    )
+
+
+def _with_upload(request: HtmxHttpRequest, access: WorkspaceAccess, form_for, then):
+    """Count the upload against its person (refused before the body is read), then ``then``."""
+    try:
+        upload = limits.upload_take(
+            user=request.user, workspace=access.workspace, size=body_length(request)
+        )
+    except limits.UploadLimitReached as exc:
+        return _render_form(request, access, form_for(), status=429, error=exc.message)
+    try:
+        return then()
+    finally:
+        limits.upload_release(upload)
+
+
+@accepts_files(VIDEO_UPLOAD)
+@csrf_exempt  # checked in _draft_create, once it is known who may post
+@never_cache
+@login_required
+@require_POST
+def draft_create(request: HtmxHttpRequest, code) -> HttpResponse:
+    """The compose form's "Save as draft": the video is kept, nothing goes to Taisly."""
+    access = get_workspace_for_user_rw(request, code)
+    return _with_upload(
+        request,
+        access,
+        lambda: ComposeForm(workspace=access.workspace),
+        lambda: _draft_create(request, access),
+    )
+
+
+@csrf_protect
+def _draft_create(request: HtmxHttpRequest, access: WorkspaceAccess) -> HttpResponse:
+    form = ComposeForm(request.POST, request.FILES, workspace=access.workspace)
+    facts, refused = _checked_upload(request, access, form)
+    if refused is not None:
+        return refused
+    try:
+        draft = drafts.draft_create(
+            workspace=access.workspace,
+            actor=request.user,
+            video=form.cleaned_data["video"],
+            facts=facts,
+            fields=_draft_fields(form),
+            token=form.cleaned_data["token"],
+            request=request,
+        )
+    except PostActionError as exc:
+        form.add_error(None, exc.message)
+        return _render_form(request, access, form, status=422)
+    messages.success(request, _("The draft is saved. Nothing was sent to Taisly."))
+    return redirect_for(request, draft_url(draft))
+
+
+@never_cache
+@login_required
+@require_GET
+def draft_list(request: HttpRequest, code) -> HttpResponse:
+    access = get_workspace_for_user(request, code)
+    page = selectors.drafts_page(
+        access.workspace, request.GET.get("page"), per_page=DRAFTS_PER_PAGE
+    )
+    context = {"access": access, "workspace": access.workspace, "page": page}
+    return render(request, "posting/drafts.html", context)
+
+
+def _draft_form(draft, data=None, files=None) -> DraftForm:
+    chosen = list(draft.target_platforms.all())
+    return DraftForm(
+        data,
+        files,
+        workspace=draft.workspace,
+        initial=initial_from(
+            draft,
+            chosen,
+            draft.captions,
+            when=PostFieldsForm.WHEN_LATER if draft.scheduled_at else PostFieldsForm.WHEN_NOW,
+        ),
+    )
+
+
+def _render_draft(request, access, draft, form, *, status=200, error=None) -> HttpResponse:
+    return _render_form(
+        request,
+        access,
+        form,
+        status=status,
+        error=error,
+        template="posting/draft.html",
+        extra={"draft": draft},
+    )
+
+
+@accepts_files(VIDEO_UPLOAD)
+@csrf_exempt  # checked in _draft_save, once it is known who may write
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def draft_detail(request: HtmxHttpRequest, code, draft_code) -> HttpResponse:
+    """A draft's page: its form (read only for viewers); POST saves it."""
+    if request.method != "POST":
+        draft, access = get_draft_for_user(request, code, draft_code)
+        if draft.sent_post_id:
+            return redirect(
+                "posting:post", code=access.workspace.code, post_code=draft.sent_post.code
+            )
+        return _render_draft(request, access, draft, _draft_form(draft))
+    draft, access = get_draft_for_user_rw(request, code, draft_code)
+    return _with_upload(
+        request,
+        access,
+        lambda: _draft_form(draft),
+        lambda: _draft_save(request, access, draft, send=False),
+    )
+
+
+@accepts_files(VIDEO_UPLOAD)
+@csrf_exempt  # checked in _draft_save, once it is known who may write
+@never_cache
+@login_required
+@require_POST
+def draft_send(request: HtmxHttpRequest, code, draft_code) -> HttpResponse:
+    """The draft page's "Post" / "Schedule": save what the form says, then send it."""
+    draft, access = get_draft_for_user_rw(request, code, draft_code)
+    return _with_upload(
+        request,
+        access,
+        lambda: _draft_form(draft),
+        lambda: _draft_save(request, access, draft, send=True),
+    )
+
+
+@csrf_protect
+def _draft_save(request, access, draft, *, send: bool) -> HttpResponse:
+    if draft.sent_post_id:  # a second click of "Post": the post the first one made
+        return redirect_for(request, post_url(draft.sent_post))
+    form = _draft_form(draft, request.POST, request.FILES)
+    facts, refused = _checked_upload(request, access, form, required=False)
+    if refused is not None:
+        return _render_draft(request, access, draft, form, status=refused.status_code)
+    try:
+        draft = drafts.draft_update(
+            draft=draft,
+            actor=request.user,
+            fields=_draft_fields(form),
+            video=form.cleaned_data.get("video") if facts else None,
+            facts=facts,
+            request=request,
+        )
+        if send:
+            post = drafts.draft_send(draft=draft, actor=request.user, request=request)
+    except PostActionError as exc:
+        return _render_draft(request, access, draft, form, status=422, error=exc.message)
+    if send:
+        messages.success(request, _("The draft is on its way to Taisly."))
+        return redirect_for(request, post_url(post))
+    messages.success(request, _("The draft is saved. Nothing was sent to Taisly."))
+    return redirect_for(request, draft_url(draft))
+
+
+@login_required
+@require_POST
+def draft_delete(request: HttpRequest, code, draft_code) -> HttpResponse:
+    draft, access = get_draft_for_user_rw(request, code, draft_code)
+    try:
+        drafts.draft_delete(draft=draft, actor=request.user, request=request)
+    except PostActionError as exc:
+        messages.error(request, exc.message)
+        return redirect_for(request, draft_url(draft))
+    messages.success(request, _("The draft and its video were deleted."))
+    return redirect_for(request, reverse("posting:drafts", kwargs={"code": access.workspace.code}))
+
+
+# --- Edit a scheduled post --------------------------------------------------------------------
+
+
+def _edit_form(rows, targets, data=None) -> EditForm:
+    platforms, description, captions = edits.current_captions(rows, targets)
+    lead = rows[0]
+    return EditForm(
+        data,
+        workspace=lead.workspace,
+        initial=initial_from(lead, platforms, captions, when=PostFieldsForm.WHEN_LATER)
+        | {"description": description},
+    )
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def post_edit_view(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
+    """Edit a scheduled post (captions, accounts, time, cover): the form says what it costs;
+    the uploads worker cancels and remakes it (``posting.sending.edits``)."""
+    post, access = get_post_for_user_rw(request, code, post_code)
+    if post.group_id:
+        lead = Post.objects.get(pk=post.group_id)
+        return redirect("posting:post_edit", code=access.workspace.code, post_code=lead.code)
+    rows = [post, *selectors.post_group_members(post)]
+    targets = {row.pk: list(row.target_platforms.all()) for row in rows}
+    form = _edit_form(rows, targets, request.POST if request.method == "POST" else None)
+    plan = _form_plan(form, selectors.compose_platforms(access.workspace))
+    extra = {
+        "post": post,
+        "editable": edits.can_edit(post),
+        "edit_cost": groups.edit_cost(len(rows), plan),
+        "edit_rows": len(rows),
+    }
+    if request.method != "POST":
+        return _render_form(request, access, form, template="posting/post_edit.html", extra=extra)
+    if not form.is_valid():
+        return _render_form(
+            request, access, form, status=422, template="posting/post_edit.html", extra=extra
+        )
+    data = form.cleaned_data
+    change = edits.PostChange(
+        platforms=list(data["platforms"]),
+        description=data["description"],
+        captions=data["captions"],
+        cover_second=data["cover_second"],
+        scheduled_at=data["scheduled_at"],
+    )
+    try:
+        edits.post_edit(post=post, actor=request.user, change=change, request=request)
+    except PostActionError as exc:
+        return _render_form(
+            request,
+            access,
+            form,
+            status=409,
+            error=exc.message,
+            template="posting/post_edit.html",
+            extra=extra,
+        )
+    messages.success(
+        request,
+        _(
+            "The edit is on its way: the post is cancelled at Taisly and made again with your "
+            "changes. This page shows when it is done."
+        ),
+    )
+    return redirect_for(request, post_url(post))

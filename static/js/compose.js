@@ -1,9 +1,11 @@
-// The compose form (templates/posting/compose.html). Under the strict CSP this file is the only
-// script the page needs: it checks the video in the browser before any byte is sent (size,
-// container, duration, 9:16), counts the description's characters for each chosen network,
-// lets the cover frame be picked on a slider over the video, and shows the upload's progress
-// from htmx's `htmx:xhr:progress`. The server checks all of it again: this only saves a wasted
-// upload. Sentences come from the form's data-msg-* attributes (translated by Django).
+// The post forms (templates/posting/compose.html, draft.html, post_edit.html). Under the strict
+// CSP this file is the only script the pages need: it checks the video in the browser before
+// any byte is sent (size, container, duration, 9:16), counts each chosen network's caption
+// (its own, or the one for all), says what sending costs (one upload and one request per
+// different caption), shows only the repost rules of the chosen accounts, lets the cover frame
+// be picked on a slider over the video, and shows the upload's progress from htmx's
+// `htmx:xhr:progress`. The server checks all of it again: this only saves a wasted upload.
+// Sentences come from the form's data-msg-* attributes (translated by Django).
 (function () {
   "use strict";
 
@@ -45,6 +47,17 @@
     var progressBox = form.querySelector("[data-upload-progress]");
     var progressBar = form.querySelector("[data-upload-bar]");
     var progressPercent = form.querySelector("[data-upload-percent]");
+    var separate = form.querySelector("[data-separate-captions]");
+    var networkCaptions = form.querySelectorAll("[data-network-caption]");
+    var cost = form.querySelector("[data-send-cost]");
+    var hints = form.querySelector("[data-repost-hints]");
+    var draftButton = form.querySelector("[data-save-draft]");
+
+    // The form's own requests, and those of its "Save as draft" button (which posts the same
+    // fields elsewhere).
+    function ours(target) {
+      return target === form || (draftButton !== null && target === draftButton);
+    }
 
     // null: not known (no file yet, or the browser cannot decode it: the server decides);
     // true / false: the browser's verdict. `checking` while the metadata loads.
@@ -97,7 +110,7 @@
       video.src = objectUrl;
     }
 
-    video.addEventListener("loadedmetadata", function () {
+    if (video && fileInput) video.addEventListener("loadedmetadata", function () {
       var file = fileInput.files && fileInput.files[0];
       if (!file || !objectUrl) return;
       var seconds = video.duration;
@@ -132,7 +145,7 @@
       finishCheck(problems.length === 0);
     });
 
-    video.addEventListener("error", function () {
+    if (video) video.addEventListener("error", function () {
       if (!objectUrl) return;
       // Not decodable here (an AVI in Chromium, say): the server's probe decides.
       facts.textContent = msg.msgNoPreview;
@@ -147,16 +160,19 @@
       }
     }
 
-    slider.addEventListener("input", function () {
-      cover.value = slider.value;
-      seek(Number(slider.value));
-    });
-    cover.addEventListener("input", function () {
-      var value = Math.max(0, Math.min(Number(cover.value) || 0, Number(slider.max) || 0));
-      slider.value = String(value);
-      seek(value);
-    });
-    fileInput.addEventListener("change", checkFile);
+    if (slider && cover) {
+      slider.addEventListener("input", function () {
+        cover.value = slider.value;
+        seek(Number(slider.value));
+      });
+      cover.addEventListener("input", function () {
+        if (preview.classList.contains("is-hidden")) return; // no video here to bound it
+        var value = Math.max(0, Math.min(Number(cover.value) || 0, Number(slider.max) || 0));
+        slider.value = String(value);
+        seek(value);
+      });
+    }
+    if (fileInput) fileInput.addEventListener("change", checkFile);
 
     function chosenNetworks() {
       return Array.prototype.filter.call(
@@ -165,21 +181,80 @@
       );
     }
 
+    // The caption a network gets: its own when captions differ per network and it has one,
+    // else the one for all (as posting.sending.groups.caption_for decides).
+    function captionFor(network) {
+      if (separate && separate.checked) {
+        for (var i = 0; i < networkCaptions.length; i++) {
+          var field = networkCaptions[i];
+          if (field.dataset.networkCaption === network && field.value.trim()) {
+            return field.value.trim();
+          }
+        }
+      }
+      return description.value;
+    }
+
     function descriptionOk() {
-      var length = Array.from(description.value).length;
       return chosenNetworks().every(function (box) {
-        return length <= Number(box.dataset.limit);
+        return Array.from(captionFor(box.dataset.network)).length <= Number(box.dataset.limit);
+      });
+    }
+
+    function showCost() {
+      var distinct = {};
+      var posts = 0;
+      chosenNetworks().forEach(function (box) {
+        var caption = captionFor(box.dataset.network);
+        if (!Object.prototype.hasOwnProperty.call(distinct, caption)) {
+          distinct[caption] = true;
+          posts += 1;
+        }
+      });
+      if (!cost || posts === 0) return;
+      if (msg.editRows) {
+        var cancels = Number(msg.editRows);
+        cost.textContent = format(msg.msgEditCost, {
+          requests: cancels + posts, cancels: cancels, uploads: posts,
+        });
+      } else {
+        cost.textContent = posts === 1 ? msg.msgCostOne : format(msg.msgCostMany, { count: posts });
+      }
+    }
+
+    function showHints() {
+      if (!hints) return;
+      var chosen = {};
+      chosenNetworks().forEach(function (box) { chosen[box.value] = true; });
+      var shown = 0;
+      hints.querySelectorAll("[data-repost-from]").forEach(function (item) {
+        var on = Object.prototype.hasOwnProperty.call(chosen, item.dataset.repostFrom);
+        item.classList.toggle("is-hidden", !on);
+        if (on) shown += 1;
+      });
+      hints.classList.toggle("is-hidden", shown === 0);
+    }
+
+    // Only the chosen networks' own captions are offered (all of them without JavaScript; the
+    // server ignores those of networks not chosen).
+    function showCaptionFields() {
+      var networks = {};
+      chosenNetworks().forEach(function (box) { networks[box.dataset.network] = true; });
+      form.querySelectorAll("[data-caption-for]").forEach(function (field) {
+        var network = field.dataset.captionFor;
+        field.classList.toggle("is-hidden", !Object.prototype.hasOwnProperty.call(networks, network));
       });
     }
 
     function count() {
-      var length = Array.from(description.value).length; // code points, as Python counts
+      showCaptionFields();
       var seen = {};
       var over = [];
       counters.textContent = "";
       chosenNetworks().forEach(function (box) {
         var network = box.dataset.network;
         var limit = Number(box.dataset.limit);
+        var length = Array.from(captionFor(network)).length; // code points, as Python counts
         if (seen[network]) return;
         seen[network] = true;
         var li = document.createElement("li");
@@ -202,16 +277,20 @@
       });
       description.classList.toggle("is-danger", over.length > 0);
       if (counterNote) counterNote.classList.toggle("is-hidden", chosenNetworks().length > 0);
+      showCost();
+      showHints();
     }
-    description.addEventListener("input", count);
+    form.addEventListener("input", function (event) {
+      if (event.target === description || event.target.dataset.networkCaption) count();
+    });
     form.addEventListener("change", function (event) {
-      if (event.target.name === "platforms") count();
+      if (event.target.name === "platforms" || event.target === separate) count();
       if (event.target.name === "when") showSchedule();
     });
     count();
 
     function showSchedule() {
-      var later = form.querySelector("input[name='when'][value='later']");
+      var later = form.querySelector("input[type='radio'][name='when'][value='later']");
       if (schedule && later) schedule.classList.toggle("is-hidden", !later.checked);
     }
     showSchedule();
@@ -219,7 +298,7 @@
     // Before htmx sends anything: refuse what the browser already knows Taisly would refuse,
     // and wait for the video's metadata if it is still loading.
     form.addEventListener("htmx:confirm", function (event) {
-      if (event.target !== form) return;
+      if (!ours(event.target)) return;
       if (!descriptionOk()) {
         event.preventDefault();
         count();
@@ -238,20 +317,20 @@
     });
 
     form.addEventListener("htmx:beforeRequest", function (event) {
-      if (event.target !== form) return;
+      if (!ours(event.target) || !progressBox) return;
       progressBar.value = 0;
       progressPercent.textContent = "0%";
       progressBox.classList.remove("is-hidden");
     });
     form.addEventListener("htmx:xhr:progress", function (event) {
-      if (!event.detail.lengthComputable || !event.detail.total) return;
+      if (!progressBox || !event.detail.lengthComputable || !event.detail.total) return;
       var percent = Math.floor((event.detail.loaded * 100) / event.detail.total);
       progressBar.value = percent;
       progressBar.textContent = percent + "%";
       progressPercent.textContent = percent + "%";
     });
     form.addEventListener("htmx:afterRequest", function (event) {
-      if (event.target !== form) return;
+      if (!ours(event.target) || !progressBox) return;
       if (!event.detail.successful) progressBox.classList.add("is-hidden");
     });
     form.addEventListener("htmx:sendError", function () {

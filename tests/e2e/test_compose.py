@@ -121,8 +121,8 @@ def test_upload_and_post_now_to_two_platforms(
     page.get_by_test_id("nav-new-post").first.click()
     expect(page.get_by_role("heading", name="New post")).to_be_visible()
 
-    page.get_by_label("TikTok").check()
-    page.get_by_label("Instagram").check()
+    page.get_by_role("checkbox", name="TikTok").check()
+    page.get_by_role("checkbox", name="Instagram").check()
     page.get_by_label("Description").fill("Kopi pagi #coffee")
     expect(page.locator("[data-counters] li[data-network='TikTok']")).to_have_text(
         "TikTok: 17 / 2,200 characters"
@@ -190,7 +190,7 @@ def test_a_landscape_video_is_refused_in_the_browser_and_on_the_server(
 ):
     log_in(page, live_server, bob)
     open_compose(page, live_server, workspace)
-    page.get_by_label("TikTok").check()
+    page.get_by_role("checkbox", name="TikTok").check()
     landscape = video_file("wide.webm", width=320, height=180)
     page.get_by_label("Video", exact=True).set_input_files(landscape)
     errors = page.locator("[data-video-errors]")
@@ -252,7 +252,7 @@ def test_an_upload_over_the_limit_is_refused_while_it_streams(
     settings.POST_VIDEO_MAX_MB = 1
     log_in(page, live_server, bob)
     open_compose(page, live_server, workspace)
-    page.get_by_label("TikTok").check()
+    page.get_by_role("checkbox", name="TikTok").check()
 
     over = make_noise_file(tmp_path / "over.mp4", 2)
     page.get_by_label("Video", exact=True).set_input_files(over)
@@ -413,7 +413,7 @@ def test_taisly_down_ends_send_failed_and_an_editor_retries_from_the_page(
     sandbox.fault("500", count=2)  # the send, and the history read that follows it
     log_in(page, live_server, bob)
     open_compose(page, live_server, workspace)
-    page.get_by_label("TikTok").check()
+    page.get_by_role("checkbox", name="TikTok").check()
     page.get_by_label("Video", exact=True).set_input_files(video_file("retry.webm", seconds=4))
     expect(page.locator("[data-video-facts]")).to_contain_text("180×320")
     page.get_by_test_id("compose-submit").click()
@@ -453,7 +453,7 @@ def test_each_sandbox_fault_ends_settled_and_never_posts_twice(
     sandbox.fault(mode, **faults.get(mode, {}))
     log_in(page, live_server, bob)
     open_compose(page, live_server, workspace)
-    page.get_by_label("TikTok").check()
+    page.get_by_role("checkbox", name="TikTok").check()
     page.get_by_label("Video", exact=True).set_input_files(video_file("fault.webm", seconds=4))
     expect(page.locator("[data-video-facts]")).to_contain_text("180×320")
     page.get_by_test_id("compose-submit").click()
@@ -500,7 +500,7 @@ def test_schedule_a_post_from_compose_then_cancel_it_from_its_page(
     page (where compose lands) offers the cancel, and Taisly no longer has it afterwards."""
     log_in(page, live_server, bob)
     open_compose(page, live_server, workspace)
-    page.get_by_label("TikTok").check()
+    page.get_by_role("checkbox", name="TikTok").check()
     page.get_by_label("Description").fill("Tomorrow's coffee")
     page.get_by_label("Video", exact=True).set_input_files(video_file("later.webm", seconds=4))
     expect(page.locator("[data-video-facts]")).to_contain_text("180×320")

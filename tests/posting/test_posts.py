@@ -344,8 +344,8 @@ def test_the_post_page_runs_a_fixed_number_of_queries(
     client = login(alice)
     # 1 session, 2 user, 3 memberships (access and navigation), 4 the post with its author,
     # 5 results with their platforms (also the retry box's), 6 audit events, 7 mirror state,
-    # 8 retries of this post.
-    with django_assert_num_queries(8):
+    # 8 retries of this post, 9 the other Taisly posts of its group (a caption per network).
+    with django_assert_num_queries(9):
         response = client.get(post_url(failed_post))
     html = response.content.decode()
     assert response.status_code == 200

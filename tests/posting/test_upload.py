@@ -16,7 +16,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from accounts.models import AuditEvent
-from posting.models import Platform, Post
+from posting.models import Platform, Post, RepostRule
 from posting.sending import forward, queueing, receive
 from posting.sending import views as compose_views
 from posting.sending.uploadhandlers import LimitedTemporaryFileUploadHandler
@@ -65,10 +65,17 @@ def test_the_compose_page_runs_a_fixed_number_of_queries(
 ):
     client = login(bob)
     for n in range(20):
-        Platform.objects.create(workspace=workspace, taisly_id=f"extra{n}", network="TikTok")
-    # session, user, the user's memberships + workspaces (access and navigation), platforms,
-    # the key's status
-    with django_assert_num_queries(5):
+        extra = Platform.objects.create(
+            workspace=workspace, taisly_id=f"extra{n}", network="TikTok"
+        )
+        rule = RepostRule.objects.create(
+            workspace=workspace, taisly_id=f"rule{n}", from_platform=extra
+        )
+        rule.to_platforms.set([platform(workspace, "YouTube")])
+    # session, user, the user's memberships + workspaces (access and navigation), the networks
+    # that may have a caption of their own, platforms, the key's status and kept storage, the
+    # active repost rules and their target platforms
+    with django_assert_num_queries(8):
         assert client.get(compose_url(workspace)).status_code == 200
 
 

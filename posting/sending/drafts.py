@@ -1,0 +1,266 @@
+"""Drafts: a post saved without sending it, edited later, then sent now or scheduled.
+
+    compose "Save as draft" ──draft_create──> Draft (video stored; no Taisly request)
+    draft page "Save draft" ──draft_update──> the same Draft (a new video replaces the old file)
+    draft page "Post" / "Schedule" ──draft_send──> the post (a group when captions differ),
+        QUEUED like any composed post; the draft is marked sent and its video belongs to the post
+    draft page "Delete draft" ──draft_delete──> gone, its video deleted
+
+A draft's video counts against the workspace's kept-video storage (``limits``) from the moment
+it is saved; retention (``cleanup``) never deletes it: it stays until the draft is sent (then its
+post's retention applies) or deleted. Every action takes the workspace's writer lock and the
+draft's row lock, and is audited.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.access import lock_writer
+from accounts.audit import audit_record
+from accounts.models import AuditEvent, User, Workspace
+from posting.models import Draft, Platform, Post
+from posting.sending import groups, limits, queueing
+from posting.sending.errors import PostActionError
+from posting.sending.probe import VideoFacts
+from posting.sending.receive import storage_name, usable_platforms
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DraftFields:
+    """What a draft holds besides its video."""
+
+    platforms: Sequence[Platform]
+    description: str
+    captions: Mapping[str, str]
+    cover_second: float
+    scheduled_at: datetime | None
+
+
+def draft_create(
+    *,
+    workspace: Workspace,
+    actor: User,
+    video: UploadedFile,
+    facts: VideoFacts,
+    fields: DraftFields,
+    token: uuid.UUID,
+    request: HttpRequest | None = None,
+) -> Draft:
+    """Keep the video and save the draft; nothing goes to Taisly. The same ``token`` gives the
+    same draft (a double click). Raises ``RoleRequired`` unless ``actor`` may write (under lock)
+    and ``PostActionError`` when the video does not fit the workspace's storage."""
+    existing = _draft_for_token(workspace, actor, token)
+    if existing is not None:
+        return existing
+    draft = Draft(
+        workspace=workspace,
+        author=actor,
+        idempotency_token=token,
+        **_video_facts(video, facts),
+    )
+    draft.video.save(storage_name(video.name), video, save=False)
+    try:
+        with transaction.atomic():
+            lock_writer(workspace=workspace, actor=actor)
+            limits.storage_check(workspace=workspace, size=facts.size)
+            _apply(draft, fields, facts.duration)
+            draft.save()
+            draft.target_platforms.set(_own_platforms(workspace, fields.platforms))
+            _audit(draft, actor, AuditEvent.Action.DRAFT_SAVED, request, new=True)
+    except IntegrityError:
+        draft.video.delete(save=False)
+        existing = _draft_for_token(workspace, actor, token)
+        if existing is None:
+            raise
+        return existing
+    except BaseException:
+        draft.video.delete(save=False)
+        raise
+    return draft
+
+
+def draft_update(
+    *,
+    draft: Draft,
+    actor: User,
+    fields: DraftFields,
+    video: UploadedFile | None = None,
+    facts: VideoFacts | None = None,
+    request: HttpRequest | None = None,
+) -> Draft:
+    """Save the draft's new caption(s), accounts, time and cover; a new ``video`` replaces the
+    kept one (the old file is deleted once this commits)."""
+    new_name = None
+    if video is not None and facts is not None:
+        holder = Draft()
+        holder.video.save(storage_name(video.name), video, save=False)
+        new_name = holder.video.name
+    try:
+        with transaction.atomic():
+            lock_writer(workspace=draft.workspace, actor=actor)
+            locked = _lock_open(draft)
+            old_name = locked.video.name
+            if new_name is not None and facts is not None:
+                limits.storage_check(
+                    workspace=draft.workspace, size=max(0, facts.size - locked.video_size)
+                )
+                locked.video.name = new_name
+                for name, value in _video_facts(video, facts).items():
+                    setattr(locked, name, value)
+            _apply(locked, fields, locked.video_duration or 0)
+            locked.save()
+            locked.target_platforms.set(_own_platforms(draft.workspace, fields.platforms))
+            _audit(locked, actor, AuditEvent.Action.DRAFT_SAVED, request, new=False)
+            if new_name is not None and old_name:
+                transaction.on_commit(lambda: _delete_file(locked, old_name))
+    except BaseException:
+        if new_name is not None:
+            _delete_file(draft, new_name)
+        raise
+    return locked
+
+
+def draft_send(*, draft: Draft, actor: User, request: HttpRequest | None = None) -> Post:
+    """Send the draft as it is: now, or at its planned time. Returns the post (the lead of its
+    group when captions differ). A draft already sent returns the post it became (a double
+    click sends once)."""
+    with transaction.atomic():
+        lock_writer(workspace=draft.workspace, actor=actor)
+        locked = Draft.objects.select_for_update().get(pk=draft.pk)
+        if locked.sent_post_id is not None:
+            return Post.objects.get(pk=locked.sent_post_id)
+        if locked.sent_at is not None:
+            raise PostActionError(_("This draft was sent already."))
+        if not locked.video:
+            raise PostActionError(_("This draft has no video. Add one, then send it."))
+        when = locked.scheduled_at
+        if when is not None and when <= timezone.now():
+            raise PostActionError(
+                _(
+                    "The draft's planned time has passed. Choose a later time, or post now, "
+                    "then send it."
+                )
+            )
+        chosen = list(locked.target_platforms.all())
+        if not chosen:
+            raise PostActionError(_("Choose at least one account to post to."))
+        usable = usable_platforms(draft.workspace, chosen)
+        plan = groups.caption_plan(usable, locked.description, locked.captions)
+        rows = groups.group_create(
+            workspace=draft.workspace,
+            actor=actor,
+            plan=plan,
+            video=groups.video_fields(locked),
+            cover_second=locked.cover_second,
+            scheduled_at=when,
+            token=uuid.uuid4(),
+        )
+        lead = rows[0]
+        # The post owns the file now: the draft no longer counts it.
+        Draft.objects.filter(pk=locked.pk).update(sent_post=lead, sent_at=timezone.now(), video="")
+        audit_record(
+            workspace=draft.workspace,
+            actor=actor,
+            action=AuditEvent.Action.DRAFT_SENT,
+            target=str(lead.code),
+            details={
+                "draft": str(locked.code),
+                "platforms": [p.network for p in usable],
+                "scheduled_at": when.isoformat() if when else None,
+                "taisly_posts": len(rows),
+            },
+            request=request,
+        )
+        for row in rows:
+            transaction.on_commit(lambda pk=row.pk: queueing.enqueue_forward(pk))
+    logger.info("Draft %s sent as post %s", draft.code, lead.code)
+    return lead
+
+
+def draft_delete(*, draft: Draft, actor: User, request: HttpRequest | None = None) -> None:
+    """Delete the draft and its video (once this commits)."""
+    with transaction.atomic():
+        lock_writer(workspace=draft.workspace, actor=actor)
+        locked = _lock_open(draft)
+        name = locked.video.name
+        _audit(locked, actor, AuditEvent.Action.DRAFT_DELETED, request, new=False)
+        locked.delete()
+        if name:
+            transaction.on_commit(lambda: _delete_file(locked, name))
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _lock_open(draft: Draft) -> Draft:
+    locked = Draft.objects.select_for_update().filter(pk=draft.pk).first()
+    if locked is None or locked.sent_at is not None:
+        raise PostActionError(_("This draft was sent or deleted already."))
+    locked.workspace = draft.workspace
+    return locked
+
+
+def _apply(draft: Draft, fields: DraftFields, duration: float) -> None:
+    draft.description = fields.description
+    draft.captions = dict(fields.captions)
+    draft.cover_second = fields.cover_second if fields.cover_second <= duration else 0.0
+    draft.scheduled_at = fields.scheduled_at
+
+
+def _own_platforms(workspace: Workspace, platforms: Sequence[Platform]) -> list[Platform]:
+    return list(Platform.objects.filter(workspace=workspace, pk__in=[p.pk for p in platforms]))
+
+
+def _video_facts(video: UploadedFile, facts: VideoFacts) -> dict:
+    return {
+        "video_name": os.path.basename(video.name or "video")[:255],
+        "video_size": facts.size,
+        "video_duration": facts.duration,
+        "video_width": facts.width,
+        "video_height": facts.height,
+    }
+
+
+def _delete_file(draft: Draft, name: str) -> None:
+    try:
+        draft.video.storage.delete(name)
+    except Exception:  # any storage's failure: the file is orphaned, not the draft
+        logger.exception("The old video of draft %s could not be deleted", draft.code)
+
+
+def _audit(draft: Draft, actor: User, action: str, request, *, new: bool) -> None:
+    audit_record(
+        workspace=draft.workspace,
+        actor=actor,
+        action=action,
+        target=str(draft.code),
+        details={
+            "description": draft.description[:100],
+            "video": draft.video_name,
+            **({"size": draft.video_size} if new else {}),
+        },
+        request=request,
+    )
+
+
+def _draft_for_token(workspace: Workspace, actor: User, token: uuid.UUID) -> Draft | None:
+    draft = Draft.objects.filter(idempotency_token=token).first()
+    if draft is None:
+        return None
+    if draft.workspace_id != workspace.pk or draft.author_id != actor.pk:
+        raise PostActionError(_("This form was already used. Reload the page and try again."))
+    return draft

@@ -1,0 +1,335 @@
+"""Edit and reschedule a scheduled post: its caption(s), accounts, time and cover.
+
+Taisly has no edit call, so an edit cancels the post at Taisly and makes it again from the kept
+video. For the person it is one action; the rows go through states of their own, so that no
+moment leaves the post silently gone or doubled:
+
+    SENT (scheduled, not due) ──post_edit──> EDITING (the edit stored on the lead, audited)
+        └─ on commit: edit_post(lead id) on the uploads cluster
+    EDITING ──post_replace: claimed (conditional UPDATE; a redelivery finds nothing)──> REPLACING
+        for each Taisly post of the group, in turn: cancel it at Taisly
+            cancelled ──> taisly_id cleared, kept as replaced_taisly_id
+            refused / unreachable ──> history read once: still there ─> the edit stops here
+                                                          gone ────────> counted as cancelled
+        every one cancelled ──> the edit applied: QUEUED (the forward, posting.sending.forward)
+            its re-create failing ─> SEND_FAILED "nothing is scheduled now" + alert;
+                                     "Try sending again" (one click) sends the edited post
+        one not cancelled ──> that one and the rest: SENT as they were, with the reason;
+                              the ones already cancelled: SEND_FAILED "nothing is scheduled
+                              for these networks now" + alert; "Try sending again" restores them
+
+An edit costs one request per Taisly post cancelled and one upload and request per post made
+(``groups.edit_cost``): said on the form before the click. No transaction is held across a
+Taisly call.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
+from accounts.access import lock_writer
+from accounts.audit import audit_record
+from accounts.models import AuditEvent, User
+from posting.models import Platform, Post, PostResult, reasons
+from posting.sending import groups, outcomes, queueing
+from posting.sending.cancel import can_cancel, refusal
+from posting.sending.errors import PostActionError
+from posting.sending.receive import usable_platforms
+from posting.taisly import TaislyRejected
+from posting.taisly.gateway import TaislyActionError, taisly_for
+
+logger = logging.getLogger(__name__)
+
+State = Post.State
+#: History is read this far either side of a post's time to see whether it is still there.
+LOOK_AROUND = timedelta(minutes=10)
+
+EDIT_STOPPED_KEPT = gettext_noop(
+    "The edit was not made: %(why)s The post is still scheduled at Taisly as it was."
+)
+
+
+@dataclass(frozen=True)
+class PostChange:
+    """An edit: the accounts, the caption for all and any caption per network, time, cover."""
+
+    platforms: Sequence[Platform]
+    description: str
+    captions: Mapping[str, str]
+    cover_second: float
+    scheduled_at: datetime
+
+
+def can_edit(post: Post, now=None) -> bool:
+    """Whether the page offers "Edit": the post (a group's lead) is scheduled at Taisly and
+    not yet due. The service checks every row of the group again, under lock."""
+    return post.group_id is None and can_cancel(post, now) and bool(post.video)
+
+
+def current_captions(rows: Sequence[Post], targets: Mapping[int, list[Platform]]) -> tuple:
+    """The group as the edit form shows it: its platforms, the caption for all (the lead's),
+    and each network's own caption where it differs."""
+    lead = rows[0]
+    platforms: list[Platform] = []
+    captions: dict[str, str] = {}
+    for row in rows:
+        for platform in targets.get(row.pk, []):
+            platforms.append(platform)
+            if row.description != lead.description:
+                captions[platform.network] = row.description
+    return platforms, lead.description, captions
+
+
+def post_edit(
+    *, post: Post, actor: User, change: PostChange, request: HttpRequest | None = None
+) -> Post:
+    """Ask for the edit: checks it under lock, stores it on the lead, moves every row of the
+    group to EDITING and queues the uploads worker's ``post_replace``. Returns the lead.
+
+    Raises ``RoleRequired`` unless ``actor`` may write, and ``PostActionError`` with a sentence
+    when a row cannot be cancelled any more, an account is not usable, the video is gone, or the
+    edit changes nothing."""
+    now = timezone.now()
+    with transaction.atomic():
+        lock_writer(workspace=post.workspace, actor=actor)
+        lead_id = post.group_id or post.pk
+        rows = [Post.objects.select_for_update().get(pk=lead_id)] + list(
+            Post.objects.select_for_update().filter(group_id=lead_id).order_by("id")
+        )
+        lead = rows[0]
+        lead.workspace = post.workspace
+        for row in rows:
+            why = refusal(row, now)
+            if why:
+                raise PostActionError(why)
+        if not lead.video or lead.video_deleted_at:
+            raise PostActionError(
+                _("The video is no longer kept on the server, so this post cannot be remade.")
+            )
+        if change.scheduled_at <= now:
+            raise PostActionError(_("Choose a time that has not passed yet."))
+        usable = usable_platforms(post.workspace, change.platforms)
+        plan = groups.caption_plan(usable, change.description, change.captions)
+        before = _as_plan(rows)
+        after = [[part.caption, sorted(p.pk for p in part.platforms)] for part in plan]
+        if (
+            sorted(before) == sorted(after)
+            and lead.scheduled_at == change.scheduled_at
+            and lead.cover_second == change.cover_second
+        ):
+            raise PostActionError(_("Nothing was changed, so nothing was sent to Taisly."))
+        pending = {
+            "scheduled_at": change.scheduled_at.isoformat(),
+            "cover_second": change.cover_second,
+            "groups": [{"caption": c, "platforms": pks} for c, pks in after],
+        }
+        Post.objects.filter(pk__in=[r.pk for r in rows]).update(state=State.EDITING)
+        Post.objects.filter(pk=lead.pk).update(edit_pending=pending, state_reason="")
+        audit_record(
+            workspace=post.workspace,
+            actor=actor,
+            action=AuditEvent.Action.POST_EDIT_REQUESTED,
+            target=str(lead.code),
+            details={
+                "from": {
+                    "scheduled_at": lead.scheduled_at.isoformat() if lead.scheduled_at else None,
+                    "captions": [c for c, _pks in before],
+                    "platforms": [p for _c, pks in before for p in pks],
+                },
+                "to": {
+                    "scheduled_at": change.scheduled_at.isoformat(),
+                    "captions": [c for c, _pks in after],
+                    "platforms": [p.network for p in usable],
+                },
+                "requests": groups.edit_cost(len(rows), plan).requests,
+            },
+            request=request,
+        )
+        transaction.on_commit(lambda: queueing.enqueue_edit(lead.pk))
+    lead.refresh_from_db()
+    return lead
+
+
+def post_replace(*, post_id: int) -> str:
+    """The uploads worker's half of an edit (see the module's diagram). Returns what happened."""
+    claimed = Post.objects.filter(pk=post_id, state=State.EDITING, group__isnull=True).update(
+        state=State.REPLACING
+    )
+    if claimed != 1:
+        return "not claimed"
+    Post.objects.filter(group_id=post_id, state=State.EDITING).update(state=State.REPLACING)
+    rows = groups.group_rows(Post(pk=post_id))
+    lead = rows[0]
+    cancelled: list[Post] = []
+    for row in rows:
+        if row.state != State.REPLACING:
+            continue
+        why = _cancel_one(row)
+        if why is not None:
+            return _stop(lead, rows, cancelled, row, why)
+        Post.objects.filter(pk=row.pk).update(replaced_taisly_id=row.taisly_id, taisly_id=None)
+        row.replaced_taisly_id, row.taisly_id = row.taisly_id or "", None
+        cancelled.append(row)
+    _apply(lead, rows)
+    return "edited"
+
+
+# --- the worker's steps ----------------------------------------------------------------------
+
+
+def _cancel_one(row: Post) -> reasons.Sentence | None:
+    """Cancel one Taisly post; None when it is cancelled (or no longer there), else why not."""
+    try:
+        with taisly_for(row.workspace) as client:
+            client.cancel_scheduled(row.taisly_id)
+        return None
+    except TaislyActionError as exc:
+        if exc.cause is None:
+            # Refused before any request (a blocked or invalid key): it was not cancelled.
+            return exc.sentence
+        failure = exc
+    # Refused, or no clear answer: history says whether the post is still there.
+    present = _still_at_taisly(row)
+    if present is False:
+        return None
+    if present is None:
+        return lambda: (
+            _(
+                "Taisly did not confirm the cancel (%(reason)s) and its history could not be read. "
+                "Sync now to see whether the post is still scheduled."
+            )
+            % {"reason": failure.sentence().rstrip(".")}
+        )
+    if isinstance(failure.cause, TaislyRejected):
+        return lambda: _("Taisly refused to cancel it (it may be going out now).")
+    return failure.sentence
+
+
+def _still_at_taisly(row: Post) -> bool | None:
+    """True / False: the Taisly post is / is not in history around its time; None: unknown."""
+    due = row.due_at or row.scheduled_at or timezone.now()
+    try:
+        with taisly_for(row.workspace) as client:
+            found = client.history_between(due - LOOK_AROUND, due + LOOK_AROUND)
+    except TaislyActionError:
+        return None
+    return any(item.id == row.taisly_id for item in found)
+
+
+def _apply(lead: Post, rows: list[Post]) -> None:
+    """Every Taisly post is cancelled: the edit's rows are queued for the forward."""
+    pending = lead.edit_pending or {}
+    when = parse_datetime(pending.get("scheduled_at") or "")
+    cover = float(pending.get("cover_second") or 0)
+    parts = pending.get("groups") or []
+    platforms = {p.pk: p for p in Platform.objects.filter(workspace=lead.workspace)}
+    queued: list[int] = []
+    with transaction.atomic():
+        for index, part in enumerate(parts):
+            chosen = [platforms[pk] for pk in part["platforms"] if pk in platforms]
+            fields = {
+                "description": part["caption"],
+                "scheduled_at": when,
+                "due_at": when,
+                "cover_second": cover,
+                "state": State.QUEUED,
+                "state_reason": "",
+                "idempotency_token": uuid.uuid4(),
+                "attempts": 0,
+                "next_attempt_at": None,
+                "progress_bytes": 0,
+                "progress_total": 0,
+                "sending_started_at": None,
+                "sent_at": None,
+                "send_candidates": [],
+                "must_reconcile": False,
+                "edit_pending": {},
+            }
+            if index < len(rows):
+                row = rows[index]
+                Post.objects.filter(pk=row.pk).update(**fields)
+                PostResult.objects.filter(post=row).delete()
+            else:
+                row = Post.objects.create(
+                    workspace=lead.workspace,
+                    author=lead.author,
+                    group=lead,
+                    **groups.video_fields(lead),
+                    **fields,
+                )
+            row.target_platforms.set(chosen)
+            queued.append(row.pk)
+        # Fewer captions than before: the rows left over were cancelled and are not made again.
+        Post.objects.filter(pk__in=[r.pk for r in rows[len(parts) :]]).delete()
+        audit_record(
+            workspace=lead.workspace,
+            actor=None,
+            action=AuditEvent.Action.POST_EDITED,
+            target=str(lead.code),
+            details={
+                "cancelled": [r.replaced_taisly_id for r in rows],
+                "taisly_posts": len(parts),
+                "scheduled_at": when.isoformat() if when else None,
+            },
+        )
+        for pk in queued:
+            transaction.on_commit(lambda pk=pk: queueing.enqueue_forward(pk))
+    logger.info("Post %s: edit applied, %d Taisly posts to make", lead.code, len(queued))
+
+
+def _stop(
+    lead: Post, rows: list[Post], cancelled: list[Post], failed: Post, why: reasons.Sentence
+) -> str:
+    """A Taisly post could not be cancelled: it and the rest stay as they were; any already
+    cancelled cannot be put back by themselves and wait for a person, with an alert."""
+    kept = [r for r in rows if r.pk not in {c.pk for c in cancelled}]
+    gone_networks = sorted({p.network for r in cancelled for p in r.target_platforms.all()})
+
+    def kept_sentence() -> str:
+        return _(EDIT_STOPPED_KEPT) % {"why": why().rstrip(".") + "."}
+
+    def gone_sentence() -> str:
+        return _(
+            "This part of the post was cancelled at Taisly for an edit, but the edit stopped "
+            "(%(why)s), so nothing is scheduled for %(networks)s now. Use “Try sending again” "
+            "to schedule it again as it was."
+        ) % {"why": why().rstrip("."), "networks": ", ".join(gone_networks)}
+
+    with transaction.atomic():
+        Post.objects.filter(pk__in=[r.pk for r in kept], state=State.REPLACING).update(
+            state=State.SENT, state_reason=reasons.store(kept_sentence)
+        )
+        Post.objects.filter(pk__in=[r.pk for r in cancelled], state=State.REPLACING).update(
+            state=State.SEND_FAILED, state_reason=reasons.store(gone_sentence)
+        )
+        Post.objects.filter(pk=lead.pk).update(edit_pending={})
+        audit_record(
+            workspace=lead.workspace,
+            actor=None,
+            action=AuditEvent.Action.POST_EDIT_FAILED,
+            target=str(lead.code),
+            details={
+                "not_cancelled": failed.taisly_id,
+                "cancelled": [r.replaced_taisly_id for r in cancelled],
+                "reason": reasons.shown(reasons.store(why)),
+            },
+        )
+    if cancelled:
+        outcomes.raise_alerts(lead)
+        return "edit_failed_partly"
+    return "edit_failed"
+
+
+def _as_plan(rows: Sequence[Post]) -> list[list]:
+    return [[row.description, sorted(p.pk for p in row.target_platforms.all())] for row in rows]
