@@ -9,12 +9,15 @@ sentences a failed log-in gets.
 from __future__ import annotations
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.models import EmailAddress
+from allauth.core import context
 from allauth.mfa.adapter import DefaultMFAAdapter
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -117,3 +120,38 @@ class MFAAdapter(DefaultMFAAdapter):
     def decrypt(self, encrypted_text: str) -> str:
         # A value no configured key reads raises: it never passes for the secret itself.
         return crypto.decrypt(encrypted_text)
+
+    def validation_error(self, code: str, *args) -> ValidationError:
+        # allauth refuses two-factor while any address is unconfirmed, and says "until you have
+        # verified your email address": untrue for someone whose address is verified but who
+        # asked to change it. Name the pending address and the two ways out.
+        if code == "unverified_email":
+            pending = self._pending_email_change()
+            if pending is not None:
+                link = format_html(
+                    '<a href="{}">{}</a>', reverse("account_email"), _("the email page")
+                )
+                message = format_html(
+                    _(
+                        "You asked to change your email address to {address}. Confirm it with "
+                        "the link we sent there, or cancel the change on {email_page}; then you "
+                        "can turn on two-factor sign-in."
+                    ),
+                    address=pending,
+                    email_page=link,
+                )
+                return ValidationError(message, code=code)
+        return super().validation_error(code, *args)
+
+    @staticmethod
+    def _pending_email_change() -> str | None:
+        """The unconfirmed address of someone who also has a verified one (an email change
+        waiting for its link), else None."""
+        user = getattr(context.request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None
+        addresses = list(EmailAddress.objects.filter(user_id=user.pk).order_by("pk"))
+        if not any(address.verified for address in addresses):
+            return None
+        pending = [address.email for address in addresses if not address.verified]
+        return pending[0] if pending else None

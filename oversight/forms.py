@@ -53,9 +53,16 @@ class AuditFilterForm(forms.Form):
         label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
 
+    #: Set by clean() when From is after To (both dates are then left out).
+    reversed_range = False
+
     def clean(self):
         data = super().clean()
         since, until = data.get("since"), data.get("until")
         if since and until and since > until:
             self.add_error("until", _("The end date is before the start date."))
+            # No day is in a reversed range: both dates are left out (and the page says so),
+            # so the log stays in view rather than an empty list from the later date on.
+            data.pop("since", None)
+            self.reversed_range = True
         return data

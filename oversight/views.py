@@ -168,9 +168,15 @@ def audit(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "oversight/audit.html",
-        {"page": page, "form": form, "active": "audit"},
+        {"page": page, "form": form, "active": "audit", "filtering": _filtering(data)},
         status=422 if form.errors else 200,
     )
+
+
+def _filtering(data: dict) -> bool:
+    """Whether a filter that could be read narrows the list (an empty list then says "nothing
+    matches", not "nothing recorded")."""
+    return any(value not in (None, "") for value in data.values())
 
 
 class _Echo:
@@ -230,7 +236,7 @@ def audit_export(request: HttpRequest) -> HttpResponse:
         return render(
             request,
             "oversight/audit.html",
-            {"page": page, "form": form, "active": "audit"},
+            {"page": page, "form": form, "active": "audit", "filtering": _filtering(data)},
             status=422,
         )
     writer = csv.writer(_Echo())

@@ -128,7 +128,10 @@ def _parse_month(value: str | None, today: date) -> tuple[date, str]:
             and in_range(date(year, month, 1))
         ):
             return date(year, month, 1), ""
-    return today.replace(day=1), _unreadable(value, month=True)
+        real = 1 <= month <= 12  # a month, only outside the bounds
+    else:
+        real = False
+    return today.replace(day=1), _unreadable(value, month=True, real=real)
 
 
 def _parse_day(value: str | None, today: date) -> tuple[date, str]:
@@ -141,13 +144,27 @@ def _parse_day(value: str | None, today: date) -> tuple[date, str]:
         day = None
     if day is not None and in_range(day) and in_range(_monday(day)):
         return day, ""
-    return today, _unreadable(value, month=False)
+    return today, _unreadable(value, month=False, real=day is not None)
 
 
-def _unreadable(value: str, *, month: bool) -> str:
+def _unreadable(value: str, *, month: bool, real: bool) -> str:
+    """Why the calendar shows this month (week) instead: ``value`` is no month (date) at all
+    (2026-02-30), or a ``real`` one outside the bounds, which are then named."""
     # Quoted back, but short and printable: a URL may carry anything.
     shown = "".join(ch if ch.isprintable() else "\ufffd" for ch in value[:20])
     shown += "…" if len(value) > 20 else ""
+    if not real:
+        if month:
+            sentence = _(
+                "“%(value)s” is not a month (they are written 2026-05), so the calendar "
+                "shows this month."
+            )
+        else:
+            sentence = _(
+                "“%(value)s” is not a date (they are written 2026-05-04), so the "
+                "calendar shows this week."
+            )
+        return sentence % {"value": shown}
     if month:
         sentence = _("“%(value)s” is not a month the calendar can show, so it shows this month.")
     else:

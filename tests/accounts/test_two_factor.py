@@ -194,3 +194,20 @@ def test_staff_who_are_members_need_two_factor_for_staff_reads_in_production(
     with_two_factor(staff)
     assert client.get(audit).status_code == 200
     assert b"pending@example.test" in client.get(members).content
+
+
+def test_a_pending_email_change_is_named_when_two_factor_waits_for_it(alice, login):
+    """alice's address is verified; she asked to change it, so allauth refuses two-factor until
+    the new one is confirmed. The sentence says that, not "verify your email address"."""
+    client = login(alice)
+    client.post(reverse("account_email"), {"action_add": "", "email": "alice.new@example.test"})
+    page = client.get(reverse("mfa_activate_totp"), follow=True).content.decode()
+    assert "until you have verified your email address" not in page
+    assert "You asked to change your email address to alice.new@example.test." in page
+    assert f'cancel the change on <a href="{reverse("account_email")}">the email page</a>' in page
+    assert not alice.authenticator_set.exists()
+    # Cancelling the change (allauth's "remove" of the pending address) lets her go on.
+    client.post(reverse("account_email"), {"action_remove": "", "email": "alice.new@example.test"})
+    page = client.get(reverse("mfa_activate_totp"), follow=True).content.decode()
+    assert "You asked to change your email address" not in page
+    assert 'name="code"' in page

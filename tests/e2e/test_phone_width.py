@@ -191,3 +191,30 @@ def test_delete_workspace_reads_as_a_danger_action(page: Page, live_server, long
         "el => getComputedStyle(el).backgroundColor", button.element_handle()
     )
     assert background not in ("rgba(0, 0, 0, 0)", "transparent")
+
+
+def test_the_taisly_key_page_in_indonesian_fits_a_phone(
+    page: Page, live_server, long_workspace, screenshot_dir
+):
+    """Indonesian labels are longer ("Terakhir diverifikasi dengan Taisly"): the key's table
+    stays inside its card and the page does not scroll sideways, with every row shown."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    workspace, owner, _staff = long_workspace
+    User.objects.filter(pk=owner.pk).update(language="id")
+    now = timezone.now()
+    TaislyConnection.objects.filter(workspace=workspace).update(
+        blocked_until=now + timedelta(minutes=30), last_verified_at=now
+    )
+    page.set_viewport_size({"width": PHONE, "height": 844})
+    _log_in(page, live_server, owner)
+    page.goto(f"{live_server.url}/w/{workspace.code}/taisly/")
+    expect(page.get_by_role("heading", name="Kunci Taisly")).to_be_visible()
+    page.screenshot(path=f"{screenshot_dir}/width-{PHONE}-key-id.png", full_page=True)
+    assert _too_wide(page) == []
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= PHONE
+    card = page.get_by_test_id("key-card").bounding_box()
+    table = page.get_by_test_id("key-card").locator("table").bounding_box()
+    assert table["x"] + table["width"] <= card["x"] + card["width"]

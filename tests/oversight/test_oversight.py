@@ -240,6 +240,31 @@ def test_a_bad_date_range_is_a_sentence_not_a_file(staff, login):
     assert client.get(reverse("oversight:audit") + "?since=yesterday").status_code == 422
 
 
+def test_a_reversed_date_range_says_why_and_the_log_stays(staff, alice, workspace, login):
+    """since after until: no day is between them, so both are left out and the page says so,
+    rather than an empty list saying "Nothing recorded yet." """
+    audit_record(workspace=workspace, actor=alice, action="member.invited", target="kept")
+    for name in ("oversight:audit", "oversight:audit_export"):
+        response = login(staff).get(reverse(name), {"since": "2026-12-31", "until": "2026-01-01"})
+        assert response.status_code == 422, name
+        html = response.content.decode()
+        assert "From is after To, so no day is between them" in html
+        assert "Nothing recorded yet." not in html
+        assert "kept" in [e.target for e in response.context["page"].object_list]
+
+
+def test_filters_that_match_nothing_say_so_with_a_way_back(staff, alice, workspace, login):
+    audit_record(workspace=workspace, actor=alice, action="member.invited", target="x")
+    client = login(staff)
+    html = client.get(reverse("oversight:audit"), {"actor": "nobody@"}).content.decode()
+    assert "Nothing recorded yet." not in html
+    assert "Nothing matches these filters." in html
+    assert f'<a href="{reverse("oversight:audit")}">Clear filters</a>' in html
+    AuditEvent.objects.all().delete()
+    html = client.get(reverse("oversight:audit")).content.decode()
+    assert "Nothing recorded yet." in html and "Nothing matches these filters." not in html
+
+
 @pytest.fixture
 def populated_oversight(staff, alice, charlie, workspace):
     def to(total: int) -> None:

@@ -116,16 +116,16 @@ def test_unreadable_dates_fall_back_to_today_and_say_so(workspace, alice, login)
     client = login(alice)
     today = timezone.localdate()
 
-    for address in (
-        month_url(workspace, "soon"),
-        month_url(workspace, "0001-01"),
-        week_url(workspace, "x"),
+    for address, sentence in (
+        (month_url(workspace, "soon"), "“soon” is not a month"),
+        (month_url(workspace, "0001-01"), "the calendar can show"),  # a month, out of bounds
+        (week_url(workspace, "x"), "“x” is not a date"),
     ):
         response = client.get(address)
         assert response.status_code == 422
         html = response.content.decode()
         assert f'data-date="{today:%Y-%m-%d}"' in html
-        assert "the calendar can show" in html
+        assert sentence in html
 
 
 def test_a_busy_day_shows_a_few_posts_and_how_many_more(workspace, platforms, alice, login):
