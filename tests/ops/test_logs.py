@@ -29,7 +29,7 @@ from posting.connection import keys
 from posting.mirror import sync
 from posting.models import Post, WebhookEndpoint
 from taisly_dash import logs, requestid
-from tests.personas import PERSONA_PASSWORD, verified_user
+from tests.personas import PERSONA_PASSWORD, make_fresh, verified_user
 from tests.posting.upload_fixtures import *  # noqa: F403
 from tests.posting.upload_fixtures import compose_data, compose_url
 from tests.posting.webhook_receiver import *  # noqa: F403
@@ -233,6 +233,7 @@ def test_no_key_webhook_secret_or_totp_secret_in_any_json_line(
     monkeypatch.setattr(keys, "connection_store", broken_store)
     failing = Client(raise_request_exception=False)
     failing.force_login(alice)
+    make_fresh(failing, alice)  # connecting a key asks for the password again first
     keys.connection_disconnect(workspace=workspace, actor=alice)
     assert failing.post(connect, {"api_key": new_key}).status_code == 500
 
