@@ -221,11 +221,12 @@ PROGRESS_STATES = (
 
 
 def live_context(access: WorkspaceAccess, post: Post) -> dict:
-    """The post page's live part (``posting/post.html#live``): the summary, each platform's
-    result, the upload's progress and the actions, and when to ask again. The page renders it
-    and its poll renders it alone; both read the mirror only. Three queries: the results with
-    their platforms, the retries (or the targets while there are no results), the original of
-    a retry."""
+    """The post page's live part (``posting/post.html#live``): when the mirror was read, the
+    summary, each platform's result, the upload's progress, the actions, the details and the
+    audit trail, and when to ask again. The page renders it and its poll renders it alone; both
+    read the mirror only. Four queries (five for a retry, six with no results yet): the results
+    with their platforms, the retries, the audit trail, the mirror's state (the original of a
+    retry; the targets)."""
     results = selectors.post_results(post)
     poll = live.poll_after(post, results)
     return {
@@ -244,6 +245,11 @@ def live_context(access: WorkspaceAccess, post: Post) -> dict:
         "retry": selectors.retry_box(post, results),
         "poll_after": poll,
         "noscript_refresh": live.NOSCRIPT_REFRESH if poll else None,
+        "events": selectors.post_events(post, access.workspace, limit=AUDIT_LIMIT),
+        "mirror": mirror_of(access.workspace),
+        "sync_next": reverse(
+            "posting:post", kwargs={"code": access.workspace.code, "post_code": post.code}
+        ),
     }
 
 
@@ -360,12 +366,7 @@ def post_url(post) -> str:
 @require_GET
 def post_detail(request: HttpRequest, code, post_code) -> HttpResponse:
     post, access = get_post_for_user(request, code, post_code)
-    context = {
-        **live_context(access, post),
-        "events": selectors.post_events(post, access.workspace, limit=AUDIT_LIMIT),
-        "mirror": mirror_of(access.workspace),
-        "sync_next": request.get_full_path(),
-    }
+    context = live_context(access, post)
     return render(request, "posting/post.html", context)
 
 
