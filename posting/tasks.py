@@ -6,6 +6,8 @@ edit_post(post_id)      uploads cluster: an edit's cancel at Taisly and re-creat
 cleanup_videos()        default cluster, daily (schedule CLEANUP_SCHEDULE): retention
 sync_dispatch()         default cluster, every minute (SYNC_SCHEDULE): enqueue due syncs
 sync_connection(id, t)  default cluster: one workspace's background sync (ticket t)
+results_watch()         default cluster, while results are due (started by a send and by
+                        sync_dispatch): reads each such workspace when its results are due
 prune_ledger()          default cluster, daily (LEDGER_SCHEDULE): drop old ledger rows
 alerts_scan()           default cluster, every minute (ALERTS_SCHEDULE): stuck posts, keys, and
                         anything a sync's own call missed; queues the webhook tries that are
@@ -65,6 +67,10 @@ def sync_dispatch() -> str:
 
 def sync_connection(connection_id: int, ticket: str) -> str:
     return background.sync_connection(connection_id=connection_id, ticket=ticket)
+
+
+def results_watch() -> str:
+    return background.results_watch()
 
 
 def prune_ledger() -> str:

@@ -531,6 +531,12 @@ SYNC_PLATFORMS_HOURS = env_float("SYNC_PLATFORMS_HOURS", 6, minimum=0.001)
 # How often the dispatcher runs. django-q2 schedules are at least a minute apart; a shorter value
 # (tests) makes the dispatcher bring its own schedule's next run forward.
 SYNC_DISPATCH_SECONDS = env_int("SYNC_DISPATCH_SECONDS", 60, minimum=1)
+# Results due (posting.mirror.background.results_watch): after a send, one default-cluster worker
+# reads history when the post's results are due rather than at the next minute's dispatch, for
+# at most SYNC_WATCH_SECONDS at a time, while a post went out within SYNC_WATCH_HORIZON_MINUTES.
+# 0 turns the watch off (the test suite, which runs tasks inline).
+SYNC_WATCH_SECONDS = env_int("SYNC_WATCH_SECONDS", 0 if TESTING else 60, minimum=0)
+SYNC_WATCH_HORIZON_MINUTES = env_int("SYNC_WATCH_HORIZON_MINUTES", 10, minimum=1)
 
 # --- Alerts and outgoing webhooks (posting/alerts/) -------------------------------------------
 # Absolute links in alert emails and webhook bodies point here (no trailing slash); production

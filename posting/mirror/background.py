@@ -23,12 +23,14 @@ conditional updates decide, not the process.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -156,38 +158,61 @@ def due_connections(*, now: datetime | None = None) -> list[Candidate]:
     and latest in-flight post, and the hour's ledger counts per key.
     """
     now = now or timezone.now()
+    due = [c for c in _planned(now) if not c.busy and c.due_at <= now]
+    return _within_budget(due, now)
+
+
+@dataclass(frozen=True)
+class Planned(Candidate):
+    #: A sync of it is under way or handed out (a ticket, a lease): not to be dispatched now.
+    busy: bool = False
+    #: The due time of its latest post whose results can still change, if any.
+    last_event: datetime | None = None
+
+
+def _planned(now: datetime, *, watched: bool = False) -> list[Planned]:
+    """Every active connection not blocked, with when its history should be read next.
+
+    ``watched``: only those with a post whose results are due (one that went out within
+    ``SYNC_WATCH_HORIZON_MINUTES``, or goes out within the next watch), planned from that post.
+    Two queries.
+    """
     in_flight = (
-        Post.objects.filter(
-            workspace=OuterRef("workspace_id"), taisly_id__isnull=False, due_at__lte=now
-        )
+        Post.objects.filter(workspace=OuterRef("workspace_id"), taisly_id__isnull=False)
         .exclude(state=Post.State.CANCELLED)
         .filter(Q(results__status=PostResult.Status.PENDING) | Q(results__isnull=True))
-        .order_by("-due_at")
-        .values("due_at")[:1]
     )
-    rows = list(
+    if watched:
+        horizon = timedelta(minutes=settings.SYNC_WATCH_HORIZON_MINUTES)
+        ahead = timedelta(seconds=settings.SYNC_WATCH_SECONDS)
+        in_flight = in_flight.filter(due_at__gt=now - horizon, due_at__lte=now + ahead)
+    else:
+        in_flight = in_flight.filter(due_at__lte=now)
+    rows = (
         TaislyConnection.objects.filter(status=TaislyConnection.Status.ACTIVE)
         .filter(Q(blocked_until__isnull=True) | Q(blocked_until__lte=now))
         .exclude(key_hint="")
         .defer("api_key")
         .select_related("workspace__mirror_state")
-        .annotate(last_event=Subquery(in_flight))
+        .annotate(last_event=Subquery(in_flight.order_by("-due_at").values("due_at")[:1]))
         .order_by("pk")
     )
+    if watched:
+        rows = rows.filter(last_event__isnull=False)
+    rows = list(rows)
     # Connections holding one key share its budget, and so its idle share.
     sharing = Counter(c.key_fingerprint for c in rows if c.key_fingerprint)
-    due: list[Candidate] = []
+    planned: list[Planned] = []
     for connection in rows:
         state = getattr(connection.workspace, "mirror_state", None)
-        if state is not None:
-            if state.sync_claimed_until and state.sync_claimed_until > now:
-                continue
-            if (
+        busy = state is not None and bool(
+            (state.sync_claimed_until and state.sync_claimed_until > now)
+            or (
                 state.sync_ticket
                 and state.sync_ticket_at
                 and state.sync_ticket_at > now - TICKET_STALE
-            ):
-                continue
+            )
+        )
         when = next_sync_at(
             # A backfill cut short by the budget goes on as soon as the budget allows.
             synced_at=(state.history_synced_at if state and state.backfill_page is None else None),
@@ -197,9 +222,10 @@ def due_connections(*, now: datetime | None = None) -> list[Candidate]:
             now=now,
             sharing=sharing.get(connection.key_fingerprint, 1),
         )
-        if when <= now:
-            due.append(Candidate(connection=connection, due_at=when))
-    return _within_budget(due, now)
+        planned.append(
+            Planned(connection=connection, due_at=when, busy=busy, last_event=connection.last_event)
+        )
+    return planned
 
 
 def _within_budget(candidates: list[Candidate], now: datetime) -> list[Candidate]:
@@ -237,32 +263,122 @@ def _within_budget(candidates: list[Candidate], now: datetime) -> list[Candidate
 
 
 def sync_dispatch(*, now: datetime | None = None) -> int:
-    """Hand each due workspace a ticket and enqueue its sync task. Returns how many."""
+    """Hand each due workspace a ticket and enqueue its sync task. Returns how many.
+
+    While a post's results are due (it went out within ``SYNC_WATCH_HORIZON_MINUTES``, or goes
+    out before the next run), it also starts the results watch, if none is running."""
     now = now or timezone.now()
     enqueued = 0
     for candidate in due_connections(now=now):
-        connection = candidate.connection
-        MirrorState.objects.get_or_create(workspace_id=connection.workspace_id)
-        ticket = uuid.uuid4()
-        won = (
-            MirrorState.objects.filter(workspace_id=connection.workspace_id)
-            .filter(
-                Q(sync_ticket__isnull=True) | Q(sync_ticket_at__lte=now - TICKET_STALE),
-                Q(sync_claimed_until__isnull=True) | Q(sync_claimed_until__lte=now),
-            )
-            .update(sync_ticket=ticket, sync_ticket_at=now)
-        )
-        if won != 1:
+        ticket = _hand_ticket(candidate.connection, now)
+        if ticket is None:
             continue  # another dispatcher (another cluster) got there first
         async_task(
             "posting.tasks.sync_connection",
-            connection.pk,
+            candidate.connection.pk,
             str(ticket),
-            task_name=f"sync {connection.workspace.code}",
+            task_name=f"sync {candidate.connection.workspace.code}",
             group="posting sync",
         )
         enqueued += 1
+    if settings.SYNC_WATCH_SECONDS and _watch_look(now)[1] is not None:
+        results_watch_start()
     return enqueued
+
+
+def _hand_ticket(connection: TaislyConnection, now: datetime) -> uuid.UUID | None:
+    """A ticket for ``connection``'s workspace, unless one is outstanding or a sync holds it."""
+    MirrorState.objects.get_or_create(workspace_id=connection.workspace_id)
+    ticket = uuid.uuid4()
+    won = (
+        MirrorState.objects.filter(workspace_id=connection.workspace_id)
+        .filter(
+            Q(sync_ticket__isnull=True) | Q(sync_ticket_at__lte=now - TICKET_STALE),
+            Q(sync_claimed_until__isnull=True) | Q(sync_claimed_until__lte=now),
+        )
+        .update(sync_ticket=ticket, sync_ticket_at=now)
+    )
+    return ticket if won == 1 else None
+
+
+# --- Results due: the watch ------------------------------------------------------------------
+#
+# The minute dispatcher runs when django-q2's scheduler looks, every 30 s at best and in effect
+# every 60 to 90 s: a result Taisly settles just after a run would wait that long, and the open
+# post page with it. So while a post's results are due, one default-cluster worker (at most one
+# in all, claimed in the shared database cache) watches: it sleeps until the next planned read
+# of any such workspace (``next_sync_at``: 20 s after the send, then backing off, never more
+# often than the plan's share allows) and reads it then, under the same ticket and lease as the
+# dispatcher's tasks, counted as background work by the governor. It lets go of its worker
+# after ``SYNC_WATCH_SECONDS`` (the dispatcher starts another while results are still due) or
+# as soon as nothing is due.
+
+WATCH_CLAIM = "posting:results-watch"
+#: The shortest and the longest sleep between two looks.
+WATCH_TICK = 1.0
+WATCH_LONGEST = 5.0
+
+
+def results_watch_start() -> bool:
+    """Start the results watch unless one runs (or it is turned off). True when started."""
+    if not settings.SYNC_WATCH_SECONDS:
+        return False
+    # Kept a little longer than the watch itself: a lost task frees it by itself.
+    if not cache.add(WATCH_CLAIM, str(uuid.uuid4()), timeout=settings.SYNC_WATCH_SECONDS + 15):
+        return False
+    # Into the default cluster by name: a send ends in the uploads cluster, whose queue its
+    # own tasks would otherwise go to (and whose workers are the uploads').
+    async_task(
+        "posting.tasks.results_watch",
+        task_name="results watch",
+        group="posting sync",
+        cluster=settings.Q_CLUSTER["name"],
+    )
+    return True
+
+
+def _watch_look(now: datetime) -> tuple[list[Candidate], datetime | None]:
+    """The workspaces whose results are due to be read now (within budget), and when to look
+    next: the earliest later read, a tick from now while one of them is being synced, or None
+    when no result is due anywhere. Three queries."""
+    planned = _planned(now, watched=True)
+    ready = _within_budget([c for c in planned if not c.busy and c.due_at <= now], now)
+    moments = [c.due_at for c in planned if not c.busy and c.due_at > now]
+    if ready or any(c.busy for c in planned):
+        moments.append(now + timedelta(seconds=WATCH_TICK))
+    return ready, (min(moments) if moments else None)
+
+
+def results_watch(*, sleep=time.sleep, clock=time.monotonic) -> str:
+    """Read each workspace's history when its results are due, for ``SYNC_WATCH_SECONDS`` at
+    most. The reads run here, in this worker (the cluster may have no other), one workspace
+    after another. Returns what it did (the task's result)."""
+    deadline = clock() + settings.SYNC_WATCH_SECONDS
+    synced = 0
+    try:
+        while True:
+            ready, _wake = _watch_look(timezone.now())
+            for candidate in ready:
+                ticket = _hand_ticket(candidate.connection, timezone.now())
+                if ticket is not None:
+                    sync_connection(connection_id=candidate.connection.pk, ticket=str(ticket))
+                    synced += 1
+            now = timezone.now()
+            _ready, wake = _watch_look(now)
+            if wake is None:
+                break
+            # At most WATCH_LONGEST asleep: a post sent meanwhile is planned from its send.
+            pause = min(WATCH_LONGEST, max(WATCH_TICK, (wake - now).total_seconds()))
+            if clock() + pause > deadline:
+                break
+            sleep(pause)
+    finally:
+        cache.delete(WATCH_CLAIM)
+    # Results still due (the time is up), or a post sent while this one was letting go: the
+    # next watch goes to the back of the queue, so the cluster's other tasks go first.
+    if _watch_look(timezone.now())[1] is not None:
+        results_watch_start()
+    return f"{synced} syncs while results were due"
 
 
 # --- One workspace ---------------------------------------------------------------------------

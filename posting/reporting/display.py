@@ -101,15 +101,25 @@ def summary_of(state: str, statuses: list[str], states: dict | None = None) -> S
     return Summary("success", _("Posted"))
 
 
-def chip(result: PostResult, statuses: dict | None = None) -> Chip:
+def chip(result: PostResult, statuses: dict | None = None, *, cancelled: bool = False) -> Chip:
+    """``cancelled``: the post was cancelled, so a result still PENDING will never be posted."""
     network = result.platform.network or _("Unknown network")
-    label = (statuses or {}).get(result.status) or str(result.get_status_display())
+    label, css = result_look(result.status, statuses, cancelled=cancelled)
     return Chip(
         result=result,
         network=network,
         label=label,
         code=result.code if result.status == Status.FAILED else "",
         explanation=explain(result.code) if result.status == Status.FAILED else "",
-        css=STATUS_CLASS.get(result.status, "is-light"),
+        css=css,
         is_repost=result.is_repost,
     )
+
+
+def result_look(status: str, statuses: dict | None = None, *, cancelled: bool) -> tuple[str, str]:
+    """A result's words and colour. PENDING on a cancelled post reads "Cancelled": Taisly deleted
+    the post, so that platform never gets it (its history has nothing more to say)."""
+    if cancelled and status == Status.PENDING:
+        return str(State.CANCELLED.label), _KIND_CLASS["cancelled"]
+    label = (statuses or {}).get(status) or str(Status(status).label)
+    return label, STATUS_CLASS.get(status, "is-light")

@@ -134,6 +134,12 @@ def with_health(workspaces: QuerySet[Workspace], *, user=None, now: datetime | N
         .annotate(first=Min("due_at"))
         .values("first")
     )
+    latest = (
+        Post.objects.filter(workspace=OuterRef("pk"), due_at__lte=now)
+        .exclude(state=Post.State.CANCELLED)
+        .order_by("-due_at")
+        .values("due_at")[:1]
+    )
     owner = (
         Membership.objects.filter(workspace=OuterRef("pk"), role=Membership.Role.OWNER)
         .order_by("created_at", "id")
@@ -159,6 +165,7 @@ def with_health(workspaces: QuerySet[Workspace], *, user=None, now: datetime | N
                 output_field=IntegerField(),
             ),
             next_post_at=Subquery(upcoming, output_field=DateTimeField()),
+            last_post_at=Subquery(latest, output_field=DateTimeField()),
             owner_email=Subquery(owner),
             unread_alerts=_unread_alerts(user),
             is_blocked=Case(

@@ -277,16 +277,18 @@ def _rows(posts) -> list[ListRow]:
         mine = sorted(values["result_rows"] or (), key=lambda row: (row[1] or "", row[0]))
         summary = display.summary_of(values["state"], [row[2] for row in mine], states)
         if mine:
+            cancelled = values["state"] == Post.State.CANCELLED
             chips = tuple(
                 ListChip(
                     network=network or unknown,
-                    label=statuses.get(status, status),
+                    label=look[0],
                     code=code if status == Status.FAILED else "",
                     explanation=explain(code) if status == Status.FAILED else "",
-                    css=display.STATUS_CLASS.get(status, "is-light"),
+                    css=look[1],
                     is_repost=bool(is_repost),
                 )
                 for _id, network, status, code, is_repost in mine
+                for look in [display.result_look(status, statuses, cancelled=cancelled)]
             )
         else:
             targets = sorted(values["target_rows"] or (), key=lambda row: (row[1] or "", row[0]))

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from posting import taisly
 from posting.alerts.rules import alerts_for_sync
-from posting.mirror import sync
+from posting.mirror import background, sync
 from posting.models import Post, PostResult, reasons
 from posting.sending import queueing
 
@@ -58,6 +58,8 @@ def mark_sent(
         post.refresh_from_db()
         store_results(post, results)
     logger.info("Post %s sent to Taisly as %s", post.code, taisly_id)
+    # Its results are due soon: read history then, not at the next minute's dispatch.
+    background.results_watch_start()
     return True
 
 

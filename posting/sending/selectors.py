@@ -7,11 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.paginator import Paginator
-from django.db.models import BigIntegerField, Exists, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import BigIntegerField, Count, Exists, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from accounts.models import AuditEvent, TaislyConnection, Workspace
 from posting.models import Draft, Platform, Post, PostResult
+from posting.reporting import display
 from posting.sending.limits import Storage, kept_drafts, kept_videos, storage_limit
 from posting.sending.retry import RetryPlan, retry_plan
 
@@ -28,11 +29,28 @@ class RetryBox:
 
 def retry_box(post: Post, results: list[PostResult]) -> RetryBox:
     """The box for ``post``, from the ``results`` the page has already read (with their
-    platforms): one query for the retries, one for the original when this is a retry."""
+    platforms): one query for the retries (each with its summary: a retry that failed reads
+    "Failed", not "Sent"), one for the original when this is a retry."""
     failed = any(r.status == PostResult.Status.FAILED for r in results)
+    Status = PostResult.Status
+    retries = list(
+        post.retries.annotate(
+            **{
+                f"n_{status.lower()}": Count("results", filter=Q(results__status=status))
+                for status in (Status.PENDING, Status.SUCCESS, Status.FAILED)
+            }
+        ).order_by("created_at", "id")
+    )
+    for retry in retries:
+        statuses = (
+            [Status.PENDING] * retry.n_pending
+            + [Status.SUCCESS] * retry.n_success
+            + [Status.FAILED] * retry.n_failed
+        )
+        retry.summary = display.summary_of(retry.state, statuses)
     return RetryBox(
         plan=retry_plan(post, results) if failed else None,
-        retries=list(post.retries.order_by("created_at", "id")),
+        retries=retries,
         retry_of=post.retry_of,
     )
 

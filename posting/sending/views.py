@@ -5,9 +5,10 @@ decide (``receive``, ``decisions``, ``reconcile``, ``retry``, ``cancel``, ``seen
     GET  new/                 the form (editors and owners; viewers 403)
     POST new/                 streamed in through LimitedTemporaryFileUploadHandler (at most
                               POST_UPLOADS_PER_USER at once per person), probed, queued → the
-                              progress fragment (htmx) or the post page
-    GET  <post>/progress/     the progress fragment, polled every second; 286 once it is done
-                              (without htmx: a redirect to the post page, which includes it)
+                              post page (HX-Redirect for htmx)
+    GET  <post>/progress/     the post page's live part (post.html#live: status, results,
+                              progress, actions), polled with a back-off (posting.sending.live)
+                              until every platform has settled; without htmx: the post page
     POST <post>/retry-send/   SEND_FAILED → QUEUED
     POST <post>/adopt/ | send-again/ | give-up/ | recheck/   NEEDS_CHECK decisions
 
@@ -53,6 +54,7 @@ from posting.sending import (
     edits,
     groups,
     limits,
+    live,
     probe,
     receive,
     reconcile,
@@ -141,16 +143,11 @@ def _compose(request: HtmxHttpRequest, access: WorkspaceAccess) -> HttpResponse:
         form.add_error(None, exc.message)
         return _render_form(request, access, form, status=422)
 
-    if request.htmx:
-        response = render(request, "posting/_progress.html", progress_context(access, post))
-        # The address bar then names the post's page: a reload or a bookmark finds the same
-        # progress there (closing the tab loses nothing).
-        response["HX-Push-Url"] = reverse(
-            "posting:post", kwargs={"code": workspace.code, "post_code": post.code}
-        )
-        return response
     messages.success(request, _("The video is uploaded and queued for Taisly."))
-    return redirect("posting:post", code=workspace.code, post_code=post.code)
+    url = reverse("posting:post", kwargs={"code": workspace.code, "post_code": post.code})
+    # The page becomes the post's page (its title, breadcrumb and actions), which follows the
+    # upload, the send and each network's result by itself; a reload or a bookmark finds it.
+    return redirect_for(request, url)
 
 
 def _checked_upload(
@@ -247,13 +244,11 @@ def _form_plan(form: PostFieldsForm, platforms) -> list[groups.CaptionGroup]:
     return groups.caption_plan(picked, form["description"].value() or "", captions)
 
 
-# --- Progress ---------------------------------------------------------------------------------
+# --- Progress and the live status ------------------------------------------------------------
 
 
 def progress_context(access: WorkspaceAccess, post: Post) -> dict:
-    """What ``posting/_progress.html`` needs; the post page includes it with this context."""
-    results = list(post.results.select_related("platform")) if post.state == Post.State.SENT else []
-    targets = list(post.target_platforms.all())
+    """What ``posting/_progress.html`` needs (the upload's own progress and decisions)."""
     percent = 0
     if post.progress_total:
         percent = min(100, round(post.progress_bytes * 100 / post.progress_total))
@@ -261,11 +256,7 @@ def progress_context(access: WorkspaceAccess, post: Post) -> dict:
         "access": access,
         "workspace": access.workspace,
         "post": post,
-        "results": results,
-        "targets": targets,
         "percent": percent,
-        "polling": post.is_local_pending,
-        "all_final": all(r.status != "PENDING" for r in results),
         "candidates": _candidates(post) if post.state == Post.State.NEEDS_CHECK else [],
     }
 
@@ -278,18 +269,70 @@ def _candidates(post: Post) -> list[dict]:
     return candidates
 
 
+PROGRESS_STATES = (
+    Post.State.QUEUED,
+    Post.State.SENDING,
+    Post.State.SEND_FAILED,
+    Post.State.NEEDS_CHECK,
+    Post.State.EDITING,
+    Post.State.REPLACING,
+)
+
+
+def live_context(access: WorkspaceAccess, post: Post) -> dict:
+    """The post page's live part (``posting/post.html#live``): when the mirror was read, the
+    summary, each platform's result, the upload's progress, the actions, the details and the
+    audit trail, and when to ask again. The page renders it and its poll renders it alone; both
+    read the mirror only. Four queries (five for a retry, six with no results yet): the results
+    with their platforms, the retries, the audit trail, the mirror's state (the original of a
+    retry; the targets)."""
+    results = selectors.post_results(post)
+    members = selectors.post_group_members(post)
+    poll = live.poll_after(post, results)
+    return {
+        "access": access,
+        "workspace": access.workspace,
+        "post": post,
+        "summary": display.summarise(post, results),
+        "chips": [display.chip(r, cancelled=post.state == Post.State.CANCELLED) for r in results],
+        "targets": selectors.post_targets(post) if not results else [],
+        "can_cancel": access.can_write and can_cancel(post),
+        "can_edit": access.can_write and edits.can_edit(post),
+        # The other Taisly posts of a post with a caption per network, and the progress of
+        # those the dashboard still has or that need a person.
+        "members": members,
+        "member_progress": [
+            progress_context(access, m) for m in members if m.state in PROGRESS_STATES
+        ],
+        # The upload's progress and decisions (one implementation: posting/_progress.html),
+        # shown while the dashboard has the post and when it failed or needs a person.
+        "progress": progress_context(access, post) if post.state in PROGRESS_STATES else None,
+        # Failures shown here for the first time: the page posts back that they were seen.
+        "mark_seen": seen.unseen_failures(results, access),
+        "retry": selectors.retry_box(post, results),
+        "poll_after": poll,
+        "noscript_refresh": live.NOSCRIPT_REFRESH if poll else None,
+        "events": selectors.post_events(post, access.workspace, limit=AUDIT_LIMIT),
+        "mirror": mirror_of(access.workspace),
+        "sync_next": reverse(
+            "posting:post", kwargs={"code": access.workspace.code, "post_code": post.code}
+        ),
+    }
+
+
 @never_cache
 @login_required
 @require_GET
 def post_progress(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
+    """The post page's live part, polled by the page with a back-off until it has settled."""
     post, access = get_post_for_user(request, code, post_code)
-    context = progress_context(access, post)
     if request.htmx:
-        response = render(request, "posting/_progress.html", context)
-        if not post.is_local_pending:
-            response.status_code = HTMX_STOP_POLLING
+        context = live_context(access, post)
+        response = render(request, "posting/post.html#live", context)
+        if context["poll_after"] is None:
+            response.status_code = HTMX_STOP_POLLING  # settled: htmx swaps it and asks no more
         return response
-    # Without htmx (the fragment's "Refresh" link, an old bookmark): the post page shows it.
+    # Without htmx (the "Refresh" link, an old bookmark): the post page shows it.
     return redirect("posting:post", code=access.workspace.code, post_code=post.code)
 
 
@@ -337,8 +380,8 @@ def _decide(request: HtmxHttpRequest, code, post_code, decision: _Decision) -> H
         error = exc.message
         post.refresh_from_db()
     if request.htmx:
-        context = {**progress_context(access, post), "action_error": error}
-        return render(request, "posting/_progress.html", context, status=422 if error else 200)
+        context = {**live_context(access, post), "action_error": error}
+        return render(request, "posting/post.html#live", context, status=422 if error else 200)
     if error:
         messages.error(request, error)
     else:
@@ -379,15 +422,6 @@ def post_recheck(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
 # --- The post page ----------------------------------------------------------------------------
 
 
-PROGRESS_STATES = (
-    Post.State.QUEUED,
-    Post.State.SENDING,
-    Post.State.SEND_FAILED,
-    Post.State.NEEDS_CHECK,
-    Post.State.EDITING,
-    Post.State.REPLACING,
-)
-
 AUDIT_LIMIT = 50
 
 
@@ -403,36 +437,7 @@ def post_detail(request: HttpRequest, code, post_code) -> HttpResponse:
         # One Taisly post of a post with a caption per network: the post is its lead's page.
         lead = Post.objects.only("code").get(pk=post.group_id)
         return redirect("posting:post", code=access.workspace.code, post_code=lead.code)
-    results = selectors.post_results(post)
-    members = selectors.post_group_members(post)
-    summary = display.summarise(post, results)
-    targets = selectors.post_targets(post) if not results else []
-    events = selectors.post_events(post, access.workspace, limit=AUDIT_LIMIT)
-    context = {
-        "access": access,
-        "workspace": access.workspace,
-        "post": post,
-        "summary": summary,
-        "chips": [display.chip(r) for r in results],
-        "targets": targets,
-        "events": events,
-        "mirror": mirror_of(access.workspace),
-        "can_cancel": access.can_write and can_cancel(post),
-        "can_edit": access.can_write and edits.can_edit(post),
-        # The other Taisly posts of a post with a caption per network, and the progress of
-        # those the dashboard still has or that need a person.
-        "members": members,
-        "member_progress": [
-            progress_context(access, m) for m in members if m.state in PROGRESS_STATES
-        ],
-        "sync_next": request.get_full_path(),
-        # The upload's progress and decisions (one implementation: posting/_progress.html),
-        # shown while the dashboard has the post and when it failed or needs a person.
-        "progress": progress_context(access, post) if post.state in PROGRESS_STATES else None,
-        # Failures shown here for the first time: the page posts back that they were seen.
-        "mark_seen": seen.unseen_failures(results, access),
-        "retry": selectors.retry_box(post, results),
-    }
+    context = live_context(access, post)
     return render(request, "posting/post.html", context)
 
 

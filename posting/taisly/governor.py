@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -40,13 +40,13 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Max, Min, Q
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from accounts.crypto import key_fingerprint
 from accounts.models import TaislyConnection, Workspace
-from posting.models import KeyBudget, TaislyRequest
+from posting.models import KeyBudget, TaislyRequest, reasons
 from posting.taisly import TaislyClient, TaislyRateLimited, taisly_call
 
 logger = logging.getLogger(__name__)
@@ -81,11 +81,20 @@ class QuotaRefused(TaislyRateLimited):
 
     fallback_code = "QUOTA_REFUSED"
 
-    def __init__(self, sentence: str, *, retry_after: int, until: datetime, blocked: bool):
-        self.sentence = sentence
+    def __init__(
+        self, sentence: str | Callable[[], str], *, retry_after: int, until: datetime, blocked: bool
+    ):
+        # A callable is rendered again each time it is read: in a person's language and time
+        # zone, or as a stored reason (posting.models.reasons) in every language, its time kept
+        # as a moment that each viewer reads in their own zone.
+        self._build = sentence if callable(sentence) else (lambda: sentence)
         self.until = until
         self.blocked = blocked
-        super().__init__(sentence, retry_after=retry_after)
+        super().__init__(self.sentence, retry_after=retry_after)
+
+    @property
+    def sentence(self) -> str:
+        return self._build()
 
 
 # --- Reading the budget ----------------------------------------------------------------------
@@ -200,8 +209,7 @@ def _frees_up_background(fingerprint: str, connection_id: int | None, now: datet
 
 def _when(until: datetime, now: datetime) -> dict:
     minutes = max(1, math.ceil((until - now).total_seconds() / 60))
-    local = timezone.localtime(until)
-    return {"time": formats.time_format(local, "H:i"), "minutes": minutes}
+    return {"time": reasons.moment(until), "minutes": minutes}
 
 
 def blocked_sentence(until: datetime, now: datetime) -> str:
@@ -298,7 +306,7 @@ def _decide(budget: Budget, kind: str, fingerprint: str, connection_id: int | No
     if budget.blocked_until is not None:
         until = budget.blocked_until
         raise QuotaRefused(
-            blocked_sentence(until, now),
+            lambda: blocked_sentence(until, now),
             retry_after=_seconds(until, now),
             until=until,
             blocked=True,
@@ -311,7 +319,7 @@ def _decide(budget: Budget, kind: str, fingerprint: str, connection_id: int | No
                 until, _frees_up_at(fingerprint, connection_id, now, budget.used - budget.limit)
             )
         raise QuotaRefused(
-            background_sentence(until, now),
+            lambda: background_sentence(until, now),
             retry_after=_seconds(until, now),
             until=until,
             blocked=False,
@@ -319,7 +327,7 @@ def _decide(budget: Budget, kind: str, fingerprint: str, connection_id: int | No
     if budget.used >= budget.limit:
         until = _frees_up_at(fingerprint, connection_id, now, budget.used - budget.limit)
         raise QuotaRefused(
-            spent_sentence(budget.limit, until, now),
+            lambda: spent_sentence(budget.limit, until, now),
             retry_after=_seconds(until, now),
             until=until,
             blocked=False,

@@ -10,7 +10,7 @@ from django import template
 from django.template import Context, Engine
 from django.templatetags.static import static
 from django.utils import timezone
-from django.utils.translation import get_language
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 
 from posting.models import Network
@@ -49,13 +49,40 @@ def _chips(chips_template, chips: tuple, language: str) -> str:
 @register.filter
 def attention(workspace) -> dict:
     """What a workspace of posting.reporting.health needs first: its words and Bulma colour."""
+    if workspace.attention == health.ATTENTION_FAILURES:
+        # Said with its count and its cause: failures nobody has opened, unread alerts and
+        # posts the dashboard could not send are three different things to look at.
+        return {"label": _failures_label(workspace), "css": "is-danger"}
     label, css = {
         health.ATTENTION_INVALID: (_("Key no longer works"), "is-danger"),
-        health.ATTENTION_FAILURES: (_("Unread failures"), "is-danger"),
         health.ATTENTION_BLOCKED: (_("Blocked by the rate limit"), "is-warning"),
         health.ATTENTION_STALE: (_("Sync is stale"), "is-warning"),
     }.get(workspace.attention, (_("All fine"), "is-success"))
     return {"label": label, "css": css}
+
+
+def _failures_label(workspace) -> str:
+    parts = []
+    if workspace.unseen_failures:
+        parts.append(
+            ngettext(
+                "%(count)d failure not looked at yet",
+                "%(count)d failures not looked at yet",
+                workspace.unseen_failures,
+            )
+            % {"count": workspace.unseen_failures}
+        )
+    if workspace.unread_alerts:
+        parts.append(
+            ngettext("%(count)d unread alert", "%(count)d unread alerts", workspace.unread_alerts)
+            % {"count": workspace.unread_alerts}
+        )
+    if workspace.send_problems:
+        parts.append(
+            ngettext("%(count)d post not sent", "%(count)d posts not sent", workspace.send_problems)
+            % {"count": workspace.send_problems}
+        )
+    return " · ".join(parts)
 
 
 @register.inclusion_tag("posting/_overview.html", takes_context=True)

@@ -96,7 +96,7 @@ def expect_waiting_for_the_worker(page: Page) -> None:
     progress = page.get_by_test_id("post-progress")
     expect(progress).to_have_attribute("data-state", "queued")
     expect(progress).to_contain_text("Waiting for the upload worker")
-    expect(progress).to_have_attribute("hx-trigger", "every 1s")
+    expect(page.get_by_test_id("post-live")).to_have_attribute("hx-trigger", "load delay:1s")
 
 
 def open_compose(page: Page, live_server, workspace, heading: str = "New post") -> None:
@@ -135,22 +135,25 @@ def test_upload_and_post_now_to_two_platforms(
     expect(page.locator("[data-cover-second]")).to_have_value("2.5")
     page.screenshot(path=f"{screenshot_dir}/compose_filled.png", full_page=True)
 
-    # Record the browser → dashboard phase as htmx reports it.
+    # Record the browser → dashboard phase as htmx reports it (reported out of the page: the
+    # compose page then becomes the post's page).
+    upload_seen: list[int] = []
+    page.expose_function("reportUpload", lambda value: upload_seen.append(value))
     page.evaluate(
-        """() => { window.uploadSeen = [];
-        document.addEventListener("htmx:xhr:progress", () => window.uploadSeen.push(
-          Number(document.querySelector("[data-upload-bar]").value))); }"""
+        """() => document.addEventListener("htmx:xhr:progress", () => window.reportUpload(
+          Number(document.querySelector("[data-upload-bar]").value)))"""
     )
     page.get_by_test_id("compose-submit").click()
-    progress = page.get_by_test_id("post-progress")
     expect_waiting_for_the_worker(page)
-    assert max(page.evaluate("window.uploadSeen")) == 100
+    expect(page).to_have_title(re.compile("^Kopi pagi #coffee · "))  # the post's page now
+    wait_until(lambda: upload_seen and max(upload_seen) == 100, what="the upload at 100%")
     page.screenshot(path=f"{screenshot_dir}/compose_queued.png", full_page=True)
     # Then dashboard → Taisly, polled every second until the worker is done.
     worker_thread.release()
-    expect(progress).to_have_attribute("data-state", "sent", timeout=20_000)
-    expect(progress).not_to_have_attribute("hx-trigger", "every 1s")
-    expect(page.get_by_test_id("result-TikTok")).to_be_visible()
+    live = page.get_by_test_id("post-live")
+    expect(live).to_have_attribute("data-state", "sent", timeout=20_000)
+    expect(live).not_to_have_attribute("hx-trigger", "load delay:1s")
+    expect(page.locator("[data-testid=result][data-network=TikTok]")).to_be_visible()
     page.screenshot(path=f"{screenshot_dir}/compose_sent.png", full_page=True)
 
     post = Post.objects.get()
@@ -391,7 +394,7 @@ def test_a_person_adopts_a_candidate_on_the_progress_page(
     page.screenshot(path=f"{screenshot_dir}/post_needs_check_{width}.png", full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
     page.get_by_test_id("adopt").nth(1).click()
-    expect(page.get_by_test_id("post-progress")).to_have_attribute("data-state", "sent")
+    expect(page.get_by_test_id("post-live")).to_have_attribute("data-state", "sent")
     post.refresh_from_db()
     assert post.taisly_id == "cand2"
     assert csp_violations == []
@@ -426,7 +429,7 @@ def test_taisly_down_ends_send_failed_and_an_editor_retries_from_the_page(
     assert sandbox_posts(sandbox, connected_ws["api_key"]) == []
 
     page.get_by_test_id("retry-send").click()
-    expect(progress).to_have_attribute("data-state", "sent")
+    expect(page.get_by_test_id("post-live")).to_have_attribute("data-state", "sent")
     [made] = sandbox_posts(sandbox, connected_ws["api_key"])
     assert Post.objects.get().taisly_id == made["id"]
     assert csp_violations == []
@@ -457,8 +460,7 @@ def test_each_sandbox_fault_ends_settled_and_never_posts_twice(
     page.get_by_label("Video", exact=True).set_input_files(video_file("fault.webm", seconds=4))
     expect(page.locator("[data-video-facts]")).to_contain_text("180×320")
     page.get_by_test_id("compose-submit").click()
-    progress = page.get_by_test_id("post-progress")
-    expect(progress).to_have_attribute(
+    expect(page.get_by_test_id("post-live")).to_have_attribute(
         "data-state", re.compile("^(sent|send_failed|needs_check)$"), timeout=20_000
     )
     post = Post.objects.get()
@@ -510,8 +512,7 @@ def test_schedule_a_post_from_compose_then_cancel_it_from_its_page(
     page.get_by_test_id("compose-submit").click()
     expect_waiting_for_the_worker(page)
     worker_thread.release()
-    progress = page.get_by_test_id("post-progress")
-    expect(progress).to_have_attribute("data-state", "sent", timeout=20_000)
+    expect(page.get_by_test_id("post-live")).to_have_attribute("data-state", "sent", timeout=20_000)
     post = Post.objects.get()
     assert post.scheduled_at is not None and post.taisly_id
     [made] = sandbox_posts(sandbox, connected_ws["api_key"])

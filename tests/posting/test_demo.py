@@ -312,3 +312,53 @@ def test_without_a_running_sandbox_the_seed_starts_one_for_itself(tmp_path, dash
     with socket.socket() as after, pytest.raises(OSError):
         after.settimeout(1)
         after.connect(("127.0.0.1", port))  # stopped again
+
+
+def test_the_demo_leaves_each_keys_hour_free_and_the_ledger_agrees_with_taisly(
+    tmp_path, dashboard_db
+):
+    """Issue 17: after `manage.py demo` every demo workspace has used at most 5 requests of its
+    current hour. The story's requests happened on the sandbox's clock weeks (or, for the posts
+    scheduled ahead, a night) before; the ledger dates them when Taisly counted them, and still
+    counts every request Taisly counts in this hour: the two agree."""
+    with SandboxServer(tmp_path / "own-sandbox") as own:  # no other test's calls in its hour
+        manage("migrate", "--no-input", db=dashboard_db, sandbox=own)
+        manage("demo", db=dashboard_db, sandbox=own)
+
+        used = dict(
+            query(
+                dashboard_db,
+                "SELECT w.name, (SELECT count(*) FROM posting_taislyrequest r "
+                "WHERE r.fingerprint = c.key_fingerprint "
+                "AND r.started_at > datetime('now', '-1 hour')) "
+                "FROM accounts_taislyconnection c "
+                "JOIN accounts_workspace w ON w.id = c.workspace_id",
+            )
+        )
+        assert set(used) >= {"Kopi Senja", "Batik Nusantara"} and len(used) == 3
+        assert all(count <= 5 for count in used.values()), used
+        # The seed did read Taisly now (whether the story existed, its history): counted.
+        assert used["Kopi Senja"] >= 2 and used["Batik Nusantara"] >= 2
+        # Taisly's own count of this hour (the sandbox's rate window, by its clock) is the same.
+        with sqlite3.connect(own.db_path) as conn:
+            (taisly_counted,) = conn.execute(
+                "SELECT count(*) FROM sandbox_apicall WHERE at > datetime('now', '-1 hour')"
+            ).fetchone()
+        assert taisly_counted == sum(used.values())
+        # Every story request is in the ledger all the same, at its moment.
+        (story,) = query(
+            dashboard_db,
+            "SELECT count(*) FROM posting_taislyrequest WHERE endpoint = 'POST /post'",
+        )[0]
+        assert story == 43
+
+        # The demo workspaces' STARTER key is not near its limit for the people trying it.
+        manage("demo", db=dashboard_db, sandbox=own)  # the idempotent second run
+        (again,) = query(
+            dashboard_db,
+            "SELECT count(*) FROM posting_taislyrequest r JOIN accounts_taislyconnection c "
+            "ON r.fingerprint = c.key_fingerprint JOIN accounts_workspace w "
+            "ON w.id = c.workspace_id WHERE w.name = 'Kopi Senja' "
+            "AND r.started_at > datetime('now', '-1 hour')",
+        )[0]
+        assert again <= used["Kopi Senja"] + 3

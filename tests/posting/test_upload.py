@@ -129,10 +129,9 @@ def test_an_editor_uploads_and_the_post_reaches_taisly(
     assert post.taisly_id and post.sent_at and post.due_at
     assert post.progress_bytes == post.progress_total > post.video_size
     assert {r.platform.network for r in post.results.all()} == {"TikTok", "Instagram"}
-    # The fragment that polls the row is in the answer.
-    assert f'id="post-progress-{post.code}"' in response.content.decode()
-    # The address bar names the post's page, which shows the same progress after a reload.
-    assert response["HX-Push-Url"] == reverse(
+    # The page becomes the post's page (its title, breadcrumb, actions), which follows the
+    # upload and the results by itself.
+    assert response["HX-Redirect"] == reverse(
         "posting:post", kwargs={"code": workspace.code, "post_code": post.code}
     )
     # Stored through the storage API under MEDIA_ROOT; the temp file was moved, not copied.
@@ -169,7 +168,8 @@ def test_the_same_token_twice_makes_one_post(
         second, _ = post_form(client, workspace, video_file(), htmx=True, token=token)
     assert first.status_code == second.status_code == 200
     post = Post.objects.get()
-    assert f"post-progress-{post.code}" in second.content.decode()
+    assert first["HX-Redirect"] == second["HX-Redirect"]
+    assert str(post.code) in second["HX-Redirect"]
     assert len(sandbox_posts(sandbox, connected_ws["api_key"])) == 1
 
 

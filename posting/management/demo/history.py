@@ -7,12 +7,18 @@ through the sandbox's API so that the mirror and the sandbox agree.
     seed_workspace(workspace)           sandbox already has posts or rules? → leave it (idempotent)
          │   else, oldest first: move the sandbox clock to the moment (POST /control/clock
          │   {"offset"}), then do what a person did then: add a rule, pause it, post a video,
-         │   disconnect X; scheduled posts at real now. The clock goes back to real time after.
+         │   disconnect X; posts for later were scheduled yesterday evening. The clock goes
+         │   back to real time after.
          ▼
-    platforms_sync, reposts_sync, history_sync   the mirror read from Taisly, as "Sync now" does
+    history_between(35 days ago … ahead) ──> history_store   the mirror read from Taisly in one
+                                                             window (a new mirror's sync would
+                                                             read page by page)
 
-Backdated calls are counted at their (past) moment, so weeks of history do not use up a STARTER
-key's hour. Outcomes come from the sandbox's own rules: `#fail`, `#fail:<Network>`, X's
+Every call of the story is made with the sandbox's clock at its moment, an hour ago at the latest
+(posts for later were scheduled yesterday evening), and the ledger dates it then too, as Taisly
+counts it: weeks of history do not use up a STARTER key's hour. What is read at real now (whether
+the story exists, the platforms, the history in one window) is counted now: at most five
+requests per key. Outcomes come from the sandbox's own rules: `#fail`, `#fail:<Network>`, X's
 100-character caption limit, a disconnected platform, `#pending`. The sandbox is reached only
 over HTTP, never imported.
 """
@@ -34,12 +40,14 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db.models import F, Max
 from django.utils import timezone
 
-from accounts.models import User, Workspace
+from accounts.models import TaislyConnection, User, Workspace
+from posting.alerts.rules import alerts_for_sync
 from posting.mirror import reposts
-from posting.mirror.sync import history_sync, platforms_store, platforms_sync
-from posting.models import Platform, Post, RepostRule
+from posting.mirror.sync import history_store, platforms_store, platforms_sync
+from posting.models import Platform, Post, RepostRule, TaislyRequest
 from posting.taisly.gateway import taisly_for
 
 VIDEO = Path(__file__).with_name("video.mp4")
@@ -68,6 +76,12 @@ class PostSeed:
     when: When
     networks: tuple[str, ...]
     description: str
+
+
+#: When the scheduled (future) posts were planned: yesterday evening, well before this hour.
+PLANNED = When(-1, 21)
+#: The story ends this long before the seed runs at the latest: the key's hour is left free.
+HOUR_LEFT_FREE = timedelta(minutes=65)
 
 
 @dataclass(frozen=True)
@@ -124,7 +138,7 @@ KOPI_SENJA = History(
         _p(-3, 11, "TikTok,YouTube", "Barista kami menjawab pertanyaan kalian"),
         _p(-2, 17, "Instagram", "Kopi Senja ulang tahun ke-3: terima kasih! #fail"),
         _p(-1, 9, "TikTok,Instagram,YouTube", "Rahasia crema yang sempurna"),
-        PostSeed(When(minutes=-40), ("TikTok", "Instagram"), "Live dari bar sore ini #pending"),
+        PostSeed(When(minutes=-80), ("TikTok", "Instagram"), "Live dari bar sore ini #pending"),
         _p(1, 9, "TikTok,Instagram", "Promo Jumat: beli 2 gratis 1 mulai besok pagi"),
         _p(2, 18, "YouTube", "Tutorial: kopi susu kekinian di rumah"),
         _p(4, 10, "TikTok,Instagram,YouTube", "Grand opening cabang baru di Bandung!"),
@@ -179,7 +193,7 @@ BATIK_NUSANTARA = History(
         _p(-4, 17, "YouTube,Facebook", "Di balik layar pemotretan koleksi 2027 #fail"),
         _p(-2, 11, "Instagram,TikTok", "Pilihan batik untuk kado akhir tahun"),
         _p(-1, 20, "TikTok,YouTube,Facebook", "Terima kasih 100 ribu pengikut!"),
-        PostSeed(When(minutes=-25), ("Instagram", "Facebook"), "Koleksi Imlek segera #pending"),
+        PostSeed(When(minutes=-70), ("Instagram", "Facebook"), "Koleksi Imlek segera #pending"),
         _p(1, 10, "Instagram,TikTok", "Koleksi Imlek: teaser pertama"),
         _p(3, 9, "YouTube,Facebook", "Workshop membatik untuk umum, Sabtu ini"),
         _p(5, 19, "TikTok,Instagram,YouTube,Facebook", "Peluncuran koleksi Imlek 2027"),
@@ -268,23 +282,65 @@ def sandbox_for_demo(base_url: str) -> Iterator[SandboxControl | None]:
 
 # --- Seeding ---------------------------------------------------------------------------------
 
+#: How far back the story goes (its oldest event is 27 days ago), with a margin.
+STORY_DAYS = 35
+
+
+def _fingerprint(workspace: Workspace) -> str:
+    return (
+        TaislyConnection.objects.filter(workspace=workspace)
+        .values_list("key_fingerprint", flat=True)
+        .first()
+        or ""
+    )
+
+
+def _ledger_mark() -> int:
+    return TaislyRequest.objects.aggregate(last=Max("pk"))["last"] or 0
+
+
+def _ledger_at_sandbox_clock(fingerprint: str, since: int, offset: timedelta) -> None:
+    """Date the requests just made for this key (ledger rows after ``since``) at the sandbox's
+    clock, ``offset`` from real time: when Taisly counted them. The ledger then tells the
+    governor what Taisly will: that these did not happen in the current hour."""
+    if fingerprint:
+        TaislyRequest.objects.filter(pk__gt=since, fingerprint=fingerprint).update(
+            started_at=F("started_at") + offset
+        )
+
 
 def seed_workspace(
     *, workspace: Workspace, actor: User, history: History, control: SandboxControl
 ) -> str:
     """Make ``history`` at the sandbox unless its account has posts or rules already, then fill
-    the mirror from it. Returns a line for the command's output."""
+    the mirror from it. Returns a line for the command's output.
+
+    At most five requests in the key's current hour (the rest happen on the sandbox's clock,
+    see ``_make``): the look whether the story exists (one or two), the platforms (one, when it
+    does not) and the history (one window, however many posts: not a page backfill).
+    """
     with taisly_for(workspace) as client:
         made_before = bool(client.history(page=1).posts or client.reposts())
         if not made_before:
             platforms_store(workspace=workspace, platforms=client.platforms())
     if not made_before:
         _make(workspace=workspace, actor=actor, history=history, control=control)
+    elif not (
+        Platform.objects.filter(workspace=workspace).exists()
+        and RepostRule.objects.filter(workspace=workspace).exists()
+    ):
+        # The story is there but the mirror lacks it (a first run cut short): read it too.
+        platforms_sync(workspace=workspace)
+        reposts.reposts_sync(workspace=workspace, actor=None)
 
-    # The mirror, read from Taisly as "Sync now" reads it.
-    platforms_sync(workspace=workspace)
-    reposts.reposts_sync(workspace=workspace, actor=None)
-    history_sync(workspace=workspace, actor=None)
+    # The history, read from Taisly in one window that covers the whole story.
+    now = timezone.now()
+    start = now - timedelta(days=STORY_DAYS)
+    end = now + timedelta(days=settings.POSTING_SYNC_AHEAD_DAYS)
+    with taisly_for(workspace) as client:
+        posts = client.history_between(start, end)
+    history_store(workspace=workspace, posts=posts, start=start, end=end, now=now)
+    alerts_for_sync(workspace)
     posts = Post.objects.filter(workspace=workspace).count()
     rules = RepostRule.objects.filter(workspace=workspace).count()
     how = "already at the sandbox" if made_before else "made through the sandbox now"
@@ -337,7 +393,7 @@ def _make(*, workspace: Workspace, actor: User, history: History, control: Sandb
                     platforms=[by_network[n].taisly_id for n in seed.networks],
                     description=seed.description,
                     preview_time=1,
-                    scheduled=moment if moment > timezone.now() else None,
+                    scheduled=moment if moment > now else None,
                 )
 
         return act
@@ -350,18 +406,22 @@ def _make(*, workspace: Workspace, actor: User, history: History, control: Sandb
             events.append((seed.paused.moment(now), rule_pause(index)))
     for seed in history.posts:
         moment = seed.when.moment(now)
-        events.append((moment, post(seed, moment)))
+        # A post for later was scheduled yesterday evening (PLANNED), not during this hour.
+        events.append((min(moment, PLANNED.moment(now)), post(seed, moment)))
 
     final = {seed.network: seed.connected for seed in history.connections}
+    fingerprint = _fingerprint(workspace)
     try:
         for moment, act in sorted(events, key=lambda event: event[0]):
-            # Past: the sandbox's clock at that moment. Future: real now, posted as scheduled.
-            offset = (moment - timezone.now()).total_seconds()
-            if offset < 0:
-                control.clock_offset(offset)
-            else:
-                control.clock_reset()
+            # Everything happens on the sandbox's clock at its moment, an hour ago at the latest:
+            # Taisly counts each request then, so the key's current hour is left to the people
+            # trying the demo.
+            moment = min(moment, now - HOUR_LEFT_FREE)
+            offset = moment - timezone.now()
+            control.clock_offset(offset.total_seconds())
+            since = _ledger_mark()
             act()
+            _ledger_at_sandbox_clock(fingerprint, since, offset)
     finally:
         control.clock_reset()
         by_network = platforms()
