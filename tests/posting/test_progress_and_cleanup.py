@@ -177,9 +177,9 @@ def test_the_progress_fragment_runs_a_fixed_number_of_queries(
         post.target_platforms.add(platform)
     client = login(vera)
     # 1 session, 2 user, 3 membership with its workspace, 4 the post, 5 results with their
-    # platforms, 6 retries with their result counts, 7 audit events, 8 mirror state. Still
-    # polling: every result is PENDING.
-    with django_assert_num_queries(8):
+    # platforms, 6 the other Taisly posts of a caption-per-network post, 7 retries with their
+    # result counts, 8 audit events, 9 mirror state. Still polling: every result is PENDING.
+    with django_assert_num_queries(9):
         response = client.get(progress_url(post), HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     assert response.content.decode().count('data-testid="result"') == 12
