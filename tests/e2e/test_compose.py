@@ -550,7 +550,7 @@ def test_too_many_uploads_at_once_is_said_on_the_page_with_javascript(
     )
     log_in(page, live_server, bob)
     open_compose(page, live_server, workspace)
-    page.get_by_label("TikTok").check()
+    page.get_by_role("checkbox", name="TikTok").check()
     page.get_by_label("Video", exact=True).set_input_files(video_file("clip.mp4"))
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
         page.get_by_test_id("compose-submit").click()
