@@ -16,6 +16,7 @@ from allauth.mfa.base.forms import AuthenticateForm as AllauthTwoFactorForm
 from allauth.mfa.base.forms import ReauthenticateForm as AllauthTwoFactorReauthForm
 from django import forms
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
@@ -147,8 +148,11 @@ class SignUpForm(BulmaFormMixin, AllauthSignupForm):
 
     def try_save(self, request: HttpRequest):
         """(the new user, None); or, for a taken address, (None, the answer a new address
-        gets), with an email to the address's owner instead of an account."""
+        gets), with an email to the address's owner instead of an account. The taken address
+        hashes the password too (and throws the hash away): hashing is most of a new account's
+        time, so without it a quick answer would tell who has an account here."""
         if self.account_already_exists:
+            make_password(self.cleaned_data["password1"])
             return None, _answer_taken_address(request, self.cleaned_data["email"])
         try:
             with transaction.atomic():

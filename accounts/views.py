@@ -44,6 +44,7 @@ from accounts.forms import (
     WorkspaceNameForm,
 )
 from accounts.models import AuditEvent, Invitation, Membership, TaislyConnection
+from accounts.reauth import require_recent_authentication
 from taisly_dash.htmx import HtmxHttpRequest
 
 
@@ -308,6 +309,10 @@ def members(request: HttpRequest, code) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def member_invite(request: HttpRequest, code) -> HttpResponse:
     access = get_workspace_for_owner(request, code)
+    if request.method == "POST":
+        # Every invitation (an owner's above all) would let a borrowed session bring in
+        # someone who then holds the workspace: the password first.
+        require_recent_authentication(request)
     form = InviteForm(request.POST or None)
     # Said before the form is filled in, not only when it is refused (the service decides).
     verified = services.email_verified(user=request.user)
@@ -352,6 +357,9 @@ def member_role(request: HtmxHttpRequest, code, member_code) -> HttpResponse:
     """Change a member's role. With htmx, answers with the member's row only."""
     access = get_workspace_for_owner(request, code)
     membership = _membership_in(access, member_code)
+    require_recent_authentication(
+        request, htmx_back_to=reverse("accounts:members", kwargs={"code": access.workspace.code})
+    )
     form = RoleForm(request.POST)
     error = None
     if not form.is_valid():

@@ -560,6 +560,17 @@ WEBHOOK_DISABLE_AFTER_DAYS = env_int("WEBHOOK_DISABLE_AFTER_DAYS", 3, minimum=1)
 # Tries of one endpoint in flight at once (the rest of its deliveries wait their turn), so one
 # slow endpoint holds at most this many of the webhook lane's workers.
 WEBHOOK_ENDPOINT_CONCURRENCY = env_int("WEBHOOK_ENDPOINT_CONCURRENCY", 1, minimum=1)
+# Tries of one workspace in flight at once, whatever number of endpoints it has: fewer than the
+# lane's workers, so one workspace never holds the whole lane. And how many endpoints a
+# workspace may have.
+Q_WEBHOOK_WORKERS = env_int("Q_WEBHOOK_WORKERS", 2, minimum=1)
+WEBHOOK_WORKSPACE_CONCURRENCY = env_int("WEBHOOK_WORKSPACE_CONCURRENCY", 1, minimum=1)
+if Q_WEBHOOK_WORKERS > 1 and WEBHOOK_WORKSPACE_CONCURRENCY >= Q_WEBHOOK_WORKERS:
+    raise ImproperlyConfigured(
+        "WEBHOOK_WORKSPACE_CONCURRENCY must be less than Q_WEBHOOK_WORKERS, or one workspace "
+        "can hold every worker of the webhook lane."
+    )
+WEBHOOK_ENDPOINTS_PER_WORKSPACE = env_int("WEBHOOK_ENDPOINTS_PER_WORKSPACE", 10, minimum=1)
 # "Send a test event" and "Redeliver" together: at most this many per endpoint in this many
 # seconds.
 WEBHOOK_MANUAL_LIMIT = env_int("WEBHOOK_MANUAL_LIMIT", 3, minimum=1)
@@ -600,7 +611,7 @@ Q_CLUSTER = {
             "retry": 2100,
         },
         "webhooks": {
-            "workers": env_int("Q_WEBHOOK_WORKERS", 2, minimum=1),
+            "workers": Q_WEBHOOK_WORKERS,
             "timeout": WEBHOOK_TASK_TIMEOUT,
             "retry": WEBHOOK_TASK_TIMEOUT + 15,
         },

@@ -36,6 +36,7 @@ from posting.alerts.display import describe
 from posting.alerts.forms import AlertEmailForm, AlertFilterForm, WebhookForm
 from posting.alerts.webhooks.endpoints import (
     DeliveryPending,
+    TooManyEndpoints,
     WebhookRateLimited,
     delivery_redeliver,
     endpoint_create,
@@ -185,6 +186,10 @@ def alert_settings(request: HttpRequest, code) -> HttpResponse:
 def webhook_list(request: HttpRequest, code) -> HttpResponse:
     access = get_workspace_for_owner(request, code)
     workspace = access.workspace
+    if request.method == "POST":
+        # A webhook sends the workspace's alerts out: a borrowed session must not add one. Its
+        # URL can be a credential (Slack's), so the form is not kept for a replay.
+        require_recent_authentication(request, replay_post=False)
     form = WebhookForm(request.POST or None)
     status = 200
     if request.method == "POST":
@@ -200,6 +205,8 @@ def webhook_list(request: HttpRequest, code) -> HttpResponse:
                 )
             except WebhookRefused as exc:
                 form.add_error("url", exc.message)
+            except TooManyEndpoints as exc:
+                form.add_error(None, exc.message)
             else:
                 messages.success(
                     request, _("Webhook added. Its signing secret is shown on its page.")
@@ -240,9 +247,18 @@ def _render_detail(request: HttpRequest, endpoint, access, *, status: int = 200)
 
 
 def _rate_limited(request: HttpRequest, endpoint, access, exc: WebhookRateLimited) -> HttpResponse:
-    messages.error(request, exc.message)
-    response = _render_detail(request, endpoint, access, status=429)
+    """A small page with the sentence and a link back to the endpoint's page: it shows neither
+    the secret nor the URL, so it needs no fresh password, and reloading it sends nothing (the
+    link is a GET)."""
+    context = {
+        "access": access,
+        "workspace": access.workspace,
+        "sentence": exc.message,
+        "back": _webhook_url(endpoint),
+    }
+    response = render(request, "posting/webhook_rate_limited.html", context, status=429)
     response["Retry-After"] = str(exc.seconds)
+    add_never_cache_headers(response)
     return response
 
 

@@ -16,7 +16,7 @@ from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, hotp_value
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import TaislyConnection
+from accounts.models import Invitation, Membership, TaislyConnection
 from posting.connection import keys
 from posting.models import WebhookEndpoint
 from tests.personas import PERSONA_PASSWORD
@@ -174,3 +174,54 @@ def test_changing_the_password_asks_for_the_current_one(alice, login):
     assert refused.status_code == 422
     alice.refresh_from_db()
     assert alice.check_password(PERSONA_PASSWORD)
+
+
+# --- Taking a workspace over: inviting, changing a role, adding a webhook ----------------------
+
+
+def test_inviting_asks_for_the_password_then_sends_the_invitation(
+    alice, workspace, login, mailoutbox
+):
+    client = login(alice, fresh=False)
+    url = reverse("accounts:member_invite", kwargs={"code": workspace.code})
+    response = client.post(url, {"email": "taker@example.test", "role": "owner"})
+    assert _asked(response, url)
+    assert not Invitation.objects.filter(email="taker@example.test").exists()
+    assert mailoutbox == []
+    # The password given again, the invitation asked for goes out.
+    client.post(response["Location"], {"password": PERSONA_PASSWORD})
+    assert Invitation.objects.filter(email="taker@example.test", role="owner").exists()
+    assert mailoutbox[-1].to == ["taker@example.test"]
+
+
+def test_changing_a_role_asks_for_the_password_with_and_without_htmx(alice, bob, workspace, login):
+    bobs = Membership.objects.get(workspace=workspace, user=bob)
+    url = reverse("accounts:member_role", kwargs={"code": workspace.code, "member_code": bobs.code})
+    members = reverse("accounts:members", kwargs={"code": workspace.code})
+    client = login(alice, fresh=False)
+    response = client.post(url, {"role": "owner"})
+    assert _asked(response, url)
+    # htmx swaps a row: the whole page goes to the password page, back to the members page.
+    htmx = client.post(url, {"role": "owner"}, headers={"HX-Request": "true"})
+    assert htmx.status_code == 204
+    assert htmx["HX-Redirect"].startswith(f"{REAUTH}?next={members.replace('/', '%2F')}")
+    bobs.refresh_from_db()
+    assert bobs.role == "editor"
+    assert login(alice).post(url, {"role": "owner"}).status_code == 302
+    bobs.refresh_from_db()
+    assert bobs.role == "owner"
+
+
+def test_adding_a_webhook_asks_for_the_password_and_keeps_no_url(alice, workspace, login):
+    client = login(alice, fresh=False)
+    url = reverse("posting:webhooks", kwargs={"code": workspace.code})
+    slack = "http://127.0.0.1:9/services/T000/B000/" + secrets.token_urlsafe(18)
+    response = client.post(url, {"url": slack, "format": "slack"})
+    assert _asked(response, url)
+    assert not WebhookEndpoint.objects.exists()
+    # The URL (Slack's is a credential) is not kept in the session for a replay.
+    assert slack not in str(dict(client.session))
+    client.post(response["Location"], {"password": PERSONA_PASSWORD})
+    assert not WebhookEndpoint.objects.exists()
+    assert client.post(url, {"url": slack, "format": "slack"}).status_code == 302
+    assert WebhookEndpoint.objects.get().url == slack

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import re
+import statistics
+import time
 
 import pytest
 from allauth.account.models import EmailAddress
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
@@ -228,3 +231,28 @@ def test_the_banner_goes_once_the_address_is_confirmed_in_another_browser(db, lo
     response = client.post(reverse("accounts:email_verification_resend"), follow=True)
     assert b"already confirmed" in response.content
     assert b'data-testid="verify-banner"' not in response.content
+
+
+class SlowHasher(PBKDF2PasswordHasher):
+    """A hasher about as costly, relative to the rest of sign-up, as production's (the suite's
+    own is MD5, which costs nothing)."""
+
+    algorithm = "pbkdf2_slow_test"
+    iterations = 500_000
+
+
+def test_a_taken_address_takes_about_as_long_as_a_new_one(client, db, alice, settings):
+    """Sign-up must not tell by its speed who has an account: a taken address hashes the
+    password too. Samples alternate (a loaded machine slows both alike); medians compared."""
+    settings.PASSWORD_HASHERS = [f"{__name__}.SlowHasher"]
+    settings.ACCOUNT_RATE_LIMITS = False
+    taken, new = [], []
+    for n in range(5):
+        for address, times in ((alice.email, taken), (f"someone{n}@example.test", new)):
+            started = time.perf_counter()
+            response = Client().post(reverse("account_signup"), {**SIGNUP, "email": address})
+            times.append(time.perf_counter() - started)
+            assert response["Location"] == reverse("account_email_verification_sent")
+    assert User.objects.filter(email__startswith="someone").count() == 5
+    print(f"taken {statistics.median(taken):.3f} s, new {statistics.median(new):.3f} s")
+    assert statistics.median(taken) >= 0.5 * statistics.median(new), (taken, new)

@@ -15,8 +15,11 @@ with real qclusters is tests/posting/test_webhook_lane.py):
 from __future__ import annotations
 
 import datetime as dt
+import os
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -33,7 +36,7 @@ from django.conf import settings as django_settings
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from accounts.models import AuditEvent, Workspace
+from accounts.models import AuditEvent, Membership, Workspace
 from posting.alerts.webhooks import delivery as webhook_delivery
 from posting.alerts.webhooks import payload as webhook_payload
 from posting.alerts.webhooks import transport
@@ -41,6 +44,7 @@ from posting.alerts.webhooks.delivery import STOPPED, deliveries_create, deliver
 from posting.alerts.webhooks.delivery import delivery_send as send
 from posting.alerts.webhooks.endpoints import (
     DeliveryPending,
+    TooManyEndpoints,
     WebhookRateLimited,
     delivery_redeliver,
     endpoint_create,
@@ -48,7 +52,14 @@ from posting.alerts.webhooks.endpoints import (
 )
 from posting.alerts.webhooks.guard import WebhookRefused, is_public
 from posting.alerts.webhooks.payload import alert_payload, slack_text
-from posting.models import Alert, Platform, Post, WebhookAttempt, WebhookDelivery
+from posting.models import (
+    Alert,
+    Platform,
+    Post,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from tests.posting.drip_server import *  # noqa: F403
 from tests.posting.webhook_receiver import *  # noqa: F403
 
@@ -200,6 +211,7 @@ def test_a_try_in_flight_is_not_claimed_twice(workspace, alice, receiver):
 
 def test_an_endpoint_with_a_try_in_flight_waits_its_turn(workspace, alice, receiver, settings):
     settings.WEBHOOK_ENDPOINT_CONCURRENCY = 1
+    settings.WEBHOOK_WORKSPACE_CONCURRENCY = 2  # the workspace's own share: the next test
     first = _delivery_to(workspace, alice, receiver.url())
     (second_id,) = deliveries_create([_alert(workspace)])
     lease = timezone.now() + timedelta(seconds=60)
@@ -225,8 +237,90 @@ def test_an_endpoint_with_a_try_in_flight_waits_its_turn(workspace, alice, recei
     # When the try in flight ends, the waiting delivery is handed the turn at once.
     WebhookDelivery.objects.filter(pk=first.pk).update(claimed_until=None, next_attempt_at=None)
     receiver.received.clear()
-    webhook_delivery._hand_on_turn(first.endpoint_id, after=first.pk)
+    webhook_delivery._hand_on_turn(first.endpoint, after=first.pk)
     assert WebhookDelivery.objects.get(pk=second_id).state == "delivered"
+
+
+def test_a_workspace_has_its_share_of_the_lane_however_many_endpoints(
+    workspace, alice, receiver, settings
+):
+    """Review of issue 15: the share was per endpoint, and a workspace may add endpoints, so
+    several slow ones held every worker. Now a workspace has WEBHOOK_WORKSPACE_CONCURRENCY tries
+    in flight, fewer than the lane's workers."""
+    assert settings.WEBHOOK_WORKSPACE_CONCURRENCY < settings.Q_WEBHOOK_WORKERS
+    settings.WEBHOOK_WORKSPACE_CONCURRENCY = 1
+    first = _delivery_to(workspace, alice, receiver.url())
+    other = endpoint_create(
+        workspace=workspace, actor=alice, url=receiver.url("/other"), format="json"
+    )
+    lease = timezone.now() + timedelta(seconds=60)
+    WebhookDelivery.objects.filter(pk=first.pk).update(
+        attempts=1, claimed_until=lease, next_attempt_at=lease
+    )
+    made = deliveries_create([_alert(workspace)])
+    (waiting,) = WebhookDelivery.objects.filter(pk__in=made, endpoint=other)
+    # Another endpoint of the same workspace waits (deferred, not dropped)...
+    assert send(delivery_id=waiting.pk) == "deferred"
+    waiting.refresh_from_db()
+    assert waiting.state == "pending" and waiting.attempts == 0
+    assert waiting.next_attempt_at <= timezone.now()
+    # ...another workspace does not.
+    elsewhere = Workspace.objects.create(name="Elsewhere", kind=Workspace.Kind.CLIENT)
+    Membership.objects.create(workspace=elsewhere, user=alice, role=Membership.Role.OWNER)
+    theirs = _delivery_to(elsewhere, alice, receiver.url("/theirs"))
+    assert send(delivery_id=theirs.pk) == "delivered"
+
+    # The scan queues at most the workspace's share.
+    queued = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(webhook_delivery, "enqueue", queued.append)
+        WebhookDelivery.objects.filter(pk=first.pk).update(next_attempt_at=timezone.now())
+        deliveries_due()
+    assert len(queued) == 1
+
+    # When the workspace's try ends, its waiting delivery (of another endpoint) goes on.
+    WebhookDelivery.objects.filter(pk=first.pk).update(
+        claimed_until=None, next_attempt_at=None, state="delivered"
+    )
+    webhook_delivery._hand_on_turn(first.endpoint, after=first.pk)
+    assert WebhookDelivery.objects.get(pk=waiting.pk).state == "delivered"
+
+
+def test_the_workspace_share_must_leave_the_lane_a_worker(tmp_path):
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PYTEST")},
+        "Q_WEBHOOK_WORKERS": "2",
+        "WEBHOOK_WORKSPACE_CONCURRENCY": "2",
+        "DJANGO_SETTINGS_MODULE": "taisly_dash.settings",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "WEBHOOK_WORKSPACE_CONCURRENCY must be less than Q_WEBHOOK_WORKERS" in done.stderr
+
+
+def test_a_workspace_has_at_most_so_many_endpoints(workspace, alice, login, receiver, settings):
+    settings.WEBHOOK_ENDPOINTS_PER_WORKSPACE = 2
+    for n in range(2):
+        endpoint_create(workspace=workspace, actor=alice, url=receiver.url(f"/{n}"), format="json")
+    with pytest.raises(TooManyEndpoints):
+        endpoint_create(workspace=workspace, actor=alice, url=receiver.url("/2"), format="json")
+    response = login(alice).post(
+        _url("webhooks", workspace), {"url": receiver.url("/3"), "format": "json"}
+    )
+    assert response.status_code == 422
+    assert "already has 2 webhooks, the most it may have" in response.content.decode()
+    assert WebhookEndpoint.objects.filter(workspace=workspace).count() == 2
+    # Another workspace has its own count.
+    elsewhere = Workspace.objects.create(name="Elsewhere", kind=Workspace.Kind.CLIENT)
+    Membership.objects.create(workspace=elsewhere, user=alice, role=Membership.Role.OWNER)
+    endpoint_create(workspace=elsewhere, actor=alice, url=receiver.url("/4"), format="json")
 
 
 def test_the_scan_queues_at_most_an_endpoint_s_share(workspace, alice, receiver, monkeypatch):
@@ -287,6 +381,10 @@ def test_test_events_and_redeliveries_are_limited_per_endpoint(
         assert "no-store" in refused["Cache-Control"]
         page = refused.content.decode()
         assert "too often. Try again in 60 seconds." in page
+        # A page of its own: neither the secret nor the URL, a link back (a reload sends
+        # nothing new: the link is a GET).
+        assert endpoint.secret not in page and endpoint.url not in page
+        assert f'href="{_url("webhook", workspace, endpoint=endpoint.code)}"' in page
         assert client.post(redeliver).status_code == 429
         # The other endpoint has its own count.
         assert client.post(_url("webhook_test", workspace, endpoint=other.code)).status_code == 302
@@ -309,6 +407,22 @@ def test_test_events_and_redeliveries_are_limited_per_endpoint(
     # minute has passed, it may send again.
     with time_machine.travel(start + timedelta(seconds=61), tick=False):
         assert client.post(test_url).status_code == 302
+
+
+def test_over_the_limit_a_stale_session_gets_the_sentence_not_the_password_page(
+    workspace, alice, login, receiver, settings
+):
+    settings.WEBHOOK_MANUAL_LIMIT = 1
+    endpoint = endpoint_create(workspace=workspace, actor=alice, url=receiver.url(), format="json")
+    client = login(alice, fresh=False)
+    test_url = _url("webhook_test", workspace, endpoint=endpoint.code)
+    assert client.post(test_url).status_code == 302
+    refused = client.post(test_url)
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) > 0
+    page = refused.content.decode()
+    assert "too often. Try again in" in page
+    assert endpoint.secret not in page and endpoint.url not in page
 
 
 def test_the_limit_is_decided_in_the_service(workspace, alice, receiver, settings):
@@ -377,6 +491,10 @@ def test_pages_with_a_webhook_secret_or_url_are_not_stored(workspace, alice, log
         "::ffff:0:a9fe:a9fe",  # IPv4-translated
         "::ffff:a9fe:a9fe",  # IPv4-mapped
         "192.88.99.1",  # 6to4 relay anycast
+        "fec0::1",  # site-local (deprecated; Python 3.11 calls it global)
+        "fefe::1",
+        "3fff::1",  # documentation (2024)
+        "3fff:fff:ffff::1",
     ],
 )
 def test_ipv6_forms_that_carry_a_private_ipv4_address_are_refused(

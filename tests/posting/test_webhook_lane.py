@@ -52,6 +52,25 @@ def _database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+def _env(tmp_path: Path, **extra: str) -> dict:
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_ENV"))},
+        "DJANGO_SETTINGS_MODULE": "taisly_dash.settings",
+        "DJANGO_ENV": "development",
+        "DATABASE_URL": _database_url(),
+        "SANDBOX_DATABASE_URL": f"sqlite:///{tmp_path / 'unused-sandbox.sqlite3'}",
+        "PYTHONUNBUFFERED": "1",
+        "LOG_LEVEL": "WARNING",
+        "Q_WORKERS": "1",
+        "Q_WEBHOOK_WORKERS": "2",
+        "WEBHOOK_TIMEOUT_SECONDS": str(DEADLINE),
+        "WEBHOOK_MAX_ATTEMPTS": "2",
+        "WEBHOOK_RETRY_SECONDS": "0",
+        "WEBHOOK_ENDPOINT_CONCURRENCY": "1",
+        **extra,
+    }
+
+
 def _start(name: str, env: dict, log: Path) -> subprocess.Popen:
     with open(log, "wb") as out:
         return subprocess.Popen(
@@ -85,21 +104,7 @@ def test_a_dripping_endpoint_delays_neither_another_workspace_nor_the_default_cl
     Membership.objects.create(workspace=other, user=alice, role=Membership.Role.OWNER)
     fast = endpoint_create(workspace=other, actor=alice, url=receiver.url(), format="json")
 
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_ENV"))},
-        "DJANGO_SETTINGS_MODULE": "taisly_dash.settings",
-        "DJANGO_ENV": "development",
-        "DATABASE_URL": _database_url(),
-        "SANDBOX_DATABASE_URL": f"sqlite:///{tmp_path / 'unused-sandbox.sqlite3'}",
-        "PYTHONUNBUFFERED": "1",
-        "LOG_LEVEL": "WARNING",
-        "Q_WORKERS": "1",
-        "Q_WEBHOOK_WORKERS": "2",
-        "WEBHOOK_TIMEOUT_SECONDS": str(DEADLINE),
-        "WEBHOOK_MAX_ATTEMPTS": "2",
-        "WEBHOOK_RETRY_SECONDS": "0",
-        "WEBHOOK_ENDPOINT_CONCURRENCY": "1",
-    }
+    env = _env(tmp_path)
     logs = {name: tmp_path / f"qcluster-{name}.log" for name in ("default", "webhooks")}
     clusters = [_start(name, env, log) for name, log in logs.items()]
 
@@ -185,3 +190,66 @@ def test_a_dripping_endpoint_delays_neither_another_workspace_nor_the_default_cl
     sends = Task.objects.filter(func="posting.tasks.webhook_send")
     assert sends.exists()
     assert set(sends.values_list("cluster", flat=True)) == {"webhooks"}
+
+
+def test_many_slow_endpoints_of_one_workspace_do_not_hold_the_lane(
+    workspace, alice, receiver, drip_server, monkeypatch, tmp_path
+):
+    """Issue 15 review: one workspace adding endpoints (each with its own share) could hold
+    every worker of the lane. Three never-answering endpoints, a test event each: the workspace
+    has one try in flight at a time (WEBHOOK_WORKSPACE_CONCURRENCY), so another workspace's
+    delivery goes out at once; the slow ones are deferred, not dropped, one after another.
+    Before the fix two of them held both workers and the other workspace waited a deadline."""
+    drip = drip_server(every=0.5, stop_after=20, phase="headers")
+    slow = [
+        endpoint_create(workspace=workspace, actor=alice, url=drip.url(f"/{n}"), format="json")
+        for n in range(3)
+    ]
+    other = Workspace.objects.create(name="Other client", kind=Workspace.Kind.CLIENT)
+    Membership.objects.create(workspace=other, user=alice, role=Membership.Role.OWNER)
+    fast = endpoint_create(workspace=other, actor=alice, url=receiver.url(), format="json")
+    env = _env(tmp_path, WEBHOOK_MAX_ATTEMPTS="1", WEBHOOK_WORKSPACE_CONCURRENCY="1")
+    log = tmp_path / "qcluster-webhooks.log"
+    cluster = _start("webhooks", env, log)
+    try:
+
+        def running():
+            assert cluster.poll() is None, log.read_text(errors="replace")
+            seen = {stat.pid: str(stat.status) for stat in Stat.get_all()}
+            return seen.get(cluster.pid) in (str(Conf.IDLE), str(Conf.WORKING))
+
+        wait_until(running, what="the webhooks qcluster running", timeout=60, every=0.2)
+        monkeypatch.setattr(Conf, "SYNC", False)
+        for endpoint in slow:
+            endpoint_test(endpoint=endpoint, actor=alice)
+        wait_until(lambda: drip.open_now(), what="a try dripping", timeout=20)
+        # The lane has looked at two of them at least: claimed (before the fix, both workers
+        # held by this workspace) or deferred.
+        seen = WebhookDelivery.objects.filter(endpoint__in=slow, next_attempt_at__isnull=False)
+        wait_until(lambda: seen.count() >= 2, what="the slow tries taken up", timeout=10)
+
+        pressed = time.monotonic()
+        delivery = endpoint_test(endpoint=fast, actor=alice)
+        wait_until(
+            lambda: WebhookDelivery.objects.filter(pk=delivery.pk, state="delivered").exists(),
+            what="the other workspace's delivery",
+            timeout=3 * DEADLINE + 10,
+        )
+        latency = time.monotonic() - pressed
+        print(f"other workspace delivered after {latency:.2f} s")
+        assert latency < DEADLINE / 2, f"the other workspace waited {latency:.1f} s"
+
+        # Deferred, never dropped: each slow endpoint's try is made, one after another.
+        wait_until(
+            lambda: WebhookDelivery.objects.filter(endpoint__in=slow, state="failed").count() == 3,
+            what="the slow deliveries tried",
+            timeout=3 * (DEADLINE + 15) + 10,
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{log.read_text(errors='replace')[-2000:]}") from None
+    finally:
+        _stop([cluster])
+    conns = sorted(drip.connections, key=lambda c: c.opened)
+    assert len(conns) == 3, conns
+    for earlier, later in zip(conns, conns[1:], strict=False):
+        assert later.opened >= earlier.closed - 0.05, conns

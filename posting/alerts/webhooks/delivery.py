@@ -3,10 +3,12 @@ webhook lane (the ``webhooks`` cluster), made under one overall deadline (``tran
 logged; retries with backoff; an endpoint failing for days is turned off and its owners told.
 
 A slow endpoint cannot hold the lane: a try lasts at most WEBHOOK_TIMEOUT_SECONDS, one endpoint
-has at most WEBHOOK_ENDPOINT_CONCURRENCY tries in flight (claimed under its row lock; the rest
-wait their turn, which a finished try hands on), and a delivery is claimed only while it has
-tries left. A try whose worker stopped (killed at the lane's task limit, a crash) is logged as
-failed when its lease runs out, and counts like any other failure.
+has at most WEBHOOK_ENDPOINT_CONCURRENCY tries in flight and one workspace (however many
+endpoints it adds) at most WEBHOOK_WORKSPACE_CONCURRENCY, fewer than the lane's workers (both
+counted at claim time under the workspace's row lock, then the endpoint's; the rest wait their
+turn, which a finished try hands on), and a delivery is claimed only while it has tries left.
+A try whose worker stopped (killed at the lane's task limit, a crash) is logged as failed when
+its lease runs out, and counts like any other failure.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
 from accounts.audit import audit_record
-from accounts.models import AuditEvent, Membership
+from accounts.models import AuditEvent, Membership, Workspace
 from posting.alerts.display import absolute
 from posting.alerts.webhooks import transport
 from posting.alerts.webhooks.guard import WebhookRefused
@@ -86,18 +88,25 @@ def enqueue(delivery_id: int) -> None:
 
 def deliveries_due(*, now: datetime | None = None) -> int:
     """Queue the pending deliveries whose next try is due: retries, deliveries that waited for
-    their endpoint's turn, and tries whose worker stopped (their lease ran out). At most an
-    endpoint's share of them each, oldest first. Returns how many."""
+    their endpoint's (or workspace's) turn, and tries whose worker stopped (their lease ran out).
+    At most an endpoint's and a workspace's share of them each, oldest first. Returns how
+    many."""
     now = now or timezone.now()
     due = WebhookDelivery.objects.filter(
         state=State.PENDING, next_attempt_at__isnull=False, next_attempt_at__lte=now
     ).order_by("next_attempt_at", "pk")
     per_endpoint: Counter[int] = Counter()
+    per_workspace: Counter[int] = Counter()
     queued = 0
-    for delivery_id, endpoint_id in due.values_list("pk", "endpoint_id")[:500]:
-        if per_endpoint[endpoint_id] >= settings.WEBHOOK_ENDPOINT_CONCURRENCY:
+    rows = due.values_list("pk", "endpoint_id", "endpoint__workspace_id")[:500]
+    for delivery_id, endpoint_id, workspace_id in rows:
+        if (
+            per_endpoint[endpoint_id] >= settings.WEBHOOK_ENDPOINT_CONCURRENCY
+            or per_workspace[workspace_id] >= settings.WEBHOOK_WORKSPACE_CONCURRENCY
+        ):
             continue
         per_endpoint[endpoint_id] += 1
+        per_workspace[workspace_id] += 1
         enqueue(delivery_id)
         queued += 1
     return queued
@@ -150,32 +159,38 @@ def delivery_send(*, delivery_id: int) -> str:
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
     else:
         _after_failure(endpoint, done)
-    _hand_on_turn(endpoint.pk, after=delivery.pk)
+    _hand_on_turn(endpoint, after=delivery.pk)
     return "delivered" if ok else "failed"
 
 
 def _claim(delivery_id: int) -> tuple[str, WebhookDelivery | None]:
     """Claim the next try of a delivery; ``(outcome, delivery)``, the delivery only when this
     worker is to make the try. A try whose worker stopped is logged here, and counted."""
-    endpoint_id = (
-        WebhookDelivery.objects.filter(pk=delivery_id).values_list("endpoint_id", flat=True).first()
+    ids = (
+        WebhookDelivery.objects.filter(pk=delivery_id)
+        .values_list("endpoint_id", "endpoint__workspace_id")
+        .first()
     )
-    if endpoint_id is None:
+    if ids is None:
         return "not claimed", None
-    outcome, delivery, stopped = _claim_locked(delivery_id, endpoint_id)
+    outcome, delivery, stopped = _claim_locked(delivery_id, *ids)
     if stopped:
         _after_failure(delivery.endpoint, timezone.now())
         if outcome != "claimed":
-            _hand_on_turn(endpoint_id, after=delivery_id)
+            _hand_on_turn(delivery.endpoint, after=delivery_id)
     return outcome, (delivery if outcome == "claimed" else None)
 
 
-def _claim_locked(delivery_id: int, endpoint_id: int) -> tuple[str, WebhookDelivery | None, bool]:
-    """``(outcome, delivery, whether its last try's worker stopped)`` under the endpoint's
-    lock."""
+def _claim_locked(
+    delivery_id: int, endpoint_id: int, workspace_id: int
+) -> tuple[str, WebhookDelivery | None, bool]:
+    """``(outcome, delivery, whether its last try's worker stopped)`` under the workspace's and
+    the endpoint's locks."""
     with transaction.atomic():
-        # Every claim of one endpoint's tries takes the endpoint's row lock first, so counting
-        # its tries in flight and claiming one are a single step across workers and clusters.
+        # Every claim takes the workspace's row lock, then the endpoint's (always in that
+        # order), so counting the tries in flight and claiming one are a single step across
+        # workers and clusters, for the workspace as for the endpoint.
+        Workspace.objects.select_for_update().filter(pk=workspace_id).values_list("pk").first()
         endpoint = WebhookEndpoint.objects.select_for_update().filter(pk=endpoint_id).first()
         now = timezone.now()
         delivery = (
@@ -200,9 +215,15 @@ def _claim_locked(delivery_id: int, endpoint_id: int) -> tuple[str, WebhookDeliv
         in_flight = WebhookDelivery.objects.filter(
             endpoint=endpoint, state=State.PENDING, claimed_until__gt=now
         ).count()
-        if in_flight >= settings.WEBHOOK_ENDPOINT_CONCURRENCY:
-            # Its turn comes when a try of the endpoint ends (_hand_on_turn), or at the next
-            # scan (deliveries_due): deferred, never dropped.
+        in_workspace = WebhookDelivery.objects.filter(
+            endpoint__workspace_id=workspace_id, state=State.PENDING, claimed_until__gt=now
+        ).count()
+        if (
+            in_flight >= settings.WEBHOOK_ENDPOINT_CONCURRENCY
+            or in_workspace >= settings.WEBHOOK_WORKSPACE_CONCURRENCY
+        ):
+            # Its turn comes when a try of the endpoint or workspace ends (_hand_on_turn), or
+            # at the next scan (deliveries_due): deferred, never dropped.
             if delivery.next_attempt_at is None:
                 _update(delivery, next_attempt_at=now)
             return "deferred", delivery, stopped
@@ -214,21 +235,29 @@ def _claim_locked(delivery_id: int, endpoint_id: int) -> tuple[str, WebhookDeliv
     return "claimed", delivery, stopped
 
 
-def _hand_on_turn(endpoint_id: int, *, after: int) -> None:
-    """A try of the endpoint ended: queue its next due delivery other than this one (whose
-    retry, after its delay, comes with the scan), so deliveries that waited for the endpoint's
-    turn go on at once."""
-    nxt = (
+def _hand_on_turn(endpoint: WebhookEndpoint, *, after: int) -> None:
+    """A try of the endpoint ended: queue the workspace's next due deliveries (this endpoint's
+    or another's; oldest first, one per endpoint, at most the workspace's share) other than
+    this one (whose retry, after its delay, comes with the scan), so deliveries that waited for
+    the endpoint's or the workspace's turn go on at once. One queued while the turn is taken
+    again is deferred again, never dropped."""
+    due = (
         WebhookDelivery.objects.filter(
-            endpoint_id=endpoint_id, state=State.PENDING, next_attempt_at__lte=timezone.now()
+            endpoint__workspace_id=endpoint.workspace_id,
+            state=State.PENDING,
+            next_attempt_at__lte=timezone.now(),
         )
         .exclude(pk=after)
         .order_by("next_attempt_at", "pk")
-        .values_list("pk", flat=True)
-        .first()
+        .values_list("pk", "endpoint_id")
     )
-    if nxt is not None:
-        enqueue(nxt)
+    picked: dict[int, int] = {}
+    for delivery_id, endpoint_id in due[:100]:
+        if len(picked) >= settings.WEBHOOK_WORKSPACE_CONCURRENCY:
+            break
+        picked.setdefault(endpoint_id, delivery_id)
+    for delivery_id in picked.values():
+        enqueue(delivery_id)
 
 
 def _log(delivery, *, at, status, duration_ms, head, ok=False) -> None:

@@ -2,7 +2,8 @@
 Each write checks the actor's role under lock and is written to the workspace's audit log. A
 test event and a redelivery each cost a try in the webhook lane, so together they are limited
 per endpoint (WEBHOOK_MANUAL_LIMIT in WEBHOOK_MANUAL_WINDOW_SECONDS), counted on the endpoint's
-row under its lock: every web process sees one count.
+row under its lock: every web process sees one count. A workspace has at most
+WEBHOOK_ENDPOINTS_PER_WORKSPACE endpoints (counted under the workspace's row lock).
 """
 
 from __future__ import annotations
@@ -38,6 +39,20 @@ class DeliveryPending(Exception):
         self.message = message
 
 
+class TooManyEndpoints(Exception):
+    """The workspace has as many endpoints as it may; ``message`` says so."""
+
+    def __init__(self, limit: int) -> None:
+        self.message = ngettext(
+            "This workspace already has %(limit)d webhook, the most it may have. Delete one "
+            "before adding another.",
+            "This workspace already has %(limit)d webhooks, the most it may have. Delete one "
+            "before adding another.",
+            limit,
+        ) % {"limit": limit}
+        super().__init__(self.message)
+
+
 class WebhookRateLimited(Exception):
     """Too many test events and redeliveries for one endpoint; ``message`` says when to try
     again, ``seconds`` is how long that is."""
@@ -64,11 +79,17 @@ def endpoint_create(
     request=None,
 ) -> WebhookEndpoint:
     """A new endpoint with a fresh signing secret. Raises ``WebhookRefused`` for a URL webhooks
-    may not go to, ``RoleRequired`` unless ``actor`` owns the workspace (checked under lock)."""
+    may not go to, ``RoleRequired`` unless ``actor`` owns the workspace (checked under lock),
+    ``TooManyEndpoints`` when it has WEBHOOK_ENDPOINTS_PER_WORKSPACE already."""
     check_url(url)
     kinds = [k for k in events if k in Alert.Kind.values]
     with transaction.atomic():
         lock_actor_role(workspace=workspace, actor=actor)
+        # The workspace's row lock makes counting and adding one step for every process.
+        Workspace.objects.select_for_update().filter(pk=workspace.pk).values_list("pk").first()
+        limit = settings.WEBHOOK_ENDPOINTS_PER_WORKSPACE
+        if WebhookEndpoint.objects.filter(workspace=workspace).count() >= limit:
+            raise TooManyEndpoints(limit)
         endpoint = WebhookEndpoint.objects.create(
             workspace=workspace,
             url=url,

@@ -34,6 +34,8 @@ REFUSED_NETWORKS = tuple(
         "::/96",  # IPv4-compatible (RFC 4291, deprecated)
         "::ffff:0:0:0/96",  # IPv4-translated (RFC 2765)
         "192.88.99.0/24",  # 6to4 relay anycast
+        "fec0::/10",  # site-local (RFC 3879, deprecated; Python 3.11 counts it as global)
+        "3fff::/20",  # documentation (RFC 9637, 2024)
     )
 )
 #: The well-known NAT64 prefix: here the embedded IPv4 address is checked instead, because on an
