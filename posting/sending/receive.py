@@ -2,6 +2,7 @@
 
     compose form ──post_create──> Post QUEUED (video in storage, one per idempotency token)
         └─ on commit: forward_post(post_id) on the `uploads` cluster (``posting.sending.forward``)
+           and make_thumbnail(post_id) on the default one (``posting.sending.thumbnails``)
 
 The video stays in storage for ``POST_VIDEO_RETAIN_DAYS`` after sending;
 ``posting.sending.cleanup`` deletes it then.
@@ -25,7 +26,7 @@ from accounts.access import lock_writer
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, TaislyConnection, User, Workspace
 from posting.models import Platform, Post
-from posting.sending import limits, queueing
+from posting.sending import limits, queueing, thumbnails
 from posting.sending.errors import PostActionError
 from posting.sending.probe import VideoFacts
 
@@ -118,6 +119,7 @@ def post_create(
                 request=request,
             )
             transaction.on_commit(lambda: queueing.enqueue_forward(post.pk))
+            transaction.on_commit(lambda: thumbnails.thumbnail_enqueue(post.pk))
     except IntegrityError:
         # The other click of a double click made the post first (unique token).
         post.video.delete(save=False)

@@ -25,7 +25,7 @@ from accounts.access import lock_writer
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, User
 from posting.models import Platform, Post, PostResult
-from posting.sending import queueing
+from posting.sending import queueing, thumbnails
 from posting.sending.errors import PostActionError
 
 #: A retry in these states still covers its platforms (a SEND_FAILED or CANCELLED one does not).
@@ -126,4 +126,5 @@ def post_retry_failed(*, post: Post, actor: User, request=None) -> Post:
             request=request,
         )
         transaction.on_commit(lambda: queueing.enqueue_forward(retry.pk))
+        transaction.on_commit(lambda: thumbnails.thumbnail_enqueue(retry.pk))
     return retry
