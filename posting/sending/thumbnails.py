@@ -46,7 +46,8 @@ THUMBNAIL_TASK = "posting.tasks.make_thumbnail"
 #: Height of the stored image in pixels (a smaller video keeps its own): twice the largest the
 #: pages show it (the post page, 180 px tall), so it stays sharp on a high-density screen.
 THUMBNAIL_HEIGHT = 360
-#: libwebp's quality (0–100): a phone video's frame at 202×360 is 8–20 KiB.
+#: libwebp's quality (0–100). At 202×360 a flat frame is a few hundred bytes and pure noise,
+#: the worst case, 56 KiB.
 THUMBNAIL_QUALITY = 80
 THUMBNAIL_CONTENT_TYPE = "image/webp"
 #: Anything larger in a thumbnail's place was not made here, and is not served.

@@ -34,6 +34,7 @@ HEADLINES = {
         "growth_ratio_history",
         "growth_ratio_calendar",
     ),
+    "thumbnails": ("seconds_max", "ratio_max", "peak_rss_growth_mb_max", "thumbnail_bytes_max"),
     "sync": (
         "alert_p95_s_pro",
         "alert_p95_s_starter",
