@@ -22,7 +22,6 @@ it) and is deleted with its post (``thumbnail_delete_with_post``).
 
 from __future__ import annotations
 
-import io
 import logging
 import uuid
 from datetime import timedelta
@@ -144,15 +143,13 @@ def frame_at(source: IO[bytes], second: float, *, height: int = THUMBNAIL_HEIGHT
 
     ``source`` is read as FFmpeg asks, a block at a time, with seeks: the index, the key frame
     before ``second`` and the frames from it on, never the whole file at once. Raises
-    ``BrokenVideo`` when FFmpeg cannot read it, and whatever ``source`` raised when it failed
-    (FFmpeg would take that for the end of the file)."""
-    watched = _Watched(source)
+    ``BrokenVideo`` when FFmpeg cannot read it, and whatever ``source`` raised when it failed:
+    PyAV keeps a file object's exception and raises it from its next call, so a storage that
+    fails midway is never taken for the end of the video."""
     try:
-        frame = _decode_at(watched, max(0.0, float(second)))
+        frame = _decode_at(source, max(0.0, float(second)))
     except av.error.FFmpegError as exc:
-        watched.raise_failure()
         raise BrokenVideo(_ffmpeg_reason(exc)) from exc
-    watched.raise_failure()
     if frame is None:
         raise BrokenVideo("no frame could be decoded")
     return _encode(_upright(frame, height))
@@ -291,43 +288,3 @@ def _try_again(post: Post, attempt: int, exc: Exception) -> str:
 def _ffmpeg_reason(exc: av.error.FFmpegError) -> str:
     # FFmpeg's sentence without its errno and the file name it does not know ('<none>').
     return getattr(exc, "strerror", None) or type(exc).__name__
-
-
-class _Watched(io.RawIOBase):
-    """``source`` as FFmpeg reads it, remembering the first exception it raised: FFmpeg takes a
-    failed read for the end of the file and would hand back an earlier frame as if it were the
-    chosen one."""
-
-    def __init__(self, source: IO[bytes]) -> None:
-        super().__init__()
-        self._source = source
-        self._failure: BaseException | None = None
-
-    def raise_failure(self) -> None:
-        if self._failure is not None:
-            raise self._failure
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        try:
-            data = self._source.read(len(buffer))
-        except Exception as exc:
-            self._failure = self._failure or exc
-            raise
-        buffer[: len(data)] = data
-        return len(data)
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        try:
-            return self._source.seek(offset, whence)
-        except Exception as exc:
-            self._failure = self._failure or exc
-            raise
-
-    def tell(self) -> int:
-        return self._source.tell()

@@ -294,8 +294,8 @@ def test_a_storage_that_fails_is_tried_again_later_then_given_up(
 
 
 def test_a_read_that_fails_midway_is_not_taken_for_the_end_of_the_video(timed):
-    # FFmpeg treats a failed read as the end of the file and hands back the frames it had; the
-    # frame before the failure must not be stored as if it were the chosen one.
+    # A storage failing midway (a bucket's connection reset) must be a failure to try again,
+    # not the end of the video, whose last frame read so far would be stored as the chosen one.
     data = timed(seconds=4, grain=12).read_bytes()
     middle = range(len(data) * 2 // 5, len(data) * 3 // 5)  # frames only: the index is at the end
 
