@@ -110,6 +110,21 @@ def thumbnail_make(*, post_id: int, attempt: int = 1) -> str:
     return f"post {post.code}: thumbnail of {len(image)} bytes"
 
 
+def thumbnails_missing_enqueue() -> int:
+    """Queue a thumbnail for every post that keeps its video and has none (posts received
+    before thumbnails existed, or whose tries all failed). Returns how many."""
+    missing = (
+        Post.objects.filter(thumbnail="", video_deleted_at__isnull=True)
+        .exclude(video="")
+        .values_list("pk", flat=True)
+    )
+    count = 0
+    for post_id in missing.iterator():
+        thumbnail_enqueue(post_id)
+        count += 1
+    return count
+
+
 def thumbnail_delete_with_post(sender, instance: Post, **kwargs) -> None:
     """``post_delete`` of a Post: its thumbnail file goes too, once the delete is committed (a
     rolled-back delete keeps its post, which still needs the file)."""

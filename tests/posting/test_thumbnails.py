@@ -483,3 +483,25 @@ def test_thumbnails_add_no_query_per_row(workspace, alice, login, django_assert_
             response = client.get(address)
         assert response.status_code == 200
         assert 'data-testid="thumbnail"' in response.content.decode(), address
+
+
+def test_posts_kept_from_before_get_their_thumbnails_by_command(workspace, media, timed):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    before = kept_post(workspace, timed(), cover_second=1)  # received before thumbnails
+    gone = make_post(workspace, {}, video_deleted_at=timezone.now())  # its video is deleted
+    found = make_post(workspace, {}, origin=Post.Origin.HISTORY)  # never had one
+    out = StringIO()
+
+    call_command("thumbnails_missing", stdout=out)
+
+    assert "1 thumbnails queued" in out.getvalue()
+    before.refresh_from_db()
+    assert before.thumbnail
+    for post in (gone, found):
+        post.refresh_from_db()
+        assert not post.thumbnail
+    call_command("thumbnails_missing", stdout=out)  # again: nothing left to do
+    assert "0 thumbnails queued" in out.getvalue()
