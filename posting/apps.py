@@ -1,14 +1,20 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_delete, post_migrate
 
 
 class PostingConfig(AppConfig):
     name = "posting"
 
     def ready(self) -> None:
+        from posting.models import Post
         from posting.schedules import ensure_schedules
+        from posting.sending.thumbnails import thumbnail_delete_with_post
         from posting.taisly.governor import connect_ledger
 
         post_migrate.connect(ensure_schedules, sender=self, dispatch_uid="posting.schedules")
         # Every Taisly call, from any caller, becomes a ledger row.
         connect_ledger()
+        # A post's thumbnail file goes with it (with its workspace too).
+        post_delete.connect(
+            thumbnail_delete_with_post, sender=Post, dispatch_uid="posting.thumbnails"
+        )

@@ -3,6 +3,7 @@
 forward_post(post_id)   uploads cluster: send a QUEUED post's video to Taisly
 recheck_post(post_id)   uploads cluster: read history again for a NEEDS_CHECK post
 edit_post(post_id)      uploads cluster: an edit's cancel at Taisly and re-create
+make_thumbnail(id, n)   default cluster: a post's thumbnail from its kept video (try n)
 cleanup_videos()        default cluster, daily (schedule CLEANUP_SCHEDULE): retention
 sync_dispatch()         default cluster, every minute (SYNC_SCHEDULE): enqueue due syncs
 sync_connection(id, t)  default cluster: one workspace's background sync (ticket t)
@@ -30,7 +31,7 @@ from posting.alerts import rules as alerts
 from posting.alerts.webhooks import delivery
 from posting.mirror import background
 from posting.schedules import SYNC_SCHEDULE
-from posting.sending import cleanup, edits, forward, reconcile, stalled
+from posting.sending import cleanup, edits, forward, reconcile, stalled, thumbnails
 
 
 def forward_post(post_id: int) -> str:
@@ -43,6 +44,10 @@ def recheck_post(post_id: int) -> str:
 
 def edit_post(post_id: int) -> str:
     return edits.post_replace(post_id=post_id)
+
+
+def make_thumbnail(post_id: int, attempt: int = 1) -> str:
+    return thumbnails.thumbnail_make(post_id=post_id, attempt=attempt)
 
 
 def cleanup_videos() -> str:

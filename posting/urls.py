@@ -20,6 +20,7 @@ urlpatterns = [
     path("posts/<uuid:post_code>/", sending.post_detail, name="post"),
     path("posts/<uuid:post_code>/cancel/", sending.post_cancel_view, name="post_cancel"),
     path("posts/<uuid:post_code>/seen/", sending.post_seen, name="post_seen"),
+    path("posts/<uuid:post_code>/thumbnail/", sending.post_thumbnail, name="post_thumbnail"),
     path("calendar/", planning.calendar_month, name="calendar"),
     path("calendar/week/", planning.calendar_week, name="calendar_week"),
     path("accounts/", mirror.platforms, name="platforms"),

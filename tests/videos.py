@@ -101,3 +101,82 @@ def make_noise_file(path: str | os.PathLike, size_mb: float) -> Path:
         if size > len(head):
             fh.truncate(size)
     return path
+
+
+def timed_luma(index: int) -> int:
+    """The grey level of frame ``index`` of ``make_timed_video``: 6 levels a frame from 20, so
+    neighbouring frames differ clearly and 36 frames stay within video range (16–235)."""
+    return 20 + 6 * (index % 36)
+
+
+def make_timed_video(
+    path: str | os.PathLike,
+    *,
+    width: int = 180,
+    height: int = 320,
+    seconds: float = 3.0,
+    fps: int = 10,
+    keyframe_every: int | None = None,
+    left_bright: bool = False,
+    grain: int = 0,
+) -> Path:
+    """A video whose frames tell the time: frame ``i`` is grey at ``timed_luma(i)``, so a frame
+    taken from it says which one it was. ``keyframe_every`` frames a key frame (the encoder's
+    default, one every 250, when None). ``left_bright`` paints the left half white and the
+    right half black instead (for telling which way a frame was turned). ``grain`` adds noise
+    of up to that many levels either way, different in every frame and even on average, so
+    the file is as large and as costly to decode as a camera's, and each frame's mean level
+    still tells its index."""
+    path = Path(path)
+    noise = os.urandom(4 * 1024 * 1024) if grain else b""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), mode="w", format="mp4") as output:
+        stream = output.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.thread_count = 1
+        options = {"preset": "ultrafast", "tune": "zerolatency"}
+        if keyframe_every:
+            options.update(g=str(keyframe_every), keyint_min=str(keyframe_every))
+        stream.options = options
+        for index in range(max(1, round(seconds * fps))):
+            frame = av.VideoFrame(width, height, "yuv420p")
+            luma, blue, red = frame.planes
+            if left_bright:
+                row = bytes([235]) * (width // 2) + bytes([16]) * (luma.line_size - width // 2)
+                luma.update(row * height)
+            elif grain:
+                size = luma.line_size * height
+                start = index * 7919 % max(1, len(noise) - size)
+                plane = (noise * (1 + size // len(noise)))[start : start + size]
+                luma.update(plane.translate(_grain_table(timed_luma(index), grain)))
+            else:
+                luma.update(bytes([timed_luma(index)]) * (luma.line_size * height))
+            blue.update(bytes([128]) * (blue.line_size * blue.height))
+            red.update(bytes([128]) * (red.line_size * red.height))
+            frame.pts = index
+            frame.time_base = Fraction(1, fps)
+            output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
+    return path
+
+
+def _grain_table(level: int, grain: int) -> bytes:
+    # Each random byte to `level` plus an offset spread evenly over -grain..grain.
+    span = 2 * grain + 1
+    return bytes(min(235, max(16, level - grain + value % span)) for value in range(256))
+
+
+def turn_flag(path: str | os.PathLike, clockwise: int) -> Path:
+    """Set the rotation flag a phone writes (the first track's display matrix, in place):
+    shown turned ``clockwise`` degrees (90 or 270), its pixels unchanged."""
+    path = Path(path)
+    data = bytearray(path.read_bytes())
+    at = data.find(b"tkhd")
+    # Version 0 header: version and flags, times, track id, reserved, duration, reserved,
+    # layer, group, volume, reserved (40 bytes), then the 3×3 matrix in 16.16 / 2.30.
+    assert at > 0 and data[at + 4] == 0, "a version-0 track header"
+    one, w = 1 << 16, 1 << 30
+    matrix = {90: (0, one, 0, -one, 0, 0, 0, 0, w), 270: (0, -one, 0, one, 0, 0, 0, 0, w)}
+    data[at + 44 : at + 80] = b"".join(v.to_bytes(4, "big", signed=True) for v in matrix[clockwise])
+    path.write_bytes(bytes(data))
+    return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.db import models
@@ -71,6 +72,11 @@ class Post(models.Model):
     video_width = models.PositiveIntegerField(null=True, blank=True)
     video_height = models.PositiveIntegerField(null=True, blank=True)
     video_deleted_at = models.DateTimeField(null=True, blank=True)
+    #: The frame at ``cover_second``, made once by a worker (posting.sending.thumbnails) and
+    #: served only to the workspace's members; kept after the video, deleted with the post.
+    #: Empty for posts whose video the dashboard never had (made in Taisly's own app), and
+    #: until the worker has made it.
+    thumbnail = models.FileField(upload_to="thumbnails/%Y/%m/", max_length=300, blank=True)
 
     # The forward to Taisly.
     idempotency_token = models.UUIDField(null=True, blank=True, unique=True, editable=False)
@@ -134,6 +140,17 @@ class Post(models.Model):
         return shown(self.state_reason)
 
     @property
+    def made_in_taisly_app(self) -> bool:
+        """Found in Taisly's history: the dashboard never had its video (nor a thumbnail)."""
+        return self.origin == self.Origin.HISTORY
+
+    @property
+    def thumbnail_version(self) -> str:
+        """What changes when the thumbnail does (its random file name), for its URL: a
+        browser may keep each version for long."""
+        return thumbnail_version(self.thumbnail.name if self.thumbnail else "")
+
+    @property
     def is_local_pending(self) -> bool:
         """True while the dashboard still has the post's fate in its hands."""
         return self.state in (
@@ -142,6 +159,12 @@ class Post(models.Model):
             self.State.EDITING,
             self.State.REPLACING,
         )
+
+
+def thumbnail_version(name: str | None) -> str:
+    """The version of a stored thumbnail ``name`` (``thumbnails/2026/05/<hex>.webp`` → the hex
+    digits), or "" for none."""
+    return PurePosixPath(name).stem if name else ""
 
 
 class PostResult(models.Model):

@@ -25,6 +25,7 @@ from django.utils.translation import ngettext
 
 from accounts.models import Workspace
 from posting.models import Post, PostResult
+from posting.models.posts import thumbnail_version
 from posting.reporting import display
 
 
@@ -32,11 +33,14 @@ class Entry(TypedDict):
     """One post in a day cell."""
 
     url: str  # the post's page
+    code: str  # the post's code
     css: str  # the summary's colour
     label: str  # the summary's words
     iso: str  # when it goes out, in the viewer's time zone (ISO 8601)
     time: str  # the same, as HH:MM
     text: str  # the description, short
+    thumb: str  # the thumbnail's version (for its URL), "" while it has none
+    taisly_app: bool  # found in Taisly's history: no video here, so never a thumbnail
 
 
 class Day(TypedDict):
@@ -87,7 +91,7 @@ def calendar_days(
     # A month repeats few summaries (a state and its results' statuses): each is worded once.
     summaries: dict[tuple, tuple[str, str]] = {}
     entries = []
-    for index, post_id, code, description, due_at, state, total, statuses in rows:
+    for index, post_id, code, description, due_at, state, total, statuses, thumb, origin in rows:
         if isinstance(statuses, str):  # SQLite's group_concat
             statuses = statuses.split(",")
         key = (state, *sorted(statuses or ()))
@@ -95,22 +99,28 @@ def calendar_days(
             summary = display.summary_of(state, list(key[1:]), states)
             summaries[key] = (summary.css, summary.label)
         local = _aware(due_at).astimezone(zone)
-        entries.append((index, local, post_id, total, code, description, summaries[key]))
+        entries.append(
+            (index, local, post_id, total, code, description, summaries[key], thumb, origin)
+        )
     entries.sort(key=lambda entry: entry[:3])
     # A post's page is posting:post, the history's URL and the post's code: one reverse() here
     # rather than one per post.
     posts_url = reverse("posting:history", kwargs={"code": workspace.code})
-    for index, local, _post_id, total, code, description, (css, label) in entries:
+    for index, local, _post_id, total, code, description, (css, label), thumb, origin in entries:
         day = days[index]
         day["total"] = total
+        code = str(code if isinstance(code, uuid.UUID) else uuid.UUID(code))
         day["entries"].append(
             Entry(
-                url=f"{posts_url}{code if isinstance(code, uuid.UUID) else uuid.UUID(code)}/",
+                url=f"{posts_url}{code}/",
+                code=code,
                 css=css,
                 label=label,
                 iso=local.isoformat(),
                 time=f"{local:%H:%M}",
                 text=_short(description) if description else empty,
+                thumb=thumbnail_version(thumb),
+                taisly_app=origin == Post.Origin.HISTORY,
             )
         )
     _label(days)
@@ -120,7 +130,8 @@ def calendar_days(
 def _first_posts(workspace, bounds: list[tuple[datetime, datetime]], per_day: int) -> list:
     """For each day (its start and end instant), its first ``per_day`` posts and how many it
     has in all: rows of (day index, id, code, description, due_at, state, total, the post's
-    results' statuses: a list on PostgreSQL, comma-separated text on SQLite, or None).
+    results' statuses: a list on PostgreSQL, comma-separated text on SQLite, or None,
+    thumbnail, origin).
 
     One statement, hand-written because the ORM cannot put a LIMIT on each day: the window
     function it can express ranks every post of the month (8,000 in a busy one) to keep 140.
@@ -138,11 +149,13 @@ def _first_posts(workspace, bounds: list[tuple[datetime, datetime]], per_day: in
         # parses once (a VALUES list would make it parse a long new string on each page).
         sql = (
             f"SELECT d.i, p.id, p.code, p.description, p.due_at, p.state, t.total, "  # noqa: S608
-            f"(SELECT array_agg(r.status) FROM {results} r WHERE r.post_id = p.id) "
+            f"(SELECT array_agg(r.status) FROM {results} r WHERE r.post_id = p.id), "
+            f"p.thumbnail, p.origin "
             f"FROM unnest(%s::integer[], %s::timestamptz[], %s::timestamptz[]) AS d(i, s, e) "
             f"CROSS JOIN LATERAL (SELECT COUNT(*) AS total FROM {table} c "
             f"WHERE c.workspace_id = %s AND c.due_at >= d.s AND c.due_at < d.e) AS t "
-            f"CROSS JOIN LATERAL (SELECT q.id, q.code, q.description, q.due_at, q.state "
+            f"CROSS JOIN LATERAL (SELECT q.id, q.code, q.description, q.due_at, q.state, "
+            f"q.thumbnail, q.origin "
             f"FROM {table} q WHERE q.workspace_id = %s AND q.due_at >= d.s AND q.due_at < d.e "
             f"ORDER BY q.due_at, q.id LIMIT {limit}) AS p"
         )
@@ -161,7 +174,7 @@ def _first_posts(workspace, bounds: list[tuple[datetime, datetime]], per_day: in
                 f"p.due_at, p.state, (SELECT COUNT(*) FROM {table} c "
                 f"WHERE c.workspace_id = %s AND c.due_at >= %s AND c.due_at < %s) AS total, "
                 f"(SELECT group_concat(r.status) FROM {results} r WHERE r.post_id = p.id) "
-                f"AS statuses "
+                f"AS statuses, p.thumbnail, p.origin "
                 f"FROM {table} p WHERE p.workspace_id = %s AND p.due_at >= %s "
                 f"AND p.due_at < %s ORDER BY p.due_at, p.id LIMIT {limit}) AS day{index}"
             )

@@ -34,6 +34,7 @@ from django.utils.translation import gettext as _
 from accounts.access import two_factor_locked
 from accounts.models import Membership, TaislyConnection, Workspace
 from posting.models import Post, PostResult
+from posting.models.posts import thumbnail_version
 from posting.reporting import charts, display, health
 from posting.taisly.codes import explain
 
@@ -73,6 +74,8 @@ class ListRow(TypedDict):
     css: str  # the summary's colour
     label: str  # the summary's words
     chips: tuple[ListChip, ...]
+    thumb: str  # the thumbnail's version (for its URL), "" while it has none
+    taisly_app: bool  # found in Taisly's history: no video here, so never a thumbnail
 
 
 class CappedPaginator(Paginator):
@@ -214,6 +217,8 @@ _LIST_FIELDS = (
     "author_id",
     "author__display_name",
     "author__email",
+    "thumbnail",
+    "origin",
 )
 
 
@@ -317,6 +322,8 @@ def _rows(posts) -> list[ListRow]:
                 css=summary.css,
                 label=summary.label,
                 chips=chips,
+                thumb=thumbnail_version(values["thumbnail"]),
+                taisly_app=values["origin"] == Post.Origin.HISTORY,
             )
         )
     return out

@@ -3,8 +3,9 @@
     compose form ──post_create──> Post QUEUED (video in storage, one per idempotency token)
         │  a caption per network: one Post per distinct caption, the first the group's lead
         │  (``posting.sending.groups``), all sharing the one stored video
-        └─ on commit: forward_post(post_id) on the `uploads` cluster (``posting.sending.forward``),
-           once per row
+        └─ on commit, once per row: forward_post(post_id) on the `uploads` cluster
+           (``posting.sending.forward``) and make_thumbnail(post_id) on the default one
+           (``posting.sending.thumbnails``)
 
 The video stays in storage for ``POST_VIDEO_RETAIN_DAYS`` after sending;
 ``posting.sending.cleanup`` deletes it then.
@@ -28,7 +29,7 @@ from accounts.access import lock_writer
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, TaislyConnection, User, Workspace
 from posting.models import Platform, Post
-from posting.sending import groups, limits, queueing
+from posting.sending import groups, limits, queueing, thumbnails
 from posting.sending.errors import PostActionError
 from posting.sending.probe import VideoFacts
 
@@ -107,6 +108,7 @@ def post_create(
             )
             for row in rows:
                 transaction.on_commit(lambda pk=row.pk: queueing.enqueue_forward(pk))
+                transaction.on_commit(lambda pk=row.pk: thumbnails.thumbnail_enqueue(pk))
     except IntegrityError:
         # The other click of a double click made the post first (unique token).
         post.video.delete(save=False)

@@ -25,7 +25,7 @@ from accounts.access import lock_writer
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, User
 from posting.models import Platform, Post, PostResult
-from posting.sending import queueing
+from posting.sending import queueing, thumbnails
 from posting.sending.errors import PostActionError
 from posting.sending.groups import group_rows
 
@@ -141,4 +141,5 @@ def _retry_of(locked: Post, plan: RetryPlan, actor: User, request) -> Post:
         request=request,
     )
     transaction.on_commit(lambda: queueing.enqueue_forward(retry.pk))
+    transaction.on_commit(lambda: thumbnails.thumbnail_enqueue(retry.pk))
     return retry

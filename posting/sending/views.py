@@ -14,11 +14,13 @@ decide (``receive``, ``decisions``, ``reconcile``, ``retry``, ``cancel``, ``seen
 
 
 One post's page (every detail, per-platform results, audit trail), the failures it showed marked
-seen (``POST <post>/seen/``, sent by the page once shown), and cancelling it.
+seen (``POST <post>/seen/``, sent by the page once shown), and cancelling it. Its thumbnail
+(``GET <post>/thumbnail/``), to members only.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,10 +29,11 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.uploadedfile import TemporaryUploadedFile
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import patch_cache_control
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -61,6 +64,7 @@ from posting.sending import (
     retry,
     seen,
     selectors,
+    thumbnails,
 )
 from posting.sending.cancel import can_cancel, post_cancel
 from posting.sending.errors import PostActionError
@@ -74,6 +78,8 @@ from posting.sending.forms import (
 from posting.sending.uploadhandlers import LimitedTemporaryFileUploadHandler
 from taisly_dash.htmx import HtmxHttpRequest, redirect_for
 from taisly_dash.request_body import UploadPolicy, accepts_files, body_length
+
+logger = logging.getLogger(__name__)
 
 FORM_OVERHEAD_BYTES = 64 * 1024
 HTMX_STOP_POLLING = 286
@@ -759,3 +765,43 @@ def post_edit_view(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
         ),
     )
     return redirect_for(request, post_url(post))
+
+
+#: How long a browser keeps a thumbnail: its URL carries its version (``?v=``, the stored file's
+#: random name), so a new thumbnail is a new URL. ``private``: no shared cache may keep it.
+THUMBNAIL_MAX_AGE = 365 * 24 * 3600
+#: A URL without the current version (an old page): kept briefly.
+THUMBNAIL_UNVERSIONED_MAX_AGE = 300
+
+
+@login_required
+@require_GET
+def post_thumbnail(request: HttpRequest, code, post_code) -> HttpResponse:
+    """The post's thumbnail, to the workspace's members (and staff) only: streamed from the
+    storage by this view, never a media URL, so the page's CSP stays ``img-src 'self'`` and the
+    same URL is cached by the browser whatever the storage. 404 while it has none."""
+    post, _access = get_post_for_user(request, code, post_code)
+    version = post.thumbnail_version
+    if not version:
+        raise Http404
+    etag = f'"{version}"'
+    if request.GET.get("v") == version:
+        cache = {"max_age": THUMBNAIL_MAX_AGE, "immutable": True}
+    else:
+        cache = {"max_age": THUMBNAIL_UNVERSIONED_MAX_AGE}
+    if etag in request.headers.get("If-None-Match", ""):
+        response = HttpResponseNotModified()
+    else:
+        try:
+            image = thumbnails.thumbnail_read(post)
+        except FileNotFoundError:
+            raise Http404 from None
+        except Exception:  # the storage failed: the page shows a broken image, not a 500
+            logger.exception("The thumbnail of post %s could not be read", post.code)
+            return HttpResponse(
+                _("The thumbnail cannot be read right now."), status=503, content_type="text/plain"
+            )
+        response = HttpResponse(image, content_type=thumbnails.THUMBNAIL_CONTENT_TYPE)
+    response["ETag"] = etag
+    patch_cache_control(response, private=True, **cache)
+    return response

@@ -45,6 +45,7 @@ HEADLINES = {
         "web_rss_mb",
         "worker_rss_mb",
     ),
+    "thumbnails": ("seconds_max", "ratio_max", "peak_rss_growth_mb_max", "thumbnail_bytes_max"),
     "sync": (
         "alert_p95_s_pro",
         "alert_p95_s_starter",

@@ -108,6 +108,7 @@ def post() -> dict:
             "state": item.state,
             "reason": item.state_reason,
             "video": item.video.name,
+            "thumbnail": item.thumbnail.name,
             "deleted": item.video_deleted_at is not None,
             "sent_at": item.sent_at.timestamp() if item.sent_at else None,
             "results": list(item.results.values_list("status", flat=True)),

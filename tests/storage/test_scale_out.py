@@ -219,12 +219,16 @@ def test_two_machines_of_each_kind_share_one_database_and_one_bucket(
     )
     print(f"sent after {time.monotonic() - started:.1f} s")
     project.wait_for_task("posting.tasks.forward_post")  # its result saved by its cluster
+    # Its thumbnail, made by a default cluster on yet another machine from the bucket.
+    project.wait_for_task("posting.tasks.make_thumbnail")
     report = project.script("post")
     assert report["forwards"] == ["sent"], report
-    kept = report["post"]["video"]
-    assert s3_server.keys(project.bucket) == [kept]
+    kept, thumbnail = report["post"]["video"], report["post"]["thumbnail"]
+    assert thumbnail.startswith("thumbnails/"), report
+    assert s3_server.keys(project.bucket) == sorted([kept, thumbnail])
     # No process kept the video on its disk: web A's temp file is gone, and the uploads
-    # worker that sent it read it from the bucket, never from a disk of its own.
+    # worker that sent it (and the default one that took its frame) read it from the bucket,
+    # never from a disk of its own.
     assert project.local_files() == {name: [] for name in project.processes}, project.local_files()
     assert sandbox.state()["lastUpload"]["sha256"] == hashlib.sha256(video.read_bytes()).hexdigest()
     # Web B, another machine, shows the same post (one database).
@@ -277,10 +281,10 @@ def test_two_machines_of_each_kind_share_one_database_and_one_bucket(
     assert len(messages) == 1, messages
     assert "To: owner@scale.test" in messages[0]
 
-    # --- Retention: nothing left in the bucket. --------------------------------------------------
+    # --- Retention: nothing left in the bucket but the thumbnail, which stays with its post. ----
     done = project.script("cleanup")
     assert done["success"] and done["result"].startswith("1 videos"), done
-    assert s3_server.keys(project.bucket) == []
+    assert s3_server.keys(project.bucket) == [thumbnail]
     assert project.script("post")["post"]["deleted"] is True
     assert project.local_files() == {name: [] for name in project.processes}
 
