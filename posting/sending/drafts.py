@@ -31,7 +31,7 @@ from accounts.access import lock_writer
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, User, Workspace
 from posting.models import Draft, Platform, Post
-from posting.sending import groups, limits, queueing
+from posting.sending import groups, limits, queueing, thumbnails
 from posting.sending.errors import PostActionError
 from posting.sending.probe import VideoFacts
 from posting.sending.receive import storage_name, usable_platforms
@@ -187,6 +187,7 @@ def draft_send(*, draft: Draft, actor: User, request: HttpRequest | None = None)
         )
         for row in rows:
             transaction.on_commit(lambda pk=row.pk: queueing.enqueue_forward(pk))
+            transaction.on_commit(lambda pk=row.pk: thumbnails.thumbnail_enqueue(pk))
     logger.info("Draft %s sent as post %s", draft.code, lead.code)
     return lead
 

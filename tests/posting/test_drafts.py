@@ -151,6 +151,8 @@ def test_a_draft_is_edited_then_sent_later_as_a_scheduled_post(
     # The post owns the file now: counted once.
     assert limits.workspace_storage(workspace).used == post.video_size
     assert tasks.forward_post(post.pk) == "sent"
+    post.refresh_from_db()
+    assert post.thumbnail  # the sent draft's post gets its frame, as a composed one does
     [made] = sandbox_posts(sandbox, connected_ws["api_key"])
     post.refresh_from_db()
     assert made["id"] == post.taisly_id and made["description"] == "Better words"
