@@ -42,7 +42,7 @@ from accounts.access import lock_writer
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, User
 from posting.models import Platform, Post, PostResult, reasons
-from posting.sending import groups, outcomes, queueing
+from posting.sending import groups, outcomes, queueing, thumbnails
 from posting.sending.cancel import can_cancel, refusal
 from posting.sending.errors import PostActionError
 from posting.sending.receive import usable_platforms
@@ -235,6 +235,7 @@ def _apply(lead: Post, rows: list[Post]) -> None:
     parts = pending.get("groups") or []
     platforms = {p.pk: p for p in Platform.objects.filter(workspace=lead.workspace)}
     queued: list[int] = []
+    stale_thumbnails: list[str] = []
     with transaction.atomic():
         for index, part in enumerate(parts):
             chosen = [platforms[pk] for pk in part["platforms"] if pk in platforms]
@@ -258,6 +259,10 @@ def _apply(lead: Post, rows: list[Post]) -> None:
             }
             if index < len(rows):
                 row = rows[index]
+                if row.thumbnail and row.cover_second != cover:
+                    # A new cover time: the frame is made again once the edit has committed.
+                    stale_thumbnails.append(row.thumbnail.name)
+                    fields = {**fields, "thumbnail": ""}
                 Post.objects.filter(pk=row.pk).update(**fields)
                 PostResult.objects.filter(post=row).delete()
             else:
@@ -285,6 +290,10 @@ def _apply(lead: Post, rows: list[Post]) -> None:
         )
         for pk in queued:
             transaction.on_commit(lambda pk=pk: queueing.enqueue_forward(pk))
+            # A no-op for a post whose thumbnail is still right (thumbnail_make checks).
+            transaction.on_commit(lambda pk=pk: thumbnails.thumbnail_enqueue(pk))
+        for name in stale_thumbnails:
+            transaction.on_commit(lambda name=name: Post.thumbnail.field.storage.delete(name))
     logger.info("Post %s: edit applied, %d Taisly posts to make", lead.code, len(queued))
 
 

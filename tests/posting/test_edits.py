@@ -230,3 +230,24 @@ def test_a_post_already_out_is_not_editable(login, bob, scheduled, queue):
         edit_url(scheduled), edit_data(scheduled, timezone.now() + timedelta(days=3))
     )
     assert response.status_code == 409 and queue == []
+
+
+def test_an_edit_that_moves_the_cover_makes_the_thumbnail_again(
+    login, bob, scheduled, sandbox, connected_ws, queue
+):
+    """The edit keeps its thumbnail only while the cover time stays; a new cover time gets the
+    frame at that time (the old file removed), once the edit has committed."""
+    from posting.sending import thumbnails
+
+    assert scheduled.thumbnail, "the compose made the first thumbnail"
+    old_name = scheduled.thumbnail.name
+    storage = scheduled.thumbnail.storage
+    when = timezone.now() + timedelta(days=3)
+    login(bob).post(edit_url(scheduled), edit_data(scheduled, when, cover_second="2.5"))
+    assert tasks.edit_post(scheduled.pk) == "edited"
+    scheduled.refresh_from_db()
+    assert scheduled.cover_second == 2.5
+    assert scheduled.thumbnail and scheduled.thumbnail.name != old_name
+    assert not storage.exists(old_name)
+    # The same cover again: nothing is made twice.
+    assert "already" in thumbnails.thumbnail_make(post_id=scheduled.pk)
