@@ -83,6 +83,11 @@ class PostFieldsForm(forms.Form):
     def __init__(self, *args, workspace, networks: list[str] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.workspace = workspace
+        # The browser refuses a time past the horizon before the video is uploaded; clean()
+        # checks it again. (No ``min``: a draft's passed time, hidden behind "Post now", would
+        # block the form without a visible reason.)
+        horizon = timezone.localtime() + timedelta(days=settings.POST_SCHEDULE_MAX_DAYS)
+        self.fields["scheduled_at"].widget.attrs["max"] = horizon.strftime("%Y-%m-%dT%H:%M")
         self.fields["platforms"].queryset = Platform.objects.filter(
             workspace=workspace, connected=True, gone_at__isnull=True
         )

@@ -245,3 +245,17 @@ def test_a_calendar_value_that_is_no_date_at_all_says_so_not_the_bounds(
     assert sentence in problem
     assert "Enter a date between" not in problem
     assert f'data-date="{timezone.localdate():%Y-%m-%d}"' in html
+
+
+def test_the_schedule_input_carries_its_horizon_so_the_browser_refuses_before_the_upload(
+    workspace, settings
+):
+    """A time past the horizon was refused only after the whole video had been uploaded."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.POST_SCHEDULE_MAX_DAYS = 30
+    widget = str(_compose_form(workspace)["scheduled_at"])
+    now = timezone.localtime()
+    assert f'max="{now + timedelta(days=30):%Y-%m-%d}T' in widget
