@@ -311,6 +311,10 @@ def signed_in(stack) -> Browser:
     response = browser.post_form("/login/", {"login": EMAIL, "password": PASSWORD})
     assert response.status_code == 302, response.text[:3000]
     assert response.headers["Location"] == "/"
+    # Connecting a key asks for the password again (allauth's re-authentication): give it now,
+    # through the real page, as a person would when asked.
+    again = browser.post_form("/reauthenticate/", {"password": PASSWORD})
+    assert again.status_code == 302, again.text[:3000]
     return browser
 
 
