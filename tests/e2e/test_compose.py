@@ -92,8 +92,9 @@ def worker_thread(monkeypatch):
 
 def expect_waiting_for_the_worker(page: Page) -> None:
     """The post page right after compose: the dashboard has the video, the worker has not taken
-    it yet, and the page polls for what happens next."""
-    progress = page.get_by_test_id("post-progress")
+    it yet, and the page polls for what happens next. (The post's own progress comes first; a
+    post with a caption per network shows its other Taisly posts' progress after it.)"""
+    progress = page.get_by_test_id("post-progress").first
     expect(progress).to_have_attribute("data-state", "queued")
     expect(progress).to_contain_text("Waiting for the upload worker")
     expect(page.get_by_test_id("post-live")).to_have_attribute("hx-trigger", "load delay:1s")

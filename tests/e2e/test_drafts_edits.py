@@ -84,7 +84,7 @@ def test_a_draft_saved_then_sent_later(
     page.get_by_test_id("draft-send").click()
     expect_waiting_for_the_worker(page)
     worker_thread.release()
-    expect(page.get_by_test_id("post-progress")).to_have_attribute(
+    expect(page.get_by_test_id("post-live")).to_have_attribute(
         "data-state", "sent", timeout=20_000
     )
     [made] = sandbox_posts(sandbox, connected_ws["api_key"])
@@ -170,7 +170,7 @@ def test_a_scheduled_post_moved_leaves_one_taisly_post_at_the_new_time(
     page.get_by_test_id("compose-submit").click()
     expect_waiting_for_the_worker(page)
     worker_thread.release()
-    expect(page.get_by_test_id("post-progress")).to_have_attribute(
+    expect(page.get_by_test_id("post-live")).to_have_attribute(
         "data-state", "sent", timeout=20_000
     )
     [original] = sandbox_posts(sandbox, connected_ws["api_key"])
@@ -186,7 +186,7 @@ def test_a_scheduled_post_moved_leaves_one_taisly_post_at_the_new_time(
     # The cancel ran; the edited post waits for the upload worker, and the page follows it.
     expect(page.get_by_text("The edit is on its way")).to_be_visible()
     worker_thread.finish(2)
-    expect(page.get_by_test_id("post-progress")).to_have_attribute(
+    expect(page.get_by_test_id("post-live")).to_have_attribute(
         "data-state", "sent", timeout=20_000
     )
     made = sandbox_posts(sandbox, connected_ws["api_key"])
