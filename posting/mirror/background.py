@@ -23,6 +23,7 @@ conditional updates decide, not the process.
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from collections import Counter
@@ -33,6 +34,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils import timezone
+from django_q.conf import Conf
+from django_q.status import Stat
 from django_q.tasks import async_task
 
 from accounts.models import TaislyConnection
@@ -349,7 +352,21 @@ def _watch_look(now: datetime) -> tuple[list[Candidate], datetime | None]:
     return ready, (min(moments) if moments else None)
 
 
-def results_watch(*, sleep=time.sleep, clock=time.monotonic) -> str:
+def cluster_stopping() -> bool:
+    """True once the cluster this worker belongs to was told to stop (SIGTERM, `docker stop`).
+    django-q2 lets a worker finish its task before the cluster ends, so a watch that slept on
+    would hold the stop past Docker's 10 s and be killed. The cluster's own status record (kept
+    in the database cache every half second, saying STOPPING while it stops) names its
+    sentinel, the worker's parent process. One query."""
+    parent = os.getppid()
+    try:
+        stats = Stat.get_all()
+    except Exception:  # the status record is a convenience: the watch ends at its deadline
+        return False
+    return any(stat.sentinel == parent and stat.status == Conf.STOPPING for stat in stats)
+
+
+def results_watch(*, sleep=time.sleep, clock=time.monotonic, stopping=cluster_stopping) -> str:
     """Read each workspace's history when its results are due, for ``SYNC_WATCH_SECONDS`` at
     most. The reads run here, in this worker (the cluster may have no other), one workspace
     after another. Returns what it did (the task's result)."""
@@ -371,7 +388,12 @@ def results_watch(*, sleep=time.sleep, clock=time.monotonic) -> str:
             pause = min(WATCH_LONGEST, max(WATCH_TICK, (wake - now).total_seconds()))
             if clock() + pause > deadline:
                 break
-            sleep(pause)
+            # Asleep a second at a time, so a stopping cluster is let go within about one.
+            woken = clock() + pause
+            while clock() < woken and not stopping():
+                sleep(min(WATCH_TICK, woken - clock()))
+            if stopping():
+                return f"{synced} syncs while results were due; the cluster is stopping"
     finally:
         cache.delete(WATCH_CLAIM)
     # Results still due (the time is up), or a post sent while this one was letting go: the

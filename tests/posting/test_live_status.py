@@ -297,3 +297,46 @@ def test_unseen_failures_show_when_the_post_went_out_and_the_attention_says_why(
     assert attention(row)["label"] == (
         "1 failure not looked at yet · 2 unread alerts · 1 post not sent"
     )
+
+
+def test_the_watch_lets_its_worker_go_as_soon_as_the_cluster_stops(
+    watch_on, connected, workspace, monkeypatch
+):
+    """`docker stop` (SIGTERM) waits for the task a worker runs: a watch sleeping on held the
+    default cluster past Docker's 10 s and it was killed. It now looks between one-second naps
+    and ends without handing on."""
+    make(workspace, results=[("TikTok", PENDING)], taisly_id="t-3")
+    monkeypatch.setattr(background, "sync_connection", lambda **kwargs: "synced")
+    clock = [0.0]
+    naps: list[float] = []
+
+    def sleep(seconds):
+        naps.append(seconds)
+        clock[0] += seconds
+
+    told = {"stop": False}
+
+    def stopping():
+        if len(naps) >= 2:
+            told["stop"] = True
+        return told["stop"]
+
+    outcome = background.results_watch(sleep=sleep, clock=lambda: clock[0], stopping=stopping)
+    assert outcome.endswith("the cluster is stopping")
+    assert len(naps) == 2 and max(naps) <= background.WATCH_TICK
+    assert cache.get(background.WATCH_CLAIM) is None and watch_on == []
+
+
+def test_a_worker_sees_its_own_cluster_stopping(monkeypatch):
+    """The status record names the sentinel: only this worker's parent counts."""
+    import os
+    from types import SimpleNamespace
+
+    from django_q.conf import Conf
+
+    others = [SimpleNamespace(sentinel=os.getppid() + 1, status=Conf.STOPPING)]
+    mine = SimpleNamespace(sentinel=os.getppid(), status=Conf.IDLE)
+    monkeypatch.setattr(background.Stat, "get_all", staticmethod(lambda: [*others, mine]))
+    assert background.cluster_stopping() is False
+    mine.status = Conf.STOPPING
+    assert background.cluster_stopping() is True
