@@ -84,9 +84,7 @@ def test_a_draft_saved_then_sent_later(
     page.get_by_test_id("draft-send").click()
     expect_waiting_for_the_worker(page)
     worker_thread.release()
-    expect(page.get_by_test_id("post-live")).to_have_attribute(
-        "data-state", "sent", timeout=20_000
-    )
+    expect(page.get_by_test_id("post-live")).to_have_attribute("data-state", "sent", timeout=20_000)
     [made] = sandbox_posts(sandbox, connected_ws["api_key"])
     post = Post.objects.get()
     assert made["id"] == post.taisly_id and made["description"] == "Polished words"
@@ -170,9 +168,7 @@ def test_a_scheduled_post_moved_leaves_one_taisly_post_at_the_new_time(
     page.get_by_test_id("compose-submit").click()
     expect_waiting_for_the_worker(page)
     worker_thread.release()
-    expect(page.get_by_test_id("post-live")).to_have_attribute(
-        "data-state", "sent", timeout=20_000
-    )
+    expect(page.get_by_test_id("post-live")).to_have_attribute("data-state", "sent", timeout=20_000)
     [original] = sandbox_posts(sandbox, connected_ws["api_key"])
 
     page.reload()
@@ -186,9 +182,7 @@ def test_a_scheduled_post_moved_leaves_one_taisly_post_at_the_new_time(
     # The cancel ran; the edited post waits for the upload worker, and the page follows it.
     expect(page.get_by_text("The edit is on its way")).to_be_visible()
     worker_thread.finish(2)
-    expect(page.get_by_test_id("post-live")).to_have_attribute(
-        "data-state", "sent", timeout=20_000
-    )
+    expect(page.get_by_test_id("post-live")).to_have_attribute("data-state", "sent", timeout=20_000)
     made = sandbox_posts(sandbox, connected_ws["api_key"])
     post = Post.objects.get()
     assert len(made) == 1 and made[0]["id"] == post.taisly_id != original["id"]
