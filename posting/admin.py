@@ -13,6 +13,7 @@ from posting.models import (
     Alert,
     AlertPreference,
     AlertRead,
+    Draft,
     KeyBudget,
     MirrorState,
     Platform,
@@ -323,3 +324,13 @@ class UploadInProgressAdmin(MirrorAdmin):
     list_display = ("started_at", "user", "workspace", "size", "expires_at")
     list_select_related = ("user", "workspace")
     search_fields = ("user__email", "workspace__name")
+
+
+@admin.register(Draft)
+class DraftAdmin(MirrorAdmin):
+    """Drafts, to look at: made and edited only on their workspace's pages (the video's file
+    and the storage count go with them there)."""
+
+    list_display = ("created_at", "workspace", "author", "scheduled_at", "video_size")
+    list_select_related = ("workspace", "author")
+    search_fields = ("workspace__name", "author__email")

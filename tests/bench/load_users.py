@@ -84,6 +84,8 @@ def kind_of_fragment(path: str) -> str:
         return "alert_badge_everywhere"
     if re.search(r"/seen/$", path):
         return "post_seen"
+    if re.search(r"/progress/$", path):
+        return "progress"  # the post page asks its live part again (posting/post.html#live)
     return "fragment_other"
 
 
@@ -375,7 +377,8 @@ def upload(browser: Browser, person: Person, plan: Plan, deadline: float, upload
         )
         if answer is None or answer.status_code != 200:
             return
-        post_path = answer.headers.get("HX-Push-Url", "")
+        # Compose sends the page on to the post's own page (htmx's client redirect).
+        post_path = answer.headers.get("HX-Redirect", "") or answer.headers.get("HX-Push-Url", "")
         code = re.search(r"/posts/([0-9a-f-]{36})/", post_path)
         if not code:
             browser.recorder.error("upload", f"no post in the answer: {answer.text[:300]!r}")

@@ -56,13 +56,13 @@ def test_an_uploaded_video_shows_its_cover_frame_everywhere_it_is_listed(
     found = make_post(workspace, {}, origin=Post.Origin.HISTORY, description="Made over there")
     log_in(page, live_server, bob)
     page.goto(live_server.url + compose_url(workspace))
-    page.get_by_label("TikTok").check()
+    page.get_by_role("checkbox", name="TikTok").check()
     page.get_by_label("Description").fill("Frame three point one")
     page.get_by_label("Video", exact=True).set_input_files(video)
     page.locator("[data-cover-slider]").fill("3.1")
     expect(page.locator("[data-cover-second]")).to_have_value("3.1")
     page.get_by_test_id("compose-submit").click()
-    expect(page.get_by_test_id("post-progress")).to_have_attribute("data-state", "sent")
+    expect(page.get_by_test_id("post-live")).to_have_attribute("data-state", "sent")
 
     post = Post.objects.get(origin=Post.Origin.DASHBOARD)
     assert post.thumbnail, "the thumbnail was not made when the post was received"
