@@ -121,6 +121,10 @@ def post() -> dict:
                 "result", flat=True
             )
         ),
+        # The results watch's own reads ("N syncs while results were due").
+        "watched": list(
+            Task.objects.filter(func="posting.tasks.results_watch").values_list("result", flat=True)
+        ),
         "forwards": list(
             Task.objects.filter(func="posting.tasks.forward_post").values_list("result", flat=True)
         ),
