@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
-import time
 import uuid
 from pathlib import Path
 
 import boto3
 import requests
+
+from tests.local_server import LocalServer
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Any credentials do for moto; a dashboard process gets them as STORAGE_S3_* like any others.
@@ -31,94 +29,40 @@ ACCESS_KEY_ID = "moto-test-key-id"
 SECRET_ACCESS_KEY = "moto-test-secret-access-key"  # noqa: S105 (a test server's, not a secret)
 REGION = "us-east-1"
 
-_BOUND = re.compile(r"Running on http://127\.0\.0\.1:(\d+)")
-
 
 class S3ServerError(RuntimeError):
     pass
 
 
-class S3Server:
+class S3Server(LocalServer):
+    BOUND = re.compile(r"Running on http://127\.0\.0\.1:(\d+)")
+    NAME = "S3 server"
+    Error = S3ServerError
+    LOG_NAME = "moto.log"
+    TMP_PREFIX = "moto-s3-"
+
     def __init__(self, tmpdir: str | os.PathLike | None = None, *, startup_timeout: float = 30):
-        self._own_tmpdir = tmpdir is None
-        self.tmpdir = Path(tmpdir or tempfile.mkdtemp(prefix="moto-s3-"))
-        self.tmpdir.mkdir(parents=True, exist_ok=True)
-        self.log_path = self.tmpdir / "moto.log"
-        self.startup_timeout = startup_timeout
-        self.port: int | None = None
-        self.process: subprocess.Popen | None = None
-        self._log = None
+        super().__init__(tmpdir, startup_timeout=startup_timeout)
         self._client = None
 
     @property
     def endpoint_url(self) -> str:
-        if self.port is None:
-            raise S3ServerError("The S3 server is not started.")
-        return f"http://127.0.0.1:{self.port}"
+        return self.root_url
 
     def start(self) -> S3Server:
         if self.process is not None:
             return self
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop())
-        log_start = self._log.tell()
         env = {**os.environ, "TMPDIR": str(self.tmpdir), "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(
+        self._spawn(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"],
             cwd=self.tmpdir,
             env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self._fail_start(f"exited with code {self.process.returncode}")
-            if self.port is None:
-                with open(self.log_path, "rb") as log:
-                    log.seek(log_start)
-                    found = _BOUND.search(log.read().decode(errors="replace"))
-                self.port = int(found.group(1)) if found else None
-            if self.port is not None:
-                try:
-                    requests.get(f"{self.endpoint_url}/moto-api/", timeout=1)
-                    return self
-                except requests.ConnectionError:
-                    pass
-            time.sleep(0.1)
-        self._fail_start(f"did not answer within {self.startup_timeout} s")
-        raise AssertionError("unreachable")
+        return self
 
-    def _fail_start(self, why: str) -> None:
-        self.stop()
-        raise S3ServerError(f"The S3 server {why}. Log tail:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.process is not None:
-            if self.process.poll() is None:
-                self.process.terminate()
-                try:
-                    self.process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-                    self.process.wait()
-            self.process = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        if self._own_tmpdir:
-            shutil.rmtree(self.tmpdir, ignore_errors=True)
-
-    def __enter__(self) -> S3Server:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
+    def answers(self) -> bool:
+        requests.get(f"{self.endpoint_url}/moto-api/", timeout=1)
+        return True
 
     # --- the bucket, as its owner sees it -------------------------------------------------------
 
