@@ -85,8 +85,9 @@ class LocalServer:
         return int(found.group(1)) if found else None
 
     def _fail_start(self, why: str) -> None:
+        tail = self.log_tail()  # before stop(), which removes a temp dir of its own
         self.stop()
-        raise self.Error(f"The {self.NAME} {why}. Log tail:\n{self.log_tail()}")
+        raise self.Error(f"The {self.NAME} {why}. Log tail:\n{tail}")
 
     def log_tail(self, lines: int = 40) -> str:
         try:
