@@ -18,51 +18,38 @@ from accounts.access import (
 from posting.models import Alert, Draft, Post, RepostRule, WebhookDelivery, WebhookEndpoint
 
 
-def get_post_for_user(request: HttpRequest, code, post_code) -> tuple[Post, WorkspaceAccess]:
-    """The post ``post_code`` of workspace ``code`` and the user's access; 404 for outsiders and
-    for a post of another workspace. Two queries: the access check, then the post (with its
-    author)."""
+def _by_code(request: HttpRequest, code, queryset, thing_code, *, write: bool):
+    """The row of ``queryset`` with code ``thing_code`` in workspace ``code`` and the user's
+    access: 404 for outsiders and for another workspace's row, 403 without the right to write
+    when ``write``. Two queries: the access check, then the row."""
     access = get_workspace_for_user(request, code)
-    post = (
-        Post.objects.select_related("author")
-        .filter(workspace=access.workspace, code=uuid_or_404(post_code))
-        .first()
-    )
-    if post is None:
+    thing = queryset.filter(workspace=access.workspace, code=uuid_or_404(thing_code)).first()
+    if thing is None:
         raise Http404
-    post.workspace = access.workspace
-    return post, access
+    if write and not access.can_write:
+        raise PermissionDenied
+    thing.workspace = access.workspace
+    return thing, access
+
+
+def get_post_for_user(request: HttpRequest, code, post_code) -> tuple[Post, WorkspaceAccess]:
+    """The post ``post_code`` of workspace ``code`` (with its author) and the user's access."""
+    return _by_code(request, code, Post.objects.select_related("author"), post_code, write=False)
 
 
 def get_post_for_user_rw(request: HttpRequest, code, post_code) -> tuple[Post, WorkspaceAccess]:
     """As ``get_post_for_user``, and 403 unless the user may write (owner or editor)."""
-    post, access = get_post_for_user(request, code, post_code)
-    if not access.can_write:
-        raise PermissionDenied
-    return post, access
+    return _by_code(request, code, Post.objects.select_related("author"), post_code, write=True)
 
 
 def get_draft_for_user(request: HttpRequest, code, draft_code) -> tuple[Draft, WorkspaceAccess]:
-    """The draft ``draft_code`` of workspace ``code`` and the user's access; 404 for outsiders
-    and for a draft of another workspace. Two queries."""
-    access = get_workspace_for_user(request, code)
-    draft = (
-        Draft.objects.select_related("author")
-        .filter(workspace=access.workspace, code=uuid_or_404(draft_code))
-        .first()
-    )
-    if draft is None:
-        raise Http404
-    draft.workspace = access.workspace
-    return draft, access
+    """The draft ``draft_code`` of workspace ``code`` (with its author) and the user's access."""
+    return _by_code(request, code, Draft.objects.select_related("author"), draft_code, write=False)
 
 
 def get_draft_for_user_rw(request: HttpRequest, code, draft_code) -> tuple[Draft, WorkspaceAccess]:
     """As ``get_draft_for_user``, and 403 unless the user may write (owner or editor)."""
-    draft, access = get_draft_for_user(request, code, draft_code)
-    if not access.can_write:
-        raise PermissionDenied
-    return draft, access
+    return _by_code(request, code, Draft.objects.select_related("author"), draft_code, write=True)
 
 
 def get_repost_rule_for_user(
