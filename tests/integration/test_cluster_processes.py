@@ -22,7 +22,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from django_q.models import OrmQ, Task
 from django_q.tasks import async_task
@@ -32,6 +31,7 @@ from posting.sending import queueing, reconcile, stalled
 from tests.polling import wait_until
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
 from tests.posting.upload_fixtures import compose_data, compose_url, sandbox_posts
+from tests.processes import process_env as shared_process_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,21 +41,7 @@ pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def process_env(settings, tmp_path):
     """The environment of a process that works on this test's database, as a deployment's would."""
-    url = os.environ.get("DATABASE_URL", "")
-    assert url.startswith(("postgres://", "postgresql://")), "DATABASE_URL names no PostgreSQL"
-    return {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_ENV"))},
-        "DJANGO_SETTINGS_MODULE": "taisly_dash.settings",
-        "DJANGO_ENV": "development",
-        "DATABASE_URL": url.rsplit("/", 1)[0] + "/" + connection.settings_dict["NAME"],
-        "SANDBOX_DATABASE_URL": f"sqlite:///{tmp_path / 'unused-sandbox.sqlite3'}",
-        "TAISLY_BASE_URL": settings.TAISLY_BASE_URL,
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "FILE_UPLOAD_TEMP_DIR": str(settings.FILE_UPLOAD_TEMP_DIR),
-        "PYTHONUNBUFFERED": "1",
-        "Q_WORKERS": "1",
-        "Q_UPLOAD_WORKERS": "1",
-    }
+    return shared_process_env(settings, tmp_path)
 
 
 class Cluster:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import re
 import signal
 import subprocess
@@ -22,7 +21,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django_q.conf import Conf
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -31,6 +29,7 @@ from tests.integration.test_cluster_processes import Cluster
 from tests.polling import wait_until
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
 from tests.posting.upload_fixtures import compose_data, compose_url
+from tests.processes import process_env as shared_process_env
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
@@ -41,24 +40,13 @@ pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def process_env(settings, tmp_path):
-    url = os.environ.get("DATABASE_URL", "")
-    assert url.startswith(("postgres://", "postgresql://")), "DATABASE_URL names no PostgreSQL"
-    skip = ("PYTEST", "DJANGO_ENV", "LOG_", "PROMETHEUS_MULTIPROC_DIR", "METRICS_TOKEN")
-    return {
-        **{k: v for k, v in os.environ.items() if not k.startswith(skip)},
-        "DJANGO_SETTINGS_MODULE": "taisly_dash.settings",
-        "DJANGO_ENV": "development",
-        "DATABASE_URL": url.rsplit("/", 1)[0] + "/" + connection.settings_dict["NAME"],
-        "SANDBOX_DATABASE_URL": f"sqlite:///{tmp_path / 'unused-sandbox.sqlite3'}",
-        "TAISLY_BASE_URL": settings.TAISLY_BASE_URL,
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "FILE_UPLOAD_TEMP_DIR": str(settings.FILE_UPLOAD_TEMP_DIR),
-        "PYTHONUNBUFFERED": "1",
-        "Q_WORKERS": "1",
-        "Q_UPLOAD_WORKERS": "1",
-        "LOG_FORMAT": "json",
-        "METRICS_TOKEN": TOKEN,
-    }
+    return shared_process_env(
+        settings,
+        tmp_path,
+        leave_out=("LOG_", "PROMETHEUS_MULTIPROC_DIR", "METRICS_TOKEN"),
+        LOG_FORMAT="json",
+        METRICS_TOKEN=TOKEN,
+    )
 
 
 def json_lines(text: str) -> list[dict]:
