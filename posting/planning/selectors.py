@@ -139,6 +139,9 @@ def _first_posts(workspace, bounds: list[tuple[datetime, datetime]], per_day: in
     rows, and its total an index-only count. PostgreSQL joins the days LATERALly, planned
     once; other databases (SQLite in development) get one UNION ALL part per day, which
     PostgreSQL would spend longer planning than running.
+
+    A caption group (``posting.sending.groups``) is one post to people: only its lead (whose
+    ``group_id`` is NULL) is read and counted, as on the history page.
     """
     table = connection.ops.quote_name(Post._meta.db_table)
     results = connection.ops.quote_name(PostResult._meta.db_table)
@@ -153,10 +156,12 @@ def _first_posts(workspace, bounds: list[tuple[datetime, datetime]], per_day: in
             f"p.thumbnail, p.origin "
             f"FROM unnest(%s::integer[], %s::timestamptz[], %s::timestamptz[]) AS d(i, s, e) "
             f"CROSS JOIN LATERAL (SELECT COUNT(*) AS total FROM {table} c "
-            f"WHERE c.workspace_id = %s AND c.due_at >= d.s AND c.due_at < d.e) AS t "
+            f"WHERE c.workspace_id = %s AND c.due_at >= d.s AND c.due_at < d.e "
+            f"AND c.group_id IS NULL) AS t "
             f"CROSS JOIN LATERAL (SELECT q.id, q.code, q.description, q.due_at, q.state, "
             f"q.thumbnail, q.origin "
             f"FROM {table} q WHERE q.workspace_id = %s AND q.due_at >= d.s AND q.due_at < d.e "
+            f"AND q.group_id IS NULL "
             f"ORDER BY q.due_at, q.id LIMIT {limit}) AS p"
         )
         params = [
@@ -172,11 +177,13 @@ def _first_posts(workspace, bounds: list[tuple[datetime, datetime]], per_day: in
             parts.append(
                 f"SELECT * FROM (SELECT {index} AS day, p.id, p.code, p.description, "  # noqa: S608
                 f"p.due_at, p.state, (SELECT COUNT(*) FROM {table} c "
-                f"WHERE c.workspace_id = %s AND c.due_at >= %s AND c.due_at < %s) AS total, "
+                f"WHERE c.workspace_id = %s AND c.due_at >= %s AND c.due_at < %s "
+                f"AND c.group_id IS NULL) AS total, "
                 f"(SELECT group_concat(r.status) FROM {results} r WHERE r.post_id = p.id) "
                 f"AS statuses, p.thumbnail, p.origin "
                 f"FROM {table} p WHERE p.workspace_id = %s AND p.due_at >= %s "
-                f"AND p.due_at < %s ORDER BY p.due_at, p.id LIMIT {limit}) AS day{index}"
+                f"AND p.due_at < %s AND p.group_id IS NULL "
+                f"ORDER BY p.due_at, p.id LIMIT {limit}) AS day{index}"
             )
             window = [workspace.pk, adapt(start), adapt(end)]
             params += window + window

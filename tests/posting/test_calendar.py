@@ -143,6 +143,28 @@ def test_a_busy_day_shows_a_few_posts_and_how_many_more(workspace, platforms, al
     assert "start=2026-05-05&amp;end=2026-05-05" in cell
 
 
+def test_a_caption_group_is_one_entry_and_counts_once(workspace, platforms, alice, login):
+    """A post with a caption per network is two Taisly posts (a lead and a member): the
+    calendar shows the lead only, and the day's total counts the group once."""
+    moment = datetime(2026, 7, 7, 9, 0, tzinfo=UTC)
+    lead = make_post(workspace, platforms, description="Grouped lead", due_at=moment)
+    make_post(workspace, platforms, description="Grouped member", due_at=moment, group=lead)
+    for i in range(MONTH_PER_DAY):
+        make_post(
+            workspace, platforms, description=f"Other {i}", due_at=moment + timedelta(hours=1 + i)
+        )
+    client = login(alice)
+
+    month = day_cell(client.get(month_url(workspace, "2026-07")).content.decode(), "2026-07-07")
+    week = client.get(week_url(workspace, "2026-07-07")).content.decode()
+
+    assert month.count('data-testid="calendar-post"') == MONTH_PER_DAY
+    assert "Grouped lead" in month and "and 1 more" in month  # 1 + 4 others, not 2 + 4
+    assert week.count("Grouped lead") == 1
+    assert "Grouped member" not in week and "Grouped member" not in month
+    assert week.count('data-testid="calendar-post"') == MONTH_PER_DAY + 1
+
+
 def test_an_empty_month_says_so(workspace, alice, login):
     html = login(alice).get(month_url(workspace, "2020-02")).content.decode()
 
