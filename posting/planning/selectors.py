@@ -11,7 +11,7 @@ dicts (``Day``, ``Entry``), which a template reads with one lookup per value: a 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TypedDict
 
@@ -33,14 +33,18 @@ class Entry(TypedDict):
     """One post in a day cell."""
 
     url: str  # the post's page
+    posts_url: str  # its workspace's posts ("/w/<code>/posts/"), for the thumbnail's URL
     code: str  # the post's code
     css: str  # the summary's colour
     label: str  # the summary's words
     iso: str  # when it goes out, in the viewer's time zone (ISO 8601)
     time: str  # the same, as HH:MM
+    hour: int  # its local hour (the week's row)
     text: str  # the description, short
     thumb: str  # the thumbnail's version (for its URL), "" while it has none
     taisly_app: bool  # found in Taisly's history: no video here, so never a thumbnail
+    workspace_code: str
+    workspace_name: str
 
 
 class Day(TypedDict):
@@ -61,7 +65,7 @@ class Day(TypedDict):
 
 
 def calendar_days(
-    workspace: Workspace,
+    workspaces: Sequence[Workspace],
     first: date,
     last: date,
     *,
@@ -69,9 +73,10 @@ def calendar_days(
     in_range: Callable[[date], bool],
     today: date,
 ) -> list[Day]:
-    """Each day from ``first`` to ``last`` (local dates) with its first ``per_day`` posts, in
-    the order they go out, and its total. ``in_range`` tells the days of the month shown from
-    the grid's edges."""
+    """Each day from ``first`` to ``last`` (local dates) with its first ``per_day`` posts of
+    ``workspaces`` (one, or all of a person's on the calendar across clients), in the order
+    they go out, and its total. ``in_range`` tells the days of the month shown from the grid's
+    edges. Each entry names its workspace and links under it."""
     zone = timezone.get_current_timezone()
     days: list[Day] = []
     bounds = []
@@ -85,13 +90,16 @@ def calendar_days(
             )
         )
         current += timedelta(days=1)
-    rows = _first_posts(workspace, bounds, per_day)
+    by_id = {workspace.pk: workspace for workspace in workspaces}
+    rows = _first_posts(list(by_id), bounds, per_day) if by_id else []
     states = display.labels(Post.State.choices)
     empty = _("(no description)")
     # A month repeats few summaries (a state and its results' statuses): each is worded once.
     summaries: dict[tuple, tuple[str, str]] = {}
     entries = []
-    for index, post_id, code, description, due_at, state, total, statuses, thumb, origin in rows:
+    for row in rows:
+        index, post_id, code, description, due_at, state, total, statuses, thumb, origin = row[:10]
+        workspace_id = row[10]
         if isinstance(statuses, str):  # SQLite's group_concat
             statuses = statuses.split(",")
         key = (state, *sorted(statuses or ()))
@@ -100,45 +108,84 @@ def calendar_days(
             summaries[key] = (summary.css, summary.label)
         local = _aware(due_at).astimezone(zone)
         entries.append(
-            (index, local, post_id, total, code, description, summaries[key], thumb, origin)
+            (
+                index,
+                local,
+                post_id,
+                total,
+                code,
+                description,
+                summaries[key],
+                thumb,
+                origin,
+                workspace_id,
+            )
         )
     entries.sort(key=lambda entry: entry[:3])
-    # A post's page is posting:post, the history's URL and the post's code: one reverse() here
-    # rather than one per post.
-    posts_url = reverse("posting:history", kwargs={"code": workspace.code})
-    for index, local, _post_id, total, code, description, (css, label), thumb, origin in entries:
+    # A post's page is posting:post, the history's URL and the post's code: one reverse() per
+    # workspace here rather than one per post.
+    places = {pk: _Place.of(workspace) for pk, workspace in by_id.items()}
+    totals: dict[int, dict[int, int]] = {}
+    for entry in entries:
+        index, local, _post_id, total, code, description, (css, label), thumb, origin, ws = entry
         day = days[index]
-        day["total"] = total
+        totals.setdefault(index, {})[ws] = total
+        if len(day["entries"]) >= per_day:  # several workspaces: each gave its first per_day
+            continue
+        place = places[ws]
         code = str(code if isinstance(code, uuid.UUID) else uuid.UUID(code))
         day["entries"].append(
             Entry(
-                url=f"{posts_url}{code}/",
+                url=f"{place.posts_url}{code}/",
+                posts_url=place.posts_url,
                 code=code,
                 css=css,
                 label=label,
                 iso=local.isoformat(),
                 time=f"{local:%H:%M}",
+                hour=local.hour,
                 text=_short(description) if description else empty,
                 thumb=thumbnail_version(thumb),
                 taisly_app=origin == Post.Origin.HISTORY,
+                workspace_code=place.code,
+                workspace_name=place.name,
             )
         )
+    for index, per_workspace in totals.items():
+        days[index]["total"] = sum(per_workspace.values())
     _label(days)
     return days
 
 
-def _first_posts(workspace, bounds: list[tuple[datetime, datetime]], per_day: int) -> list:
+class _Place:
+    """Where a workspace's entries link: its code, name and posts' URL."""
+
+    __slots__ = ("code", "name", "posts_url")
+
+    def __init__(self, code: str, name: str, posts_url: str) -> None:
+        self.code, self.name, self.posts_url = code, name, posts_url
+
+    @classmethod
+    def of(cls, workspace: Workspace) -> _Place:
+        code = str(workspace.code)
+        return cls(code, workspace.name, reverse("posting:history", kwargs={"code": code}))
+
+
+def _first_posts(
+    workspace_ids: list[int], bounds: list[tuple[datetime, datetime]], per_day: int
+) -> list:
     """For each day (its start and end instant), its first ``per_day`` posts and how many it
     has in all: rows of (day index, id, code, description, due_at, state, total, the post's
     results' statuses: a list on PostgreSQL, comma-separated text on SQLite, or None,
-    thumbnail, origin).
+    thumbnail, origin, workspace id). The totals are per workspace and day.
 
     One statement, hand-written because the ORM cannot put a LIMIT on each day: the window
     function it can express ranks every post of the month (8,000 in a busy one) to keep 140.
     Here each day is an index range scan on (workspace, due_at) that stops after ``per_day``
     rows, and its total an index-only count. PostgreSQL joins the days LATERALly, planned
     once; other databases (SQLite in development) get one UNION ALL part per day, which
-    PostgreSQL would spend longer planning than running.
+    PostgreSQL would spend longer planning than running. Several workspaces (the calendar
+    across clients) are one more join: each workspace's days, scanned and counted as above.
 
     A caption group (``posting.sending.groups``) is one post to people: only its lead (whose
     ``group_id`` is NULL) is read and counted, as on the history page.
@@ -153,14 +200,15 @@ def _first_posts(workspace, bounds: list[tuple[datetime, datetime]], per_day: in
         sql = (
             f"SELECT d.i, p.id, p.code, p.description, p.due_at, p.state, t.total, "  # noqa: S608
             f"(SELECT array_agg(r.status) FROM {results} r WHERE r.post_id = p.id), "
-            f"p.thumbnail, p.origin "
+            f"p.thumbnail, p.origin, w.id "
             f"FROM unnest(%s::integer[], %s::timestamptz[], %s::timestamptz[]) AS d(i, s, e) "
+            f"CROSS JOIN unnest(%s::bigint[]) AS w(id) "
             f"CROSS JOIN LATERAL (SELECT COUNT(*) AS total FROM {table} c "
-            f"WHERE c.workspace_id = %s AND c.due_at >= d.s AND c.due_at < d.e "
+            f"WHERE c.workspace_id = w.id AND c.due_at >= d.s AND c.due_at < d.e "
             f"AND c.group_id IS NULL) AS t "
             f"CROSS JOIN LATERAL (SELECT q.id, q.code, q.description, q.due_at, q.state, "
             f"q.thumbnail, q.origin "
-            f"FROM {table} q WHERE q.workspace_id = %s AND q.due_at >= d.s AND q.due_at < d.e "
+            f"FROM {table} q WHERE q.workspace_id = w.id AND q.due_at >= d.s AND q.due_at < d.e "
             f"AND q.group_id IS NULL "
             f"ORDER BY q.due_at, q.id LIMIT {limit}) AS p"
         )
@@ -168,25 +216,25 @@ def _first_posts(workspace, bounds: list[tuple[datetime, datetime]], per_day: in
             list(range(len(bounds))),
             [start for start, _end in bounds],
             [end for _start, end in bounds],
-            workspace.pk,
-            workspace.pk,
+            list(workspace_ids),
         ]
     else:
         parts, params = [], []
         for index, (start, end) in enumerate(bounds):
-            parts.append(
-                f"SELECT * FROM (SELECT {index} AS day, p.id, p.code, p.description, "  # noqa: S608
-                f"p.due_at, p.state, (SELECT COUNT(*) FROM {table} c "
-                f"WHERE c.workspace_id = %s AND c.due_at >= %s AND c.due_at < %s "
-                f"AND c.group_id IS NULL) AS total, "
-                f"(SELECT group_concat(r.status) FROM {results} r WHERE r.post_id = p.id) "
-                f"AS statuses, p.thumbnail, p.origin "
-                f"FROM {table} p WHERE p.workspace_id = %s AND p.due_at >= %s "
-                f"AND p.due_at < %s AND p.group_id IS NULL "
-                f"ORDER BY p.due_at, p.id LIMIT {limit}) AS day{index}"
-            )
-            window = [workspace.pk, adapt(start), adapt(end)]
-            params += window + window
+            for workspace_id in workspace_ids:
+                parts.append(
+                    f"SELECT * FROM (SELECT {index} AS day, p.id, p.code, "  # noqa: S608
+                    f"p.description, p.due_at, p.state, (SELECT COUNT(*) FROM {table} c "
+                    f"WHERE c.workspace_id = %s AND c.due_at >= %s AND c.due_at < %s "
+                    f"AND c.group_id IS NULL) AS total, "
+                    f"(SELECT group_concat(r.status) FROM {results} r WHERE r.post_id = p.id) "
+                    f"AS statuses, p.thumbnail, p.origin, p.workspace_id "
+                    f"FROM {table} p WHERE p.workspace_id = %s AND p.due_at >= %s "
+                    f"AND p.due_at < %s AND p.group_id IS NULL "
+                    f"ORDER BY p.due_at, p.id LIMIT {limit}) AS day{index}_{len(parts)}"
+                )
+                window = [int(workspace_id), adapt(start), adapt(end)]
+                params += window + window
         sql = " UNION ALL ".join(parts)
     with connection.cursor() as cursor:
         # Formatted in: only our quoted table name and integers; every value is a parameter.

@@ -34,7 +34,7 @@ def calendar_month(request: HttpRequest, code) -> HttpResponse:
     grid_start = _monday(month)
     grid_end = _monday(last_of_month) + timedelta(days=6)
     days = calendar_days(
-        access.workspace,
+        [access.workspace],
         grid_start,
         grid_end,
         per_day=MONTH_PER_DAY,
@@ -77,7 +77,7 @@ def calendar_week(request: HttpRequest, code) -> HttpResponse:
     monday = _monday(day)
     sunday = monday + timedelta(days=6)
     days = calendar_days(
-        access.workspace,
+        [access.workspace],
         monday,
         sunday,
         per_day=WEEK_PER_DAY,

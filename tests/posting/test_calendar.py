@@ -11,6 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import Workspace
+from posting.planning.selectors import calendar_days
 from posting.planning.views import MONTH_PER_DAY
 from tests.posting.factories import bulk_posts, make_platforms, make_post
 
@@ -163,6 +165,44 @@ def test_a_caption_group_is_one_entry_and_counts_once(workspace, platforms, alic
     assert week.count("Grouped lead") == 1
     assert "Grouped member" not in week and "Grouped member" not in month
     assert week.count('data-testid="calendar-post"') == MONTH_PER_DAY + 1
+
+
+def test_the_days_of_several_workspaces_are_read_at_once(workspace, platforms, alice):
+    """calendar_days over two workspaces (the calendar across clients): one statement, each
+    entry named and linked under its own workspace, the day's total summed, a third
+    workspace's post never read."""
+    other = Workspace.objects.create(name="Beta", kind=Workspace.Kind.CLIENT)
+    third = Workspace.objects.create(name="Gamma", kind=Workspace.Kind.CLIENT)
+    moment = datetime(2026, 8, 4, 9, 0, tzinfo=UTC)
+    mine = make_post(workspace, platforms, description="Acme's", due_at=moment)
+    theirs = make_post(
+        other, make_platforms(other), description="Beta's", due_at=moment + timedelta(hours=1)
+    )
+    make_post(third, make_platforms(third), description="Gamma's", due_at=moment)
+    day = moment.date()
+
+    with CaptureQueriesContext(connection) as queries:
+        [only] = calendar_days(
+            [workspace, other], day, day, per_day=1, in_range=lambda d: True, today=day
+        )
+
+    assert len(queries) == 1
+    assert only["total"] == 2 and only["more"] == 1
+    [entry] = only["entries"]
+    assert (entry["text"], entry["workspace_name"]) == ("Acme's", "Acme")
+    assert entry["url"] == reverse(
+        "posting:post", kwargs={"code": workspace.code, "post_code": mine.code}
+    )
+    [both] = calendar_days(
+        [workspace, other], day, day, per_day=4, in_range=lambda d: True, today=day
+    )
+    assert [(e["text"], e["workspace_code"]) for e in both["entries"]] == [
+        ("Acme's", str(workspace.code)),
+        ("Beta's", str(other.code)),
+    ]
+    assert both["entries"][1]["url"] == reverse(
+        "posting:post", kwargs={"code": other.code, "post_code": theirs.code}
+    )
 
 
 def test_an_empty_month_says_so(workspace, alice, login):
