@@ -2,7 +2,8 @@
 decides when the forward failed. Views parse and render; the services of ``posting.sending``
 decide (``receive``, ``decisions``, ``reconcile``, ``retry``, ``cancel``, ``seen``).
 
-    GET  new/                 the form (editors and owners; viewers 403)
+    GET  new/                 the form (editors and owners; viewers 403); ?at=2026-12-08T14:00
+                              (the calendar's "+") starts it at "Schedule" for then
     POST new/                 streamed in through LimitedTemporaryFileUploadHandler (at most
                               POST_UPLOADS_PER_USER at once per person), probed, queued → the
                               post page (HX-Redirect for htmx)
@@ -23,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib import messages
@@ -42,6 +43,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import WorkspaceAccess, get_workspace_for_user, get_workspace_for_user_rw
+from accounts.inputs import local_moment
 from posting.access import (
     get_draft_for_user,
     get_draft_for_user_rw,
@@ -124,7 +126,8 @@ def compose(request: HtmxHttpRequest, code) -> HttpResponse:
 def _compose(request: HtmxHttpRequest, access: WorkspaceAccess) -> HttpResponse:
     workspace = access.workspace
     if request.method != "POST":
-        return _render_form(request, access, ComposeForm(workspace=workspace))
+        form = ComposeForm(workspace=workspace, initial=_planned_for(request.GET.get("at")))
+        return _render_form(request, access, form)
 
     form = ComposeForm(request.POST, request.FILES, workspace=workspace)
     facts, refused = _checked_upload(request, access, form)
@@ -154,6 +157,19 @@ def _compose(request: HtmxHttpRequest, access: WorkspaceAccess) -> HttpResponse:
     # The page becomes the post's page (its title, breadcrumb and actions), which follows the
     # upload, the send and each network's result by itself; a reload or a bookmark finds it.
     return redirect_for(request, url)
+
+
+def _planned_for(at: str | None) -> dict:
+    """The form's "Schedule" time from the calendar's "+" (``?at=2026-12-08T14:00``, the
+    viewer's time): used when it is to come and within the schedule's horizon; anything else
+    is ignored (the form starts at "Post now", as without it)."""
+    moment = local_moment(at)
+    now = timezone.now()
+    if moment is None or moment <= now:
+        return {}
+    if moment - now > timedelta(days=settings.POST_SCHEDULE_MAX_DAYS):
+        return {}
+    return {"when": PostFieldsForm.WHEN_LATER, "scheduled_at": timezone.localtime(moment)}
 
 
 def _checked_upload(
