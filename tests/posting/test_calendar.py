@@ -30,10 +30,18 @@ def week_url(workspace, day: str | None = None) -> str:
 
 
 def day_cell(html: str, day: str) -> str:
-    match = re.search(
-        rf'data-date="{day}">(.*?)</(?:div|section)>\s*<(?:div|section|/div)', html, re.S
-    )
-    assert match, f"no cell for {day}"
+    """A day's cell (month) or section (week, its hours inside): from its start to the next
+    day's, or to the end of the calendar."""
+    start = html.find(f'data-testid="calendar-day" data-date="{day}"')
+    assert start != -1, f"no cell for {day}"
+    end = html.find('data-testid="calendar-day"', start + 1)
+    return html[start : end if end != -1 else html.index("</main>", start)]
+
+
+def hour_cell(html: str, at: str) -> str:
+    """A week's hour cell ("2026-03-11T03:00")."""
+    match = re.search(rf'data-at="{at}"(.*?)</div>', html, re.S)
+    assert match, f"no hour cell {at}"
     return match.group(1)
 
 
@@ -57,6 +65,7 @@ def test_a_post_sits_on_the_local_day_and_hour_it_goes_out(workspace, platforms,
     month = client.get(month_url(workspace, "2026-03")).content.decode()
     week = client.get(week_url(workspace, "2026-03-11")).content.decode()
 
+    assert "Late night in UTC" in hour_cell(week, "2026-03-11T03:00")
     for html in (month, week):
         cell = day_cell(html, "2026-03-11")  # 03:30 on the 11th in Jakarta
         assert "03:30" in cell and "Late night in UTC" in cell
@@ -186,7 +195,7 @@ def test_the_days_of_several_workspaces_are_read_at_once(workspace, platforms, a
             [workspace, other], day, day, per_day=1, in_range=lambda d: True, today=day
         )
 
-    assert len(queries) == 1
+    assert len(queries) == 2  # the posts, the drafts
     assert only["total"] == 2 and only["more"] == 1
     [entry] = only["entries"]
     assert (entry["text"], entry["workspace_name"]) == ("Acme's", "Acme")
@@ -220,8 +229,8 @@ def test_the_query_count_does_not_grow_with_the_posts(
 
     for address in (month_url(workspace), week_url(workspace)):
         # 1 session, 2 user, 3 the user's memberships (access and navigation), 4 the first
-        # posts of each day with the day's total and their results' statuses.
-        with django_assert_num_queries(4):
+        # posts of each day with the day's total and their results' statuses, 5 the drafts.
+        with django_assert_num_queries(5):
             response = client.get(address)
         assert response.status_code == 200
         assert 'data-testid="calendar-post"' in response.content.decode()
