@@ -69,7 +69,7 @@ class Day(TypedDict):
     more: int  # posts not shown
     more_label: str
     compose: str  # the link to compose a post for this day ("" when past, or read only)
-    drop: bool  # an entry may be dropped here (a day not yet over, and the viewer may move)
+    drop: bool  # an entry may be dropped here (the month's days not yet over)
     column: int  # the week's column (1 = Monday)
     hours: list[dict]  # the week's 24 cells (posting.planning.views._hours)
 

@@ -9,6 +9,7 @@ re-plans the draft (posting.sending.drafts.draft_move).
     GET  calendar/week/                         the week as a time grid (?date=2026-05-04)
     GET|POST calendar/posts/<post>/move/        ?at=2026-05-04T14:00 from a drop
     GET|POST calendar/drafts/<draft>/move/
+    GET  /calendar/ and /calendar/week/         across every workspace of the person (?w=)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import calendar as pycalendar
 import re
 from datetime import date, timedelta
 
+from allauth.mfa.utils import is_mfa_enabled
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -27,7 +29,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.access import get_workspace_for_user
+from accounts.access import get_workspace_for_user, user_memberships
 from accounts.inputs import FIRST_DAY, LAST_DAY, in_range, local_moment, out_of_range_sentence
 from posting.access import get_draft_for_user_rw, get_post_for_user_rw
 from posting.models import Post
@@ -104,6 +106,8 @@ def month_context(workspaces, month: date, today: date, *, writable, problem: st
         today=today,
         writable=writable,
     )
+    for day in days:
+        day["drop"] = day["date"] >= today  # a drop keeps the time: the form checks it
     previous = (month - timedelta(days=1)).replace(day=1)
     following = last_of_month + timedelta(days=1)
     return {
@@ -207,7 +211,6 @@ def _compose_links(days, compose_url: str, *, week: bool) -> None:
         else:
             at = ""
         day["compose"] = f"{compose_url}?at={at}" if at else ""
-        day["drop"] = bool(at)
         if week:
             for hour in day["hours"]:
                 if hour["open"]:
@@ -430,3 +433,79 @@ def _move_page(request, access, form, current, extra: dict, *, error: str = "", 
         **extra,
     }
     return render(request, "posting/calendar_move.html", context, status=status)
+
+
+# --- Across clients: one calendar over every workspace of the person --------------------------
+
+
+@login_required
+@require_GET
+def calendar_everywhere(request: HttpRequest) -> HttpResponse:
+    """The month across every workspace the user is a member of (``?w=`` to choose some)."""
+    today = timezone.localdate()
+    month, problem = _parse_month(request.GET.get("month"), today)
+    return _everywhere(
+        request,
+        lambda shown, writable: month_context(
+            shown, month, today, writable=writable, problem=problem
+        ),
+    )
+
+
+@login_required
+@require_GET
+def calendar_everywhere_week(request: HttpRequest) -> HttpResponse:
+    """The week across every workspace the user is a member of (``?w=`` to choose some)."""
+    today = timezone.localdate()
+    day, problem = _parse_day(request.GET.get("date"), today)
+    return _everywhere(
+        request,
+        lambda shown, writable: week_context(shown, day, today, writable=writable, problem=problem),
+    )
+
+
+#: At most this many ``?w=`` are read (a person's workspaces; a URL may repeat anything).
+MAX_FILTERED = 200
+
+
+def _everywhere(request: HttpRequest, context_for) -> HttpResponse:
+    """Each entry names its workspace and links to its own workspace's pages; members only (a
+    staff member sees their own memberships here, oversight is elsewhere). A workspace that asks
+    for two-factor sign-in the user has not set up is left out and said to be (as
+    ``alerts_everywhere`` does); the queries are the same whatever the number of workspaces."""
+    memberships = user_memberships(request)
+    needs_check = any(m.workspace.require_2fa for m in memberships)
+    has_2fa = is_mfa_enabled(request.user) if needs_check else True
+    # Only the person's own codes choose anything; none of them (or an outsider's): all.
+    wanted = set(request.GET.getlist("w")[:MAX_FILTERED]) & {
+        str(m.workspace.code) for m in memberships
+    }
+    choices, shown, writable, locked = [], [], set(), []
+    for membership in memberships:
+        workspace = membership.workspace
+        code = str(workspace.code)
+        if workspace.require_2fa and not has_2fa:
+            locked.append(workspace.name)
+            choices.append({"code": code, "name": workspace.name, "checked": False, "locked": True})
+            continue
+        checked = not wanted or code in wanted
+        choices.append({"code": code, "name": workspace.name, "checked": checked, "locked": False})
+        if checked:
+            shown.append(workspace)
+            if membership.can_write:
+                writable.add(workspace.pk)
+    context = context_for(shown, writable)
+    context |= {
+        "across": True,
+        "choices": choices,
+        "locked": locked,
+        "movable": bool(writable),
+        "month_url": reverse("calendar_everywhere"),
+        "week_url": reverse("calendar_everywhere_week"),
+        "filter_query": "".join(
+            f"&w={choice['code']}" for choice in choices if wanted and choice["checked"]
+        ),
+    }
+    return render(
+        request, "posting/calendar.html", context, status=422 if context["problem"] else 200
+    )

@@ -6,6 +6,7 @@ pytest (at once). Screenshots of the week, the month and the move form at 1280 a
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time, timedelta
 
 import pytest
@@ -13,10 +14,12 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from accounts.models import Membership, Workspace
 from posting.models import Draft, Post
 from tests.e2e.test_compose import worker_thread  # noqa: F401 (fixture)
 from tests.e2e.test_drafts_edits import shoot
 from tests.e2e.test_keys import csp_violations, log_in  # noqa: F401 (fixture)
+from tests.posting.factories import make_platforms, make_post
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
 from tests.posting.upload_fixtures import compose_data, compose_url, local, sandbox_posts
 
@@ -95,4 +98,42 @@ def test_a_scheduled_post_dragged_to_another_day_is_one_taisly_post_at_the_new_t
     page.goto(f"{live_server.url}{month}?month={target:%Y-%m}")
     expect(page.locator(f'[data-date="{target:%Y-%m-%d}"]')).to_contain_text("Drag me")
     shoot(page, screenshot_dir, "calendar_month")
+    assert csp_violations == []
+
+
+def test_the_calendar_across_clients_shows_both_and_filters_to_one(
+    page: Page,
+    live_server,
+    alice,
+    workspace,
+    screenshot_dir,
+    csp_violations,  # noqa: F811
+):
+    beta = Workspace.objects.create(name="Beta Coffee", kind=Workspace.Kind.CLIENT)
+    Membership.objects.create(workspace=beta, user=alice, role=Membership.Role.EDITOR)
+    when = timezone.make_aware(datetime.combine(timezone.localdate() + timedelta(days=1), time(9)))
+    for space, text in ((workspace, "Acme launch"), (beta, "Beta latte art")):
+        make_post(space, make_platforms(space), description=text, due_at=when)
+
+    log_in(page, live_server, alice)
+    page.goto(live_server.url + reverse("accounts:workspace", kwargs={"code": workspace.code}))
+    page.get_by_test_id("workspace-switcher").hover()
+    page.get_by_test_id("nav-calendar-everywhere").click()
+    expect(page.get_by_role("heading", name="Calendar of all your workspaces")).to_be_visible()
+    posts = page.get_by_test_id("calendar-post")
+    expect(posts).to_have_count(2)
+    expect(posts.filter(has_text="Beta latte art")).to_contain_text("Beta Coffee")
+    page.get_by_role("link", name="Week").click()
+    expect(posts).to_have_count(2)
+    shoot(page, screenshot_dir, "calendar_everywhere_week")
+
+    page.get_by_role("checkbox", name="Acme").uncheck()
+    page.get_by_test_id("calendar-filter-apply").click()
+    expect(posts).to_have_count(1)
+    expect(posts).to_contain_text("Beta latte art")
+    page.get_by_role("link", name="Month").click()
+    expect(posts).to_have_count(1)
+    shoot(page, screenshot_dir, "calendar_everywhere_month")
+    posts.first.click()
+    expect(page).to_have_url(re.compile(rf"/w/{beta.code}/posts/"))
     assert csp_violations == []

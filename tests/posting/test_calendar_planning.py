@@ -285,3 +285,87 @@ def test_the_queries_stay_fixed_with_many_posts_and_drafts(
         html = response.content.decode()
         assert response.status_code == 200
         assert 'data-testid="draft-badge"' in html and 'data-testid="calendar-move"' in html
+
+
+# --- Across clients ----------------------------------------------------------------------------
+
+
+def everywhere(query: str = "") -> str:
+    return reverse("calendar_everywhere") + query
+
+
+@pytest.fixture
+def agency(workspace, alice, charlie):
+    """Alice owns Acme (``workspace``) and edits Beta; Charlie's Gamma is not hers; Delta asks
+    for two-factor sign-in, which Alice has not set up. Each has a post tomorrow at 10:00."""
+    from accounts.models import Membership, Workspace
+
+    beta = Workspace.objects.create(name="Beta", kind=Workspace.Kind.CLIENT)
+    gamma = Workspace.objects.create(name="Gamma", kind=Workspace.Kind.CLIENT)
+    delta = Workspace.objects.create(name="Delta", kind=Workspace.Kind.CLIENT, require_2fa=True)
+    Membership.objects.create(workspace=beta, user=alice, role=Membership.Role.EDITOR)
+    Membership.objects.create(workspace=delta, user=alice, role=Membership.Role.OWNER)
+    Membership.objects.create(workspace=gamma, user=charlie, role=Membership.Role.OWNER)
+    when = (timezone.localtime() + timedelta(days=1)).replace(hour=10, minute=0)
+    posts = {}
+    for space in (workspace, beta, gamma, delta):
+        platforms = make_platforms(space)
+        from tests.posting.factories import make_post
+
+        posts[space.name] = make_post(
+            space, platforms, description=f"{space.name} post", due_at=when
+        )
+    return {"Acme": workspace, "Beta": beta, "Gamma": gamma, "Delta": delta, "posts": posts}
+
+
+def test_one_calendar_shows_every_workspace_of_the_person_each_linked_to_its_own(
+    login, alice, agency
+):
+    client = login(alice)
+
+    html = text_of(client.get(everywhere()))
+    week = text_of(client.get(reverse("calendar_everywhere_week")))
+
+    for page in (html, week):
+        assert "Acme post" in page and "Beta post" in page
+        assert "Gamma post" not in page and "Gamma" not in page  # not hers
+        assert "Delta post" not in page  # two-factor first
+        assert "ask for two-factor sign-in" in page or "asks for two-factor sign-in" in page
+        for name in ("Acme", "Beta"):
+            space, post = agency[name], agency["posts"][name]
+            url = reverse("posting:post", kwargs={"code": space.code, "post_code": post.code})
+            assert url in page
+        assert re.search(r'data-testid="calendar-workspace">Beta<', page)
+
+
+def test_the_filter_shows_only_the_chosen_workspaces_and_never_an_outsiders(login, alice, agency):
+    beta, gamma = agency["Beta"], agency["Gamma"]
+
+    only_beta = text_of(login(alice).get(everywhere(f"?w={beta.code}")))
+    asked_gamma = text_of(login(alice).get(everywhere(f"?w={gamma.code}&w=nonsense")))
+
+    assert "Beta post" in only_beta and "Acme post" not in only_beta
+    assert f'name="w" value="{beta.code}" checked' in only_beta
+    assert f"&w={beta.code}" in only_beta  # carried on the month's and week's links
+    # An outsider's code chooses nothing of theirs: it is no choice at all, so all of hers show.
+    assert "Gamma" not in asked_gamma and f'value="{gamma.code}"' not in asked_gamma
+    assert "Acme post" in asked_gamma and "Beta post" in asked_gamma
+
+
+def test_across_clients_the_queries_do_not_grow_with_the_workspaces(
+    login, alice, workspace, django_assert_num_queries
+):
+    from accounts.models import Membership, Workspace
+
+    client = login(alice)
+    counts = []
+    for extra in (0, 6):
+        for i in range(extra):
+            space = Workspace.objects.create(name=f"Client {i}", kind=Workspace.Kind.CLIENT)
+            Membership.objects.create(workspace=space, user=alice, role=Membership.Role.EDITOR)
+            bulk_posts(space, make_platforms(space), 30)
+        # 1 session, 2 user, 3 memberships, 4 the posts of every workspace, 5 their drafts.
+        with django_assert_num_queries(5):
+            response = client.get(everywhere())
+        counts.append(response.content.decode().count('data-testid="calendar-workspace"'))
+    assert counts[0] == 0 and counts[1] > 0
