@@ -61,7 +61,10 @@ urlpatterns = [
     # One calendar over every workspace of the user (the view is posting.planning's).
     path("calendar/", planning_views.calendar_everywhere, name="calendar_everywhere"),
     path(
-        "calendar/week/", planning_views.calendar_everywhere_week, name="calendar_everywhere_week"
+        "calendar/week/",
+        planning_views.calendar_everywhere,
+        {"week": True},
+        name="calendar_everywhere_week",
     ),
     # Staff oversight of every workspace.
     path("oversight/", include("oversight.urls")),

@@ -440,27 +440,24 @@ def _move_page(request, access, form, current, extra: dict, *, error: str = "", 
 
 @login_required
 @require_GET
-def calendar_everywhere(request: HttpRequest) -> HttpResponse:
-    """The month across every workspace the user is a member of (``?w=`` to choose some)."""
+def calendar_everywhere(request: HttpRequest, *, week: bool = False) -> HttpResponse:
+    """The month (or ``week``) across every workspace the user is a member of (``?w=`` to
+    choose some)."""
     today = timezone.localdate()
+    if week:
+        day, problem = _parse_day(request.GET.get("date"), today)
+        return _everywhere(
+            request,
+            lambda shown, writable: week_context(
+                shown, day, today, writable=writable, problem=problem
+            ),
+        )
     month, problem = _parse_month(request.GET.get("month"), today)
     return _everywhere(
         request,
         lambda shown, writable: month_context(
             shown, month, today, writable=writable, problem=problem
         ),
-    )
-
-
-@login_required
-@require_GET
-def calendar_everywhere_week(request: HttpRequest) -> HttpResponse:
-    """The week across every workspace the user is a member of (``?w=`` to choose some)."""
-    today = timezone.localdate()
-    day, problem = _parse_day(request.GET.get("date"), today)
-    return _everywhere(
-        request,
-        lambda shown, writable: week_context(shown, day, today, writable=writable, problem=problem),
     )
 
 
