@@ -57,6 +57,8 @@ urlpatterns = [
     path("w/<uuid:code>/", include("posting.urls")),
     # Unread alerts across every workspace of the user (an agency's count).
     path("alerts/", alert_views.alerts_everywhere, name="alerts_everywhere"),
+    # Failed posts across every workspace of the user (the agency's failure inbox).
+    path("failures/", reporting_views.failure_inbox, name="failure_inbox"),
     # Staff oversight of every workspace.
     path("oversight/", include("oversight.urls")),
 ]
