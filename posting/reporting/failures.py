@@ -163,9 +163,7 @@ def inbox_page(memberships: list[Membership], *, locked: set[int], form: Failure
         )
         for result in results:
             by_lead[result.post.group_id or result.post_id].append(result)
-    urls = {
-        w.pk: reverse("posting:history", kwargs={"code": w.code}) for w in workspaces
-    }
+    urls = {w.pk: reverse("posting:history", kwargs={"code": w.code}) for w in workspaces}
     entries = []
     for post in leads:
         entry = Entry(

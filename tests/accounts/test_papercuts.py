@@ -32,7 +32,7 @@ def test_viewers_solo_and_new_people_are_offered_a_plain_new_workspace(who, requ
     assert "New client workspace" not in page
     assert page.count("New workspace") == 2  # the overview's button and the navigation's
     form = client.get(reverse("accounts:workspace_create")).content.decode()
-    assert "<h1 class=\"title\">New workspace</h1>" in form
+    assert '<h1 class="title">New workspace</h1>' in form
 
 
 # --- e. Names over 100 characters -------------------------------------------------------------
@@ -47,7 +47,9 @@ def test_a_workspace_name_over_100_characters_is_refused_with_a_sentence(alice, 
     assert "at most 100 characters (it has 101)" in response.content.decode()
     assert LONG in response.content.decode()  # what was typed is kept
     assert not Workspace.objects.filter(name__startswith="AAAA").exists()
-    assert client.post(reverse("accounts:workspace_create"), {"name": LONG[:100]}).status_code == 302
+    assert (
+        client.post(reverse("accounts:workspace_create"), {"name": LONG[:100]}).status_code == 302
+    )
 
 
 def test_a_display_name_over_100_characters_is_refused_with_a_sentence(alice, login):
@@ -97,11 +99,19 @@ def test_staff_without_a_group_see_nothing_and_support_staff_see_every_model(
     page = client.get("/admin/").content.decode()
     assert "have permission" not in page
     for model in ("workspace", "user", "post", "alert", "taislyrequest"):
-        assert f"/admin/{'accounts' if model in ('workspace', 'user') else 'posting'}/{model}/" in page
-    assert client.get(reverse("admin:accounts_workspace_change", args=[workspace.pk])).status_code == 200
+        assert (
+            f"/admin/{'accounts' if model in ('workspace', 'user') else 'posting'}/{model}/" in page
+        )
+    assert (
+        client.get(reverse("admin:accounts_workspace_change", args=[workspace.pk])).status_code
+        == 200
+    )
     # Viewing only, where the group gives no change: no add, no delete of workspaces.
     assert client.get(reverse("admin:accounts_workspace_add")).status_code == 403
-    assert client.get(reverse("admin:accounts_workspace_delete", args=[workspace.pk])).status_code == 403
+    assert (
+        client.get(reverse("admin:accounts_workspace_delete", args=[workspace.pk])).status_code
+        == 403
+    )
 
 
 def test_support_staff_cannot_give_themselves_rights_nor_set_a_password(support, alice, login):

@@ -38,12 +38,18 @@ def test_failures_of_every_workspace_unseen_first_with_reasons_and_links(
     acme = make_platforms(workspace, ["TikTok", "X"])
     batik = make_platforms(second, ["Instagram"])
     seen = make_post(
-        workspace, acme, {"X": "FAILED:DESCRIPTION_TOO_LONG"}, description="Seen long ago",
+        workspace,
+        acme,
+        {"X": "FAILED:DESCRIPTION_TOO_LONG"},
+        description="Seen long ago",
         due_at=now - timedelta(hours=1),
     )
     PostResult.objects.filter(post=seen).update(seen_at=now)
     make_post(
-        second, batik, {"Instagram": "FAILED:PLATFORM_DISCONNECTED"}, description="Batik sale",
+        second,
+        batik,
+        {"Instagram": "FAILED:PLATFORM_DISCONNECTED"},
+        description="Batik sale",
         due_at=now - timedelta(days=3),
     )
     make_post(workspace, acme, {"TikTok": "SUCCESS"}, description="All went well")
@@ -51,7 +57,9 @@ def test_failures_of_every_workspace_unseen_first_with_reasons_and_links(
     elsewhere = Workspace.objects.create(name="Not yours", kind=Workspace.Kind.CLIENT)
     Membership.objects.create(workspace=elsewhere, user=charlie, role=Membership.Role.OWNER)
     make_post(
-        elsewhere, make_platforms(elsewhere, ["TikTok"]), {"TikTok": "FAILED:X"},
+        elsewhere,
+        make_platforms(elsewhere, ["TikTok"]),
+        {"TikTok": "FAILED:X"},
         description="Secret failure",
     )
 
@@ -64,8 +72,16 @@ def test_failures_of_every_workspace_unseen_first_with_reasons_and_links(
     assert "This social account is disconnected in Taisly" in listed[0]
     assert "longer than this network allows" in listed[1]
     assert "Batik" in listed[0] and "Acme" in listed[1]  # each entry names its workspace
-    assert reverse("posting:post", kwargs={"code": second.code, "post_code": Post.objects.get(
-        description="Batik sale").code}) in listed[0]
+    assert (
+        reverse(
+            "posting:post",
+            kwargs={
+                "code": second.code,
+                "post_code": Post.objects.get(description="Batik sale").code,
+            },
+        )
+        in listed[0]
+    )
     assert "All went well" not in page
     assert "Secret failure" not in page and "Not yours" not in page
     assert "1 failed platform nobody has looked at yet" in page
@@ -100,10 +116,19 @@ def test_filters_by_workspace_and_by_not_looked_at(workspace, second, alice, log
 
 def test_a_caption_group_is_one_entry_as_its_lead(workspace, alice, login):
     platforms = make_platforms(workspace, ["TikTok", "X"])
-    lead = make_post(workspace, platforms, {"TikTok": "FAILED:SANDBOX_FORCED_FAILURE"},
-                     description="Lead caption")
-    make_post(workspace, platforms, {"X": "FAILED:DESCRIPTION_TOO_LONG"},
-              description="Short for X", group=lead)
+    lead = make_post(
+        workspace,
+        platforms,
+        {"TikTok": "FAILED:SANDBOX_FORCED_FAILURE"},
+        description="Lead caption",
+    )
+    make_post(
+        workspace,
+        platforms,
+        {"X": "FAILED:DESCRIPTION_TOO_LONG"},
+        description="Short for X",
+        group=lead,
+    )
     page = login(alice).get(reverse(INBOX)).content.decode()
     (entry,) = entries(page)
     assert "Lead caption" in entry and "Short for X" not in entry
@@ -128,8 +153,12 @@ def test_a_two_factor_workspace_is_locked_without_two_factor(workspace, alice, l
 
     locked = Workspace.objects.create(name="Client Locked", require_2fa=True)
     Membership.objects.create(workspace=locked, user=alice, role=Membership.Role.OWNER)
-    make_post(locked, make_platforms(locked, ["TikTok"]), {"TikTok": "FAILED:X"},
-              description="Locked failure")
+    make_post(
+        locked,
+        make_platforms(locked, ["TikTok"]),
+        {"TikTok": "FAILED:X"},
+        description="Locked failure",
+    )
     client = login(alice)
     page = client.get(reverse(INBOX)).content.decode()
     assert "Locked failure" not in page
