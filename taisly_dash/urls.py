@@ -66,6 +66,8 @@ urlpatterns = [
         {"week": True},
         name="calendar_everywhere_week",
     ),
+    # Failed posts across every workspace of the user (the agency's failure inbox).
+    path("failures/", reporting_views.failure_inbox, name="failure_inbox"),
     # Staff oversight of every workspace.
     path("oversight/", include("oversight.urls")),
 ]
