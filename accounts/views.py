@@ -42,6 +42,7 @@ from accounts.forms import (
     RoleForm,
     WorkspaceDeleteForm,
     WorkspaceNameForm,
+    WorkspaceTimeZoneForm,
 )
 from accounts.models import AuditEvent, Invitation, Membership, TaislyConnection
 from accounts.reauth import require_recent_authentication
@@ -184,11 +185,39 @@ def workspace_home(request: HttpRequest, code) -> HttpResponse:
 def workspace_settings(request: HttpRequest, code) -> HttpResponse:
     access = get_workspace_for_owner(request, code)
     form = WorkspaceNameForm(initial={"name": access.workspace.name})
+    return _settings_page(request, access, form)
+
+
+def _settings_page(request, access, form=None, zone_form=None, status=200) -> HttpResponse:
+    workspace = access.workspace
     return render(
         request,
         "accounts/workspace_settings.html",
-        {"access": access, "workspace": access.workspace, "form": form},
+        {
+            "access": access,
+            "workspace": workspace,
+            "form": form or WorkspaceNameForm(initial={"name": workspace.name}),
+            "zone_form": zone_form or WorkspaceTimeZoneForm(initial={"time_zone": workspace.time_zone}),
+        },
+        status=status,
     )
+
+
+@login_required
+@require_POST
+def workspace_time_zone(request: HttpRequest, code) -> HttpResponse:
+    access = get_workspace_for_owner(request, code)
+    form = WorkspaceTimeZoneForm(request.POST)
+    if not form.is_valid():
+        return _settings_page(request, access, zone_form=form, status=422)
+    services.workspace_set_time_zone(
+        workspace=access.workspace,
+        time_zone=form.cleaned_data["time_zone"],
+        actor=request.user,
+        request=request,
+    )
+    messages.success(request, _("Time zone saved."))
+    return redirect("accounts:workspace_settings", code=access.workspace.code)
 
 
 @login_required
@@ -197,12 +226,7 @@ def workspace_rename(request: HttpRequest, code) -> HttpResponse:
     access = get_workspace_for_owner(request, code)
     form = WorkspaceNameForm(request.POST)
     if not form.is_valid():
-        return render(
-            request,
-            "accounts/workspace_settings.html",
-            {"access": access, "workspace": access.workspace, "form": form},
-            status=422,
-        )
+        return _settings_page(request, access, form, status=422)
     services.workspace_rename(
         workspace=access.workspace,
         name=form.cleaned_data["name"],
