@@ -197,7 +197,8 @@ def _settings_page(request, access, form=None, zone_form=None, status=200) -> Ht
             "access": access,
             "workspace": workspace,
             "form": form or WorkspaceNameForm(initial={"name": workspace.name}),
-            "zone_form": zone_form or WorkspaceTimeZoneForm(initial={"time_zone": workspace.time_zone}),
+            "zone_form": zone_form
+            or WorkspaceTimeZoneForm(initial={"time_zone": workspace.time_zone}),
         },
         status=status,
     )
