@@ -912,6 +912,16 @@ def slot_remove(request: HttpRequest, code, slot_code) -> HttpResponse:
     return redirect("posting:slots", code=access.workspace.code)
 
 
+#: How a queued post's state reads on the queue page ("Sent" would say it went out).
+QUEUE_STATUS = {
+    Post.State.QUEUED: gettext_lazy("Uploading to Taisly"),
+    Post.State.SENDING: gettext_lazy("Uploading to Taisly"),
+    Post.State.SENT: gettext_lazy("Scheduled at Taisly"),
+    Post.State.EDITING: gettext_lazy("Being edited"),
+    Post.State.REPLACING: gettext_lazy("Being edited"),
+}
+
+
 @never_cache
 @login_required
 @require_GET
@@ -922,6 +932,7 @@ def queue_list(request: HttpRequest, code) -> HttpResponse:
     rows, more = queue.queue_rows(workspace)
     for row in rows:
         row["when"] = slot_label(row["post"].due_at, workspace)
+        row["status"] = QUEUE_STATUS.get(row["post"].state, "")
     next_slot = slots.next_free_slot(workspace)
     context = {
         "history_url": reverse("posting:history", kwargs={"code": workspace.code}),

@@ -113,6 +113,7 @@ def test_slots_set_then_add_to_queue_takes_the_next_free_slot_and_taisly_has_one
     expect(page.get_by_test_id("queue-row")).to_have_count(1)
     expect(page.get_by_test_id("queue-row")).to_contain_text("Queued #coffee")
     expect(page.get_by_test_id("queue-row")).to_contain_text("TikTok")
+    expect(page.get_by_test_id("queue-status")).to_have_text("Scheduled at Taisly")
     shoot(page, screenshot_dir, "queue")
     assert csp_violations == []
 
