@@ -204,38 +204,40 @@ def _settings_page(request, access, form=None, zone_form=None, status=200) -> Ht
     )
 
 
+def _settings_save(request, code, form_class, slot: str, save, done: str) -> HttpResponse:
+    """One form of the settings page: checked (the page again, 422, with what is wrong), then
+    ``save(workspace, cleaned_data)`` (the service, which decides who may), then the page."""
+    access = get_workspace_for_owner(request, code)
+    form = form_class(request.POST)
+    if not form.is_valid():
+        return _settings_page(request, access, status=422, **{slot: form})
+    save(access.workspace, form.cleaned_data)
+    messages.success(request, done)
+    return redirect("accounts:workspace_settings", code=access.workspace.code)
+
+
 @login_required
 @require_POST
 def workspace_time_zone(request: HttpRequest, code) -> HttpResponse:
-    access = get_workspace_for_owner(request, code)
-    form = WorkspaceTimeZoneForm(request.POST)
-    if not form.is_valid():
-        return _settings_page(request, access, zone_form=form, status=422)
-    services.workspace_set_time_zone(
-        workspace=access.workspace,
-        time_zone=form.cleaned_data["time_zone"],
-        actor=request.user,
-        request=request,
+    def save(workspace, data) -> None:
+        services.workspace_set_time_zone(
+            workspace=workspace, time_zone=data["time_zone"], actor=request.user, request=request
+        )
+
+    return _settings_save(
+        request, code, WorkspaceTimeZoneForm, "zone_form", save, _("Time zone saved.")
     )
-    messages.success(request, _("Time zone saved."))
-    return redirect("accounts:workspace_settings", code=access.workspace.code)
 
 
 @login_required
 @require_POST
 def workspace_rename(request: HttpRequest, code) -> HttpResponse:
-    access = get_workspace_for_owner(request, code)
-    form = WorkspaceNameForm(request.POST)
-    if not form.is_valid():
-        return _settings_page(request, access, form, status=422)
-    services.workspace_rename(
-        workspace=access.workspace,
-        name=form.cleaned_data["name"],
-        actor=request.user,
-        request=request,
-    )
-    messages.success(request, _("Workspace renamed."))
-    return redirect("accounts:workspace_settings", code=access.workspace.code)
+    def save(workspace, data) -> None:
+        services.workspace_rename(
+            workspace=workspace, name=data["name"], actor=request.user, request=request
+        )
+
+    return _settings_save(request, code, WorkspaceNameForm, "form", save, _("Workspace renamed."))
 
 
 @login_required

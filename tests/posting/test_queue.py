@@ -17,13 +17,13 @@ from django.utils import timezone
 from accounts.access import RoleRequired
 from accounts.models import AuditEvent, Workspace
 from accounts.services import workspace_create, workspace_set_time_zone
-from posting.models import SLOTS_MAX, Post, PostingSlot
+from posting.models import SLOTS_MAX, Draft, Post, PostingSlot
 from posting.planning.slots import slot_times_between
 from posting.sending import queue, queueing, slots
 from posting.sending.errors import PostActionError
 from tests.posting.test_upload import post_form
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
-from tests.posting.upload_fixtures import platform
+from tests.posting.upload_fixtures import compose_data, platform
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -339,3 +339,27 @@ def test_a_post_already_at_taisly_is_edited_to_its_new_time_and_the_cost_is_said
     assert first.state == Post.State.EDITING
     assert first.edit_pending["scheduled_at"] == (later + timedelta(hours=1)).isoformat()
     assert second.due_at == later and edited == [first.pk]
+
+
+def test_a_draft_added_to_the_queue_takes_the_next_free_slot(
+    login, bob, workspace, connected_ws, video_file, no_queue
+):
+    client = login(bob)
+    with open(video_file(), "rb") as fh:
+        payload = {**compose_data(workspace, description="Drafted"), "video": fh}
+        client.post(reverse("posting:draft_create", kwargs={"code": workspace.code}), payload)
+    draft = Draft.objects.get()
+    send = reverse("posting:draft_send", kwargs={"code": workspace.code, "draft_code": draft.code})
+    data = compose_data(workspace, description="Drafted", when="queue")
+    # No slots: said, linked, and the draft stays a draft.
+    response = client.post(send, data)
+    assert response.status_code == 422 and slots_url(workspace) in response.content.decode()
+    assert not Post.objects.exists()
+    add_slots(workspace, range(7), "08:15")
+    expected = slots.next_free_slot(workspace)
+    response = client.post(send, data)
+    post = Post.objects.get()
+    assert response.status_code == 302 and post.from_queue
+    assert post.scheduled_at == post.due_at == expected and no_queue == [post.pk]
+    draft.refresh_from_db()
+    assert draft.sent_post == post
