@@ -933,6 +933,8 @@ def queue_list(request: HttpRequest, code) -> HttpResponse:
     for row in rows:
         row["when"] = slot_label(row["post"].due_at, workspace)
         row["status"] = QUEUE_STATUS.get(row["post"].state, "")
+        # Only a post scheduled at Taisly can be cancelled; one still uploading cannot yet.
+        row["removable"] = can_cancel(row["post"])
     next_slot = slots.next_free_slot(workspace)
     context = {
         "history_url": reverse("posting:history", kwargs={"code": workspace.code}),

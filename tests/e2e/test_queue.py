@@ -3,6 +3,7 @@ compose papercuts: Back after a submit, and the console after a redraw and a sub
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, timedelta
 
 import pytest
@@ -114,7 +115,34 @@ def test_slots_set_then_add_to_queue_takes_the_next_free_slot_and_taisly_has_one
     expect(page.get_by_test_id("queue-row")).to_contain_text("Queued #coffee")
     expect(page.get_by_test_id("queue-row")).to_contain_text("TikTok")
     expect(page.get_by_test_id("queue-status")).to_have_text("Scheduled at Taisly")
+    # Two more on their way (not yet at Taisly): the last moves up by swapping times, no request.
+    for n, days in ((1, 2), (2, 3)):
+        Post.objects.create(
+            workspace=workspace,
+            state=Post.State.QUEUED,
+            from_queue=True,
+            description=f"Later {n}",
+            due_at=expected + timedelta(days=days),
+            scheduled_at=expected + timedelta(days=days),
+        )
+    page.reload()
+    expect(page.get_by_test_id("queue-row")).to_have_count(3)
+    expect(page.get_by_test_id("move-cost").first).to_have_text(
+        "Moving down edits posts already at Taisly: 2 Taisly requests."
+    )
+    page.get_by_test_id("queue-row").nth(2).get_by_test_id("move-up").click()
+    expect(page.get_by_text("The two posts swapped times.")).to_be_visible()
+    expect(page.get_by_test_id("queue-row").nth(1)).to_contain_text("Later 2")
     shoot(page, screenshot_dir, "queue")
+    # Remove = cancel the post scheduled at Taisly, after its confirm page.
+    expect(page.get_by_test_id("queue-remove")).to_have_count(1)
+    page.get_by_test_id("queue-remove").click()
+    expect(page).to_have_url(re.compile(r"/cancel/$"))
+    page.get_by_test_id("confirm-cancel").click()
+    expect(page.get_by_text("The scheduled post was cancelled.")).to_be_visible()
+    page.get_by_test_id("nav-queue").first.click()
+    expect(page.get_by_test_id("queue-row")).to_have_count(2)
+    assert Post.objects.get(pk=post.pk).state == Post.State.CANCELLED
     assert csp_violations == []
 
 
