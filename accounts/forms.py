@@ -244,6 +244,17 @@ class WorkspaceNameForm(BulmaFormMixin, forms.Form):
         return name
 
 
+class WorkspaceTimeZoneForm(BulmaFormMixin, forms.Form):
+    time_zone = forms.ChoiceField(
+        label=_("Time zone"),
+        choices=timezone_choices,
+        help_text=_(
+            "The workspace's posting slots are in this time zone, whoever looks at them. Posts "
+            "already scheduled keep their time."
+        ),
+    )
+
+
 class WorkspaceDeleteForm(BulmaFormMixin, forms.Form):
     confirm_name = forms.CharField(label=_("Type the workspace's name to confirm"), max_length=100)
 

@@ -5,6 +5,7 @@ import zoneinfo
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -18,6 +19,16 @@ EMAIL_MAX_LENGTH = 254
 
 def timezone_choices() -> list[tuple[str, str]]:
     return [(name, name) for name in sorted(zoneinfo.available_timezones())]
+
+
+def validate_time_zone(value: str) -> None:
+    """An IANA time zone name this Python knows (``Europe/Paris``), else a sentence."""
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(
+            _("“%(value)s” is not a time zone name, such as Asia/Jakarta."),
+            params={"value": value},
+            code="time_zone",
+        )
 
 
 class UserManager(BaseUserManager):
@@ -100,6 +111,11 @@ class Workspace(models.Model):
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.CLIENT)
     # Set by an owner: members without two-factor sign-in are sent to set it up first.
     require_2fa = models.BooleanField(_("require two-factor sign-in"), default=False)
+    #: The time zone its weekly posting slots are in (``posting.models.PostingSlot``): the
+    #: team's, whoever looks at them. Set from the creator's own time zone; owners change it.
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default=settings.TIME_ZONE, validators=[validate_time_zone]
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -292,6 +308,10 @@ class AuditEvent(models.Model):
         POST_EDIT_REQUESTED = "post.edit_requested", _("Scheduled post edit requested")
         POST_EDITED = "post.edited", _("Scheduled post edited")
         POST_EDIT_FAILED = "post.edit_failed", _("Scheduled post edit not made")
+        WORKSPACE_TIME_ZONE_CHANGED = "workspace.time_zone", _("Workspace time zone changed")
+        SLOTS_ADDED = "slots.added", _("Posting slots added")
+        SLOT_REMOVED = "slots.removed", _("Posting slot removed")
+        QUEUE_REORDERED = "queue.reordered", _("Queue reordered")
 
     workspace = models.ForeignKey(
         Workspace, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"

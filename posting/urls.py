@@ -64,6 +64,11 @@ urlpatterns = [
     path("drafts/<uuid:draft_code>/", sending.draft_detail, name="draft"),
     path("drafts/<uuid:draft_code>/send/", sending.draft_send, name="draft_send"),
     path("drafts/<uuid:draft_code>/delete/", sending.draft_delete, name="draft_delete"),
+    # --- posting slots and the queue ---
+    path("queue/", sending.queue_list, name="queue"),
+    path("queue/slots/", sending.slot_list, name="slots"),
+    path("queue/slots/<uuid:slot_code>/remove/", sending.slot_remove, name="slot_remove"),
+    path("queue/<uuid:post_code>/move/", sending.queue_move, name="queue_move"),
     # --- end compose and upload ---
     # --- alerts, alert emails, webhooks, retry of failed platforms ---
     path("alerts/", alerts.alert_list, name="alerts"),

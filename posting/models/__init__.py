@@ -5,6 +5,7 @@ Workspace ─┬─ MirrorState (when each part was last synced)              mi
            ├─ RepostRule* (from one platform to others)                 mirror.py
            ├─ Post* ─── PostResult* (one per platform)                  posts.py
            ├─ Draft* (a post saved without sending; keeps its video)     drafts.py
+           ├─ PostingSlot* (weekly slots "Add to queue" fills)          slots.py
            ├─ UploadInProgress* (per user, while a body arrives)         uploads.py
            ├─ Alert* ─── AlertRead*, AlertPreference* (per member)     alerts.py
            └─ WebhookEndpoint* ─── WebhookDelivery* ─── WebhookAttempt* webhooks.py
@@ -25,12 +26,14 @@ from posting.models.mirror import (
     description_limit,
 )
 from posting.models.posts import Post, PostResult
+from posting.models.slots import SLOTS_MAX, PostingSlot
 from posting.models.uploads import UploadInProgress
 from posting.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "DESCRIPTION_LIMIT",
     "DESCRIPTION_LIMITS",
+    "SLOTS_MAX",
     "VIDEO_MAX_SECONDS",
     "Alert",
     "AlertPreference",
@@ -42,6 +45,7 @@ __all__ = [
     "Platform",
     "Post",
     "PostResult",
+    "PostingSlot",
     "RepostRule",
     "TaislyRequest",
     "UploadInProgress",

@@ -107,6 +107,11 @@ class Post(models.Model):
     #: a failed re-create can say that nothing is scheduled now.
     replaced_taisly_id = models.CharField(max_length=64, blank=True)
 
+    #: Scheduled by "Add to queue" at a posting slot's time: the queue page lists these (not
+    #: every post that happens to sit on a slot time), and keeps them there when the slot
+    #: itself is removed later.
+    from_queue = models.BooleanField(default=False)
+
     #: A retry of another post's failed platforms (issue "Nothing fails silently").
     retry_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"

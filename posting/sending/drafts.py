@@ -33,6 +33,7 @@ from accounts.audit import audit_record
 from accounts.models import AuditEvent, User, Workspace
 from posting.models import Draft, Platform, Post
 from posting.sending import groups, limits, queueing, thumbnails
+from posting.sending import slots as slot_queue
 from posting.sending.errors import PostActionError
 from posting.sending.probe import VideoFacts
 from posting.sending.receive import storage_name, usable_platforms
@@ -135,10 +136,13 @@ def draft_update(
     return locked
 
 
-def draft_send(*, draft: Draft, actor: User, request: HttpRequest | None = None) -> Post:
-    """Send the draft as it is: now, or at its planned time. Returns the post (the lead of its
-    group when captions differ). A draft already sent returns the post it became (a double
-    click sends once)."""
+def draft_send(
+    *, draft: Draft, actor: User, queue: bool = False, request: HttpRequest | None = None
+) -> Post:
+    """Send the draft as it is: now, or at its planned time, or (``queue``) at the workspace's
+    next free posting slot, chosen under the workspace's row lock. Returns the post (the lead
+    of its group when captions differ). A draft already sent returns the post it became (a
+    double click sends once)."""
     with transaction.atomic():
         lock_writer(workspace=draft.workspace, actor=actor)
         locked = Draft.objects.select_for_update().get(pk=draft.pk)
@@ -149,7 +153,10 @@ def draft_send(*, draft: Draft, actor: User, request: HttpRequest | None = None)
         if not locked.video:
             raise PostActionError(_("This draft has no video. Add one, then send it."))
         when = locked.scheduled_at
-        if when is not None and when <= timezone.now():
+        if queue:
+            slot_queue.lock_workspace(draft.workspace)
+            when = slot_queue.queue_time(draft.workspace)
+        elif when is not None and when <= timezone.now():
             raise PostActionError(
                 _(
                     "The draft's planned time has passed. Choose a later time, or post now, "
@@ -169,6 +176,7 @@ def draft_send(*, draft: Draft, actor: User, request: HttpRequest | None = None)
             cover_second=locked.cover_second,
             scheduled_at=when,
             token=uuid.uuid4(),
+            from_queue=queue,
         )
         lead = rows[0]
         # The post owns the file now: the draft no longer counts it.

@@ -30,6 +30,7 @@ from accounts.audit import audit_record
 from accounts.models import AuditEvent, TaislyConnection, User, Workspace
 from posting.models import Platform, Post
 from posting.sending import groups, limits, queueing, thumbnails
+from posting.sending import slots as slot_queue
 from posting.sending.errors import PostActionError
 from posting.sending.probe import VideoFacts
 
@@ -48,6 +49,7 @@ def post_create(
     scheduled_at: datetime | None,
     token: uuid.UUID,
     captions: Mapping[str, str] | None = None,
+    queue: bool = False,
     request: HttpRequest | None = None,
 ) -> Post:
     """Store the video and queue the post; its forward to Taisly starts once this commits.
@@ -58,6 +60,9 @@ def post_create(
     Raises ``RoleRequired`` (a ``PermissionDenied``) unless ``actor`` may write in
     ``workspace`` (checked under lock), ``PostActionError`` when a platform cannot be posted to,
     the workspace has no key, or keeping the video would pass its storage limit.
+
+    ``queue``: "Add to queue": ``scheduled_at`` is ignored and the post takes the workspace's
+    next free posting slot, chosen under the workspace's row lock (``posting.sending.queue``).
     """
     existing = _post_for_token(workspace, actor, token)
     if existing is not None:
@@ -80,7 +85,10 @@ def post_create(
     try:
         with transaction.atomic():
             lock_writer(workspace=workspace, actor=actor)
+            # Locks the workspace's row: the slot below is chosen under it.
             limits.storage_check(workspace=workspace, size=facts.size)
+            if queue:
+                scheduled_at = slot_queue.queue_time(workspace)
             usable = usable_platforms(workspace, platforms)
             rows = groups.group_create(
                 workspace=workspace,
@@ -90,6 +98,7 @@ def post_create(
                 cover_second=cover_second,
                 scheduled_at=scheduled_at,
                 token=token,
+                from_queue=queue,
             )
             post = rows[0]
             audit_record(
@@ -100,6 +109,7 @@ def post_create(
                 details={
                     "platforms": [p.network for p in usable],
                     "scheduled_at": scheduled_at.isoformat() if scheduled_at else None,
+                    **({"queue": True} if queue else {}),
                     "video": post.video_name,
                     "size": post.video_size,
                     **({"taisly_posts": len(rows)} if len(rows) > 1 else {}),

@@ -22,6 +22,7 @@ seen (``POST <post>/seen/``, sent by the page once shown), and cancelling it. It
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,11 +34,12 @@ from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.cache import patch_cache_control
+from django.utils.dates import WEEKDAYS
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -51,7 +53,7 @@ from posting.access import (
     get_post_for_user_rw,
 )
 from posting.mirror.selectors import mirror_of, repost_effects
-from posting.models import Post
+from posting.models import SLOTS_MAX, Post, PostingSlot
 from posting.reporting import display
 from posting.sending import (
     decisions,
@@ -61,11 +63,13 @@ from posting.sending import (
     limits,
     live,
     probe,
+    queue,
     receive,
     reconcile,
     retry,
     seen,
     selectors,
+    slots,
     thumbnails,
 )
 from posting.sending.cancel import can_cancel, post_cancel
@@ -75,6 +79,7 @@ from posting.sending.forms import (
     DraftForm,
     EditForm,
     PostFieldsForm,
+    SlotForm,
     initial_from,
 )
 from posting.sending.uploadhandlers import LimitedTemporaryFileUploadHandler
@@ -146,13 +151,21 @@ def _compose(request: HtmxHttpRequest, access: WorkspaceAccess) -> HttpResponse:
             cover_second=form.cleaned_data["cover_second"],
             scheduled_at=form.cleaned_data["scheduled_at"],
             token=form.cleaned_data["token"],
+            queue=form.cleaned_data["queue"],
             request=request,
         )
     except PostActionError as exc:
         form.add_error(None, exc.message)
         return _render_form(request, access, form, status=422)
 
-    messages.success(request, _("The video is uploaded and queued for Taisly."))
+    if post.from_queue and post.scheduled_at:
+        messages.success(
+            request,
+            _("The video is uploaded and added to the queue for %(when)s.")
+            % {"when": slot_label(post.scheduled_at, access.workspace)},
+        )
+    else:
+        messages.success(request, _("The video is uploaded and queued for Taisly."))
     url = reverse("posting:post", kwargs={"code": workspace.code, "post_code": post.code})
     # The page becomes the post's page (its title, breadcrumb and actions), which follows the
     # upload, the send and each network's result by itself; a reload or a bookmark finds it.
@@ -240,11 +253,29 @@ def _render_form(
             for rule in repost_effects(workspace)
         ],
         "cost": _cost(form, platforms),
+        # "Add to queue": the slot it would take now (a forecast; the service decides).
+        "next_slot": slot_label(next_slot, workspace)
+        if (next_slot := slots.next_free_slot(workspace))
+        else "",
+        "workspace_zone": workspace.time_zone,
         **(extra or {}),
     }
     if request.htmx and request.method == "POST":
         template += "#compose-form"
     return render(request, template, context, status=status)
+
+
+def uuid_or_none(value) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)[:40])
+    except ValueError:
+        return None
+
+
+def slot_label(moment: datetime, workspace) -> str:
+    """A slot's time as people read it, in the workspace's time zone: "Tue 8 Dec 09:00"."""
+    local = moment.astimezone(slots.zone_of(workspace))
+    return formats.date_format(local, "D j M H:i")
 
 
 def _cost(form: PostFieldsForm, platforms) -> groups.Cost | None:
@@ -690,7 +721,12 @@ def _draft_save(request, access, draft, *, send: bool) -> HttpResponse:
             request=request,
         )
         if send:
-            post = drafts.draft_send(draft=draft, actor=request.user, request=request)
+            post = drafts.draft_send(
+                draft=draft,
+                actor=request.user,
+                queue=form.cleaned_data.get("queue", False),
+                request=request,
+            )
     except PostActionError as exc:
         return _render_draft(request, access, draft, form, status=422, error=exc.message)
     if send:
@@ -821,3 +857,134 @@ def post_thumbnail(request: HttpRequest, code, post_code) -> HttpResponse:
     response["ETag"] = etag
     patch_cache_control(response, private=True, **cache)
     return response
+
+
+# --- Posting slots and the queue --------------------------------------------------------------
+
+
+def _slots_page(request, access, form=None, *, status=200, error=None) -> HttpResponse:
+    workspace = access.workspace
+    have = list(PostingSlot.objects.filter(workspace=workspace))
+    days = [
+        {"weekday": day, "name": WEEKDAYS[day], "slots": [s for s in have if s.weekday == day]}
+        for day in range(7)
+    ]
+    context = {
+        "access": access,
+        "workspace": workspace,
+        "form": form or SlotForm(initial={"weekdays": [0, 1, 2, 3, 4]}),
+        "days": days,
+        "count": len(have),
+        "slots_max": SLOTS_MAX,
+        "page_error": error,
+    }
+    return render(request, "posting/slots.html", context, status=status)
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def slot_list(request: HttpRequest, code) -> HttpResponse:
+    """The workspace's weekly posting slots; owners and editors add them (POST)."""
+    if request.method != "POST":
+        return _slots_page(request, get_workspace_for_user(request, code))
+    access = get_workspace_for_user_rw(request, code)
+    form = SlotForm(request.POST)
+    if not form.is_valid():
+        return _slots_page(request, access, form, status=422)
+    try:
+        made = slots.slots_add(
+            workspace=access.workspace,
+            actor=request.user,
+            weekdays=form.cleaned_data["weekdays"],
+            at=form.cleaned_data["time"],
+            request=request,
+        )
+    except PostActionError as exc:
+        return _slots_page(request, access, form, status=409, error=exc.message)
+    if made:
+        messages.success(
+            request,
+            ngettext("%(count)d slot added.", "%(count)d slots added.", len(made))
+            % {"count": len(made)},
+        )
+    else:
+        messages.info(request, _("Those slots were there already."))
+    return redirect("posting:slots", code=access.workspace.code)
+
+
+@login_required
+@require_POST
+def slot_remove(request: HttpRequest, code, slot_code) -> HttpResponse:
+    access = get_workspace_for_user_rw(request, code)
+    try:
+        slots.slot_remove(
+            workspace=access.workspace, actor=request.user, code=slot_code, request=request
+        )
+    except PostActionError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Slot removed. Posts already scheduled at it stay."))
+    return redirect("posting:slots", code=access.workspace.code)
+
+
+#: How a queued post's state reads on the queue page ("Sent" would say it went out).
+QUEUE_STATUS = {
+    Post.State.QUEUED: gettext_lazy("Uploading to Taisly"),
+    Post.State.SENDING: gettext_lazy("Uploading to Taisly"),
+    Post.State.SENT: gettext_lazy("Scheduled at Taisly"),
+    Post.State.EDITING: gettext_lazy("Being edited"),
+    Post.State.REPLACING: gettext_lazy("Being edited"),
+}
+
+
+@never_cache
+@login_required
+@require_GET
+def queue_list(request: HttpRequest, code) -> HttpResponse:
+    """What the queue will post next, in order; writers move posts up or down and remove them."""
+    access = get_workspace_for_user(request, code)
+    workspace = access.workspace
+    rows, more = queue.queue_rows(workspace)
+    for row in rows:
+        row["when"] = slot_label(row["post"].due_at, workspace)
+        row["status"] = QUEUE_STATUS.get(row["post"].state, "")
+        # Only a post scheduled at Taisly can be cancelled; one still uploading cannot yet.
+        row["removable"] = can_cancel(row["post"])
+    next_slot = slots.next_free_slot(workspace)
+    context = {
+        "history_url": reverse("posting:history", kwargs={"code": workspace.code}),
+        "access": access,
+        "workspace": workspace,
+        "rows": rows,
+        "more": more,
+        "queue_page": queue.QUEUE_PAGE,
+        "next_slot": slot_label(next_slot, workspace) if next_slot else "",
+        "workspace_zone": workspace.time_zone,
+    }
+    return render(request, "posting/queue.html", context)
+
+
+@login_required
+@require_POST
+def queue_move(request: HttpRequest, code, post_code) -> HttpResponse:
+    """Move a queued post up or down: it swaps times with the post named in ``with``."""
+    post, access = get_post_for_user_rw(request, code, post_code)
+    other_code = uuid_or_none(request.POST.get("with"))
+    other = (
+        Post.objects.filter(workspace=access.workspace, code=other_code).first()
+        if other_code
+        else None
+    )
+    if other is None:
+        messages.error(request, _("That post is no longer in the queue. Reload the page."))
+        return redirect("posting:queue", code=access.workspace.code)
+    try:
+        queue.queue_swap(
+            workspace=access.workspace, actor=request.user, post=post, other=other, request=request
+        )
+    except PostActionError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("The two posts swapped times."))
+    return redirect("posting:queue", code=access.workspace.code)
