@@ -282,6 +282,7 @@ PROGRESS_STATES = (
     Post.State.NEEDS_CHECK,
     Post.State.EDITING,
     Post.State.REPLACING,
+    Post.State.CANCELLING,
 )
 
 
