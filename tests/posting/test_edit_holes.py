@@ -23,6 +23,7 @@ from posting.taisly.gateway import taisly_for
 from tests.posting import test_edits
 from tests.posting.test_edits import edit_data, edit_url, in_sandbox
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
+from tests.posting.upload_fixtures import compose_data, compose_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -288,3 +289,39 @@ def test_a_failed_re_create_alerts_even_when_the_post_failed_once_before(
     alerts_scan()
     fresh = Alert.objects.exclude(pk=earlier.pk).get(post=scheduled, kind=Alert.Kind.SEND_FAILED)
     assert fresh.resolved_at is None and "nothing is scheduled now" in fresh.message
+
+
+def test_a_caption_whose_re_create_fails_says_which_networks_have_nothing_scheduled(
+    settings, login, bob, workspace, connected_ws, video_file, sandbox, queue
+):
+    """A post with a caption for X of its own, moved: the X caption's re-create fails. Its
+    alert says nothing is scheduled for X (not "nothing is scheduled" for the whole post)."""
+    when = timezone.now() + timedelta(days=2)
+    data = compose_data(
+        workspace,
+        networks=("TikTok", "X"),
+        description="For TikTok",
+        separate_captions="on",
+        caption_X="For X",
+        when="later",
+        scheduled_at=timezone.localtime(when).strftime("%Y-%m-%dT%H:%M"),
+    )
+    with open(video_file(), "rb") as fh:
+        assert login(bob).post(compose_url(workspace), {**data, "video": fh}).status_code == 302
+    lead = Post.objects.get(group__isnull=True)
+    member = Post.objects.get(group=lead)
+    for row in (lead, member):
+        assert tasks.forward_post(row.pk) == "sent"
+    lead.refresh_from_db()
+    moved_to = timezone.localtime(timezone.now() + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
+    response = login(bob).post(edit_url(lead), {**data, "scheduled_at": moved_to})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert tasks.edit_post(lead.pk) == "edited"
+    settings.POST_SEND_MAX_ATTEMPTS = 1
+    assert tasks.forward_post(lead.pk) == "sent"
+    sandbox.fault("500", count=2)  # the X caption's upload, and the history read after it
+    assert tasks.forward_post(member.pk) == "send_failed"
+    alert = Alert.objects.get(post=member, kind=Alert.Kind.SEND_FAILED)
+    assert "nothing is scheduled for X now" in alert.message
+    assert "nothing is scheduled now" not in alert.message
+    assert len(in_sandbox(sandbox, connected_ws)) == 1
