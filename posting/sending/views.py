@@ -311,6 +311,8 @@ def live_context(access: WorkspaceAccess, post: Post) -> dict:
         "member_progress": [
             progress_context(access, m) for m in members if m.state in PROGRESS_STATES
         ],
+        # Each caption's own Taisly post, by its networks (one query more for a group).
+        "taisly_ids": selectors.group_taisly_ids(post, members) if members else [],
         # The upload's progress and decisions (one implementation: posting/_progress.html),
         # shown while the dashboard has the post and when it failed or needs a person.
         "progress": progress_context(access, post) if post.state in PROGRESS_STATES else None,

@@ -10,6 +10,8 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditEvent
@@ -325,3 +327,38 @@ def test_a_caption_whose_re_create_fails_says_which_networks_have_nothing_schedu
     assert "nothing is scheduled for X now" in alert.message
     assert "nothing is scheduled now" not in alert.message
     assert len(in_sandbox(sandbox, connected_ws)) == 1
+
+
+@pytest.mark.parametrize("captions", [2, 3])
+def test_the_post_page_shows_each_captions_taisly_id_in_a_fixed_number_of_queries(
+    login, bob, workspace, connected_ws, video_file, queue, captions
+):
+    extra = {"caption_X": "For X"}
+    if captions == 3:
+        extra["caption_Instagram"] = "For Instagram"
+    data = compose_data(
+        workspace,
+        networks=("TikTok", "Instagram", "X"),
+        description="For TikTok",
+        separate_captions="on",
+        **extra,
+    )
+    with open(video_file(), "rb") as fh:
+        assert login(bob).post(compose_url(workspace), {**data, "video": fh}).status_code == 302
+    rows = list(Post.objects.order_by("id"))
+    assert len(rows) == captions
+    for row in rows:
+        assert tasks.forward_post(row.pk) == "sent"
+    lead = Post.objects.get(group__isnull=True)
+    client = login(bob)
+    url = reverse("posting:post", kwargs={"code": workspace.code, "post_code": lead.code})
+    client.get(url)  # the first visit marks what it shows as seen
+    with CaptureQueriesContext(connection) as ran:
+        html = client.get(url).content.decode()
+    assert html.count('data-testid="member-taisly-id"') == captions
+    for row in Post.objects.all():
+        assert row.taisly_id and f"<code>{row.taisly_id}</code>" in html
+    assert "Taisly id for X" in html
+    # The same number of queries for two captions and three: the members come with their
+    # platforms in one prefetch, and the lead's platforms in one query.
+    assert len(ran.captured_queries) == 11, [q["sql"][:80] for q in ran.captured_queries]
