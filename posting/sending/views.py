@@ -106,18 +106,12 @@ def compose(request: HtmxHttpRequest, code) -> HttpResponse:
     access = get_workspace_for_user_rw(request, code)
     if request.method != "POST":
         return _compose(request, access)
-    try:
-        upload = limits.upload_take(
-            user=request.user, workspace=access.workspace, size=body_length(request)
-        )
-    except limits.UploadLimitReached as exc:
-        # Refused before the body is read.
-        form = ComposeForm(workspace=access.workspace)
-        return _render_form(request, access, form, status=429, error=exc.message)
-    try:
-        return _compose(request, access)
-    finally:
-        limits.upload_release(upload)
+    return _with_upload(
+        request,
+        access,
+        lambda: ComposeForm(workspace=access.workspace),
+        lambda: _compose(request, access),
+    )
 
 
 @csrf_protect
@@ -528,12 +522,22 @@ def _draft_fields(form: PostFieldsForm) -> drafts.DraftFields:
     )
 
 
-def _with_upload(request: HtmxHttpRequest, access: WorkspaceAccess, form_for, then):
-    """Count the upload against its person (refused before the body is read), then ``then``."""
+def _with_upload(
+    request: HtmxHttpRequest, access: WorkspaceAccess, form_for, then, *, frees: int = 0
+):
+    """Refuse what cannot fit the workspace's kept-video storage, from Content-Length alone,
+    and count the upload against its person: both before the body is read (the page can then
+    keep nothing that was typed, and says so). Then ``then``. ``frees``: the bytes of video the
+    upload would replace (a draft's)."""
+    size = body_length(request)
     try:
-        upload = limits.upload_take(
-            user=request.user, workspace=access.workspace, size=body_length(request)
+        limits.storage_precheck(
+            workspace=access.workspace, at_least=size - FORM_OVERHEAD_BYTES, frees=frees
         )
+    except limits.StorageFull as exc:
+        return _render_form(request, access, form_for(), status=413, error=exc.message)
+    try:
+        upload = limits.upload_take(user=request.user, workspace=access.workspace, size=size)
     except limits.UploadLimitReached as exc:
         return _render_form(request, access, form_for(), status=429, error=exc.message)
     try:
@@ -640,6 +644,7 @@ def draft_detail(request: HtmxHttpRequest, code, draft_code) -> HttpResponse:
         access,
         lambda: _draft_form(draft),
         lambda: _draft_save(request, access, draft, send=False),
+        frees=draft.video_size if draft.video else 0,
     )
 
 
@@ -656,6 +661,7 @@ def draft_send(request: HtmxHttpRequest, code, draft_code) -> HttpResponse:
         access,
         lambda: _draft_form(draft),
         lambda: _draft_save(request, access, draft, send=True),
+        frees=draft.video_size if draft.video else 0,
     )
 
 
