@@ -45,6 +45,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
@@ -128,6 +129,19 @@ def post_edit(
             )
         if change.scheduled_at <= now:
             raise PostActionError(_("Choose a time that has not passed yet."))
+        duration = lead.video_duration
+        if duration is not None and change.cover_second > duration:
+            # Nothing was uploaded with an edit: the form asks again rather than move the cover.
+            raise PostActionError(
+                _(
+                    "The cover time (%(asked)s s) is past the end of the video (%(duration)s s). "
+                    "Choose a time from 0 to %(duration)s s."
+                )
+                % {
+                    "asked": number_format(change.cover_second, decimal_pos=1),
+                    "duration": number_format(duration, decimal_pos=1),
+                }
+            )
         usable = usable_platforms(post.workspace, change.platforms)
         plan = groups.caption_plan(usable, change.description, change.captions)
         before = _as_plan(rows)

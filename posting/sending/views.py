@@ -144,6 +144,7 @@ def _compose(request: HtmxHttpRequest, access: WorkspaceAccess) -> HttpResponse:
         return _render_form(request, access, form, status=422)
 
     messages.success(request, _("The video is uploaded and queued for Taisly."))
+    _say_if_cover_moved(request, form.cleaned_data["cover_second"], post)
     url = reverse("posting:post", kwargs={"code": workspace.code, "post_code": post.code})
     # The page becomes the post's page (its title, breadcrumb and actions), which follows the
     # upload, the send and each network's result by itself; a reload or a bookmark finds it.
@@ -582,7 +583,17 @@ def _draft_create(request: HtmxHttpRequest, access: WorkspaceAccess) -> HttpResp
         form.add_error(None, exc.message)
         return _render_form(request, access, form, status=422)
     messages.success(request, _("The draft is saved. Nothing was sent to Taisly."))
+    _say_if_cover_moved(request, form.cleaned_data["cover_second"], draft)
     return redirect_for(request, draft_url(draft))
+
+
+def _say_if_cover_moved(request: HttpRequest, asked: float, saved) -> None:
+    """A cover time past the video's end was moved to its last frame (``probe.cover_within``):
+    the person is told, on the page the form leads to."""
+    if saved.video_duration and saved.cover_second != asked:
+        messages.warning(
+            request, probe.cover_moved_sentence(asked, saved.cover_second, saved.video_duration)
+        )
 
 
 @never_cache
@@ -686,6 +697,7 @@ def _draft_save(request, access, draft, *, send: bool) -> HttpResponse:
             post = drafts.draft_send(draft=draft, actor=request.user, request=request)
     except PostActionError as exc:
         return _render_draft(request, access, draft, form, status=422, error=exc.message)
+    _say_if_cover_moved(request, form.cleaned_data["cover_second"], draft)
     if send:
         messages.success(request, _("The draft is on its way to Taisly."))
         return redirect_for(request, post_url(post))
