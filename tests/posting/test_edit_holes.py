@@ -9,6 +9,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -122,6 +123,10 @@ def test_a_stalled_edit_whose_new_time_has_passed_is_settled_from_taisly_with_an
     scheduled.refresh_from_db()
     alert = Alert.objects.get(post=scheduled, kind=Alert.Kind.EDIT_FAILED)
     assert "The edit was not made" in alert.message and alert.resolved_at is None
+    # The same pipeline as every alert: the alerts page, and the email to members.
+    inbox = login(bob).get(reverse("posting:alerts", kwargs={"code": scheduled.workspace.code}))
+    assert "Edit not made" in inbox.content.decode()
+    assert any("The edit was not made" in m.body for m in mail.outbox)
     assert not any(kind == "forward" for kind, _pk in queue)
     if cancelled_before_death:
         # The dead worker's cancel went through: nothing is scheduled, and the page says so.
