@@ -118,12 +118,26 @@ def _axis(chart: Chart, top: int) -> float:
 
 
 def _outcome() -> Case:
-    failed = PostResult.objects.filter(post=OuterRef("pk"), status=Status.FAILED)
-    pending = PostResult.objects.filter(post=OuterRef("pk"), status=Status.PENDING)
+    """A user post's outcome, over every Taisly post of its group (a caption per network): the
+    outer query reads leads only, so a group counts once and a member's failure still shows."""
+    of_group = Q(post_id=OuterRef("pk")) | Q(post__group_id=OuterRef("pk"))
+    failed = PostResult.objects.filter(of_group, status=Status.FAILED)
+    pending = PostResult.objects.filter(of_group, status=Status.PENDING)
+    members = Post.objects.filter(group_id=OuterRef("pk"))
+    unsent = [State.SEND_FAILED, State.NEEDS_CHECK]
+    on_the_way = [State.QUEUED, State.SENDING]
     return Case(
-        When(state__in=[State.SEND_FAILED, State.NEEDS_CHECK], then=Value("send_failed")),
+        When(
+            Q(state__in=unsent) | Exists(members.filter(state__in=unsent)),
+            then=Value("send_failed"),
+        ),
         When(Exists(failed), then=Value("failed")),
-        When(Q(state__in=[State.QUEUED, State.SENDING]) | Exists(pending), then=Value("pending")),
+        When(
+            Q(state__in=on_the_way)
+            | Exists(members.filter(state__in=on_the_way))
+            | Exists(pending),
+            then=Value("pending"),
+        ),
         default=Value("posted"),
         output_field=CharField(),
     )
@@ -132,11 +146,12 @@ def _outcome() -> Case:
 def posts_per_day(
     posts: QuerySet[Post], *, tz: tzinfo, now: datetime | None = None, days: int = 30
 ) -> tuple[list[date], dict[str, list[int]]]:
-    """Posts due on each of the last ``days`` local days by outcome: one query."""
+    """Posts due on each of the last ``days`` local days by outcome: one query. A post with a
+    caption per network is one post (its group's lead), as the person made it."""
     now = now or timezone.now()
     span = local_days(days, tz, now)
     rows = (
-        posts.filter(due_at__gte=now - timedelta(days=days + 1), due_at__lt=now)
+        posts.filter(group__isnull=True, due_at__gte=now - timedelta(days=days + 1), due_at__lt=now)
         .exclude(state=State.CANCELLED)
         .annotate(day=TruncDate("due_at", tzinfo=tz), outcome=_outcome())
         .values("day", "outcome")

@@ -139,7 +139,7 @@ def overview(workspace: Workspace, *, now: datetime) -> dict:
         )[: OVERVIEW_FAILURES + 1]
     )
     upcoming = list(
-        Post.objects.filter(workspace=workspace, due_at__gt=now)
+        Post.objects.filter(workspace=workspace, group__isnull=True, due_at__gt=now)
         .exclude(state__in=(Post.State.CANCELLED, Post.State.SEND_FAILED))
         .order_by("due_at", "id")[:OVERVIEW_SCHEDULED]
     )

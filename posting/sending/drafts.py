@@ -32,7 +32,7 @@ from accounts.access import lock_writer
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, User, Workspace
 from posting.models import Draft, Platform, Post
-from posting.sending import groups, limits, queueing, thumbnails
+from posting.sending import groups, limits, probe, queueing, thumbnails
 from posting.sending import slots as slot_queue
 from posting.sending.errors import PostActionError
 from posting.sending.probe import VideoFacts
@@ -257,7 +257,8 @@ def _lock_open(draft: Draft) -> Draft:
 def _apply(draft: Draft, fields: DraftFields, duration: float) -> None:
     draft.description = fields.description
     draft.captions = dict(fields.captions)
-    draft.cover_second = fields.cover_second if fields.cover_second <= duration else 0.0
+    # Past the video's end: its last frame, and the draft's view says so.
+    draft.cover_second = probe.cover_within(fields.cover_second, duration)
     draft.scheduled_at = fields.scheduled_at
 
 
