@@ -121,7 +121,9 @@ def _cancel_row(post: Post, actor: User, request: HttpRequest | None) -> Post:
             client.cancel_scheduled(taisly_id)
     except TaislyActionError as exc:
         # Not cancelled (or not known to be): the post is SENT again, as it was.
-        Post.objects.filter(pk=post.pk, state=Post.State.CANCELLING).update(state=Post.State.SENT)
+        Post.objects.filter(pk=post.pk, state=Post.State.CANCELLING).update(
+            state=Post.State.SENT, updated_at=timezone.now()
+        )
         if isinstance(exc.cause, TaislyRejected):
             raise PostActionError(
                 _(
@@ -147,7 +149,7 @@ def _cancelled(post: Post, taisly_id: str, actor: User | None, request: HttpRequ
     """CANCELLING ──> CANCELLED (conditional: a settled post is left as it is), audited."""
     with transaction.atomic():
         Post.objects.filter(pk=post.pk, state=Post.State.CANCELLING).update(
-            state=Post.State.CANCELLED, state_reason=""
+            state=Post.State.CANCELLED, state_reason="", updated_at=timezone.now()
         )
         locked = Post.objects.get(pk=post.pk)
         audit_record(
@@ -179,7 +181,9 @@ def cancel_settle(*, post_id: int, stale_before: datetime, now: datetime) -> str
     if present is None:
         return "unknown"
     if present:
-        Post.objects.filter(pk=post_id, state=Post.State.CANCELLING).update(state=Post.State.SENT)
+        Post.objects.filter(pk=post_id, state=Post.State.CANCELLING).update(
+            state=Post.State.SENT, updated_at=timezone.now()
+        )
         return "cancel not made"
     _cancelled(post, post.taisly_id or "", None, None)
     return "cancelled"
