@@ -83,6 +83,8 @@ def _render(request: HttpRequest, access, context: dict) -> HttpResponse:
         # Entries link to f"{history_url}{post.code}/" (posting:post), not a {% url %} each.
         "history_url": reverse("posting:history", kwargs=kwargs),
         "movable": access.can_write,
+        "across": False,
+        "filter_query": "",
     }
     if access.can_write:
         compose_url = reverse("posting:compose", kwargs=kwargs)
