@@ -83,6 +83,8 @@ def _render(request: HttpRequest, access, context: dict) -> HttpResponse:
         # Entries link to f"{history_url}{post.code}/" (posting:post), not a {% url %} each.
         "history_url": reverse("posting:history", kwargs=kwargs),
         "movable": access.can_write,
+        "across": False,
+        "filter_query": "",
     }
     if access.can_write:
         compose_url = reverse("posting:compose", kwargs=kwargs)
@@ -142,7 +144,7 @@ def week_context(workspaces, day: date, today: date, *, writable, problem: str =
     now = timezone.localtime()
     for column, each in enumerate(days, start=1):
         each["column"] = column
-        each["hours"] = _hours(each, now)
+        each["hours"] = _hours(each, column, now)
     return {
         "view": "week",
         "monday": monday,
@@ -160,8 +162,9 @@ def week_context(workspaces, day: date, today: date, *, writable, problem: str =
     }
 
 
-def _hours(day, now) -> list[dict]:
-    """A week day's 24 cells: each hour's entries, and what the cell is (past, now, empty)."""
+def _hours(day, column: int, now) -> list[dict]:
+    """A week day's 24 cells: each hour's entries, and what the cell is (its place in the grid,
+    past, now, empty). Most cells are empty: their markup is kept to a tag or two."""
     by_hour: dict[int, list] = {}
     for entry in day["entries"]:
         by_hour.setdefault(entry["hour"], []).append(entry)
@@ -171,7 +174,7 @@ def _hours(day, now) -> list[dict]:
     for hour in range(24):
         entries = by_hour.get(hour, [])
         past = day["date"] < now.date() or (today and hour < now.hour)
-        css = [f"h{hour}"]
+        css = [f"c{column} h{hour}"]
         if not entries:
             css.append("is-vacant")
         if past or (today and hour == now.hour):
@@ -188,6 +191,7 @@ def _hours(day, now) -> list[dict]:
                 "open": not past and not (today and hour == now.hour),
                 "css": " ".join(css),
                 "compose": "",
+                "add": "",
             }
         )
     return hours
@@ -202,6 +206,7 @@ def _compose_links(days, compose_url: str, *, week: bool) -> None:
     viewer's time (``?at=``, read by the compose page); past ones get none. Only for people who
     may post (the caller checks)."""
     now = timezone.localtime()
+    add_label = _("Plan a post for")
     for day in days:
         when = day["date"]
         if when > now.date():
@@ -212,9 +217,11 @@ def _compose_links(days, compose_url: str, *, week: bool) -> None:
             at = ""
         day["compose"] = f"{compose_url}?at={at}" if at else ""
         if week:
+            when = f"{day['weekday']} {day['number']} {day['month_abbr']}"
             for hour in day["hours"]:
                 if hour["open"]:
                     hour["compose"] = f"{compose_url}?at={hour['at']}"
+                    hour["add"] = f"{add_label} {when} {hour['label']}"
 
 
 #: A month in the URL: four digits, a dash, one or two (what the page's own links write).

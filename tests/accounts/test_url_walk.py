@@ -68,6 +68,8 @@ PER_USER_ROUTES = {
     "accounts:workspace_create": "creates the user's own workspace",
     "alerts_everywhere": "the user's own unread counts, of their own workspaces only",
     "failure_inbox": "failed posts of the user's own workspaces only",
+    "calendar_everywhere": "the user's own calendar, of their own workspaces only",
+    "calendar_everywhere_week": "the user's own calendar, of their own workspaces only",
 }
 
 # What a viewer may still POST in a workspace they can read (everything else needs write).
