@@ -7,6 +7,7 @@ re-plans the draft (posting.sending.drafts.draft_move).
 
     GET  calendar/                              the month (?month=2026-05)
     GET  calendar/week/                         the week as a time grid (?date=2026-05-04)
+                                                (both show the workspace's open posting slots)
     GET|POST calendar/posts/<post>/move/        ?at=2026-05-04T14:00 from a drop
     GET|POST calendar/drafts/<draft>/move/
     GET  /calendar/ and /calendar/week/         across every workspace of the person (?w=)
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import calendar as pycalendar
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 from allauth.mfa.utils import is_mfa_enabled
 from django.contrib import messages
@@ -35,12 +36,15 @@ from posting.access import get_draft_for_user_rw, get_post_for_user_rw
 from posting.models import Post
 from posting.planning.forms import MoveForm
 from posting.planning.selectors import calendar_days
+from posting.planning.slots import slot_times_between
 from posting.sending import drafts, edits, groups
 from posting.sending import selectors as sending_selectors
 from posting.sending.cancel import refusal
 from posting.sending.errors import PostActionError
 
 MONTH_PER_DAY = 4
+#: Open posting slots a month's day names (the rest as a count).
+MONTH_SLOTS_SHOWN = 3
 WEEK_PER_DAY = 24
 
 
@@ -86,9 +90,10 @@ def _render(request: HttpRequest, access, context: dict) -> HttpResponse:
         "across": False,
         "filter_query": "",
     }
-    if access.can_write:
-        compose_url = reverse("posting:compose", kwargs=kwargs)
+    compose_url = reverse("posting:compose", kwargs=kwargs) if access.can_write else ""
+    if compose_url:
         _compose_links(context["days"], compose_url, week=context["view"] == "week")
+    _open_slots(workspace, context["days"], compose_url, week=context["view"] == "week")
     return render(
         request, "posting/calendar.html", context, status=422 if context["problem"] else 200
     )
@@ -195,6 +200,42 @@ def _hours(day, column: int, now) -> list[dict]:
             }
         )
     return hours
+
+
+def _open_slots(workspace, days, compose_url: str, *, week: bool) -> None:
+    """Each day's posting slots still free and to come (``day["slots"]``; in the week, each
+    hour's too), in the viewer's time: where "Add to queue" will put the next posts. A free
+    slot links to compose for its time for people who may post. Taken slots show as their
+    posts. Two queries, one when the workspace has no slots (posting.planning.slots)."""
+    zone = timezone.get_current_timezone()
+    first = datetime.combine(days[0]["date"], time.min, tzinfo=zone)
+    last = datetime.combine(days[-1]["date"] + timedelta(days=1), time.min, tzinfo=zone)
+    now = timezone.now()
+    by_day: dict[date, list[dict]] = {}
+    for moment, taken in slot_times_between(workspace, max(first, now), last):
+        if taken:
+            continue
+        local = moment.astimezone(zone)
+        at = f"{local:%Y-%m-%dT%H:%M}"
+        by_day.setdefault(local.date(), []).append(
+            {
+                "hour": local.hour,
+                "time": f"{local:%H:%M}",
+                "iso": local.isoformat(),
+                "compose": f"{compose_url}?at={at}" if compose_url else "",
+            }
+        )
+    for day in days:
+        found = by_day.get(day["date"], [])
+        day["slots"] = found[:MONTH_SLOTS_SHOWN]
+        day["slots_more"] = len(found) - len(day["slots"])
+        if found:  # a phone's month hides empty days, not ones with a slot to fill
+            day["css"] = f"{day['css']} has-slots"
+        if week:
+            for hour in day["hours"]:
+                hour["slots"] = [slot for slot in found if slot["hour"] == hour["hour"]]
+                if hour["slots"]:  # shown on a phone's agenda too
+                    hour["css"] = hour["css"].replace(" is-vacant", "")
 
 
 #: The hour a day's "+" (month) plans for, when the day has not begun.

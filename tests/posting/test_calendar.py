@@ -229,8 +229,9 @@ def test_the_query_count_does_not_grow_with_the_posts(
 
     for address in (month_url(workspace), week_url(workspace)):
         # 1 session, 2 user, 3 the user's memberships (access and navigation), 4 the first
-        # posts of each day with the day's total and their results' statuses, 5 the drafts.
-        with django_assert_num_queries(5):
+        # posts of each day with the day's total and their results' statuses, 5 the drafts,
+        # 6 the posting slots (none here: no query for the posts at their times).
+        with django_assert_num_queries(6):
             response = client.get(address)
         assert response.status_code == 200
         assert 'data-testid="calendar-post"' in response.content.decode()

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import html as htmllib
 import re
-from datetime import timedelta
+import zoneinfo
+from datetime import datetime, timedelta
+from datetime import time as dt_time
 
 import pytest
 from django.urls import reverse
@@ -14,7 +16,7 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent
 from posting import tasks
-from posting.models import Draft, Post
+from posting.models import Draft, Post, PostingSlot
 from tests.posting.factories import bulk_posts, make_platforms
 from tests.posting.sandbox_posts import *  # noqa: F403 (fixtures)
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
@@ -241,6 +243,44 @@ def test_writers_get_a_compose_link_on_each_hour_to_come_and_viewers_none(
     assert 'data-testid="calendar-move"' in week
 
 
+# --- Posting slots on the calendar -------------------------------------------------------------
+
+
+def test_open_slots_show_in_the_viewers_time_and_taken_ones_as_their_posts(
+    login, alice, vera, workspace
+):
+    """Slots are kept in the workspace's zone (Jakarta, UTC+7) and shown in the viewer's
+    (Alice in Berlin): a free one links to compose for its time, a taken one shows only as
+    the post due then; a viewer sees the free one without a link."""
+    workspace.time_zone = "Asia/Jakarta"
+    workspace.save(update_fields=["time_zone"])
+    alice.timezone = "Europe/Berlin"
+    alice.save(update_fields=["timezone"])
+    jakarta, berlin = zoneinfo.ZoneInfo("Asia/Jakarta"), zoneinfo.ZoneInfo("Europe/Berlin")
+    day = (timezone.now().astimezone(jakarta) + timedelta(days=3)).date()
+    for clock in (dt_time(16, 0), dt_time(20, 0)):
+        PostingSlot.objects.create(workspace=workspace, weekday=day.weekday(), time=clock)
+    free = datetime.combine(day, dt_time(16, 0), tzinfo=jakarta).astimezone(berlin)
+    taken = datetime.combine(day, dt_time(20, 0), tzinfo=jakarta)
+    bulk_posts(workspace, make_platforms(workspace), 1)
+    Post.objects.update(due_at=taken, scheduled_at=taken, state=Post.State.SENT)
+    compose = reverse("posting:compose", kwargs={"code": workspace.code})
+
+    client = login(alice)
+    week = client.get(week_url(workspace, free)).content.decode()
+    month = client.get(month_url(workspace, free)).content.decode()
+    viewer = login(vera).get(week_url(workspace, free)).content.decode()
+
+    link = f'href="{compose}?at={free:%Y-%m-%dT%H:%M}" data-testid="calendar-slot"'
+    gone = f'?at={taken.astimezone(berlin):%Y-%m-%dT%H:%M}" data-testid="calendar-slot"'
+    assert week.count('data-testid="calendar-slot"') == 1  # one a week, the free one
+    for page in (week, month):  # the month shows each week's
+        assert link in page and gone not in page
+        assert f'datetime="{free.isoformat()}"' in page
+    assert viewer.count('data-testid="calendar-slot"') == 1 and "?at=" not in viewer
+    assert 'data-testid="calendar-post"' in week  # the taken slot is its post
+
+
 def test_compose_starts_at_the_time_the_calendar_asked_for(login, alice, workspace, connected_ws):
     compose = reverse("posting:compose", kwargs={"code": workspace.code})
     later = (timezone.localtime() + timedelta(days=2)).replace(hour=14, minute=0)
@@ -276,11 +316,17 @@ def test_the_queries_stay_fixed_with_many_posts_and_drafts(
         Draft(workspace=workspace, description=f"Draft {i}", scheduled_at=now + timedelta(hours=i))
         for i in range(count // 10)
     )
+    PostingSlot.objects.bulk_create(  # 35 slots a week: two queries whatever their number
+        PostingSlot(workspace=workspace, weekday=day, time=dt_time(hour, 0))
+        for day in range(7)
+        for hour in (8, 10, 12, 15, 18)
+    )
     client = login(alice)
 
     for address in (month_url(workspace), week_url(workspace)):
-        # 1 session, 2 user, 3 memberships, 4 each day's first posts and totals, 5 the drafts.
-        with django_assert_num_queries(5):
+        # 1 session, 2 user, 3 memberships, 4 each day's first posts and totals, 5 the drafts,
+        # 6 the posting slots, 7 the posts due at the slots' times (which are taken).
+        with django_assert_num_queries(7):
             response = client.get(address)
         html = response.content.decode()
         assert response.status_code == 200
