@@ -23,6 +23,10 @@ urlpatterns = [
     path("posts/<uuid:post_code>/thumbnail/", sending.post_thumbnail, name="post_thumbnail"),
     path("calendar/", planning.calendar_month, name="calendar"),
     path("calendar/week/", planning.calendar_week, name="calendar_week"),
+    path("calendar/posts/<uuid:post_code>/move/", planning.move_post, name="calendar_move_post"),
+    path(
+        "calendar/drafts/<uuid:draft_code>/move/", planning.move_draft, name="calendar_move_draft"
+    ),
     path("accounts/", mirror.platforms, name="platforms"),
     path("charts/", reporting.workspace_charts, name="charts"),
     path("accounts/sync/", mirror.platforms_sync, name="platforms_sync"),

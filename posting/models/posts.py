@@ -31,6 +31,9 @@ class Post(models.Model):
         EDITING = "editing", _("Edit waiting")
         #: The uploads worker has claimed the edit and is cancelling the original at Taisly.
         REPLACING = "replacing", _("Being edited")
+        #: A person's cancel is at Taisly now (``posting.sending.cancel``): an edit asked for
+        #: meanwhile is refused, and the cancel ends CANCELLED or back to SENT.
+        CANCELLING = "cancelling", _("Being cancelled")
 
     class Origin(models.TextChoices):
         DASHBOARD = "dashboard", _("Made in the dashboard")
@@ -163,6 +166,7 @@ class Post(models.Model):
             self.State.SENDING,
             self.State.EDITING,
             self.State.REPLACING,
+            self.State.CANCELLING,
         )
 
 

@@ -5,6 +5,7 @@
     draft page "Post" / "Schedule" ──draft_send──> the post (a group when captions differ),
         QUEUED like any composed post; the draft is marked sent and its video belongs to the post
     draft page "Delete draft" ──draft_delete──> gone, its video deleted
+    calendar "Move" ──draft_move──> the same Draft planned for another time
 
 A draft's video counts against the workspace's kept-video storage (``limits``) from the moment
 it is saved; retention (``cleanup``) never deletes it: it stays until the draft is sent (then its
@@ -31,7 +32,7 @@ from accounts.access import lock_writer
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, User, Workspace
 from posting.models import Draft, Platform, Post
-from posting.sending import groups, limits, queueing, thumbnails
+from posting.sending import groups, limits, probe, queueing, thumbnails
 from posting.sending import slots as slot_queue
 from posting.sending.errors import PostActionError
 from posting.sending.probe import VideoFacts
@@ -212,6 +213,36 @@ def draft_delete(*, draft: Draft, actor: User, request: HttpRequest | None = Non
             transaction.on_commit(lambda: _delete_file(locked, name))
 
 
+def draft_move(
+    *, draft: Draft, actor: User, scheduled_at: datetime, request: HttpRequest | None = None
+) -> Draft:
+    """Plan the draft for another time (the calendar's "Move"); nothing else changes and nothing
+    goes to Taisly. Raises ``RoleRequired`` unless ``actor`` may write (under lock) and
+    ``PostActionError`` when the time has passed or the draft was sent or deleted meanwhile."""
+    with transaction.atomic():
+        lock_writer(workspace=draft.workspace, actor=actor)
+        locked = _lock_open(draft)
+        if scheduled_at <= timezone.now():
+            raise PostActionError(_("Choose a time that has not passed yet."))
+        before = locked.scheduled_at
+        locked.scheduled_at = scheduled_at
+        locked.save(update_fields=["scheduled_at", "updated_at"])
+        audit_record(
+            workspace=draft.workspace,
+            actor=actor,
+            action=AuditEvent.Action.DRAFT_SAVED,
+            target=str(locked.code),
+            details={
+                "scheduled_at": {
+                    "from": before.isoformat() if before else None,
+                    "to": scheduled_at.isoformat(),
+                }
+            },
+            request=request,
+        )
+    return locked
+
+
 # --- helpers ---------------------------------------------------------------------------------
 
 
@@ -226,7 +257,8 @@ def _lock_open(draft: Draft) -> Draft:
 def _apply(draft: Draft, fields: DraftFields, duration: float) -> None:
     draft.description = fields.description
     draft.captions = dict(fields.captions)
-    draft.cover_second = fields.cover_second if fields.cover_second <= duration else 0.0
+    # Past the video's end: its last frame, and the draft's view says so.
+    draft.cover_second = probe.cover_within(fields.cover_second, duration)
     draft.scheduled_at = fields.scheduled_at
 
 

@@ -29,7 +29,7 @@ from accounts.access import lock_writer
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, TaislyConnection, User, Workspace
 from posting.models import Platform, Post
-from posting.sending import groups, limits, queueing, thumbnails
+from posting.sending import groups, limits, probe, queueing, thumbnails
 from posting.sending import slots as slot_queue
 from posting.sending.errors import PostActionError
 from posting.sending.probe import VideoFacts
@@ -69,8 +69,8 @@ def post_create(
         return existing
     if not platforms:
         raise PostActionError(_("Choose at least one account to post to."))
-    if cover_second > facts.duration:
-        cover_second = 0.0
+    # Past the video's end: its last frame, and the compose view says so.
+    cover_second = probe.cover_within(cover_second, facts.duration)
 
     post = Post(
         video_name=os.path.basename(video.name or "video")[:255],

@@ -2,7 +2,8 @@
 decides when the forward failed. Views parse and render; the services of ``posting.sending``
 decide (``receive``, ``decisions``, ``reconcile``, ``retry``, ``cancel``, ``seen``).
 
-    GET  new/                 the form (editors and owners; viewers 403)
+    GET  new/                 the form (editors and owners; viewers 403); ?at=2026-12-08T14:00
+                              (the calendar's "+") starts it at "Schedule" for then
     POST new/                 streamed in through LimitedTemporaryFileUploadHandler (at most
                               POST_UPLOADS_PER_USER at once per person), probed, queued → the
                               post page (HX-Redirect for htmx)
@@ -24,7 +25,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib import messages
@@ -44,6 +45,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import WorkspaceAccess, get_workspace_for_user, get_workspace_for_user_rw
+from accounts.inputs import local_moment
 from posting.access import (
     get_draft_for_user,
     get_draft_for_user_rw,
@@ -111,25 +113,20 @@ def compose(request: HtmxHttpRequest, code) -> HttpResponse:
     access = get_workspace_for_user_rw(request, code)
     if request.method != "POST":
         return _compose(request, access)
-    try:
-        upload = limits.upload_take(
-            user=request.user, workspace=access.workspace, size=body_length(request)
-        )
-    except limits.UploadLimitReached as exc:
-        # Refused before the body is read.
-        form = ComposeForm(workspace=access.workspace)
-        return _render_form(request, access, form, status=429, error=exc.message)
-    try:
-        return _compose(request, access)
-    finally:
-        limits.upload_release(upload)
+    return _with_upload(
+        request,
+        access,
+        lambda: ComposeForm(workspace=access.workspace),
+        lambda: _compose(request, access),
+    )
 
 
 @csrf_protect
 def _compose(request: HtmxHttpRequest, access: WorkspaceAccess) -> HttpResponse:
     workspace = access.workspace
     if request.method != "POST":
-        return _render_form(request, access, ComposeForm(workspace=workspace))
+        form = ComposeForm(workspace=workspace, initial=_planned_for(request.GET.get("at")))
+        return _render_form(request, access, form)
 
     form = ComposeForm(request.POST, request.FILES, workspace=workspace)
     facts, refused = _checked_upload(request, access, form)
@@ -163,10 +160,24 @@ def _compose(request: HtmxHttpRequest, access: WorkspaceAccess) -> HttpResponse:
         )
     else:
         messages.success(request, _("The video is uploaded and queued for Taisly."))
+    _say_if_cover_moved(request, form.cleaned_data["cover_second"], post)
     url = reverse("posting:post", kwargs={"code": workspace.code, "post_code": post.code})
     # The page becomes the post's page (its title, breadcrumb and actions), which follows the
     # upload, the send and each network's result by itself; a reload or a bookmark finds it.
     return redirect_for(request, url)
+
+
+def _planned_for(at: str | None) -> dict:
+    """The form's "Schedule" time from the calendar's "+" (``?at=2026-12-08T14:00``, the
+    viewer's time): used when it is to come and within the schedule's horizon; anything else
+    is ignored (the form starts at "Post now", as without it)."""
+    moment = local_moment(at)
+    now = timezone.now()
+    if moment is None or moment <= now:
+        return {}
+    if moment - now > timedelta(days=settings.POST_SCHEDULE_MAX_DAYS):
+        return {}
+    return {"when": PostFieldsForm.WHEN_LATER, "scheduled_at": timezone.localtime(moment)}
 
 
 def _checked_upload(
@@ -313,6 +324,7 @@ PROGRESS_STATES = (
     Post.State.NEEDS_CHECK,
     Post.State.EDITING,
     Post.State.REPLACING,
+    Post.State.CANCELLING,
 )
 
 
@@ -341,6 +353,8 @@ def live_context(access: WorkspaceAccess, post: Post) -> dict:
         "member_progress": [
             progress_context(access, m) for m in members if m.state in PROGRESS_STATES
         ],
+        # Each caption's own Taisly post, by its networks (one query more for a group).
+        "taisly_ids": selectors.group_taisly_ids(post, members) if members else [],
         # The upload's progress and decisions (one implementation: posting/_progress.html),
         # shown while the dashboard has the post and when it failed or needs a person.
         "progress": progress_context(access, post) if post.state in PROGRESS_STATES else None,
@@ -556,12 +570,22 @@ def _draft_fields(form: PostFieldsForm) -> drafts.DraftFields:
     )
 
 
-def _with_upload(request: HtmxHttpRequest, access: WorkspaceAccess, form_for, then):
-    """Count the upload against its person (refused before the body is read), then ``then``."""
+def _with_upload(
+    request: HtmxHttpRequest, access: WorkspaceAccess, form_for, then, *, frees: int = 0
+):
+    """Refuse what cannot fit the workspace's kept-video storage, from Content-Length alone,
+    and count the upload against its person: both before the body is read (the page can then
+    keep nothing that was typed, and says so). Then ``then``. ``frees``: the bytes of video the
+    upload would replace (a draft's)."""
+    size = body_length(request)
     try:
-        upload = limits.upload_take(
-            user=request.user, workspace=access.workspace, size=body_length(request)
+        limits.storage_precheck(
+            workspace=access.workspace, at_least=size - FORM_OVERHEAD_BYTES, frees=frees
         )
+    except limits.StorageFull as exc:
+        return _render_form(request, access, form_for(), status=413, error=exc.message)
+    try:
+        upload = limits.upload_take(user=request.user, workspace=access.workspace, size=size)
     except limits.UploadLimitReached as exc:
         return _render_form(request, access, form_for(), status=429, error=exc.message)
     try:
@@ -606,7 +630,17 @@ def _draft_create(request: HtmxHttpRequest, access: WorkspaceAccess) -> HttpResp
         form.add_error(None, exc.message)
         return _render_form(request, access, form, status=422)
     messages.success(request, _("The draft is saved. Nothing was sent to Taisly."))
+    _say_if_cover_moved(request, form.cleaned_data["cover_second"], draft)
     return redirect_for(request, draft_url(draft))
+
+
+def _say_if_cover_moved(request: HttpRequest, asked: float, saved) -> None:
+    """A cover time past the video's end was moved to its last frame (``probe.cover_within``):
+    the person is told, on the page the form leads to."""
+    if saved.video_duration and saved.cover_second != asked:
+        messages.warning(
+            request, probe.cover_moved_sentence(asked, saved.cover_second, saved.video_duration)
+        )
 
 
 @never_cache
@@ -668,6 +702,7 @@ def draft_detail(request: HtmxHttpRequest, code, draft_code) -> HttpResponse:
         access,
         lambda: _draft_form(draft),
         lambda: _draft_save(request, access, draft, send=False),
+        frees=draft.video_size if draft.video else 0,
     )
 
 
@@ -684,6 +719,7 @@ def draft_send(request: HtmxHttpRequest, code, draft_code) -> HttpResponse:
         access,
         lambda: _draft_form(draft),
         lambda: _draft_save(request, access, draft, send=True),
+        frees=draft.video_size if draft.video else 0,
     )
 
 
@@ -713,6 +749,7 @@ def _draft_save(request, access, draft, *, send: bool) -> HttpResponse:
             )
     except PostActionError as exc:
         return _render_draft(request, access, draft, form, status=422, error=exc.message)
+    _say_if_cover_moved(request, form.cleaned_data["cover_second"], draft)
     if send:
         messages.success(request, _("The draft is on its way to Taisly."))
         return redirect_for(request, post_url(post))

@@ -67,6 +67,7 @@ PER_USER_ROUTES = {
     "accounts:account_delete": "the user's own account, behind their password",
     "accounts:workspace_create": "creates the user's own workspace",
     "alerts_everywhere": "the user's own unread counts, of their own workspaces only",
+    "failure_inbox": "failed posts of the user's own workspaces only",
 }
 
 # What a viewer may still POST in a workspace they can read (everything else needs write).

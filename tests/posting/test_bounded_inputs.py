@@ -77,6 +77,7 @@ def test_no_input_of_a_workspace_page_is_a_500(member, workspace):
         reverse("posting:charts", kwargs=code): ["page"],
         reverse("posting:quota_meter", kwargs=code): ["page"],
         reverse("alerts_everywhere"): ["fragment"],
+        reverse("failure_inbox"): ["w", "show", "page"],
         reverse("home"): ["page"],
     }
     broken = [(url, *b) for url, params in pages.items() for b in walk(member, url, params)]
