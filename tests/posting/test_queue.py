@@ -19,8 +19,9 @@ from accounts.models import AuditEvent, Workspace
 from accounts.services import workspace_create, workspace_set_time_zone
 from posting.models import SLOTS_MAX, Draft, Post, PostingSlot
 from posting.planning.slots import slot_times_between
-from posting.sending import queue, queueing, slots
+from posting.sending import queueing, slots
 from posting.sending.errors import PostActionError
+from posting.sending.queue import queue_swap
 from tests.posting.test_upload import post_form
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
 from tests.posting.upload_fixtures import compose_data, platform
@@ -333,7 +334,7 @@ def test_a_post_already_at_taisly_is_edited_to_its_new_time_and_the_cost_is_said
     client = login(bob)
     html = client.get(queue_url(workspace)).content.decode()
     assert "Moving down edits posts already at Taisly: 2 Taisly requests." in html
-    queue.queue_swap(workspace=workspace, actor=bob, post=first, other=second)
+    queue_swap(workspace=workspace, actor=bob, post=first, other=second)
     first.refresh_from_db()
     second.refresh_from_db()
     assert first.state == Post.State.EDITING
