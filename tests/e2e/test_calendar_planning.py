@@ -15,7 +15,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from accounts.models import Membership, Workspace
-from posting.models import Draft, Post
+from posting.models import Draft, Post, PostingSlot
 from tests.e2e.test_compose import worker_thread  # noqa: F401 (fixture)
 from tests.e2e.test_drafts_edits import shoot
 from tests.e2e.test_keys import csp_violations, log_in  # noqa: F401 (fixture)
@@ -59,6 +59,8 @@ def test_a_scheduled_post_dragged_to_another_day_is_one_taisly_post_at_the_new_t
     Draft.objects.create(
         workspace=workspace, description="Draft idea", scheduled_at=when + timedelta(hours=3)
     )
+    # A posting slot on the post's weekday: an open one shows on the week, a link to compose.
+    PostingSlot.objects.create(workspace=workspace, weekday=day.weekday(), time=time(12))
     # Another day of the same week, at 15:00 (both days are to come).
     target = day + timedelta(days=1) if day.weekday() < 6 else day - timedelta(days=1)
     new_time = timezone.make_aware(datetime.combine(target, time(15)))
@@ -69,6 +71,7 @@ def test_a_scheduled_post_dragged_to_another_day_is_one_taisly_post_at_the_new_t
     entry = page.locator(f'[data-testid="calendar-post"][data-move-url*="{post.code}"]')
     expect(entry).to_contain_text("Drag me")
     expect(page.locator('[data-testid="calendar-post"].is-draft')).to_contain_text("Draft idea")
+    expect(page.get_by_test_id("calendar-slot")).to_contain_text("open slot")
     shoot(page, screenshot_dir, "calendar_week")
 
     drag(page, entry, page.locator(f'[data-drop-at="{target:%Y-%m-%d}T15:00"]'))
