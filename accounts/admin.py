@@ -29,14 +29,22 @@ class UserAdmin(BaseUserAdmin):
         (_("Dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
-    #: Only superusers grant rights or set a password: support staff (accounts/staff_group.py)
-    #: change a person's profile or deactivate them, and cannot make anyone (themselves
-    #: included) staff or superuser, nor take over an account through its password.
-    RIGHTS = ("password", "is_staff", "is_superuser", "groups", "user_permissions")
+    #: Only superusers grant rights, set a password or change an email address: support staff
+    #: (accounts/staff_group.py) change a person's profile or deactivate them, and cannot make
+    #: anyone (themselves included) staff or superuser, nor take over an account through its
+    #: password or through an address of theirs that a password reset then writes to.
+    RIGHTS = ("email", "password", "is_staff", "is_superuser", "groups", "user_permissions")
 
     def get_readonly_fields(self, request, obj=None):
         fields = tuple(super().get_readonly_fields(request, obj))
         return fields if request.user.is_superuser else (*fields, *self.RIGHTS)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # A superuser is changed (or deactivated) by superusers only, never by the staff
+        # they oversee.
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
 
     def user_change_password(self, request, id, form_url=""):
         if not request.user.is_superuser:

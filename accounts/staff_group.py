@@ -8,7 +8,8 @@ don't have permission to view or edit anything" there, so staff get this group:
   class still hiding what it hides (keys, webhook secrets, two-factor secrets) and refusing
   what it refuses (the ledger and the audit log are read only);
 - change workspaces (a name, whether two-factor is required) and people (deactivate, a name,
-  a time zone), and delete an invitation: the support requests staff answer;
+  a time zone; not an email address, and not a superuser), and delete an invitation: the
+  support requests staff answer;
 - nothing else: no adding or deleting workspaces, people or memberships (a person deletes their
   own account, roles change on a workspace's members page), and no rights: ``UserAdmin`` keeps
   staff, superuser, groups, permissions and passwords to superusers. Superusers do the rest.
