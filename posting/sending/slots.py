@@ -12,9 +12,9 @@ that instant (whether it came from the queue or was scheduled by hand), else *fr
         ──> the post is scheduled there, ``Post.from_queue`` set
 
 Two people adding to the queue at once: the second waits on the row lock until the first has
-committed its post, then sees that occurrence taken and gets the next one. (An edit in flight,
-EDITING, is still due at its old time until the worker applies it: its new time is not seen as
-taken until then.)
+committed its post, then sees that occurrence taken and gets the next one. An edit in flight
+(EDITING, REPLACING) is still due at its old time until the worker applies it: both its old and
+its new time (``edit_pending``) count as taken meanwhile.
 
 The queue itself (its page, reordering) is ``posting.sending.queue``.
 """
@@ -27,8 +27,10 @@ from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -80,16 +82,31 @@ def occurrences(
         day += timedelta(days=1)
 
 
+#: An edit in flight: the post is still due at its old time, and its new one is in
+#: ``edit_pending`` until the uploads worker applies it.
+IN_EDIT = (Post.State.EDITING, Post.State.REPLACING)
+
+
 def taken(workspace: Workspace, moments: Iterable[datetime]) -> set[datetime]:
-    """Which of ``moments`` a post of ``workspace`` is due at (one query)."""
+    """Which of ``moments`` a post of ``workspace`` is due at, or an edit in flight is moving a
+    post to (one query). Without the second, "Add to queue" between an edit's request and its
+    worker (a calendar move, half of a queue swap) would put another post at the same slot."""
     moments = list(moments)
     if not moments:
         return set()
-    return set(
-        Post.objects.filter(workspace=workspace, due_at__in=moments)
+    rows = (
+        Post.objects.filter(workspace=workspace)
+        .filter(Q(due_at__in=moments) | Q(state__in=IN_EDIT, group__isnull=True))
         .exclude(state__in=NOT_DUE)
-        .values_list("due_at", flat=True)
+        .values_list("due_at", "edit_pending__scheduled_at")
     )
+    wanted = set(moments)
+    busy = set()
+    for due_at, pending in rows:
+        busy.add(due_at)
+        if isinstance(pending, str):
+            busy.add(parse_datetime(pending))
+    return busy & wanted
 
 
 def next_free_slot(workspace: Workspace, now: datetime | None = None) -> datetime | None:
