@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-import zoneinfo
 
 from allauth.account.adapter import get_adapter
 from allauth.account.app_settings import EmailVerificationMethod
@@ -29,6 +28,7 @@ from accounts.models import (
     Membership,
     User,
     Workspace,
+    known_time_zones,
     timezone_choices,
 )
 
@@ -59,7 +59,7 @@ class BulmaFormMixin:
 
 def _valid_timezone(value: str) -> str:
     value = (value or "").strip()
-    return value if value in zoneinfo.available_timezones() else "UTC"
+    return value if value in known_time_zones() else "UTC"
 
 
 class LoginForm(AllauthLoginForm):

@@ -18,7 +18,6 @@ import logging
 import secrets
 import smtplib
 import uuid
-import zoneinfo
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -43,6 +42,7 @@ from accounts.models import (
     Membership,
     User,
     Workspace,
+    known_time_zones,
     validate_time_zone,
 )
 
@@ -286,7 +286,7 @@ def workspace_set_require_2fa(
 
 def _known_zone(name: str) -> str:
     """``name`` if it is an IANA time zone this Python knows, else the project's."""
-    return name if name in zoneinfo.available_timezones() else settings.TIME_ZONE
+    return name if name in known_time_zones() else settings.TIME_ZONE
 
 
 def workspace_set_time_zone(
