@@ -1,7 +1,8 @@
-"""Two calendar moves of one scheduled post at the same moment, from two web processes (threads
+"""The calendar's move page. Two moves of one scheduled post at the same moment, from two web processes (threads
 with their own PostgreSQL connections, over the move form): the post's row lock and its EDITING
 state order them, so one is made and the other is refused with a sentence, and Taisly (the
-sandbox over HTTP) ends with exactly one post, at the winner's time."""
+sandbox over HTTP) ends with exactly one post, at the winner's time. The page's queries do not
+grow with the post's captions."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from django.utils import timezone
 from accounts.models import AuditEvent
 from posting import tasks
 from posting.models import Post
+from tests.posting.factories import make_platforms
 from tests.posting.test_calendar_planning import move_url
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
 from tests.posting.upload_fixtures import in_sandbox
@@ -65,3 +67,40 @@ def test_two_moves_of_one_post_at_once_make_one_taisly_post(
     [made] = in_sandbox(sandbox, connected_ws)
     assert made["id"] == scheduled.taisly_id
     assert scheduled.scheduled_at == times[winner] and Post.objects.count() == 1
+
+
+def _scheduled_group(workspace, platforms, captions: int) -> Post:
+    """A post scheduled at Taisly with ``captions`` captions (a lead and its members)."""
+    when = timezone.now() + timedelta(days=2)
+    networks = list(platforms.values())
+    lead = None
+    for index in range(captions):
+        row = Post.objects.create(
+            workspace=workspace,
+            state=Post.State.SENT,
+            taisly_id=f"t-{captions}-{index}",
+            description=f"Caption {index}",
+            video="videos/kept.mp4",
+            scheduled_at=when,
+            due_at=when,
+            group=lead,
+        )
+        row.target_platforms.set([networks[index]])
+        lead = lead or row
+    return lead
+
+
+def test_the_move_page_runs_the_same_queries_whatever_the_captions(
+    login, bob, workspace, django_assert_num_queries
+):
+    platforms = make_platforms(workspace)
+    two = _scheduled_group(workspace, platforms, 2)
+    four = _scheduled_group(workspace, platforms, 4)
+    client = login(bob)
+    client.get(move_url(two))  # anything read once a process
+    # session, user, memberships, the post, its accounts, the group's members, their accounts:
+    # the members' accounts come in one query, however many captions
+    with django_assert_num_queries(7):
+        assert client.get(move_url(two)).status_code == 200
+    with django_assert_num_queries(7):
+        assert client.get(move_url(four)).status_code == 200
