@@ -1,8 +1,8 @@
-"""The calendar's move page. Two moves of one scheduled post at the same moment, from two web processes (threads
-with their own PostgreSQL connections, over the move form): the post's row lock and its EDITING
-state order them, so one is made and the other is refused with a sentence, and Taisly (the
-sandbox over HTTP) ends with exactly one post, at the winner's time. The page's queries do not
-grow with the post's captions."""
+"""The calendar's move page. Two moves of one scheduled post at the same moment, from two web
+processes (threads with their own PostgreSQL connections, over the move form): the post's row
+lock and its EDITING state order them, so one is made and the other is refused with a sentence,
+and Taisly (the sandbox over HTTP) ends with exactly one post, at the winner's time. The page's
+queries do not grow with the post's captions."""
 
 from __future__ import annotations
 
