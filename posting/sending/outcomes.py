@@ -125,7 +125,11 @@ def needs_check(post: Post, reason: reasons.Sentence) -> None:
 
 
 def _set_sent(post, taisly_id, due, now, from_states) -> int:
+    # updated_at: a history sync whose request left before Taisly had this post judges only
+    # rows unchanged since then; without it the sync takes the new post for one cancelled in
+    # Taisly's app (an update() does not touch auto_now).
     return Post.objects.filter(pk=post.pk, state__in=from_states).update(
+        updated_at=now,
         state=State.SENT,
         taisly_id=taisly_id,
         sent_at=now,
