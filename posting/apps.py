@@ -6,15 +6,18 @@ class PostingConfig(AppConfig):
     name = "posting"
 
     def ready(self) -> None:
-        from posting.models import Post
+        from posting.models import Draft, Post
         from posting.schedules import ensure_schedules
-        from posting.sending.thumbnails import thumbnail_delete_with_post
+        from posting.sending.thumbnails import thumbnail_delete_with_row
         from posting.taisly.governor import connect_ledger
 
         post_migrate.connect(ensure_schedules, sender=self, dispatch_uid="posting.schedules")
         # Every Taisly call, from any caller, becomes a ledger row.
         connect_ledger()
-        # A post's thumbnail file goes with it (with its workspace too).
+        # A post's or a draft's thumbnail file goes with it (with its workspace too).
         post_delete.connect(
-            thumbnail_delete_with_post, sender=Post, dispatch_uid="posting.thumbnails"
+            thumbnail_delete_with_row, sender=Post, dispatch_uid="posting.thumbnails"
+        )
+        post_delete.connect(
+            thumbnail_delete_with_row, sender=Draft, dispatch_uid="posting.draft_thumbnails"
         )

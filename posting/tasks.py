@@ -4,6 +4,7 @@ forward_post(post_id)   uploads cluster: send a QUEUED post's video to Taisly
 recheck_post(post_id)   uploads cluster: read history again for a NEEDS_CHECK post
 edit_post(post_id)      uploads cluster: an edit's cancel at Taisly and re-create
 make_thumbnail(id, n)   default cluster: a post's thumbnail from its kept video (try n)
+make_draft_thumbnail(id, n)  default cluster: the same for a draft
 cleanup_videos()        default cluster, daily (schedule CLEANUP_SCHEDULE): retention
 sync_dispatch()         default cluster, every minute (SYNC_SCHEDULE): enqueue due syncs
 sync_connection(id, t)  default cluster: one workspace's background sync (ticket t)
@@ -48,6 +49,10 @@ def edit_post(post_id: int) -> str:
 
 def make_thumbnail(post_id: int, attempt: int = 1) -> str:
     return thumbnails.thumbnail_make(post_id=post_id, attempt=attempt)
+
+
+def make_draft_thumbnail(draft_id: int, attempt: int = 1) -> str:
+    return thumbnails.draft_thumbnail_make(draft_id=draft_id, attempt=attempt)
 
 
 def cleanup_videos() -> str:

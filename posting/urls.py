@@ -64,6 +64,7 @@ urlpatterns = [
     path("drafts/<uuid:draft_code>/", sending.draft_detail, name="draft"),
     path("drafts/<uuid:draft_code>/send/", sending.draft_send, name="draft_send"),
     path("drafts/<uuid:draft_code>/delete/", sending.draft_delete, name="draft_delete"),
+    path("drafts/<uuid:draft_code>/thumbnail/", sending.draft_thumbnail, name="draft_thumbnail"),
     # --- posting slots and the queue ---
     path("queue/", sending.queue_list, name="queue"),
     path("queue/slots/", sending.slot_list, name="slots"),

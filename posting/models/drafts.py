@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Workspace
 from posting.models.mirror import Platform
-from posting.models.posts import Post
+from posting.models.posts import Post, thumbnail_version
 
 
 class Draft(models.Model):
@@ -45,6 +45,10 @@ class Draft(models.Model):
     video_duration = models.FloatField(_("duration"), null=True, blank=True)
     video_width = models.PositiveIntegerField(null=True, blank=True)
     video_height = models.PositiveIntegerField(null=True, blank=True)
+    #: The frame at ``cover_second``, made by a worker as a post's is (posting.sending.thumbnails)
+    #: and made again when the video or the cover changes; empty while it is being made and
+    #: without a video. Deleted with the draft; handed to the post when the draft is sent.
+    thumbnail = models.FileField(upload_to="thumbnails/%Y/%m/", max_length=300, blank=True)
 
     #: The compose form's one-time id: a double click saves one draft.
     idempotency_token = models.UUIDField(null=True, blank=True, unique=True, editable=False)
@@ -76,3 +80,8 @@ class Draft(models.Model):
 
     def __str__(self) -> str:
         return self.description[:60] or str(self.code)
+
+    @property
+    def thumbnail_version(self) -> str:
+        """As ``Post.thumbnail_version``: the thumbnail's random file name, for its URL."""
+        return thumbnail_version(self.thumbnail.name if self.thumbnail else "")

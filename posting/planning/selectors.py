@@ -35,7 +35,8 @@ class Entry(TypedDict):
     """One post or draft in a day cell."""
 
     url: str  # the post's (draft's) page
-    posts_url: str  # its workspace's posts ("/w/<code>/posts/"), for the thumbnail's URL
+    posts_url: str  # its workspace's posts ("/w/<code>/posts/"; a draft's: its drafts), for the
+    # thumbnail's URL
     code: str  # the post's code
     css: str  # the summary's colour
     label: str  # the summary's words
@@ -144,7 +145,7 @@ def calendar_days(
         )
         found.append(((index, local, 0, post_id), entry))
     draft_label = _("Draft")
-    for index, draft_id, code, description, planned, workspace_id in _planned_drafts(
+    for index, draft_id, code, description, planned, workspace_id, thumb in _planned_drafts(
         list(by_id), bounds, per_day
     ):
         days[index]["drafts"] += 1
@@ -154,6 +155,8 @@ def calendar_days(
         entry = _entry(place, code, local, description or empty)
         entry.update(
             url=f"{place.drafts_url}{code}/",
+            posts_url=place.drafts_url,
+            thumb=thumbnail_version(thumb),
             css="is-draft",
             label=draft_label,
             is_draft=True,
@@ -220,9 +223,9 @@ def _planned_drafts(
     workspace_ids: list[int], bounds: list[tuple[datetime, datetime]], per_day: int
 ) -> list[tuple]:
     """The open drafts planned within the range: rows of (day index, id, code, description,
-    planned time, workspace id), at most ``per_day`` for each day of the range in all (drafts
-    are few; a range crowded with them shows its first). One query, on the partial index of
-    open drafts by (workspace, planned time)."""
+    planned time, workspace id, thumbnail's name), at most ``per_day`` for each day of the range
+    in all (drafts are few; a range crowded with them shows its first). One query, on the
+    partial index of open drafts by (workspace, planned time)."""
     start, end = bounds[0][0], bounds[-1][1]
     rows = (
         Draft.objects.filter(
@@ -232,15 +235,15 @@ def _planned_drafts(
             scheduled_at__lt=end,
         )
         .order_by("scheduled_at", "id")
-        .values_list("id", "code", "description", "scheduled_at", "workspace_id")[
+        .values_list("id", "code", "description", "scheduled_at", "workspace_id", "thumbnail")[
             : per_day * len(bounds)
         ]
     )
     ends = [day_end for _start, day_end in bounds]
     found = []
-    for draft_id, code, description, planned, workspace_id in rows:
+    for draft_id, code, description, planned, workspace_id, thumb in rows:
         index = bisect.bisect_right(ends, planned)
-        found.append((index, draft_id, code, description, planned, workspace_id))
+        found.append((index, draft_id, code, description, planned, workspace_id, thumb))
     return found
 
 

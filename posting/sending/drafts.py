@@ -83,6 +83,7 @@ def draft_create(
             draft.save()
             draft.target_platforms.set(_own_platforms(workspace, fields.platforms))
             _audit(draft, actor, AuditEvent.Action.DRAFT_SAVED, request, new=True)
+            transaction.on_commit(lambda: thumbnails.draft_thumbnail_enqueue(draft.pk))
     except IntegrityError:
         draft.video.delete(save=False)
         existing = _draft_for_token(workspace, actor, token)
@@ -115,7 +116,7 @@ def draft_update(
         with transaction.atomic():
             lock_writer(workspace=draft.workspace, actor=actor)
             locked = _lock_open(draft)
-            old_name = locked.video.name
+            old_name, old_cover = locked.video.name, locked.cover_second
             if new_name is not None and facts is not None:
                 limits.storage_check(
                     workspace=draft.workspace, size=max(0, facts.size - locked.video_size)
@@ -124,6 +125,7 @@ def draft_update(
                 for name, value in _video_facts(video, facts).items():
                     setattr(locked, name, value)
             _apply(locked, fields, locked.video_duration or 0)
+            thumbnails.draft_thumbnail_refresh(locked, video=old_name, cover=old_cover)
             locked.save()
             locked.target_platforms.set(_own_platforms(draft.workspace, fields.platforms))
             _audit(locked, actor, AuditEvent.Action.DRAFT_SAVED, request, new=False)
@@ -179,8 +181,11 @@ def draft_send(
             from_queue=queue,
         )
         lead = rows[0]
-        # The post owns the file now: the draft no longer counts it.
-        Draft.objects.filter(pk=locked.pk).update(sent_post=lead, sent_at=timezone.now(), video="")
+        # The post owns the file now: the draft no longer counts it. Its thumbnail too.
+        thumbnails.draft_thumbnail_hand_over(locked, lead)
+        Draft.objects.filter(pk=locked.pk).update(
+            sent_post=lead, sent_at=timezone.now(), video="", thumbnail=""
+        )
         audit_record(
             workspace=draft.workspace,
             actor=actor,

@@ -1,4 +1,5 @@
-"""A post's thumbnail: the frame at its cover time, taken once from the kept video by a worker.
+"""A post's (or a draft's) thumbnail: the frame at its cover time, taken once from the kept
+video by a worker.
 
     post_create ──on commit──> thumbnail_enqueue(post_id)              the default cluster
         └─ make_thumbnail(post_id, attempt) → thumbnail_make: the kept video opened through
@@ -17,13 +18,22 @@ A storage that fails (a bucket that does not answer, a read cut short) is tried 
 THUMBNAIL_MAX_ATTEMPTS times in all; a video FFmpeg cannot read is not: a log line says why, and
 the post keeps its placeholder. Nothing of the post's send depends on its thumbnail. The
 thumbnail outlives the video (``cleanup`` deletes only videos: a few KiB, and the history needs
-it) and is deleted with its post (``thumbnail_delete_with_post``).
+it) and is deleted with its post (``thumbnail_delete_with_row``).
+
+A draft's thumbnail is made the same way (``draft_thumbnail_make``, task make_draft_thumbnail)
+when it is saved with a video, and made again when its video or cover changes
+(``posting.sending.drafts``: the old file is deleted, the new one queued). It goes with the
+draft when the draft is deleted, and to the post when the draft is sent: same video, same cover
+second, so the same frame, which the post's pages show at once instead of a placeholder.
+Thumbnails, a post's or a draft's, are not counted in the workspace's kept-video storage
+(``limits``): a few KiB each, never more than THUMBNAIL_MAX_BYTES.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from fractions import Fraction
 from typing import IO
@@ -36,12 +46,13 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
-from posting.models import Post
+from posting.models import Draft, Post
 from posting.sending import stored_video
 
 logger = logging.getLogger(__name__)
 
 THUMBNAIL_TASK = "posting.tasks.make_thumbnail"
+DRAFT_THUMBNAIL_TASK = "posting.tasks.make_draft_thumbnail"
 #: Height of the stored image in pixels (a smaller video keeps its own): twice the largest the
 #: pages show it (the post page, 180 px tall), so it stays sharp on a high-density screen.
 THUMBNAIL_HEIGHT = 360
@@ -63,9 +74,32 @@ class BrokenVideo(Exception):
     """FFmpeg cannot give a frame of this video (not a video, no video track, corrupt)."""
 
 
+@dataclass(frozen=True)
+class _Kind:
+    """What differs between a post's thumbnail and a draft's: the model, the task, the word
+    for the logs, and the field set once the row no longer keeps its video (a post's video
+    deleted by retention, a draft sent: its video is the post's then)."""
+
+    model: type[Post] | type[Draft]
+    word: str
+    task: str
+    gone: str
+
+
+_POST = _Kind(Post, "post", THUMBNAIL_TASK, "video_deleted_at")
+_DRAFT = _Kind(Draft, "draft", DRAFT_THUMBNAIL_TASK, "sent_at")
+
+
 def thumbnail_enqueue(post_id: int) -> None:
     """Queue the thumbnail of a post on the default cluster (its id only)."""
     async_task(THUMBNAIL_TASK, post_id, task_name=f"thumbnail post {post_id}", group="thumbnails")
+
+
+def draft_thumbnail_enqueue(draft_id: int) -> None:
+    """Queue the thumbnail of a draft on the default cluster (its id only)."""
+    async_task(
+        DRAFT_THUMBNAIL_TASK, draft_id, task_name=f"thumbnail draft {draft_id}", group="thumbnails"
+    )
 
 
 def thumbnail_make(*, post_id: int, attempt: int = 1) -> str:
@@ -74,74 +108,77 @@ def thumbnail_make(*, post_id: int, attempt: int = 1) -> str:
     Says in words what happened (django-q keeps it as the task's result). A storage failure
     schedules another try; a video that cannot be read leaves the placeholder and a log line.
     Two runs at once (a redelivered task) save one thumbnail: the second's file is removed."""
-    post = (
-        Post.objects.filter(pk=post_id)
-        .only("pk", "code", "video", "video_deleted_at", "cover_second", "thumbnail")
+    return _make(_POST, post_id, attempt)
+
+
+def draft_thumbnail_make(*, draft_id: int, attempt: int = 1) -> str:
+    """As ``thumbnail_make``, for an open draft. A draft whose video or cover changed while the
+    frame was being taken does not keep it: ``draft_update`` queued the right one."""
+    return _make(_DRAFT, draft_id, attempt)
+
+
+def _make(kind: _Kind, pk: int, attempt: int) -> str:
+    row = (
+        kind.model.objects.filter(pk=pk)
+        .only("pk", "code", "video", "cover_second", "thumbnail", kind.gone)
         .first()
     )
-    if post is None:
-        return "no such post"
-    if post.thumbnail:
-        return f"post {post.code} has a thumbnail already"
-    if not post.video or post.video_deleted_at:
-        return f"post {post.code} keeps no video"
+    if row is None:
+        return f"no such {kind.word}"
+    label = f"{kind.word} {row.code}"
+    if row.thumbnail:
+        return f"{label} has a thumbnail already"
+    if not row.video or getattr(row, kind.gone):
+        return f"{label} keeps no video"
     try:
-        with stored_video.open_video(post.video) as source:
-            image = frame_at(source, post.cover_second)
+        with stored_video.open_video(row.video) as source:
+            image = frame_at(source, row.cover_second)
     except FileNotFoundError:
-        logger.warning("Thumbnail of post %s: its video is no longer in storage", post.code)
-        return f"post {post.code}: the video is gone"
+        logger.warning("Thumbnail of %s: its video is no longer in storage", label)
+        return f"{label}: the video is gone"
     except BrokenVideo as exc:
         logger.warning(
-            "Thumbnail of post %s: the video cannot be decoded (%s); the placeholder stays",
-            post.code,
-            exc,
+            "Thumbnail of %s: the video cannot be decoded (%s); the placeholder stays", label, exc
         )
-        return f"post {post.code}: broken video ({exc})"
+        return f"{label}: broken video ({exc})"
     except Exception as exc:  # the storage's failure: a bucket's, a disk's
-        return _try_again(post, attempt, exc)
+        return _try_again(kind, row, attempt, exc)
     try:
-        saved = _save(post, image)
+        saved = _save(row, image)
     except Exception as exc:
-        return _try_again(post, attempt, exc)
+        return _try_again(kind, row, attempt, exc)
     if not saved:
-        return f"post {post.code} got its thumbnail from another run"
-    logger.info("Thumbnail of post %s: %d bytes", post.code, len(image))
-    return f"post {post.code}: thumbnail of {len(image)} bytes"
+        return f"{label} got its thumbnail from another run"
+    logger.info("Thumbnail of %s: %d bytes", label, len(image))
+    return f"{label}: thumbnail of {len(image)} bytes"
 
 
 def thumbnails_missing_enqueue() -> int:
-    """Queue a thumbnail for every post that keeps its video and has none (posts received
+    """Queue a thumbnail for every post and open draft that keeps its video and has none (saved
     before thumbnails existed, or whose tries all failed). Returns how many."""
-    missing = (
-        Post.objects.filter(thumbnail="", video_deleted_at__isnull=True)
-        .exclude(video="")
-        .values_list("pk", flat=True)
-    )
     count = 0
-    for post_id in missing.iterator():
-        thumbnail_enqueue(post_id)
-        count += 1
+    for kind, enqueue in ((_POST, thumbnail_enqueue), (_DRAFT, draft_thumbnail_enqueue)):
+        missing = (
+            kind.model.objects.filter(thumbnail="", **{f"{kind.gone}__isnull": True})
+            .exclude(video="")
+            .values_list("pk", flat=True)
+        )
+        for pk in missing.iterator():
+            enqueue(pk)
+            count += 1
     return count
 
 
-def thumbnail_delete_with_post(sender, instance: Post, **kwargs) -> None:
-    """``post_delete`` of a Post: its thumbnail file goes too, once the delete is committed (a
-    rolled-back delete keeps its post, which still needs the file)."""
+def thumbnail_delete_with_row(sender, instance: Post | Draft, **kwargs) -> None:
+    """``post_delete`` of a Post or a Draft: its thumbnail file goes too, once the delete is
+    committed (a rolled-back delete keeps its row, which still needs the file)."""
     if not instance.thumbnail:
         return
     storage, name = instance.thumbnail.storage, instance.thumbnail.name
-
-    def delete() -> None:
-        try:
-            storage.delete(name)
-        except Exception:  # a storage that fails leaves a small orphan, never a failed delete
-            logger.exception("The thumbnail %s of a deleted post could not be deleted", name)
-
-    transaction.on_commit(delete)
+    transaction.on_commit(lambda: _delete_quietly(storage, name))
 
 
-def thumbnail_read(post: Post) -> bytes:
+def thumbnail_read(post: Post | Draft) -> bytes:
     """The stored thumbnail's bytes (at most THUMBNAIL_MAX_BYTES: ours are a few KiB). Raises
     ``FileNotFoundError`` when it is not in storage, and the storage's own error when it fails.
     A bucket's object is read with one ``GetObject`` (``stored_video``), not a HEAD first."""
@@ -257,49 +294,97 @@ def _encode(frame: av.VideoFrame) -> bytes:
     return b"".join(bytes(packet) for packet in packets)
 
 
-def _save(post: Post, image: bytes) -> bool:
-    """Store ``image`` as the post's thumbnail, unless another run got there first (or the
-    post was deleted meanwhile): then the file just stored is removed again."""
-    field = post.thumbnail
+def _save(row: Post | Draft, image: bytes) -> bool:
+    """Store ``image`` as the row's thumbnail, unless another run got there first, the row was
+    deleted meanwhile, or its video or cover changed meanwhile (an edit, a draft saved again:
+    the frame is no longer the one shown): then the file just stored is removed again."""
+    field = row.thumbnail
     field.save(f"{uuid.uuid4().hex}.webp", ContentFile(image), save=False)
-    if Post.objects.filter(pk=post.pk, thumbnail="").update(thumbnail=field.name):
+    unchanged = type(row).objects.filter(
+        pk=row.pk, thumbnail="", video=row.video.name, cover_second=row.cover_second
+    )
+    if unchanged.update(thumbnail=field.name):
         return True
     field.storage.delete(field.name)
     return False
 
 
-def _try_again(post: Post, attempt: int, exc: Exception) -> str:
+def _try_again(kind: _Kind, row: Post | Draft, attempt: int, exc: Exception) -> str:
+    label = f"{kind.word} {row.code}"
     if attempt >= THUMBNAIL_MAX_ATTEMPTS:
         logger.error(
-            "Thumbnail of post %s: the storage failed %d times (%s); the placeholder stays",
-            post.code,
+            "Thumbnail of %s: the storage failed %d times (%s); the placeholder stays",
+            label,
             attempt,
             exc,
         )
-        return f"post {post.code}: gave up after {attempt} tries ({exc})"
+        return f"{label}: gave up after {attempt} tries ({exc})"
     when = timezone.now() + timedelta(seconds=THUMBNAIL_RETRY_SECONDS * 2 ** (attempt - 1))
     logger.warning(
-        "Thumbnail of post %s: the storage failed (%s); try %d at %s",
-        post.code,
+        "Thumbnail of %s: the storage failed (%s); try %d at %s",
+        label,
         exc,
         attempt + 1,
         when.isoformat(timespec="seconds"),
     )
-    # A one-off schedule on the default cluster (``cluster`` left empty), named per post and
+    # A one-off schedule on the default cluster (``cluster`` left empty), named per row and
     # try so a redelivered task does not schedule the same try twice.
     Schedule.objects.get_or_create(
-        name=f"post {post.code} thumbnail try {attempt + 1}"[:100],
+        name=f"{label} thumbnail try {attempt + 1}"[:100],
         defaults={
-            "func": THUMBNAIL_TASK,
-            "args": repr((post.pk, attempt + 1)),
+            "func": kind.task,
+            "args": repr((row.pk, attempt + 1)),
             "schedule_type": Schedule.ONCE,
             "next_run": when,
             "repeats": -1,
         },
     )
-    return f"post {post.code}: storage failed, try {attempt + 1} scheduled ({exc})"
+    return f"{label}: storage failed, try {attempt + 1} scheduled ({exc})"
 
 
 def _ffmpeg_reason(exc: av.error.FFmpegError) -> str:
     # FFmpeg's sentence without its errno and the file name it does not know ('<none>').
     return getattr(exc, "strerror", None) or type(exc).__name__
+
+
+# --- drafts ----------------------------------------------------------------------------------
+
+
+def draft_thumbnail_refresh(draft: Draft, *, video: str, cover: float) -> None:
+    """Inside the transaction that saves ``draft``, before its save: when its video (was
+    ``video``) or cover second (was ``cover``) changed, its thumbnail is no longer the frame
+    shown, so the field is emptied and the old file deleted once this commits; then a thumbnail
+    is queued (a no-op for one that is still right, ``draft_thumbnail_make`` checks)."""
+    stale = draft.thumbnail.name if draft.thumbnail else ""
+    if stale and (draft.video.name != video or draft.cover_second != cover):
+        draft.thumbnail = ""
+        storage = draft.thumbnail.storage
+        transaction.on_commit(lambda: _delete_quietly(storage, stale))
+    if draft.video:
+        transaction.on_commit(lambda pk=draft.pk: draft_thumbnail_enqueue(pk))
+
+
+def draft_thumbnail_hand_over(draft: Draft, post: Post) -> bool:
+    """Inside the transaction that sends ``draft`` as ``post``: the draft's thumbnail becomes
+    the post's, as its video does, when the post shows the same frame (same file, same cover
+    second); the caller empties the draft's field. False when there is none to hand over (it
+    is still being made, and that run will not save it: the draft's video is gone), and the
+    post's own is made as for any post."""
+    if not draft.thumbnail:
+        return False
+    handed = Post.objects.filter(
+        pk=post.pk, thumbnail="", video=draft.video.name, cover_second=draft.cover_second
+    ).update(thumbnail=draft.thumbnail.name)
+    if handed:
+        post.thumbnail.name = draft.thumbnail.name
+    else:
+        storage, name = draft.thumbnail.storage, draft.thumbnail.name
+        transaction.on_commit(lambda: _delete_quietly(storage, name))
+    return bool(handed)
+
+
+def _delete_quietly(storage, name: str) -> None:
+    try:
+        storage.delete(name)
+    except Exception:  # a storage that fails leaves a small orphan, never a failed save/delete
+        logger.exception("The thumbnail %s could not be deleted", name)

@@ -16,7 +16,8 @@ decide (``receive``, ``decisions``, ``reconcile``, ``retry``, ``cancel``, ``seen
 
 One post's page (every detail, per-platform results, audit trail), the failures it showed marked
 seen (``POST <post>/seen/``, sent by the page once shown), and cancelling it. Its thumbnail
-(``GET <post>/thumbnail/``), to members only.
+(``GET <post>/thumbnail/``), to members only; a draft's likewise
+(``GET drafts/<draft>/thumbnail/``).
 """
 
 from __future__ import annotations
@@ -854,7 +855,21 @@ def post_thumbnail(request: HttpRequest, code, post_code) -> HttpResponse:
     storage by this view, never a media URL, so the page's CSP stays ``img-src 'self'`` and the
     same URL is cached by the browser whatever the storage. 404 while it has none."""
     post, _access = get_post_for_user(request, code, post_code)
-    version = post.thumbnail_version
+    return _thumbnail_response(request, post)
+
+
+@login_required
+@require_GET
+def draft_thumbnail(request: HttpRequest, code, draft_code) -> HttpResponse:
+    """The draft's thumbnail, as ``post_thumbnail``: members only, 404 while it has none (being
+    made, no video, or handed to its post once sent)."""
+    draft, _access = get_draft_for_user(request, code, draft_code)
+    return _thumbnail_response(request, draft)
+
+
+def _thumbnail_response(request: HttpRequest, row) -> HttpResponse:
+    """``row``'s (a Post's or a Draft's) stored thumbnail, cached by its version."""
+    version = row.thumbnail_version
     if not version:
         raise Http404
     etag = f'"{version}"'
@@ -866,11 +881,11 @@ def post_thumbnail(request: HttpRequest, code, post_code) -> HttpResponse:
         response = HttpResponseNotModified()
     else:
         try:
-            image = thumbnails.thumbnail_read(post)
+            image = thumbnails.thumbnail_read(row)
         except FileNotFoundError:
             raise Http404 from None
         except Exception:  # the storage failed: the page shows a broken image, not a 500
-            logger.exception("The thumbnail of post %s could not be read", post.code)
+            logger.exception("The thumbnail %s could not be read", row.thumbnail.name)
             return HttpResponse(
                 _("The thumbnail cannot be read right now."), status=503, content_type="text/plain"
             )

@@ -113,3 +113,76 @@ def test_an_uploaded_video_shows_its_cover_frame_everywhere_it_is_listed(
 def _rgb_grey(luma: int) -> float:
     # Video range (16–235) as the browser shows it in full range (0–255).
     return (luma - 16) * 255 / 219
+
+
+def test_a_drafts_thumbnail_loads_in_its_list_its_page_and_the_calendar(
+    page: Page,
+    live_server,
+    bob,
+    charlie,
+    workspace,
+    connected_ws,
+    tmp_path,
+    screenshot_dir,
+    csp_violations,  # noqa: F811
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from posting.models import Draft
+
+    video = make_timed_video(tmp_path / "timed.mp4", width=360, height=640, seconds=4)
+    when = timezone.localtime() + timedelta(days=1)
+    log_in(page, live_server, bob)
+    page.goto(live_server.url + compose_url(workspace))
+    page.get_by_role("checkbox", name="TikTok").check()
+    page.get_by_label("Description").fill("Draft at two point two")
+    page.get_by_label("Video", exact=True).set_input_files(video)
+    page.locator("[data-cover-slider]").fill("2.2")
+    expect(page.locator("[data-cover-second]")).to_have_value("2.2")
+    page.get_by_label("Schedule").check()
+    page.get_by_label("Date and time").fill(when.strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_test_id("save-draft").click()
+    expect(page.get_by_text("The draft is saved. Nothing was sent to Taisly.")).to_be_visible()
+
+    draft = Draft.objects.get()
+    assert draft.thumbnail, "the thumbnail was not made when the draft was saved"
+    pages = {
+        "drafts": (_url("drafts", workspace), '[data-testid="draft-row"]'),
+        "draft": (_url("draft", workspace, draft_code=draft.code), '[data-testid="draft-cover"]'),
+        "calendar_month": (
+            _url("calendar", workspace) + f"?month={when:%Y-%m}",
+            '[data-testid="calendar-post"].is-draft',
+        ),
+        "calendar_week": (
+            _url("calendar_week", workspace) + f"?date={when:%Y-%m-%d}",
+            '[data-testid="calendar-post"].is-draft',
+        ),
+    }
+    for width in (1280, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        for name, (address, around) in pages.items():
+            page.goto(live_server.url + address)
+            image = page.locator(around).first.get_by_test_id("thumbnail")
+            image.scroll_into_view_if_needed()
+            expect(image).to_be_visible()
+            look = image.evaluate(LOOK)
+            # Loaded (naturalWidth > 0) and the frame shown at 2.2 s, not a placeholder.
+            assert look["complete"] and look["width"] > 0, (name, look)
+            assert (look["width"], look["height"]) == (202, 360), (name, look)
+            assert abs(look["green"] - _rgb_grey(timed_luma(22))) < 4, (name, look)
+            assert look["shown"] > 0
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, name
+            page.screenshot(
+                path=f"{screenshot_dir}/draft_thumbnails_{name}_{width}.png", full_page=True
+            )
+    assert csp_violations == []
+
+    image_url = page.evaluate("() => location.origin") + _url(
+        "draft_thumbnail", workspace, draft_code=draft.code
+    )
+    page.context.clear_cookies()
+    page.set_viewport_size({"width": 1280, "height": 900})
+    log_in(page, live_server, charlie)
+    assert page.request.get(image_url).status == 404
