@@ -18,12 +18,17 @@ from accounts.fields import EncryptedTextField
 EMAIL_MAX_LENGTH = 254
 
 
+#: Names in the zone directory that are not a place's time zone.
+NOT_PLACES = frozenset({"Factory", "localtime", "posixrules"})
+
+
 @functools.cache
 def known_time_zones() -> frozenset[str]:
     """The IANA time zone names this Python knows, read once per process:
     ``zoneinfo.available_timezones()`` opens every file under the zone directory on each call
-    (about 0.1 s), and a form with a time zone asked for it up to three times a request."""
-    return frozenset(zoneinfo.available_timezones())
+    (about 0.1 s), and a form with a time zone asked for it up to three times a request.
+    "Factory" and "localtime" are files there but no place's time: left out."""
+    return frozenset(zoneinfo.available_timezones()) - NOT_PLACES
 
 
 def timezone_choices() -> list[tuple[str, str]]:

@@ -7,7 +7,7 @@ don't have permission to view or edit anything" there, so staff get this group:
 - view every model of accounts and posting (and django-q2's tasks and schedules), each admin
   class still hiding what it hides (keys, webhook secrets, two-factor secrets) and refusing
   what it refuses (the ledger and the audit log are read only);
-- change workspaces (a name, whether two-factor is required) and people (deactivate, a name,
+- change workspaces (a name, a kind) and people (deactivate, a name,
   a time zone; not an email address, and not a superuser), and delete an invitation: the
   support requests staff answer;
 - nothing else: no adding or deleting workspaces, people or memberships (a person deletes their

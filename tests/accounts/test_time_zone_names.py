@@ -27,3 +27,15 @@ def test_a_time_zone_save_does_not_read_the_zone_files(alice, workspace, login, 
     workspace.refresh_from_db()
     assert workspace.time_zone == "Asia/Jakarta"
     assert reads == []
+
+
+def test_factory_is_no_place_and_is_refused(alice, workspace, login):
+    """The zone directory holds "Factory" (no place's time, read as "-00"): not offered, and
+    typed in it is refused like any unknown name."""
+    url = reverse("accounts:workspace_time_zone", kwargs={"code": workspace.code})
+
+    response = login(alice).post(url, {"time_zone": "Factory"})
+
+    workspace.refresh_from_db()
+    assert response.status_code == 422 and workspace.time_zone != "Factory"
+    assert "Factory" not in known_time_zones() and "Europe/Paris" in known_time_zones()
