@@ -163,7 +163,8 @@ def test_on_a_touch_screen_move_and_each_days_plus_show_without_hover(
         assert move.evaluate(opacity) == "1", url
         day_plus = page.get_by_test_id("calendar-add").first
         assert day_plus.evaluate(opacity) == "1", url
-    page.screenshot(path=f"{screenshot_dir}/calendar_month_touch_1024.png")  # full_page would drop the touch emulation
+    # Not full_page: its resize drops the touch emulation.
+    page.screenshot(path=f"{screenshot_dir}/calendar_month_touch_1024.png")
     # The hour cells' "+" stay hidden until focused, so the week is not 168 "+" signs.
     page.goto(f"{live_server.url}{week}?date={when:%Y-%m-%d}")
     assert page.locator(".cg-cell > .calendar-add").first.evaluate(opacity) == "0"
