@@ -41,14 +41,29 @@ SHOW_ALL, SHOW_UNSEEN = "all", "unseen"
 class FailureFilterForm(forms.Form):
     """The inbox's GET form: which workspaces (none ticked: all of them) and which failures."""
 
+    # The errors say what the page did instead (Django's own, "Select a valid choice. … is not
+    # one of the available choices.", left the person guessing).
     w = forms.MultipleChoiceField(
-        label=_("Workspaces"), required=False, widget=forms.CheckboxSelectMultiple
+        label=_("Workspaces"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={
+            "invalid_choice": _(
+                "A workspace in the address is not one of yours, so failures in all of your "
+                "workspaces are shown."
+            )
+        },
     )
     show = forms.ChoiceField(
         label=_("Show"),
         required=False,
         choices=[(SHOW_ALL, _("All failures")), (SHOW_UNSEEN, _("Not looked at yet"))],
         widget=forms.RadioSelect,
+        error_messages={
+            "invalid_choice": _(
+                "“%(value)s” is not a choice of what to show, so all failures are shown."
+            )
+        },
     )
 
     def __init__(self, data, *, workspaces: list[Workspace]) -> None:

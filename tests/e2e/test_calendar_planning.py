@@ -140,3 +140,33 @@ def test_the_calendar_across_clients_shows_both_and_filters_to_one(
     posts.first.click()
     expect(page).to_have_url(re.compile(rf"/w/{beta.code}/posts/"))
     assert csp_violations == []
+
+
+def test_on_a_touch_screen_move_and_each_days_plus_show_without_hover(
+    browser, live_server, alice, workspace, screenshot_dir
+):
+    """A tablet gets the desktop layout but cannot hover, and HTML5 drag does not start from a
+    touch: "Move" and the days' "+" were invisible there (opacity 0 until hovered)."""
+    when = timezone.make_aware(datetime.combine(timezone.localdate() + timedelta(days=1), time(11)))
+    Draft.objects.create(workspace=workspace, description="Tablet draft", scheduled_at=when)
+    context = browser.new_context(viewport={"width": 1024, "height": 900}, has_touch=True)
+    page = context.new_page()
+    assert page.evaluate("matchMedia('(hover: none)').matches")
+    log_in(page, live_server, alice)
+    week = reverse("posting:calendar_week", kwargs={"code": workspace.code})
+    month = reverse("posting:calendar", kwargs={"code": workspace.code})
+    opacity = "el => getComputedStyle(el).opacity"
+    for url in (f"{week}?date={when:%Y-%m-%d}", f"{month}?month={when:%Y-%m}"):
+        page.goto(live_server.url + url)
+        move = page.get_by_test_id("calendar-move")
+        expect(move).to_have_count(1)
+        assert move.evaluate(opacity) == "1", url
+        day_plus = page.get_by_test_id("calendar-add").first
+        assert day_plus.evaluate(opacity) == "1", url
+    # Not full_page: its resize drops the touch emulation.
+    page.screenshot(path=f"{screenshot_dir}/calendar_month_touch_1024.png")
+    # The hour cells' "+" stay hidden until focused, so the week is not 168 "+" signs.
+    page.goto(f"{live_server.url}{week}?date={when:%Y-%m-%d}")
+    assert page.locator(".cg-cell > .calendar-add").first.evaluate(opacity) == "0"
+    page.screenshot(path=f"{screenshot_dir}/calendar_week_touch_1024.png")
+    context.close()

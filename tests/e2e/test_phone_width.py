@@ -220,3 +220,31 @@ def test_the_taisly_key_page_in_indonesian_fits_a_phone(
     card = page.get_by_test_id("key-card").bounding_box()
     table = page.get_by_test_id("key-card").locator("table").bounding_box()
     assert table["x"] + table["width"] <= card["x"] + card["width"]
+
+
+def test_the_home_page_of_an_agency_fits_1280_px_in_both_languages(
+    page: Page, live_server, screenshot_dir
+):
+    """The welcome line and its three buttons (calendar, failures, new client workspace) once
+    pushed the home page 69 px sideways at 1280 px (Bulma's level never wraps); the buttons now
+    go under the title when both do not fit."""
+    agency = verify(
+        User.objects.create_user(
+            email="ayu@agency.test", password="a-long-enough-pass-42", display_name="Ayu (agency)"
+        )
+    )
+    for name in ("Batik Nusantara", "Kopi Senja"):
+        services.workspace_create(name=name, owner=agency)
+    page.set_viewport_size({"width": DESKTOP, "height": 860})
+    _log_in(page, live_server, agency)
+    for language in ("en", "id"):
+        page.context.add_cookies(
+            [{"name": settings.LANGUAGE_COOKIE_NAME, "value": language, "url": live_server.url}]
+        )
+        page.goto(f"{live_server.url}/")
+        expect(page.get_by_test_id("home-workspace-create")).to_be_visible()
+        page.screenshot(path=f"{screenshot_dir}/width-{DESKTOP}-home-agency-{language}.png")
+        for button in ("home-calendar-everywhere", "home-failure-inbox", "home-workspace-create"):
+            box = page.get_by_test_id(button).bounding_box()
+            assert box["x"] + box["width"] <= DESKTOP, (language, button)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), language

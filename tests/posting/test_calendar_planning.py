@@ -73,7 +73,7 @@ def test_a_drop_opens_a_confirmation_that_says_old_and_new_time_and_the_cost(
     new = re.search(r'data-testid="move-new">(.*?)<', html).group(1)
     assert old == f"{timezone.localtime(scheduled.scheduled_at):%a %-d %b %Y, %H:%M}"
     assert new == f"{new_time:%a %-d %b %Y, %H:%M}"
-    assert "This edit costs 2 Taisly requests: 1 to cancel and 1 upload" in html
+    assert "This edit costs 2 Taisly requests: 1 to cancel and 1 to make it again" in html
     assert f'value="{new_time:%Y-%m-%d}"' in html and f'value="{new_time:%H:%M}"' in html
     # Nothing happened before the confirmation.
     scheduled.refresh_from_db()

@@ -148,7 +148,7 @@ def test_cancelling_and_editing_a_grouped_post_act_on_every_caption(
     lead.refresh_from_db()
     assert edits.can_edit(lead)
     html = login(bob).get(post_url(lead, "posting:post_edit")).content.decode()
-    assert "This edit costs 4 Taisly requests: 2 to cancel and 2 uploads" in html
+    assert "This edit costs 4 Taisly requests: 2 to cancel and 2 to make it again" in html
 
     # One caption for all now: the edit cancels both and makes one.
     new_time = (timezone.now() + timedelta(days=3)).replace(second=0, microsecond=0)

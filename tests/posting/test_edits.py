@@ -39,7 +39,12 @@ def test_the_form_says_what_the_edit_costs_before_the_click(login, bob, schedule
     html = page.content.decode()
     assert page.status_code == 200
     # A caption-only edit still cancels and makes the post again: two requests.
-    assert "This edit costs 2 Taisly requests: 1 to cancel and 1 upload" in html
+    # One upload is not "1 uploads": the sentence is counted by its requests, not its uploads.
+    assert (
+        "This edit costs 2 Taisly requests: 1 to cancel and 1 to make it again, each an upload"
+        " of the video." in html
+    )
+    assert "1 uploads" not in html
     assert (
         'data-testid="edit-post"'
         in login(bob)

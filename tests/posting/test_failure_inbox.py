@@ -112,6 +112,13 @@ def test_filters_by_workspace_and_by_not_looked_at(workspace, second, alice, log
     assert response.status_code == 422
     page = response.content.decode()
     assert 'data-testid="filter-errors"' in page and len(entries(page)) == 2
+    assert "A workspace in the address is not one of yours, so failures in all" in page
+    assert "Select a valid choice" not in page
+    # A made-up "show" is named too, and shows all failures.
+    response = client.get(reverse(INBOX), {"show": "zzz"})
+    page = response.content.decode()
+    assert response.status_code == 422 and len(entries(page)) == 2
+    assert "“zzz” is not a choice of what to show, so all failures are shown." in page
 
 
 def test_a_caption_group_is_one_entry_as_its_lead(workspace, alice, login):
