@@ -161,13 +161,23 @@ def test_a_long_workspace_name_is_cut_in_the_top_bar_and_kept_in_a_tooltip(
         "el => getComputedStyle(el).textOverflow === 'ellipsis' && el.scrollWidth > el.clientWidth",
         current.element_handle(),
     )
-    # Settings and the user menu stay on the bar, inside the window; at 1024 px too, the
-    # narrowest width with a horizontal bar.
+    # The "Manage" menu and the user menu stay on the bar, inside the window, and no item of
+    # the bar runs under another; at 1024 px too, the narrowest width with a horizontal bar.
     for width in (DESKTOP, 1024):
         page.set_viewport_size({"width": width, "height": 860})
         bar = navbar.bounding_box()
+        items = navbar.locator(
+            ".navbar-start > .navbar-item, .navbar-end > .navbar-item"
+        )
+        boxes = sorted(
+            (box["x"], box["x"] + box["width"])
+            for box in (items.nth(i).bounding_box() for i in range(items.count()))
+            if box and box["width"]
+        )
+        overlaps = [(a, b) for a, b in zip(boxes, boxes[1:]) if b[0] < a[1] - 1]
+        assert overlaps == [], f"bar items overlap at {width} px: {overlaps}"
         for item in (
-            navbar.get_by_role("link", name="Settings"),
+            page.get_by_test_id("nav-manage").locator(".navbar-link"),
             page.get_by_test_id("current-user"),
             navbar.get_by_role("button", name="Log out"),
         ):

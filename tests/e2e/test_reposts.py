@@ -10,6 +10,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from posting.connection import keys
 from posting.taisly import TaislyClient
+from tests.e2e.test_people import manage_menu
 from tests.e2e.test_keys import csp_violations, log_in  # noqa: F401 (fixture)
 from tests.posting.sandbox_mirror import mirror_platforms
 
@@ -67,7 +68,7 @@ def test_add_pause_resume_delete_and_the_circle_refused(
     tiktok, instagram, x, youtube = (mirrored[n] for n in ("TikTok", "Instagram", "X", "YouTube"))
     log_in(page, live_server, alice)
     page.goto(live_server.url + reverse("accounts:workspace", kwargs={"code": workspace.code}))
-    page.get_by_role("link", name="Reposts").first.click()
+    manage_menu(page).get_by_role("link", name="Reposts").click()
     expect(page.get_by_test_id("reposts-empty")).to_be_visible()
 
     # Add: TikTok → Instagram and X.
