@@ -10,8 +10,8 @@ from playwright.sync_api import Browser, Page, expect
 
 from posting.connection import keys
 from posting.taisly import TaislyClient
-from tests.e2e.test_people import manage_menu
 from tests.e2e.test_keys import csp_violations, log_in  # noqa: F401 (fixture)
+from tests.e2e.test_people import manage_menu
 from tests.posting.sandbox_mirror import mirror_platforms
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
