@@ -166,9 +166,7 @@ def test_a_long_workspace_name_is_cut_in_the_top_bar_and_kept_in_a_tooltip(
     for width in (DESKTOP, 1024):
         page.set_viewport_size({"width": width, "height": 860})
         bar = navbar.bounding_box()
-        items = navbar.locator(
-            ".navbar-start > .navbar-item, .navbar-end > .navbar-item"
-        )
+        items = navbar.locator(".navbar-start > .navbar-item, .navbar-end > .navbar-item")
         boxes = sorted(
             (box["x"], box["x"] + box["width"])
             for box in (items.nth(i).bounding_box() for i in range(items.count()))
