@@ -60,6 +60,7 @@ urlpatterns = [
     path("drafts/<uuid:draft_code>/", sending.draft_detail, name="draft"),
     path("drafts/<uuid:draft_code>/send/", sending.draft_send, name="draft_send"),
     path("drafts/<uuid:draft_code>/delete/", sending.draft_delete, name="draft_delete"),
+    path("drafts/<uuid:draft_code>/video/", sending.draft_video, name="draft_video"),
     # --- end compose and upload ---
     # --- alerts, alert emails, webhooks, retry of failed platforms ---
     path("alerts/", alerts.alert_list, name="alerts"),

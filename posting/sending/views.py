@@ -59,6 +59,7 @@ from posting.sending import (
     limits,
     live,
     probe,
+    ranged,
     receive,
     reconcile,
     retry,
@@ -682,6 +683,14 @@ def _draft_save(request, access, draft, *, send: bool) -> HttpResponse:
         return redirect_for(request, post_url(post))
     messages.success(request, _("The draft is saved. Nothing was sent to Taisly."))
     return redirect_for(request, draft_url(draft))
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def draft_video(request: HttpRequest, code, draft_code) -> HttpResponse:
+    """The draft's kept video, to the workspace's members: ranged, so the page's player seeks."""
+    draft, _access = get_draft_for_user(request, code, draft_code)
+    return ranged.draft_video_answer(request, draft)
 
 
 @login_required
