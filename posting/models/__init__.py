@@ -5,6 +5,7 @@ Workspace ─┬─ MirrorState (when each part was last synced)              mi
            ├─ RepostRule* (from one platform to others)                 mirror.py
            ├─ Post* ─── PostResult* (one per platform)                  posts.py
            ├─ Draft* (a post saved without sending; keeps its video)     drafts.py
+           │    └─ DraftVersion* (what it said at each review)           drafts.py
            ├─ UploadInProgress* (per user, while a body arrives)         uploads.py
            ├─ Alert* ─── AlertRead*, AlertPreference* (per member)     alerts.py
            └─ WebhookEndpoint* ─── WebhookDelivery* ─── WebhookAttempt* webhooks.py
@@ -12,7 +13,7 @@ TaislyConnection ─┬─ TaislyRequest* (the ledger), KeyBudget (per key)  led
 """
 
 from posting.models.alerts import Alert, AlertPreference, AlertRead
-from posting.models.drafts import Draft
+from posting.models.drafts import Draft, DraftVersion, ReviewStage, ReviewState
 from posting.models.ledger import KeyBudget, TaislyRequest
 from posting.models.mirror import (
     DESCRIPTION_LIMIT,
@@ -36,12 +37,15 @@ __all__ = [
     "AlertPreference",
     "AlertRead",
     "Draft",
+    "DraftVersion",
     "KeyBudget",
     "MirrorState",
     "Network",
     "Platform",
     "Post",
     "PostResult",
+    "ReviewStage",
+    "ReviewState",
     "RepostRule",
     "TaislyRequest",
     "UploadInProgress",

@@ -16,6 +16,22 @@ from posting.models.mirror import Platform
 from posting.models.posts import Post
 
 
+class ReviewState(models.TextChoices):
+    """Where a draft is in its workspace's approval workflow ("" : a plain draft)."""
+
+    NONE = "", _("Draft")
+    IN_REVIEW = "in_review", _("In review")
+    CHANGES_REQUESTED = "changes_requested", _("Changes requested")
+    APPROVED = "approved", _("Approved")
+    HELD = "held", _("Approved, held: its time passed")
+
+
+class ReviewStage(models.TextChoices):
+    NONE = "", _("None")
+    INTERNAL = "internal", _("Internal review")
+    CLIENT = "client", _("Client review")
+
+
 class Draft(models.Model):
     """A post being prepared: the caption (and any caption per network), the accounts, a
     planned time and cover, and its video. Sending it makes the post (``posting.sending.drafts``)
@@ -54,12 +70,40 @@ class Draft(models.Model):
     )
     sent_at = models.DateTimeField(null=True, blank=True)
 
+    # --- review (posting.approvals): a draft in review never reaches Taisly ---
+    review_state = models.CharField(
+        _("review"), max_length=20, choices=ReviewState.choices, default="", blank=True
+    )
+    review_stage = models.CharField(
+        _("review stage"), max_length=10, choices=ReviewStage.choices, default="", blank=True
+    )
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    #: The last decision: who made it (a member, or the address a review link was sent to),
+    #: when, and what they wrote.
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    decided_by_address = models.EmailField(max_length=254, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_comment = models.TextField(blank=True)
+    #: Why an approved draft was not sent (its planned time had passed), for the author.
+    held_reason = models.TextField(blank=True)
+
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-updated_at", "-id"]
         indexes = [
+            models.Index(
+                fields=["workspace", "review_state", "submitted_at"],
+                condition=models.Q(sent_at__isnull=True) & ~models.Q(review_state=""),
+                name="draft_review_idx",
+            ),
             models.Index(
                 fields=["workspace", "-updated_at", "-id"],
                 condition=models.Q(sent_at__isnull=True),
@@ -76,3 +120,44 @@ class Draft(models.Model):
 
     def __str__(self) -> str:
         return self.description[:60] or str(self.code)
+
+
+class DraftVersion(models.Model):
+    """What a draft said each time it was submitted or edited in review: shown to reviewers so
+    they see what changed. Video files are not copied: its name and size say which it was."""
+
+    draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    description = models.TextField(blank=True)
+    captions = models.JSONField(default=dict, blank=True)
+    networks = models.JSONField(default=list, blank=True)
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    cover_second = models.FloatField(default=0)
+    video_name = models.CharField(max_length=255, blank=True)
+    video_size = models.BigIntegerField(default=0)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["draft", "number"], name="one_draft_version_number")
+        ]
+        verbose_name = _("draft version")
+        verbose_name_plural = _("draft versions")
+
+    def __str__(self) -> str:
+        return f"{self.draft_id} v{self.number}"
+
+    def content(self) -> tuple:
+        """What a reviewer approves (the time apart: a held post's new time keeps it)."""
+        return (
+            self.description,
+            dict(sorted(self.captions.items())),
+            sorted(self.networks),
+            round(self.cover_second, 3),
+            self.video_name,
+            self.video_size,
+        )
