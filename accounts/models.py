@@ -317,6 +317,9 @@ class AuditEvent(models.Model):
         REVIEW_HELD = "review.held", _("Approved post held: its time had passed")
         REVIEW_RETURNED = "review.returned", _("Post returned to drafts: review turned off")
         REVIEW_RESET = "review.reset", _("Post edited: back to review")
+        REVIEW_LINK_SENT = "review_link.sent", _("Review link sent")
+        REVIEW_LINK_REVOKED = "review_link.revoked", _("Review link revoked")
+        COMMENT_ADDED = "comment.added", _("Comment added")
 
     workspace = models.ForeignKey(
         Workspace, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"

@@ -10,6 +10,7 @@ from posting.connection import views as connection
 from posting.mirror import views as mirror
 from posting.planning import views as planning
 from posting.reporting import views as reporting
+from posting.reviewlinks import views as reviewlinks
 from posting.sending import views as sending
 
 app_name = "posting"
@@ -61,6 +62,17 @@ urlpatterns = [
     path("drafts/<uuid:draft_code>/send/", sending.draft_send, name="draft_send"),
     path("drafts/<uuid:draft_code>/delete/", sending.draft_delete, name="draft_delete"),
     path("drafts/<uuid:draft_code>/video/", sending.draft_video, name="draft_video"),
+    # --- comments and review links of a draft ---
+    path("drafts/<uuid:draft_code>/review/", reviewlinks.draft_review, name="draft_review"),
+    path(
+        "drafts/<uuid:draft_code>/review/send/", reviewlinks.link_send, name="review_link_send"
+    ),
+    path(
+        "drafts/<uuid:draft_code>/review/<uuid:link_code>/revoke/",
+        reviewlinks.link_revoke,
+        name="review_link_revoke",
+    ),
+    path("drafts/<uuid:draft_code>/comments/", reviewlinks.comment_add, name="draft_comment"),
     # --- end compose and upload ---
     # --- alerts, alert emails, webhooks, retry of failed platforms ---
     path("alerts/", alerts.alert_list, name="alerts"),

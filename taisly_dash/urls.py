@@ -55,6 +55,8 @@ urlpatterns = [
     path("w/<uuid:code>/taisly/", include("posting.connection.urls")),
     # Posting: history, posts, calendar, connected accounts (and compose, reposts).
     path("w/<uuid:code>/", include("posting.urls")),
+    # A review link's holder (no account): the drafts the link is for, nothing else.
+    path("review/", include("posting.reviewlinks.urls")),
     # Unread alerts across every workspace of the user (an agency's count).
     path("alerts/", alert_views.alerts_everywhere, name="alerts_everywhere"),
     # Staff oversight of every workspace.

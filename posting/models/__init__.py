@@ -5,7 +5,8 @@ Workspace ─┬─ MirrorState (when each part was last synced)              mi
            ├─ RepostRule* (from one platform to others)                 mirror.py
            ├─ Post* ─── PostResult* (one per platform)                  posts.py
            ├─ Draft* (a post saved without sending; keeps its video)     drafts.py
-           │    └─ DraftVersion* (what it said at each review)           drafts.py
+           │    ├─ DraftVersion* (what it said at each review)           drafts.py
+           │    └─ Comment*, ReviewLink* (client review without an account) reviews.py
            ├─ UploadInProgress* (per user, while a body arrives)         uploads.py
            ├─ Alert* ─── AlertRead*, AlertPreference* (per member)     alerts.py
            └─ WebhookEndpoint* ─── WebhookDelivery* ─── WebhookAttempt* webhooks.py
@@ -26,6 +27,7 @@ from posting.models.mirror import (
     description_limit,
 )
 from posting.models.posts import Post, PostResult
+from posting.models.reviews import COMMENT_MAX_LENGTH, Comment, ReviewLink
 from posting.models.uploads import UploadInProgress
 from posting.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -36,6 +38,8 @@ __all__ = [
     "Alert",
     "AlertPreference",
     "AlertRead",
+    "COMMENT_MAX_LENGTH",
+    "Comment",
     "Draft",
     "DraftVersion",
     "KeyBudget",
@@ -47,6 +51,7 @@ __all__ = [
     "ReviewStage",
     "ReviewState",
     "RepostRule",
+    "ReviewLink",
     "TaislyRequest",
     "UploadInProgress",
     "WebhookAttempt",
