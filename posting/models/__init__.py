@@ -14,7 +14,13 @@ TaislyConnection ─┬─ TaislyRequest* (the ledger), KeyBudget (per key)  led
 """
 
 from posting.models.alerts import Alert, AlertPreference, AlertRead
-from posting.models.drafts import Draft, DraftVersion, ReviewStage, ReviewState
+from posting.models.drafts import (
+    Draft,
+    DraftVersion,
+    ReviewStage,
+    ReviewState,
+    review_stages,
+)
 from posting.models.ledger import KeyBudget, TaislyRequest
 from posting.models.mirror import (
     DESCRIPTION_LIMIT,
@@ -58,4 +64,5 @@ __all__ = [
     "WebhookDelivery",
     "WebhookEndpoint",
     "description_limit",
+    "review_stages",
 ]

@@ -32,6 +32,19 @@ class ReviewStage(models.TextChoices):
     CLIENT = "client", _("Client review")
 
 
+#: The stages of each approval workflow (accounts.Workspace.ApprovalWorkflow), in order.
+WORKFLOW_STAGES: dict[str, tuple[str, ...]] = {
+    "none": (),
+    "internal": (ReviewStage.INTERNAL,),
+    "client": (ReviewStage.CLIENT,),
+    "internal_client": (ReviewStage.INTERNAL, ReviewStage.CLIENT),
+}
+
+
+def review_stages(workflow: str) -> tuple[str, ...]:
+    return WORKFLOW_STAGES.get(workflow, ())
+
+
 class Draft(models.Model):
     """A post being prepared: the caption (and any caption per network), the accounts, a
     planned time and cover, and its video. Sending it makes the post (``posting.sending.drafts``)
@@ -121,6 +134,36 @@ class Draft(models.Model):
     def __str__(self) -> str:
         return self.description[:60] or str(self.code)
 
+    @property
+    def waits_for_review(self) -> bool:
+        """In review or sent back with changes requested: it cannot reach Taisly."""
+        return self.review_state in (ReviewState.IN_REVIEW, ReviewState.CHANGES_REQUESTED)
+
+    def may_decide(self, membership) -> bool:
+        """Whether this member may approve or request changes now (the rule; the service
+        applies it again under lock): never its author; owners and editors at the internal
+        stage; members with the reviewer right at the client stage."""
+        if self.review_state != ReviewState.IN_REVIEW or membership is None:
+            return False
+        if membership.user_id == self.author_id:
+            return False
+        if self.review_stage == ReviewStage.INTERNAL:
+            return membership.can_write
+        if self.review_stage == ReviewStage.CLIENT:
+            return bool(membership.can_approve)
+        return False
+
+    def review_content(self, networks) -> tuple:
+        """What a reviewer approves, comparable with ``DraftVersion.content``."""
+        return (
+            self.description,
+            dict(sorted((self.captions or {}).items())),
+            sorted(networks),
+            round(self.cover_second or 0, 3),
+            self.video_name,
+            self.video_size,
+        )
+
 
 class DraftVersion(models.Model):
     """What a draft said each time it was submitted or edited in review: shown to reviewers so
@@ -160,4 +203,21 @@ class DraftVersion(models.Model):
             round(self.cover_second, 3),
             self.video_name,
             self.video_size,
+        )
+
+    @classmethod
+    def record(cls, draft: Draft, author, networks) -> DraftVersion:
+        """The draft as it is now, as its next version (under the caller's draft row lock)."""
+        last = cls.objects.filter(draft=draft).order_by("-number").first()
+        return cls.objects.create(
+            draft=draft,
+            number=(last.number + 1) if last else 1,
+            description=draft.description,
+            captions=dict(draft.captions or {}),
+            networks=sorted(networks),
+            scheduled_at=draft.scheduled_at,
+            cover_second=draft.cover_second or 0,
+            video_name=draft.video_name,
+            video_size=draft.video_size,
+            author=author if getattr(author, "is_authenticated", False) else None,
         )

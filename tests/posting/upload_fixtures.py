@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from posting.connection import keys
 from posting.models import Platform
+from posting.sending import queueing
 from tests.videos import make_video
 
 __all__ = [
@@ -22,8 +23,10 @@ __all__ = [
     "compose_url",
     "connected_ws",
     "media",
+    "no_queue",
     "platform",
     "sandbox_posts",
+    "save_draft",
     "spooled",
     "video_file",
 ]
@@ -122,3 +125,21 @@ def spooled(monkeypatch):
 
     monkeypatch.setattr(TemporaryUploadedFile, "__init__", recording_init)
     return opened
+
+
+@pytest.fixture
+def no_queue(monkeypatch):
+    """Queueing records the post ids instead: the test runs the uploads worker's task."""
+    queued: list[int] = []
+    monkeypatch.setattr(queueing, "enqueue_forward", queued.append)
+    return queued
+
+
+def save_draft(client, workspace, video_path, **data):
+    """The compose form's "Save as draft" with a real video: (response, the form's data)."""
+    payload = compose_data(workspace, **data)
+    with open(video_path, "rb") as fh:
+        payload["video"] = fh
+        return client.post(
+            reverse("posting:draft_create", kwargs={"code": workspace.code}), payload
+        ), payload

@@ -33,8 +33,9 @@ def alert_payload(alert: Alert) -> dict:
     platform = alert.platform
     with translation.override("en"):
         view = describe(alert)
+    draft = alert.draft if alert.draft_id else None
     return {
-        "event": f"alert.{alert.kind}",
+        "event": Alert.REVIEW_EVENTS.get(alert.kind, f"alert.{alert.kind}"),
         "id": str(alert.code),
         "kind": alert.kind,
         "workspace": {
@@ -54,6 +55,24 @@ def alert_payload(alert: Alert) -> dict:
             }
             if post
             else None
+        ),
+        **(
+            {
+                "draft": {
+                    "code": str(draft.code),
+                    "description": draft.description,
+                    "review_state": draft.review_state,
+                    "review_stage": draft.review_stage,
+                    "url": absolute(
+                        reverse(
+                            "posting:draft",
+                            kwargs={"code": workspace.code, "draft_code": draft.code},
+                        )
+                    ),
+                }
+            }
+            if draft
+            else {}
         ),
         "platform": (
             {"id": platform.taisly_id, "name": platform.name, "network": platform.network}
