@@ -64,9 +64,7 @@ urlpatterns = [
     path("drafts/<uuid:draft_code>/video/", sending.draft_video, name="draft_video"),
     # --- comments and review links of a draft ---
     path("drafts/<uuid:draft_code>/review/", reviewlinks.draft_review, name="draft_review"),
-    path(
-        "drafts/<uuid:draft_code>/review/send/", reviewlinks.link_send, name="review_link_send"
-    ),
+    path("drafts/<uuid:draft_code>/review/send/", reviewlinks.link_send, name="review_link_send"),
     path(
         "drafts/<uuid:draft_code>/review/<uuid:link_code>/revoke/",
         reviewlinks.link_revoke,

@@ -97,7 +97,8 @@ class Alert(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["workspace", "kind"],
-                condition=Q(post__isnull=True, resolved_at__isnull=True),
+                # A review alert (about a draft) is an event: many per workspace and kind.
+                condition=Q(post__isnull=True, draft__isnull=True, resolved_at__isnull=True),
                 name="one_open_connection_alert_per_kind",
             ),
         ]

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from accounts.access import lock_member
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, Membership, User
+from posting.alerts.reviews import post_commented
 from posting.models import COMMENT_MAX_LENGTH, Comment, Draft, ReviewLink
 from posting.sending.errors import PostActionError
 
@@ -104,9 +105,18 @@ def comment_add(
             },
             request=request,
         )
-        transaction.on_commit(lambda: _notify(comment, mentions))
+        _notify(draft, comment, mentions)
     return comment
 
 
-def _notify(comment: Comment, mentions: list[User]) -> None:
-    """Filled in with the approvals' notifications (posting.approvals)."""
+def _notify(draft: Draft, comment: Comment, mentions: list[User]) -> None:
+    """The draft's author and each member mentioned, once each and never the comment's own
+    writer, through the review alerts (in the app, by email per their preference, and to the
+    workspace's webhooks as ``post.commented``); queued when the transaction commits."""
+    recipients = [draft.author_id, *(user.pk for user in mentions)]
+    told = set()
+    for recipient in recipients:
+        if recipient is None or recipient == comment.author_id or recipient in told:
+            continue
+        told.add(recipient)
+        post_commented(draft=draft, comment=comment.body, recipient_id=recipient)

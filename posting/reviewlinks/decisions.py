@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
+from posting.approvals import services as approvals
 from posting.models import Draft, ReviewLink, ReviewStage, ReviewState
 from posting.sending.errors import PostActionError
 
@@ -24,11 +25,6 @@ def decide_by_link(
 ) -> str:
     if decision not in (APPROVE, CHANGES):
         raise PostActionError(_("Choose Approve or Request changes."))
-    comment = (comment or "").strip()
-    if decision == CHANGES and not comment:
-        raise PostActionError(_("Say what should change, so the team knows what to do."))
-    from posting.approvals import services as approvals  # TEMP until merged
-
     approvals.decide(
         draft_id=draft.pk, decision=decision, comment=comment, by_link=link, request=request
     )

@@ -20,7 +20,6 @@ from django.utils import timezone
 from accounts.models import AuditEvent
 from posting.models import ReviewLink
 from posting.reviewlinks import links
-from posting.sending.errors import PostActionError
 from taisly_dash.logs import ReviewTokenFilter
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
 from tests.reviewlinks.fixtures import *  # noqa: F403 (fixtures)
@@ -167,7 +166,9 @@ def test_the_token_moves_into_the_session_and_out_of_the_url(sent, client_review
 
 def test_a_link_shows_nothing_of_another_draft(sent, workspace, bob, video_file):
     _link, token = sent
-    other = make_kept_draft(workspace, bob, video_file("review.mp4", seconds=3.0), description="Secret")
+    other = make_kept_draft(
+        workspace, bob, video_file("review.mp4", seconds=3.0), description="Secret"
+    )
     client = open_link(token)
     assert b"Secret" not in client.get(reverse("review:page")).content
     assert client.get(reverse("review:video", args=[other.code])).status_code == 404
@@ -259,12 +260,20 @@ def test_opening_links_is_limited_per_ip(settings, sent):
 
 def test_the_token_reaches_no_log_line():
     record = logging.LogRecord(
-        "django.request", logging.WARNING, __file__, 1, "Not Found: %s", ("/review/s3cr3tT0k/x/",), None
+        "django.request",
+        logging.WARNING,
+        __file__,
+        1,
+        "Not Found: %s",
+        ("/review/s3cr3tT0k/x/",),
+        None,
     )
     ReviewTokenFilter().filter(record)
     assert record.getMessage() == "Not Found: /review/[token]/x/"
     draft_code = "0b7d7c59-4c39-4f39-9a55-2f8f6a3b1a10"
-    kept = logging.LogRecord("x", logging.INFO, __file__, 1, f"GET /review/{draft_code}/video/", None, None)
+    kept = logging.LogRecord(
+        "x", logging.INFO, __file__, 1, f"GET /review/{draft_code}/video/", None, None
+    )
     ReviewTokenFilter().filter(kept)
     assert draft_code in kept.getMessage()
 
@@ -278,6 +287,10 @@ def test_the_link_page_runs_a_fixed_number_of_queries(
     with django_assert_num_queries(5):
         assert client.get(reverse("review:page")).status_code == 200
     for n in range(3):
-        link.drafts.add(make_kept_draft(workspace, bob, video_file("review.mp4", seconds=3.0), description=f"More {n}"))
+        link.drafts.add(
+            make_kept_draft(
+                workspace, bob, video_file("review.mp4", seconds=3.0), description=f"More {n}"
+            )
+        )
     with django_assert_num_queries(5):
         assert b"More 2" in client.get(reverse("review:page")).content
