@@ -294,3 +294,12 @@ def test_the_link_page_runs_a_fixed_number_of_queries(
         )
     with django_assert_num_queries(5):
         assert b"More 2" in client.get(reverse("review:page")).content
+
+
+def test_the_page_is_in_the_links_language_and_the_footer_switches_it(login, bob, client_review):
+    send_link(login(bob), client_review, language="id")
+    client = open_link(token_from_mail(mail.outbox[-1]))
+    page = client.get(reverse("review:page")).content.decode()
+    assert "untuk Anda tinjau" in page and "Setujui" in page
+    client.post(reverse("accounts:language"), {"language": "en", "next": "/review/"})
+    assert "for your review" in client.get(reverse("review:page")).content.decode()
