@@ -6,6 +6,7 @@ Each block names the room whose ``views.py`` serves it: ``posting/<room>/views.p
 from django.urls import path
 
 from posting.alerts import views as alerts
+from posting.approvals import views as approvals
 from posting.connection import views as connection
 from posting.mirror import views as mirror
 from posting.planning import views as planning
@@ -72,6 +73,13 @@ urlpatterns = [
     ),
     path("drafts/<uuid:draft_code>/comments/", reviewlinks.comment_add, name="draft_comment"),
     # --- end compose and upload ---
+    # --- approvals: review of posts before they reach Taisly ---
+    path("reviews/", approvals.review_queue, name="reviews"),
+    path("reviews/new/", approvals.review_new, name="review_new"),
+    path("reviews/workflow/", approvals.workflow_set, name="approval_workflow"),
+    path("drafts/<uuid:draft_code>/submit/", approvals.draft_submit, name="draft_submit"),
+    path("drafts/<uuid:draft_code>/decide/", approvals.draft_decide, name="draft_decide"),
+    # --- end approvals ---
     # --- alerts, alert emails, webhooks, retry of failed platforms ---
     path("alerts/", alerts.alert_list, name="alerts"),
     path("alerts/badge/", alerts.alert_badge, name="alert_badge"),

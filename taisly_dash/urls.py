@@ -5,6 +5,7 @@ from django.urls import include, path
 from accounts import views_auth
 from accounts.access import require_staff_two_factor
 from posting.alerts import views as alert_views
+from posting.approvals import views as approval_views
 from posting.reporting import views as reporting_views
 from taisly_dash import views
 from taisly_dash.metrics import views as metrics_views
@@ -59,6 +60,8 @@ urlpatterns = [
     path("review/", include("posting.reviewlinks.urls")),
     # Unread alerts across every workspace of the user (an agency's count).
     path("alerts/", alert_views.alerts_everywhere, name="alerts_everywhere"),
+    # Posts waiting for the user's review in every workspace (an agency's reviewers).
+    path("reviews/", approval_views.reviews_everywhere, name="reviews_everywhere"),
     # Staff oversight of every workspace.
     path("oversight/", include("oversight.urls")),
 ]

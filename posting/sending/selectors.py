@@ -139,6 +139,16 @@ def post_group_members(post: Post) -> list[Post]:
     return list(Post.objects.filter(group=post).prefetch_related("target_platforms").order_by("id"))
 
 
+#: How many versions of a draft in review its page shows (the latest first).
+VERSIONS_SHOWN = 20
+
+
+def draft_versions(draft: Draft) -> list:
+    """What the draft said at each submission and edit in review, the latest first (one
+    query)."""
+    return list(draft.versions.select_related("author")[:VERSIONS_SHOWN])
+
+
 def drafts_page(workspace: Workspace, number, *, per_page: int):
     """Page ``number`` of the workspace's open drafts, the latest changed first, each with its
     author and accounts: three queries (the count, the drafts, their accounts)."""

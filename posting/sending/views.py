@@ -49,7 +49,7 @@ from posting.access import (
     get_post_for_user_rw,
 )
 from posting.mirror.selectors import mirror_of, repost_effects
-from posting.models import Post
+from posting.models import Draft, Post, ReviewState
 from posting.reporting import display
 from posting.sending import (
     decisions,
@@ -225,6 +225,12 @@ def _render_form(
             for rule in repost_effects(workspace)
         ],
         "cost": _cost(form, platforms),
+        # With an approval workflow, the compose form's main button submits for review.
+        "review_url": (
+            reverse("posting:review_new", kwargs={"code": workspace.code})
+            if workspace.approval_workflow != "none"
+            else ""
+        ),
         **(extra or {}),
     }
     if request.htmx and request.method == "POST":
@@ -526,7 +532,7 @@ def _draft_fields(form: PostFieldsForm) -> drafts.DraftFields:
     )
 
 
-def _with_upload(request: HtmxHttpRequest, access: WorkspaceAccess, form_for, then):
+def with_upload(request: HtmxHttpRequest, access: WorkspaceAccess, form_for, then):
     """Count the upload against its person (refused before the body is read), then ``then``."""
     try:
         upload = limits.upload_take(
@@ -548,7 +554,7 @@ def _with_upload(request: HtmxHttpRequest, access: WorkspaceAccess, form_for, th
 def draft_create(request: HtmxHttpRequest, code) -> HttpResponse:
     """The compose form's "Save as draft": the video is kept, nothing goes to Taisly."""
     access = get_workspace_for_user_rw(request, code)
-    return _with_upload(
+    return with_upload(
         request,
         access,
         lambda: ComposeForm(workspace=access.workspace),
@@ -558,12 +564,24 @@ def draft_create(request: HtmxHttpRequest, code) -> HttpResponse:
 
 @csrf_protect
 def _draft_create(request: HtmxHttpRequest, access: WorkspaceAccess) -> HttpResponse:
+    saved = draft_create_from_form(request, access)
+    if not isinstance(saved, Draft):
+        return saved
+    messages.success(request, _("The draft is saved. Nothing was sent to Taisly."))
+    return redirect_for(request, draft_url(saved))
+
+
+def draft_create_from_form(
+    request: HtmxHttpRequest, access: WorkspaceAccess
+) -> Draft | HttpResponse:
+    """The compose form saved as a draft: the draft, or the form's page with what is wrong.
+    (The caller has checked the CSRF token.)"""
     form = ComposeForm(request.POST, request.FILES, workspace=access.workspace)
     facts, refused = _checked_upload(request, access, form)
     if refused is not None:
         return refused
     try:
-        draft = drafts.draft_create(
+        return drafts.draft_create(
             workspace=access.workspace,
             actor=request.user,
             video=form.cleaned_data["video"],
@@ -575,8 +593,6 @@ def _draft_create(request: HtmxHttpRequest, access: WorkspaceAccess) -> HttpResp
     except PostActionError as exc:
         form.add_error(None, exc.message)
         return _render_form(request, access, form, status=422)
-    messages.success(request, _("The draft is saved. Nothing was sent to Taisly."))
-    return redirect_for(request, draft_url(draft))
 
 
 @never_cache
@@ -591,7 +607,7 @@ def draft_list(request: HttpRequest, code) -> HttpResponse:
     return render(request, "posting/drafts.html", context)
 
 
-def _draft_form(draft, data=None, files=None) -> DraftForm:
+def draft_form(draft, data=None, files=None) -> DraftForm:
     chosen = list(draft.target_platforms.all())
     return DraftForm(
         data,
@@ -607,6 +623,14 @@ def _draft_form(draft, data=None, files=None) -> DraftForm:
 
 
 def _render_draft(request, access, draft, form, *, status=200, error=None) -> HttpResponse:
+    workflow = access.workspace.approval_workflow
+    review = {
+        # The page offers "Submit for review" instead of sending, while review is needed.
+        "needs_review": workflow != "none" and draft.review_state != ReviewState.HELD,
+        "in_review": draft.review_state != "",
+        "may_decide": draft.may_decide(access.membership),
+        "versions": selectors.draft_versions(draft) if draft.review_state else [],
+    }
     return _render_form(
         request,
         access,
@@ -614,7 +638,7 @@ def _render_draft(request, access, draft, form, *, status=200, error=None) -> Ht
         status=status,
         error=error,
         template="posting/draft.html",
-        extra={"draft": draft},
+        extra={"draft": draft, "review": review},
     )
 
 
@@ -631,12 +655,12 @@ def draft_detail(request: HtmxHttpRequest, code, draft_code) -> HttpResponse:
             return redirect(
                 "posting:post", code=access.workspace.code, post_code=draft.sent_post.code
             )
-        return _render_draft(request, access, draft, _draft_form(draft))
+        return _render_draft(request, access, draft, draft_form(draft))
     draft, access = get_draft_for_user_rw(request, code, draft_code)
-    return _with_upload(
+    return with_upload(
         request,
         access,
-        lambda: _draft_form(draft),
+        lambda: draft_form(draft),
         lambda: _draft_save(request, access, draft, send=False),
     )
 
@@ -649,10 +673,10 @@ def draft_detail(request: HtmxHttpRequest, code, draft_code) -> HttpResponse:
 def draft_send(request: HtmxHttpRequest, code, draft_code) -> HttpResponse:
     """The draft page's "Post" / "Schedule": save what the form says, then send it."""
     draft, access = get_draft_for_user_rw(request, code, draft_code)
-    return _with_upload(
+    return with_upload(
         request,
         access,
-        lambda: _draft_form(draft),
+        lambda: draft_form(draft),
         lambda: _draft_save(request, access, draft, send=True),
     )
 
@@ -661,12 +685,30 @@ def draft_send(request: HtmxHttpRequest, code, draft_code) -> HttpResponse:
 def _draft_save(request, access, draft, *, send: bool) -> HttpResponse:
     if draft.sent_post_id:  # a second click of "Post": the post the first one made
         return redirect_for(request, post_url(draft.sent_post))
-    form = _draft_form(draft, request.POST, request.FILES)
+    saved = draft_update_from_form(request, access, draft)
+    if not isinstance(saved, Draft):
+        return saved
+    if send:
+        try:
+            post = drafts.draft_send(draft=saved, actor=request.user, request=request)
+        except PostActionError as exc:
+            form = draft_form(saved, request.POST)
+            return _render_draft(request, access, saved, form, status=422, error=exc.message)
+        messages.success(request, _("The draft is on its way to Taisly."))
+        return redirect_for(request, post_url(post))
+    messages.success(request, _("The draft is saved. Nothing was sent to Taisly."))
+    return redirect_for(request, draft_url(saved))
+
+
+def draft_update_from_form(request, access, draft) -> Draft | HttpResponse:
+    """The draft page's form saved: the draft, or the page with what is wrong. (The caller
+    has checked the CSRF token.)"""
+    form = draft_form(draft, request.POST, request.FILES)
     facts, refused = _checked_upload(request, access, form, required=False)
     if refused is not None:
         return _render_draft(request, access, draft, form, status=refused.status_code)
     try:
-        draft = drafts.draft_update(
+        return drafts.draft_update(
             draft=draft,
             actor=request.user,
             fields=_draft_fields(form),
@@ -674,15 +716,8 @@ def _draft_save(request, access, draft, *, send: bool) -> HttpResponse:
             facts=facts,
             request=request,
         )
-        if send:
-            post = drafts.draft_send(draft=draft, actor=request.user, request=request)
     except PostActionError as exc:
         return _render_draft(request, access, draft, form, status=422, error=exc.message)
-    if send:
-        messages.success(request, _("The draft is on its way to Taisly."))
-        return redirect_for(request, post_url(post))
-    messages.success(request, _("The draft is saved. Nothing was sent to Taisly."))
-    return redirect_for(request, draft_url(draft))
 
 
 @login_required

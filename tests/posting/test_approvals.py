@@ -24,6 +24,7 @@ from tests.personas import verified_user
 from tests.posting.sandbox_posts import *  # noqa: F403 (fixtures)
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
 from tests.posting.upload_fixtures import compose_data, compose_url, save_draft
+from tests.posting.webhook_receiver import *  # noqa: F403 (fixtures)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -304,3 +305,37 @@ def test_decision_emails_go_to_the_author_alone(in_review, alice, bob):
     assert [m.to for m in mail.outbox] == [[bob.email]]
     assert "Fix the caption" in mail.outbox[0].body
     assert alerts_email(alert_ids=[alert.pk]) == 0
+
+
+def test_decisions_and_comments_reach_webhooks(in_review, workspace, alice, bob, receiver):
+    from posting.alerts.reviews import post_commented
+    from posting.alerts.webhooks.endpoints import endpoint_create
+
+    endpoint_create(workspace=workspace, actor=alice, url=receiver.url("/json"), format="json")
+    endpoint_create(workspace=workspace, actor=alice, url=receiver.url("/slack"), format="slack")
+    draft = in_review("internal")
+    approvals.decide(draft_id=draft.pk, decision="changes", comment="<!channel> no", by_user=alice)
+    post_commented(draft=draft, comment="Looks better")
+    drafts.draft_update(
+        draft=draft,
+        actor=bob,
+        fields=drafts.DraftFields(
+            platforms=list(draft.target_platforms.all()),
+            description="Fixed",
+            captions={},
+            cover_second=0,
+            scheduled_at=None,
+        ),
+    )
+    approvals.submit_for_review(draft=draft, actor=bob)
+    approvals.decide(draft_id=draft.pk, decision="approve", by_user=alice)
+    bodies = [r.json() for r in receiver.received if r.path == "/json"]
+    assert [b["event"] for b in bodies] == [
+        "post.changes_requested",
+        "post.commented",
+        "post.approved",
+    ]
+    assert bodies[0]["draft"]["code"] == str(draft.code) and bodies[0]["post"] is None
+    assert bodies[2]["post"]["code"] == str(Post.objects.get().code)
+    slack = [r.json()["text"] for r in receiver.received if r.path == "/slack"]
+    assert len(slack) == 3 and "&lt;!channel&gt;" in slack[0] and "<!channel>" not in slack[0]

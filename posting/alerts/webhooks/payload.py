@@ -127,6 +127,9 @@ def slack_text(payload: dict) -> str:
     if payload["post"]:
         description = _slack((payload["post"]["description"] or "(no description)")[:200])
         lines.append(f"Post: <{payload['post']['url']}|{description}>")
+    elif payload.get("draft"):
+        description = _slack((payload["draft"]["description"] or "(no description)")[:200])
+        lines.append(f"Draft: <{payload['draft']['url']}|{description}>")
     if payload["platform"]:
         account = payload["platform"]["name"] or payload["platform"]["id"]
         lines.append(f"Account: {_slack(payload['network'])} {_slack(account)}")
