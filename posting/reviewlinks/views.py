@@ -115,13 +115,15 @@ def enter(request: HttpRequest, token: str) -> HttpResponse:
     problem = links.review_link_problem(link)
     if problem:
         request.session[SESSION_PROBLEM] = problem
-        return redirect("review:page")
-    # A new session key for the link's session (no fixation), unless a member is signed in.
-    if not request.user.is_authenticated:
-        request.session.cycle_key()
-    request.session[SESSION_LINK] = link.pk
-    response = redirect("review:page")
-    if not request.user.is_authenticated:
+        response = redirect("review:page")
+    else:
+        # A new session key for the link's session (no fixation), unless a member is signed in.
+        if not request.user.is_authenticated:
+            request.session.cycle_key()
+        request.session[SESSION_LINK] = link.pk
+        response = redirect("review:page")
+    # The page, or why the link cannot be used, in the reviewer's language.
+    if link is not None and not request.user.is_authenticated:
         response.set_cookie(
             settings.LANGUAGE_COOKIE_NAME,
             link.language,
