@@ -303,3 +303,30 @@ def test_the_page_is_in_the_links_language_and_the_footer_switches_it(login, bob
     assert "untuk Anda tinjau" in page and "Setujui" in page
     client.post(reverse("accounts:language"), {"language": "en", "next": "/review/"})
     assert "for your review" in client.get(reverse("review:page")).content.decode()
+
+
+def test_the_members_review_page_runs_a_fixed_number_of_queries(
+    login, alice, bob, client_review, sent, django_assert_num_queries
+):
+    from posting.reviewlinks.comments import comment_add
+
+    client = login(bob)
+    url = review_url(client_review)
+    comment_add(draft=client_review, body="First", by_user=alice)
+    client.get(url)
+
+    def count_queries() -> int:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        return len(queries)
+
+    few = count_queries()
+    for n in range(3):
+        comment_add(draft=client_review, body=f"Note {n} for @alice", by_user=bob)
+    send_link(login(alice), client_review, address="second@example.test")
+    with django_assert_num_queries(few):
+        page = client.get(url)
+    assert b"Note 2 for @alice" in page.content and b"second@example.test" in page.content
