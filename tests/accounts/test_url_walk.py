@@ -343,7 +343,8 @@ def test_a_link_holder_reaches_only_the_links_drafts(populated):
     problems = _walk_for_others(client, populated, allowed=_to_login_or_refused)
     assert not problems, "\n".join(problems)
     # The review routes with another draft's code (or none of ours): 404.
-    for name in ("review:video", "review:decide", "review:comment"):
+    assert client.get(reverse("review:video", args=[uuid.uuid4()])).status_code == 404
+    for name in ("review:decide", "review:comment"):
         response = client.post(reverse(name, args=[uuid.uuid4()]))
         assert response.status_code == 404, name
 
@@ -355,6 +356,13 @@ def test_a_made_up_link_shows_nothing(populated):
     assert page.status_code == 404 and b"Walk draft" not in page.content
 
 
+# What a reviewer (a viewer with the reviewer right) may POST besides what a viewer may.
+REVIEWER_MAY_POST = {
+    **VIEWER_MAY_POST,
+    "posting:draft_decide": "a reviewer decides (refused with a sentence when not theirs now)",
+}
+
+
 def test_a_reviewer_cannot_write_anywhere_else(populated, vera, login):
     """A client viewer with the reviewer right writes nothing a viewer may not."""
     Membership.objects.filter(user=vera).update(can_approve=True)
@@ -362,7 +370,7 @@ def test_a_reviewer_cannot_write_anywhere_else(populated, vera, login):
     objects = _workspace_objects(populated)
     problems = []
     for route in all_routes():
-        if not any(name == "code" for _, name in route.params) or route.name in VIEWER_MAY_POST:
+        if not any(name == "code" for _, name in route.params) or route.name in REVIEWER_MAY_POST:
             continue
         for url in _urls(route, populated, objects):
             response = client.post(url)
