@@ -117,6 +117,7 @@ def test_a_client_without_an_account_reviews_through_an_emailed_link(
     owner.get_by_test_id("review-link-send").click()
     expect(owner.get_by_text("The review link was emailed to client@example.test.")).to_be_visible()
     expect(owner.get_by_test_id("review-link")).to_have_count(1)
+    shoot(owner, screenshot_dir, "draft_comments_and_links")
     # (the author's alert emails are in the outbox too)
     [message] = [m for m in mail.outbox if m.to == ["client@example.test"]]
     link_url = LINK_IN_MAIL.search(message.body).group(0)
