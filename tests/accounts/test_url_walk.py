@@ -27,6 +27,8 @@ from accounts.models import Invitation, Membership, TaislyConnection, Workspace
 from posting.connection import keys
 from posting.models import (
     Alert,
+    Draft,
+    DraftVersion,
     Platform,
     Post,
     PostResult,
@@ -67,6 +69,7 @@ PER_USER_ROUTES = {
     "accounts:account_delete": "the user's own account, behind their password",
     "accounts:workspace_create": "creates the user's own workspace",
     "alerts_everywhere": "the user's own unread counts, of their own workspaces only",
+    "reviews_everywhere": "posts waiting for the user's own review, in their own workspaces only",
 }
 
 # What a viewer may still POST in a workspace they can read (everything else needs write).
@@ -201,6 +204,11 @@ def populated(workspace, alice, bob, vera):
         workspace=workspace, url="https://hooks.example.test/x", format="json", secret="whsec_x"
     )
     WebhookDelivery.objects.create(endpoint=endpoint, alert=alert, event="alert.failed")
+    # A draft in review, at the client stage, with a version: the review pages get real codes.
+    draft = Draft.objects.create(
+        workspace=workspace, author=bob, review_state="in_review", review_stage="client"
+    )
+    DraftVersion.record(draft, bob, ["TikTok"])
     return workspace
 
 
@@ -257,6 +265,35 @@ def test_a_viewer_cannot_write_anywhere(populated, vera, login):
                     problems.append(f"POST {url} ({route.name}) → {response.status_code}")
         assert len(taisly.calls) == 0
     assert not problems, "\n".join(problems)
+
+
+def test_a_client_reviewer_writes_nothing_but_decisions(populated, vera, login):
+    """A viewer with the reviewer right may post a decision (approvals); every other POST
+    answers 403 (or 404/405) as for any viewer."""
+    Membership.objects.filter(user=vera, workspace=populated).update(can_approve=True)
+    client = login(vera)
+    objects = _workspace_objects(populated)
+    problems, decided = [], 0
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as taisly:
+        for route in all_routes():
+            if not any(name == "code" for _, name in route.params):
+                continue
+            if route.name in VIEWER_MAY_POST:  # leaving the workspace would end the walk
+                continue
+            for url in _urls(route, populated, objects):
+                response = client.post(url)
+                if route.name == "posting:draft_decide":
+                    decided += response.status_code == 302
+                elif response.status_code not in (403, 404, 405):
+                    problems.append(f"POST {url} ({route.name}) → {response.status_code}")
+        assert len(taisly.calls) == 0
+    assert not problems, "\n".join(problems)
+    assert decided == 1  # the real draft's decision form answered (an empty form: its message)
+    # Their review page and the draft page open; the queue marks the draft as theirs.
+    draft = Draft.objects.get(workspace=populated)
+    page = client.get(f"/w/{populated.code}/reviews/").content.decode()
+    assert 'data-testid="review-yours"' in page
+    assert client.get(f"/w/{populated.code}/drafts/{draft.code}/").status_code == 200
 
 
 def test_staff_pages_are_a_404_for_everyone_else(alice, login):
