@@ -14,6 +14,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -137,7 +138,10 @@ def _submit(request: HtmxHttpRequest, draft: Draft) -> HttpResponse:
 def draft_decide(request: HttpRequest, code, draft_code) -> HttpResponse:
     """Approve or request changes. Who may is the service's to say (under lock); a member who
     may not gets the 403 page with the reason."""
-    draft, _access = get_draft_for_user(request, code, draft_code)
+    draft, access = get_draft_for_user(request, code, draft_code)
+    membership = access.membership
+    if membership is None or not (membership.can_write or membership.can_approve):
+        raise PermissionDenied  # no reviewer at all (the service decides the rest, under lock)
     form = DecisionForm(request.POST)
     if not form.is_valid():
         if "comment" in form.errors:

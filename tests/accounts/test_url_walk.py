@@ -30,6 +30,7 @@ from posting.models import (
     Alert,
     Comment,
     Draft,
+    DraftVersion,
     Platform,
     Post,
     PostResult,
@@ -72,6 +73,7 @@ PER_USER_ROUTES = {
     "accounts:account_delete": "the user's own account, behind their password",
     "accounts:workspace_create": "creates the user's own workspace",
     "alerts_everywhere": "the user's own unread counts, of their own workspaces only",
+    "reviews_everywhere": "posts waiting for the user's own review, in their own workspaces only",
     # Shows only the review link held in the session (none: "this link does not work").
     "review:page": "a review link's page: the drafts of the link in the session, nothing else",
 }
@@ -216,10 +218,16 @@ def populated(workspace, alice, bob, vera):
         workspace=workspace, url="https://hooks.example.test/x", format="json", secret="whsec_x"
     )
     WebhookDelivery.objects.create(endpoint=endpoint, alert=alert, event="alert.failed")
-    # A draft waiting for the client, with a comment and a review link (token LINK_TOKEN).
+    # A draft in review at the client stage, with a version, a comment and a review link
+    # (token LINK_TOKEN): the review pages get real codes.
     draft = Draft.objects.create(
-        workspace=workspace, author=bob, description="Walk draft", review_state="in_review"
+        workspace=workspace,
+        author=bob,
+        description="Walk draft",
+        review_state="in_review",
+        review_stage="client",
     )
+    DraftVersion.record(draft, bob, ["TikTok"])
     Comment.objects.create(draft=draft, author=alice, body="Walk comment", internal=True)
     link = ReviewLink.objects.create(
         workspace=workspace,
@@ -291,6 +299,35 @@ def test_a_viewer_cannot_write_anywhere(populated, vera, login):
     assert not problems, "\n".join(problems)
 
 
+def test_a_client_reviewer_writes_nothing_but_decisions(populated, vera, login):
+    """A viewer with the reviewer right may post a decision (approvals); every other POST
+    answers 403 (or 404/405) as for any viewer."""
+    Membership.objects.filter(user=vera, workspace=populated).update(can_approve=True)
+    client = login(vera)
+    objects = _workspace_objects(populated)
+    problems, decided = [], 0
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as taisly:
+        for route in all_routes():
+            if not any(name == "code" for _, name in route.params):
+                continue
+            if route.name in VIEWER_MAY_POST:  # leaving the workspace would end the walk
+                continue
+            for url in _urls(route, populated, objects):
+                response = client.post(url)
+                if route.name == "posting:draft_decide":
+                    decided += response.status_code == 302
+                elif response.status_code not in (403, 404, 405):
+                    problems.append(f"POST {url} ({route.name}) → {response.status_code}")
+        assert len(taisly.calls) == 0
+    assert not problems, "\n".join(problems)
+    assert decided == 1  # the real draft's decision form answered (an empty form: its message)
+    # Their review page and the draft page open; the queue marks the draft as theirs.
+    draft = Draft.objects.get(workspace=populated)
+    page = client.get(f"/w/{populated.code}/reviews/").content.decode()
+    assert 'data-testid="review-yours"' in page
+    assert client.get(f"/w/{populated.code}/drafts/{draft.code}/").status_code == 200
+
+
 def test_staff_pages_are_a_404_for_everyone_else(alice, login):
     client = login(alice)  # owns a workspace, but is not staff
     for route in all_routes():
@@ -354,26 +391,3 @@ def test_a_made_up_link_shows_nothing(populated):
     assert client.get(reverse("review:enter", args=["not-a-real-token"])).status_code == 302
     page = client.get(reverse("review:page"))
     assert page.status_code == 404 and b"Walk draft" not in page.content
-
-
-# What a reviewer (a viewer with the reviewer right) may POST besides what a viewer may.
-REVIEWER_MAY_POST = {
-    **VIEWER_MAY_POST,
-    "posting:draft_decide": "a reviewer decides (refused with a sentence when not theirs now)",
-}
-
-
-def test_a_reviewer_cannot_write_anywhere_else(populated, vera, login):
-    """A client viewer with the reviewer right writes nothing a viewer may not."""
-    Membership.objects.filter(user=vera).update(can_approve=True)
-    client = login(vera)
-    objects = _workspace_objects(populated)
-    problems = []
-    for route in all_routes():
-        if not any(name == "code" for _, name in route.params) or route.name in REVIEWER_MAY_POST:
-            continue
-        for url in _urls(route, populated, objects):
-            response = client.post(url)
-            if response.status_code not in (403, 404, 405):
-                problems.append(f"POST {url} ({route.name}) → {response.status_code}")
-    assert not problems, "\n".join(problems)

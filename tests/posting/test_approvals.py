@@ -339,3 +339,35 @@ def test_decisions_and_comments_reach_webhooks(in_review, workspace, alice, bob,
     assert bodies[2]["post"]["code"] == str(Post.objects.get().code)
     slack = [r.json()["text"] for r in receiver.received if r.path == "/slack"]
     assert len(slack) == 3 and "&lt;!channel&gt;" in slack[0] and "<!channel>" not in slack[0]
+
+
+def test_an_approved_scheduled_post_keeps_what_was_approved(in_review, alice, bob, no_queue):
+    """The edit path of a scheduled post changes its time only, while review is on: a new
+    caption, account or cover would go out unreviewed."""
+    from posting import tasks
+    from posting.sending import edits
+
+    draft = in_review("internal", later=timedelta(days=1))
+    post = approvals.decide(draft_id=draft.pk, decision="approve", by_user=alice).post
+    assert tasks.forward_post(post.pk) == "sent"
+    post.refresh_from_db()
+    platforms = list(post.target_platforms.all())
+
+    def change(**fields):
+        values = {
+            "platforms": platforms,
+            "description": post.description,
+            "captions": {},
+            "cover_second": post.cover_second,
+            "scheduled_at": post.scheduled_at,
+        } | fields
+        return edits.PostChange(**values)
+
+    with pytest.raises(PostActionError, match="only the time"):
+        edits.post_edit(post=post, actor=bob, change=change(description="Sneaky"))
+    assert Post.objects.get().description == "For review"
+    later = post.scheduled_at + timedelta(hours=3)
+    edits.post_edit(post=post, actor=bob, change=change(scheduled_at=later))
+    # The edit ran (its task runs at once under pytest): remade at the new time, same words.
+    remade = Post.objects.get()
+    assert remade.scheduled_at == later and remade.description == "For review"
