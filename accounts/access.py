@@ -181,6 +181,16 @@ def two_factor_locked(user: User, *, workspace: str = "") -> Q:
     )
 
 
+def two_factor_locked_ids(user: User, memberships: list[Membership]) -> set[int]:
+    """The ids of the workspaces among ``memberships`` that ``user`` may not open until they turn
+    on two-factor sign-in (``two_factor_locked`` for a list already read): the user's
+    authenticators are read only when one of them asks for it."""
+    asking = {m.workspace_id for m in memberships if m.workspace.require_2fa}
+    if not asking or is_mfa_enabled(user):
+        return set()
+    return asking
+
+
 def get_workspace_for_user_rw(request: HttpRequest, code) -> WorkspaceAccess:
     """As ``get_workspace_for_user``, and 403 unless the user may write (owner or editor)."""
     access = get_workspace_for_user(request, code)

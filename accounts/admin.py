@@ -29,6 +29,19 @@ class UserAdmin(BaseUserAdmin):
         (_("Dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+    #: Only superusers grant rights or set a password: support staff (accounts/staff_group.py)
+    #: change a person's profile or deactivate them, and cannot make anyone (themselves
+    #: included) staff or superuser, nor take over an account through its password.
+    RIGHTS = ("password", "is_staff", "is_superuser", "groups", "user_permissions")
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return fields if request.user.is_superuser else (*fields, *self.RIGHTS)
+
+    def user_change_password(self, request, id, form_url=""):
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        return super().user_change_password(request, id, form_url)
 
     # A workspace always keeps an owner: the last owner of a workspace that has other members
     # cannot be deleted (singly or in a bulk action) until someone else there is an owner.

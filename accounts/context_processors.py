@@ -19,6 +19,9 @@ class Navigation:
     role: str | None  # the user's role there; None for staff looking in
     is_owner: bool
     can_write: bool
+    #: Owns a client workspace: "New client workspace" is what such a person makes. Anyone may
+    #: make a workspace of their own; for everyone else it reads "New workspace".
+    is_agency: bool
 
 
 def _navigation(request: HttpRequest) -> Navigation:
@@ -41,6 +44,10 @@ def _navigation(request: HttpRequest) -> Navigation:
         role=role,
         is_owner=role == Membership.Role.OWNER,
         can_write=role in (Membership.Role.OWNER, Membership.Role.EDITOR),
+        is_agency=any(
+            m.role == Membership.Role.OWNER and m.workspace.kind == Workspace.Kind.CLIENT
+            for m in memberships
+        ),
     )
 
 

@@ -34,10 +34,19 @@ from accounts.models import (
 
 
 class BulmaFormMixin:
-    """Adds Bulma's classes to widgets, so templates render fields with one include."""
+    """Adds Bulma's classes to widgets, so templates render fields with one include.
+
+    ``refuse_overlong``: the names of text fields whose ``maxlength`` attribute is left out, so
+    that a name longer than the field allows is refused with a sentence ("at most 100
+    characters") instead of being cut by the browser without a word (a pasted name lost its
+    end). The server's limit stays the same."""
+
+    refuse_overlong: tuple[str, ...] = ()
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        for name in self.refuse_overlong:
+            self.fields[name].widget.attrs.pop("maxlength", None)
         for field in self.fields.values():
             widget = field.widget
             if isinstance(widget, forms.CheckboxInput | forms.RadioSelect | forms.HiddenInput):
@@ -110,6 +119,7 @@ class SignUpForm(BulmaFormMixin, AllauthSignupForm):
     # Filled by static/js/app.js from the browser's time zone; UTC without JavaScript.
     timezone = forms.CharField(required=False, widget=forms.HiddenInput)
     field_order = ["email", "display_name", "password1", "password2", "timezone"]
+    refuse_overlong = ("display_name",)
 
     def __init__(self, *args, invitation: Invitation | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -220,15 +230,29 @@ class ProfileForm(BulmaFormMixin, forms.ModelForm):
         fields = ("display_name", "timezone", "language")
         labels = {"display_name": _("Your name")}
 
+    refuse_overlong = ("display_name",)
+
 
 class WorkspaceNameForm(BulmaFormMixin, forms.Form):
     name = forms.CharField(label=_("Name"), max_length=100)
+    refuse_overlong = ("name",)
 
     def clean_name(self) -> str:
         name = " ".join(self.cleaned_data["name"].split())
         if not name:
             raise forms.ValidationError(_("Give the workspace a name."))
         return name
+
+
+class WorkspaceTimeZoneForm(BulmaFormMixin, forms.Form):
+    time_zone = forms.ChoiceField(
+        label=_("Time zone"),
+        choices=timezone_choices,
+        help_text=_(
+            "The workspace's posting slots are in this time zone, whoever looks at them. Posts "
+            "already scheduled keep their time."
+        ),
+    )
 
 
 class WorkspaceDeleteForm(BulmaFormMixin, forms.Form):

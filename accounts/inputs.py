@@ -9,10 +9,11 @@ nobody schedules one after 2099.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
@@ -61,3 +62,19 @@ class BoundedDateTimeField(forms.DateTimeField):
         if not in_range(moment.date()):
             raise ValidationError(out_of_range_sentence(), code="out_of_range")
         return moment
+
+
+def local_moment(value: str | None) -> datetime | None:
+    """A minute in the viewer's time zone as a link writes it ("2026-12-08T14:00", the
+    calendar's "+" and drop), aware; None for anything else, or a day outside the bounds (read
+    before the zone is applied, which could overflow). The caller decides whether it is too
+    early or too late to use."""
+    if not value or len(value) != 16:
+        return None
+    try:
+        moment = datetime.strptime(value, "%Y-%m-%dT%H:%M")  # naive: made aware below
+    except ValueError:
+        return None
+    if not in_range(moment.date()):
+        return None
+    return timezone.make_aware(moment, timezone.get_current_timezone())

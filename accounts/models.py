@@ -5,6 +5,7 @@ import zoneinfo
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -18,6 +19,16 @@ EMAIL_MAX_LENGTH = 254
 
 def timezone_choices() -> list[tuple[str, str]]:
     return [(name, name) for name in sorted(zoneinfo.available_timezones())]
+
+
+def validate_time_zone(value: str) -> None:
+    """An IANA time zone name this Python knows (``Europe/Paris``), else a sentence."""
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(
+            _("“%(value)s” is not a time zone name, such as Asia/Jakarta."),
+            params={"value": value},
+            code="time_zone",
+        )
 
 
 class UserManager(BaseUserManager):
@@ -113,6 +124,11 @@ class Workspace(models.Model):
         max_length=16,
         choices=ApprovalWorkflow.choices,
         default=ApprovalWorkflow.NONE,
+    )
+    #: The time zone its weekly posting slots are in (``posting.models.PostingSlot``): the
+    #: team's, whoever looks at them. Set from the creator's own time zone; owners change it.
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default=settings.TIME_ZONE, validators=[validate_time_zone]
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -320,6 +336,10 @@ class AuditEvent(models.Model):
         REVIEW_LINK_SENT = "review_link.sent", _("Review link sent")
         REVIEW_LINK_REVOKED = "review_link.revoked", _("Review link revoked")
         COMMENT_ADDED = "comment.added", _("Comment added")
+        WORKSPACE_TIME_ZONE_CHANGED = "workspace.time_zone", _("Workspace time zone changed")
+        SLOTS_ADDED = "slots.added", _("Posting slots added")
+        SLOT_REMOVED = "slots.removed", _("Posting slot removed")
+        QUEUE_REORDERED = "queue.reordered", _("Queue reordered")
 
     workspace = models.ForeignKey(
         Workspace, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"

@@ -18,6 +18,7 @@ import logging
 import secrets
 import smtplib
 import uuid
+import zoneinfo
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -36,7 +37,14 @@ from django.utils.translation import ngettext
 
 from accounts.access import lock_actor_role
 from accounts.audit import audit_record
-from accounts.models import AuditEvent, Invitation, Membership, User, Workspace
+from accounts.models import (
+    AuditEvent,
+    Invitation,
+    Membership,
+    User,
+    Workspace,
+    validate_time_zone,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -196,7 +204,9 @@ def workspace_create(
 ) -> Workspace:
     """A new workspace with ``owner`` as its first owner."""
     with transaction.atomic():
-        workspace = Workspace.objects.create(name=name, kind=kind, created_by=owner)
+        workspace = Workspace.objects.create(
+            name=name, kind=kind, created_by=owner, time_zone=_known_zone(owner.timezone)
+        )
         Membership.objects.create(workspace=workspace, user=owner, role=Role.OWNER)
         audit_record(
             workspace=workspace,
@@ -271,6 +281,35 @@ def workspace_set_require_2fa(
             request=request,
         )
     workspace.require_2fa = required
+    return locked
+
+
+def _known_zone(name: str) -> str:
+    """``name`` if it is an IANA time zone this Python knows, else the project's."""
+    return name if name in zoneinfo.available_timezones() else settings.TIME_ZONE
+
+
+def workspace_set_time_zone(
+    *, workspace: Workspace, time_zone: str, actor: User, request: HttpRequest | None = None
+) -> Workspace:
+    """Set the time zone the workspace's posting slots are in (owners only). Slots keep their
+    weekday and clock time; posts already scheduled keep their instant."""
+    validate_time_zone(time_zone)
+    with transaction.atomic():
+        lock_actor_role(workspace=workspace, actor=actor)  # owners only, decided here
+        locked = Workspace.objects.select_for_update().get(pk=workspace.pk)
+        if locked.time_zone != time_zone:
+            audit_record(
+                workspace=workspace,
+                actor=actor,
+                action=AuditEvent.Action.WORKSPACE_TIME_ZONE_CHANGED,
+                target=time_zone,
+                details={"from": locked.time_zone, "to": time_zone},
+                request=request,
+            )
+            locked.time_zone = time_zone
+            locked.save(update_fields=["time_zone"])
+    workspace.time_zone = time_zone
     return locked
 
 

@@ -18,6 +18,9 @@ urlpatterns = [
     path("w/<uuid:code>/settings/", views.workspace_settings, name="workspace_settings"),
     path("w/<uuid:code>/settings/rename/", views.workspace_rename, name="workspace_rename"),
     path(
+        "w/<uuid:code>/settings/time-zone/", views.workspace_time_zone, name="workspace_time_zone"
+    ),
+    path(
         "w/<uuid:code>/settings/two-factor/",
         views_auth.workspace_require_2fa,
         name="workspace_require_2fa",

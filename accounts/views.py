@@ -42,6 +42,7 @@ from accounts.forms import (
     RoleForm,
     WorkspaceDeleteForm,
     WorkspaceNameForm,
+    WorkspaceTimeZoneForm,
 )
 from accounts.models import AuditEvent, Invitation, Membership, TaislyConnection
 from accounts.reauth import require_recent_authentication
@@ -184,33 +185,59 @@ def workspace_home(request: HttpRequest, code) -> HttpResponse:
 def workspace_settings(request: HttpRequest, code) -> HttpResponse:
     access = get_workspace_for_owner(request, code)
     form = WorkspaceNameForm(initial={"name": access.workspace.name})
+    return _settings_page(request, access, form)
+
+
+def _settings_page(request, access, form=None, zone_form=None, status=200) -> HttpResponse:
+    workspace = access.workspace
     return render(
         request,
         "accounts/workspace_settings.html",
-        {"access": access, "workspace": access.workspace, "form": form},
+        {
+            "access": access,
+            "workspace": workspace,
+            "form": form or WorkspaceNameForm(initial={"name": workspace.name}),
+            "zone_form": zone_form
+            or WorkspaceTimeZoneForm(initial={"time_zone": workspace.time_zone}),
+        },
+        status=status,
+    )
+
+
+def _settings_save(request, code, form_class, slot: str, save, done: str) -> HttpResponse:
+    """One form of the settings page: checked (the page again, 422, with what is wrong), then
+    ``save(workspace, cleaned_data)`` (the service, which decides who may), then the page."""
+    access = get_workspace_for_owner(request, code)
+    form = form_class(request.POST)
+    if not form.is_valid():
+        return _settings_page(request, access, status=422, **{slot: form})
+    save(access.workspace, form.cleaned_data)
+    messages.success(request, done)
+    return redirect("accounts:workspace_settings", code=access.workspace.code)
+
+
+@login_required
+@require_POST
+def workspace_time_zone(request: HttpRequest, code) -> HttpResponse:
+    def save(workspace, data) -> None:
+        services.workspace_set_time_zone(
+            workspace=workspace, time_zone=data["time_zone"], actor=request.user, request=request
+        )
+
+    return _settings_save(
+        request, code, WorkspaceTimeZoneForm, "zone_form", save, _("Time zone saved.")
     )
 
 
 @login_required
 @require_POST
 def workspace_rename(request: HttpRequest, code) -> HttpResponse:
-    access = get_workspace_for_owner(request, code)
-    form = WorkspaceNameForm(request.POST)
-    if not form.is_valid():
-        return render(
-            request,
-            "accounts/workspace_settings.html",
-            {"access": access, "workspace": access.workspace, "form": form},
-            status=422,
+    def save(workspace, data) -> None:
+        services.workspace_rename(
+            workspace=workspace, name=data["name"], actor=request.user, request=request
         )
-    services.workspace_rename(
-        workspace=access.workspace,
-        name=form.cleaned_data["name"],
-        actor=request.user,
-        request=request,
-    )
-    messages.success(request, _("Workspace renamed."))
-    return redirect("accounts:workspace_settings", code=access.workspace.code)
+
+    return _settings_save(request, code, WorkspaceNameForm, "form", save, _("Workspace renamed."))
 
 
 @login_required

@@ -18,6 +18,7 @@ from posting.models import (
     MirrorState,
     Platform,
     Post,
+    PostingSlot,
     PostResult,
     RepostRule,
     TaislyRequest,
@@ -334,3 +335,13 @@ class DraftAdmin(MirrorAdmin):
     list_display = ("created_at", "workspace", "author", "scheduled_at", "video_size")
     list_select_related = ("workspace", "author")
     search_fields = ("workspace__name", "author__email")
+
+
+@admin.register(PostingSlot)
+class PostingSlotAdmin(MirrorAdmin):
+    """Posting slots, to look at: added and removed on their workspace's slots page (audited
+    there, under the workspace's lock)."""
+
+    list_display = ("workspace", "weekday", "time")
+    list_select_related = ("workspace",)
+    search_fields = ("workspace__name",)

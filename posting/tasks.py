@@ -61,7 +61,10 @@ def cleanup_videos() -> str:
 
 
 def check_stalled_sends() -> str:
-    return f"{stalled.stalled_sends_check()} stalled sends to be checked"
+    sends = stalled.stalled_sends_check()
+    others = stalled.stalled_edits_check()
+    said = "".join(f", {count} {outcome}" for outcome, count in sorted(others.items()))
+    return f"{sends} stalled sends to be checked{said}"
 
 
 def sync_dispatch() -> str:

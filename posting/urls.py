@@ -25,6 +25,10 @@ urlpatterns = [
     path("posts/<uuid:post_code>/thumbnail/", sending.post_thumbnail, name="post_thumbnail"),
     path("calendar/", planning.calendar_month, name="calendar"),
     path("calendar/week/", planning.calendar_week, name="calendar_week"),
+    path("calendar/posts/<uuid:post_code>/move/", planning.move_post, name="calendar_move_post"),
+    path(
+        "calendar/drafts/<uuid:draft_code>/move/", planning.move_draft, name="calendar_move_draft"
+    ),
     path("accounts/", mirror.platforms, name="platforms"),
     path("charts/", reporting.workspace_charts, name="charts"),
     path("accounts/sync/", mirror.platforms_sync, name="platforms_sync"),
@@ -72,6 +76,11 @@ urlpatterns = [
         name="review_link_revoke",
     ),
     path("drafts/<uuid:draft_code>/comments/", reviewlinks.comment_add, name="draft_comment"),
+    # --- posting slots and the queue ---
+    path("queue/", sending.queue_list, name="queue"),
+    path("queue/slots/", sending.slot_list, name="slots"),
+    path("queue/slots/<uuid:slot_code>/remove/", sending.slot_remove, name="slot_remove"),
+    path("queue/<uuid:post_code>/move/", sending.queue_move, name="queue_move"),
     # --- end compose and upload ---
     # --- approvals: review of posts before they reach Taisly ---
     path("reviews/", approvals.review_queue, name="reviews"),

@@ -6,6 +6,7 @@ from accounts import views_auth
 from accounts.access import require_staff_two_factor
 from posting.alerts import views as alert_views
 from posting.approvals import views as approval_views
+from posting.planning import views as planning_views
 from posting.reporting import views as reporting_views
 from taisly_dash import views
 from taisly_dash.metrics import views as metrics_views
@@ -62,6 +63,16 @@ urlpatterns = [
     path("alerts/", alert_views.alerts_everywhere, name="alerts_everywhere"),
     # Posts waiting for the user's review in every workspace (an agency's reviewers).
     path("reviews/", approval_views.reviews_everywhere, name="reviews_everywhere"),
+    # One calendar over every workspace of the user (the view is posting.planning's).
+    path("calendar/", planning_views.calendar_everywhere, name="calendar_everywhere"),
+    path(
+        "calendar/week/",
+        planning_views.calendar_everywhere,
+        {"week": True},
+        name="calendar_everywhere_week",
+    ),
+    # Failed posts across every workspace of the user (the agency's failure inbox).
+    path("failures/", reporting_views.failure_inbox, name="failure_inbox"),
     # Staff oversight of every workspace.
     path("oversight/", include("oversight.urls")),
 ]

@@ -43,6 +43,7 @@ def workspace_nav(context) -> SafeString:
         nav.role,
         nav.is_owner,
         nav.can_write,
+        nav.is_agency,
     )
     if len(nav.memberships) > CACHED_MEMBERSHIPS:
         return _render.__wrapped__(key)
@@ -51,7 +52,7 @@ def workspace_nav(context) -> SafeString:
 
 @lru_cache(maxsize=256)
 def _render(key: tuple) -> SafeString:
-    _language, _prefix, memberships, current, role, is_owner, can_write = key
+    _language, _prefix, memberships, current, role, is_owner, can_write, is_agency = key
     return SafeString(
         render_to_string(
             "accounts/_workspace_nav.html",
@@ -64,6 +65,7 @@ def _render(key: tuple) -> SafeString:
                 "role": role,
                 "is_owner": is_owner,
                 "can_write": can_write,
+                "is_agency": is_agency,
             },
         )
     )

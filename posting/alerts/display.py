@@ -34,6 +34,10 @@ FIXES = {
         "Taisly may have posted it already. Open the post, compare with Taisly's history and "
         "decide: adopt, send again or give up."
     ),
+    Kind.EDIT_FAILED: gettext_lazy(
+        "The post stays scheduled as it was. Open it and edit it again if you still want the "
+        "change."
+    ),
     Kind.CONNECTION_INVALID: gettext_lazy(
         "Taisly no longer accepts this workspace's key (it was revoked or regenerated "
         "elsewhere). An owner must connect a working key on the Taisly key page."

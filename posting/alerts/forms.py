@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from posting.alerts.webhooks import guard
 from posting.models import Alert, AlertPreference, Network, WebhookEndpoint
 
 
@@ -47,3 +48,9 @@ class WebhookForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text=_("None chosen: every kind of alert."),
     )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The rule depends on the settings (development takes http:// to loopback): the help
+        # says the one this server applies, not always "https://".
+        self.fields["url"].help_text = f"{self.fields['url'].help_text} {guard.rule()}"

@@ -17,7 +17,10 @@ alerts: the next minute's scan raises what the sync's own call did not. What rai
 - a result still PENDING ``STUCK_AFTER_MINUTES`` after its post was due: ``stuck``, resolved
   once the result is SUCCESS or FAILED (a FAILED raises its own ``failed`` alert);
 - a post SEND_FAILED or NEEDS_CHECK: ``send_failed`` / ``needs_check``, resolved when it leaves
-  that state;
+  that state; a post that enters the state again later (sent again, or edited, and failing
+  again) is a new incident with an alert of its own;
+- an edit that was not made, the post staying as it was: ``edit_failed``, raised by the edit
+  itself (``edit_failed_alert``: an event, not a state) and resolved by the next edit;
 - the workspace's key no longer accepted (401/403, revoked or regenerated elsewhere):
   ``connection_invalid``; refused by 429s, one after another with no request served between
   them, for longer than ``ALERT_BLOCKED_MINUTES``: ``blocked``. Both resolved once the key works
@@ -249,7 +252,9 @@ def _post_in_state(scope: Scope, now: datetime, *, kind: str, state: str) -> Bat
     posts = _within(
         scope,
         Post.objects.filter(state=state, updated_at__gte=now - SCAN_WINDOW).exclude(
-            Exists(Alert.objects.filter(post_id=OuterRef("pk"), kind=kind))
+            Exists(
+                Alert.objects.filter(post_id=OuterRef("pk"), kind=kind, resolved_at__isnull=True)
+            )
         ),
     )
     raised: list[Alert] = []
@@ -268,6 +273,30 @@ def _post_in_state(scope: Scope, now: datetime, *, kind: str, state: str) -> Bat
         Alert.objects.filter(kind=kind, resolved_at__isnull=True).exclude(post__state=state),
     ).update(resolved_at=now)
     return Batch(raised=raised, resolved=resolved)
+
+
+def edit_failed_alert(post: Post, message: str) -> None:
+    """The ``edit_failed`` alert for ``post`` (a group's lead), with ``message`` (a stored
+    sentence saying what is scheduled now), unless one is open; sent like every new alert."""
+    with transaction.atomic():
+        raised = _raise(
+            workspace_id=post.workspace_id,
+            post_id=post.pk,
+            platform_id=None,
+            kind=Kind.EDIT_FAILED,
+            error_code="",
+            message=message,
+            now=timezone.now(),
+        )
+        if raised:
+            _dispatch(raised)
+
+
+def post_alerts_resolve(post_ids: Iterable[int], *, now: datetime | None = None) -> int:
+    """Resolve the open post-level alerts of ``post_ids``: an edit starts a new incident."""
+    return Alert.objects.filter(
+        post_id__in=list(post_ids), kind__in=Alert.POST_KINDS, resolved_at__isnull=True
+    ).update(resolved_at=now or timezone.now())
 
 
 def _within(scope: Scope, qs: QuerySet, field: str = "workspace_id") -> QuerySet:
@@ -300,7 +329,8 @@ def _raise(
 ) -> list[Alert]:
     """The alert, made unless it exists: [alert] when this call made it, else []."""
     lookup = {"workspace_id": workspace_id, "post_id": post_id, "platform_id": platform_id}
-    if post_id is None:
+    if platform_id is None:
+        # Connection and post kinds: unique among the open ones (a later incident is new).
         lookup["resolved_at"] = None
     try:
         with transaction.atomic():

@@ -86,7 +86,7 @@ def review_new(request: HtmxHttpRequest, code) -> HttpResponse:
 
 @csrf_protect
 def _review_new(request: HtmxHttpRequest, access) -> HttpResponse:
-    saved = sending.draft_create_from_form(request, access)
+    saved = sending.draft_create_from_form(request, access, for_review=True)
     if not isinstance(saved, Draft):
         return saved  # the form again, with what is wrong
     return _submit(request, saved)
@@ -105,12 +105,13 @@ def draft_submit(request: HtmxHttpRequest, code, draft_code) -> HttpResponse:
         access,
         lambda: sending.draft_form(draft),
         lambda: _draft_submit(request, access, draft),
+        frees=draft.video_size if draft.video else 0,
     )
 
 
 @csrf_protect
 def _draft_submit(request: HtmxHttpRequest, access, draft: Draft) -> HttpResponse:
-    saved = sending.draft_update_from_form(request, access, draft)
+    saved = sending.draft_update_from_form(request, access, draft, for_review=True)
     if not isinstance(saved, Draft):
         return saved
     return _submit(request, saved)

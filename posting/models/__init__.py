@@ -7,6 +7,7 @@ Workspace ─┬─ MirrorState (when each part was last synced)              mi
            ├─ Draft* (a post saved without sending; keeps its video)     drafts.py
            │    ├─ DraftVersion* (what it said at each review)           drafts.py
            │    └─ Comment*, ReviewLink* (client review without an account) reviews.py
+           ├─ PostingSlot* (weekly slots "Add to queue" fills)          slots.py
            ├─ UploadInProgress* (per user, while a body arrives)         uploads.py
            ├─ Alert* ─── AlertRead*, AlertPreference* (per member)     alerts.py
            └─ WebhookEndpoint* ─── WebhookDelivery* ─── WebhookAttempt* webhooks.py
@@ -34,12 +35,14 @@ from posting.models.mirror import (
 )
 from posting.models.posts import Post, PostResult
 from posting.models.reviews import COMMENT_MAX_LENGTH, Comment, ReviewLink
+from posting.models.slots import SLOTS_MAX, PostingSlot
 from posting.models.uploads import UploadInProgress
 from posting.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "DESCRIPTION_LIMIT",
     "DESCRIPTION_LIMITS",
+    "SLOTS_MAX",
     "VIDEO_MAX_SECONDS",
     "Alert",
     "AlertPreference",
@@ -54,10 +57,11 @@ __all__ = [
     "Platform",
     "Post",
     "PostResult",
-    "ReviewStage",
-    "ReviewState",
+    "PostingSlot",
     "RepostRule",
     "ReviewLink",
+    "ReviewStage",
+    "ReviewState",
     "TaislyRequest",
     "UploadInProgress",
     "WebhookAttempt",

@@ -1,8 +1,10 @@
 """Alerts: one per incident, read per person, and each member's email preference.
 
 "Exactly once" is the database's job, not the code's: an Alert is unique per (post, platform,
-kind), per (post, kind) for post-level kinds, and per (workspace, kind) among the open ones for
-connection-level kinds (a connection that is fixed and breaks again is a new incident).
+kind), per (post, kind) among the open ones for post-level kinds (a post that fails, is sent
+again and fails again, or an edit of it that fails, is a new incident), and per (workspace, kind)
+among the open ones for connection-level kinds (a connection that is fixed and breaks again is a
+new incident).
 """
 
 from __future__ import annotations
@@ -32,10 +34,12 @@ class Alert(models.Model):
         COMMENTED = "commented", _("New comment")
         HELD = "held", _("Approved but held")
         RETURNED = "returned", _("Returned to drafts")
+        #: An edit was not made and the post stays as it was (``posting.sending.edits``).
+        EDIT_FAILED = "edit_failed", _("Edit not made")
 
     #: Kinds about one platform of one post, about a whole post, about the connection.
     RESULT_KINDS = (Kind.FAILED, Kind.STUCK)
-    POST_KINDS = (Kind.SEND_FAILED, Kind.NEEDS_CHECK)
+    POST_KINDS = (Kind.SEND_FAILED, Kind.NEEDS_CHECK, Kind.EDIT_FAILED)
     CONNECTION_KINDS = (Kind.CONNECTION_INVALID, Kind.BLOCKED)
     #: Kinds about a draft in review, each for its ``recipient`` only.
     REVIEW_KINDS = (
@@ -92,8 +96,8 @@ class Alert(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["post", "kind"],
-                condition=Q(post__isnull=False, platform__isnull=True),
-                name="one_alert_per_post_and_kind",
+                condition=Q(post__isnull=False, platform__isnull=True, resolved_at__isnull=True),
+                name="one_open_alert_per_post_and_kind",
             ),
             models.UniqueConstraint(
                 fields=["workspace", "kind"],

@@ -31,6 +31,9 @@ class Post(models.Model):
         EDITING = "editing", _("Edit waiting")
         #: The uploads worker has claimed the edit and is cancelling the original at Taisly.
         REPLACING = "replacing", _("Being edited")
+        #: A person's cancel is at Taisly now (``posting.sending.cancel``): an edit asked for
+        #: meanwhile is refused, and the cancel ends CANCELLED or back to SENT.
+        CANCELLING = "cancelling", _("Being cancelled")
 
     class Origin(models.TextChoices):
         DASHBOARD = "dashboard", _("Made in the dashboard")
@@ -107,6 +110,11 @@ class Post(models.Model):
     #: a failed re-create can say that nothing is scheduled now.
     replaced_taisly_id = models.CharField(max_length=64, blank=True)
 
+    #: Scheduled by "Add to queue" at a posting slot's time: the queue page lists these (not
+    #: every post that happens to sit on a slot time), and keeps them there when the slot
+    #: itself is removed later.
+    from_queue = models.BooleanField(default=False)
+
     #: A retry of another post's failed platforms (issue "Nothing fails silently").
     retry_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
@@ -158,6 +166,7 @@ class Post(models.Model):
             self.State.SENDING,
             self.State.EDITING,
             self.State.REPLACING,
+            self.State.CANCELLING,
         )
 
 

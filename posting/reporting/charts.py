@@ -91,11 +91,26 @@ class Chart:
     bottom_y: int = HEIGHT - BOTTOM
 
 
+#: SVG units per digit of a tick's label at the template's font size, and the gap to the axis.
+DIGIT, TICK_GAP = 8, 8
+
+
+def tick_values(top: int) -> list[int]:
+    """Evenly spaced round ticks from 0 to ``top`` (a ``_nice_max``): its half when that is a
+    whole number, else its fifths (5 → 0, 1, 2, 3, 4, 5; "0, 2, 5" read as a broken scale)."""
+    if top % 2 == 0:
+        return [0, top // 2, top]
+    step = top // 5 if top % 5 == 0 else top
+    return list(range(0, top + 1, step))
+
+
 def _axis(chart: Chart, top: int) -> float:
-    """Ticks at 0, ½ and the top; returns units per count."""
+    """Round ticks up to ``top``, and room left of the axis for the widest of their labels
+    (a 30-unit margin cut "1000" on a phone); returns units per count."""
     span = HEIGHT - TOP - BOTTOM
     scale = span / top
-    chart.ticks = [(HEIGHT - BOTTOM - n * scale, n) for n in (0, top // 2, top)]
+    chart.ticks = [(HEIGHT - BOTTOM - n * scale, n) for n in tick_values(top)]
+    chart.left = max(LEFT, TICK_GAP + DIGIT * len(str(top)))
     return scale
 
 
@@ -103,12 +118,26 @@ def _axis(chart: Chart, top: int) -> float:
 
 
 def _outcome() -> Case:
-    failed = PostResult.objects.filter(post=OuterRef("pk"), status=Status.FAILED)
-    pending = PostResult.objects.filter(post=OuterRef("pk"), status=Status.PENDING)
+    """A user post's outcome, over every Taisly post of its group (a caption per network): the
+    outer query reads leads only, so a group counts once and a member's failure still shows."""
+    of_group = Q(post_id=OuterRef("pk")) | Q(post__group_id=OuterRef("pk"))
+    failed = PostResult.objects.filter(of_group, status=Status.FAILED)
+    pending = PostResult.objects.filter(of_group, status=Status.PENDING)
+    members = Post.objects.filter(group_id=OuterRef("pk"))
+    unsent = [State.SEND_FAILED, State.NEEDS_CHECK]
+    on_the_way = [State.QUEUED, State.SENDING]
     return Case(
-        When(state__in=[State.SEND_FAILED, State.NEEDS_CHECK], then=Value("send_failed")),
+        When(
+            Q(state__in=unsent) | Exists(members.filter(state__in=unsent)),
+            then=Value("send_failed"),
+        ),
         When(Exists(failed), then=Value("failed")),
-        When(Q(state__in=[State.QUEUED, State.SENDING]) | Exists(pending), then=Value("pending")),
+        When(
+            Q(state__in=on_the_way)
+            | Exists(members.filter(state__in=on_the_way))
+            | Exists(pending),
+            then=Value("pending"),
+        ),
         default=Value("posted"),
         output_field=CharField(),
     )
@@ -117,11 +146,12 @@ def _outcome() -> Case:
 def posts_per_day(
     posts: QuerySet[Post], *, tz: tzinfo, now: datetime | None = None, days: int = 30
 ) -> tuple[list[date], dict[str, list[int]]]:
-    """Posts due on each of the last ``days`` local days by outcome: one query."""
+    """Posts due on each of the last ``days`` local days by outcome: one query. A post with a
+    caption per network is one post (its group's lead), as the person made it."""
     now = now or timezone.now()
     span = local_days(days, tz, now)
     rows = (
-        posts.filter(due_at__gte=now - timedelta(days=days + 1), due_at__lt=now)
+        posts.filter(group__isnull=True, due_at__gte=now - timedelta(days=days + 1), due_at__lt=now)
         .exclude(state=State.CANCELLED)
         .annotate(day=TruncDate("due_at", tzinfo=tz), outcome=_outcome())
         .values("day", "outcome")
@@ -161,7 +191,8 @@ def stacked_chart(ident: str, span: list[date], series: dict[str, list[int]]) ->
         legend=[(str(label), fill) for _key, label, fill in OUTCOMES],
     )
     scale = _axis(chart, _nice_max(max(totals, default=0)))
-    slot = (WIDTH - LEFT - RIGHT) / len(span)
+    left = chart.left
+    slot = (WIDTH - left - RIGHT) / len(span)
     for i, day in enumerate(span):
         y = HEIGHT - BOTTOM
         for key, label, fill in OUTCOMES:
@@ -171,11 +202,11 @@ def stacked_chart(ident: str, span: list[date], series: dict[str, list[int]]) ->
                 y -= h
                 chart.rects.append(
                     Rect(
-                        LEFT + i * slot + 1, y, slot - 2, h, fill, f"{day.isoformat()}: {n} {label}"
+                        left + i * slot + 1, y, slot - 2, h, fill, f"{day.isoformat()}: {n} {label}"
                     )
                 )
         if i % 5 == 0 and i < len(span) - 3:
-            chart.xlabels.append((LEFT + (i + 0.5) * slot, day.strftime("%d/%m")))
+            chart.xlabels.append((left + (i + 0.5) * slot, day.strftime("%d/%m")))
     # The last day's label ends at the right edge (the template anchors the last one at its end).
     chart.xlabels.append((WIDTH - RIGHT, span[-1].strftime("%d/%m")))
     return chart
@@ -296,13 +327,14 @@ def quota_chart(ident: str, name: str, hours: list[datetime], counts: list[int],
     )
     scale = _axis(chart, _nice_max(max(max(counts, default=0), limit)))
     chart.limit_y = HEIGHT - BOTTOM - limit * scale
-    slot = (WIDTH - LEFT - RIGHT) / len(hours)
+    left = chart.left
+    slot = (WIDTH - left - RIGHT) / len(hours)
     for i, (hour, n) in enumerate(zip(hours, counts, strict=True)):
         if n:
             fill = "#f14668" if n >= limit else "#3e8ed0"
             chart.rects.append(
                 Rect(
-                    LEFT + i * slot + 1,
+                    left + i * slot + 1,
                     HEIGHT - BOTTOM - n * scale,
                     slot - 2,
                     n * scale,
@@ -311,7 +343,7 @@ def quota_chart(ident: str, name: str, hours: list[datetime], counts: list[int],
                 )
             )
         if i % 4 == 0 and i < len(hours) - 2:
-            chart.xlabels.append((LEFT + (i + 0.5) * slot, f"{hour:%H}"))
+            chart.xlabels.append((left + (i + 0.5) * slot, f"{hour:%H}"))
     chart.xlabels.append((WIDTH - RIGHT, f"{hours[-1]:%H}"))
     return chart
 

@@ -109,8 +109,10 @@ def with_health(workspaces: QuerySet[Workspace], *, user=None, now: datetime | N
     nobody has read (staff oversight)."""
     now = now or timezone.now()
     week = results_of(since=now - WEEK, until=now).filter(post__workspace=OuterRef("pk"))
+    # Posts as people made them: a caption per network is one post (its lead), its results
+    # still one per platform.
     posts_week = Post.objects.filter(
-        workspace=OuterRef("pk"), due_at__gte=now - WEEK, due_at__lt=now
+        workspace=OuterRef("pk"), group__isnull=True, due_at__gte=now - WEEK, due_at__lt=now
     ).exclude(state=Post.State.CANCELLED)
     unseen = PostResult.objects.filter(
         post__workspace=OuterRef("pk"), status=Status.FAILED, seen_at__isnull=True
@@ -153,7 +155,7 @@ def with_health(workspaces: QuerySet[Workspace], *, user=None, now: datetime | N
             success_week=count_of(week.filter(status=Status.SUCCESS), "post__workspace"),
             failed_week=count_of(week.filter(status=Status.FAILED), "post__workspace"),
             unseen_failures=count_of(unseen, "post__workspace"),
-            send_problems=count_of(send_problems, "workspace"),
+            send_problems=_groups_count(send_problems),
             stuck=count_of(stuck, "post__workspace"),
             quota_used=Case(
                 When(
@@ -200,6 +202,18 @@ def with_health(workspaces: QuerySet[Workspace], *, user=None, now: datetime | N
         )
     )
     return annotated
+
+
+def _groups_count(posts: QuerySet) -> Coalesce:
+    """A correlated count of the user posts among ``posts`` (of the outer workspace): the
+    Taisly posts of one group (a caption per network) count once."""
+    counted = (
+        posts.order_by()
+        .values("workspace")
+        .annotate(n=Count(Coalesce("group_id", "id"), distinct=True))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
 
 
 def _unread_alerts(user):
@@ -249,6 +263,7 @@ def sparklines(
     rows = (
         Post.objects.filter(
             workspace_id__in=workspace_ids,
+            group__isnull=True,
             due_at__gte=now - timedelta(days=days + 1),
             due_at__lt=now,
         )

@@ -131,13 +131,15 @@ def overview(workspace: Workspace, *, now: datetime) -> dict:
     unseen = PostResult.objects.filter(
         post__workspace=workspace, status=Status.FAILED, seen_at__isnull=True
     )
+    # Newest to go out first, as the failure inbox orders them (when the sync noticed a failure
+    # says nothing to people: a first sync notices a month of them at once).
     failures = list(
-        unseen.select_related("post", "platform").order_by("-status_changed_at", "-id")[
-            : OVERVIEW_FAILURES + 1
-        ]
+        unseen.select_related("post", "platform").order_by(
+            F("post__due_at").desc(nulls_last=True), "-post__created_at", "-id"
+        )[: OVERVIEW_FAILURES + 1]
     )
     upcoming = list(
-        Post.objects.filter(workspace=workspace, due_at__gt=now)
+        Post.objects.filter(workspace=workspace, group__isnull=True, due_at__gt=now)
         .exclude(state__in=(Post.State.CANCELLED, Post.State.SEND_FAILED))
         .order_by("due_at", "id")[:OVERVIEW_SCHEDULED]
     )

@@ -12,9 +12,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from accounts.access import get_workspace_for_user
+from accounts.access import get_workspace_for_user, two_factor_locked_ids, user_memberships
 from posting.mirror.selectors import mirror_of
-from posting.reporting import selectors
+from posting.reporting import failures, selectors
 from posting.reporting.filters import HistoryFilterForm
 
 PAGE_SIZE = 20
@@ -92,3 +92,31 @@ def home(request: HttpRequest) -> HttpResponse:
         tz=timezone.get_current_timezone(),
     )
     return render(request, "home.html", {"page": page, "rows": page.object_list})
+
+
+@login_required
+@require_GET
+def failure_inbox(request: HttpRequest) -> HttpResponse:
+    """Failed posts across every workspace of the user, not looked at yet first (the post page,
+    where retry lives, marks them seen). Workspaces that ask for two-factor sign-in the user
+    has not set up are named and locked, as on the agency overview and alerts_everywhere."""
+    memberships = user_memberships(request)
+    locked = two_factor_locked_ids(request.user, memberships)
+    open_workspaces = [m.workspace for m in memberships if m.workspace_id not in locked]
+    data = request.GET.copy()
+    data.setdefault("show", failures.SHOW_ALL)
+    form = failures.FailureFilterForm(data, workspaces=open_workspaces)
+    status = 200 if form.is_valid() else 422
+    page, entries = failures.inbox_page(
+        memberships, locked=locked, form=form, number=request.GET.get("page")
+    )
+    unseen = failures.unseen_by_workspace(open_workspaces)
+    context = {
+        "form": form,
+        "page": page,
+        "entries": entries,
+        "workspaces": [(w, unseen.get(w.pk, 0)) for w in open_workspaces],
+        "locked": [m.workspace for m in memberships if m.workspace_id in locked],
+        "unseen_total": sum(unseen.values()),
+    }
+    return render(request, "posting/failures.html", context, status=status)

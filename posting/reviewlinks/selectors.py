@@ -10,6 +10,7 @@ from django.db.models import Prefetch
 
 from accounts.models import Membership, User
 from posting.models import Comment, Draft, Platform, ReviewLink
+from posting.sending import slots
 
 
 @dataclass
@@ -51,13 +52,10 @@ def link_items(link: ReviewLink) -> list[ReviewItem]:
 
 
 def link_time_zone(link: ReviewLink) -> zoneinfo.ZoneInfo:
-    """The workspace's time, as its sender keeps it (a workspace has no zone of its own): the
-    sender's time zone, UTC when there is none."""
-    name = getattr(link.created_by, "timezone", "") or "UTC"
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
+    """The workspace's own time zone (``Workspace.time_zone``, the one its posting slots are
+    in), so the client reads the time as the team plans it; the settings' zone if it is
+    unreadable."""
+    return slots.zone_of(link.workspace)
 
 
 def draft_links(draft: Draft) -> list[ReviewLink]:

@@ -3,16 +3,24 @@
     post page ──confirm──> post_cancel(post, actor)
         1. transaction: lock_actor_role (owner or editor) and the post; is it
            scheduled, at Taisly, and not yet due?  (no → PostActionError, Taisly not asked)
+           yes → SENT ──> CANCELLING (committed: the post is taken for the cancel)
         2. taisly_for(workspace).cancel_scheduled(taisly_id)     (no transaction held)
-        3. transaction: post → CANCELLED, audited POST_CANCELLED
+        3. conditional UPDATE from CANCELLING: cancelled → CANCELLED, audited POST_CANCELLED;
+           not cancelled → SENT again, and the sentence says why
 
 No transaction is held open across the Taisly call (as in the key actions: on SQLite a write
-transaction locks the whole file, and a slow Taisly would stall every request). The authority
-and state check of step 1 is therefore repeated by Taisly itself: it refuses a post that went
-out meanwhile, and that refusal becomes a sentence.
+transaction locks the whole file, and a slow Taisly would stall every request). The state of
+step 1 is what serializes a cancel with an edit: an edit asked for while the post is
+CANCELLING is refused with a sentence (``refusal``), as a cancel is while it is EDITING or
+REPLACING, so the two never both act on one Taisly post (an edit's worker would otherwise find
+the post gone and make it again). Taisly itself refuses a post that went out meanwhile, and that
+refusal becomes a sentence. A web process that dies at step 2 leaves CANCELLING: the stalled
+check settles it from history (``cancel_settle``).
 """
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.http import HttpRequest
@@ -27,6 +35,9 @@ from posting.sending.errors import PostActionError
 from posting.sending.groups import group_rows
 from posting.taisly import TaislyRejected
 from posting.taisly.gateway import TaislyActionError, taisly_for
+
+#: History is read this far either side of a post's time to see whether it is still there.
+LOOK_AROUND = timedelta(minutes=10)
 
 
 def can_cancel(post: Post, now=None) -> bool:
@@ -47,6 +58,8 @@ def refusal(post: Post, now) -> str | None:
         return _("This post was already cancelled.")
     if post.state in (Post.State.EDITING, Post.State.REPLACING):
         return _("This post is being edited. Wait until the edit is done, then try again.")
+    if post.state == Post.State.CANCELLING:
+        return _("This post is being cancelled at Taisly right now, so it cannot be changed.")
     if post.state in (Post.State.QUEUED, Post.State.SENDING):
         return _(
             "This post is still on its way to Taisly. It can be cancelled once Taisly has "
@@ -99,11 +112,18 @@ def _cancel_row(post: Post, actor: User, request: HttpRequest | None) -> Post:
         if why:
             raise PostActionError(why)
         taisly_id = locked.taisly_id
+        Post.objects.filter(pk=post.pk).update(
+            state=Post.State.CANCELLING, updated_at=timezone.now()
+        )
 
     try:
         with taisly_for(post.workspace) as client:
             client.cancel_scheduled(taisly_id)
     except TaislyActionError as exc:
+        # Not cancelled (or not known to be): the post is SENT again, as it was.
+        Post.objects.filter(pk=post.pk, state=Post.State.CANCELLING).update(
+            state=Post.State.SENT, updated_at=timezone.now()
+        )
         if isinstance(exc.cause, TaislyRejected):
             raise PostActionError(
                 _(
@@ -122,12 +142,16 @@ def _cancel_row(post: Post, actor: User, request: HttpRequest | None) -> Post:
         raise PostActionError(
             _("%(reason)s The post was not cancelled.") % {"reason": exc.message}
         ) from None
+    return _cancelled(post, taisly_id, actor, request)
 
+
+def _cancelled(post: Post, taisly_id: str, actor: User | None, request: HttpRequest | None) -> Post:
+    """CANCELLING ──> CANCELLED (conditional: a settled post is left as it is), audited."""
     with transaction.atomic():
-        locked = Post.objects.select_for_update().get(pk=post.pk)
-        locked.state = Post.State.CANCELLED
-        locked.state_reason = ""
-        locked.save(update_fields=["state", "state_reason", "updated_at"])
+        Post.objects.filter(pk=post.pk, state=Post.State.CANCELLING).update(
+            state=Post.State.CANCELLED, state_reason="", updated_at=timezone.now()
+        )
+        locked = Post.objects.get(pk=post.pk)
         audit_record(
             workspace=post.workspace,
             actor=actor,
@@ -141,3 +165,37 @@ def _cancel_row(post: Post, actor: User, request: HttpRequest | None) -> Post:
             request=request,
         )
     return locked
+
+
+def cancel_settle(*, post_id: int, stale_before: datetime, now: datetime) -> str:
+    """A cancel whose web process died at Taisly (CANCELLING since before ``stale_before``):
+    history decides. Gone: CANCELLED (the cancel went through); still there: SENT as it was;
+    unreadable: left for the next check. Claimed by a conditional UPDATE, so once."""
+    claimed = Post.objects.filter(
+        pk=post_id, state=Post.State.CANCELLING, updated_at__lt=stale_before
+    ).update(updated_at=now)
+    if claimed != 1:
+        return "not claimed"
+    post = Post.objects.select_related("workspace").get(pk=post_id)
+    present = still_at_taisly(post)
+    if present is None:
+        return "unknown"
+    if present:
+        Post.objects.filter(pk=post_id, state=Post.State.CANCELLING).update(
+            state=Post.State.SENT, updated_at=timezone.now()
+        )
+        return "cancel not made"
+    _cancelled(post, post.taisly_id or "", None, None)
+    return "cancelled"
+
+
+def still_at_taisly(post: Post) -> bool | None:
+    """True / False: ``post``'s Taisly post is / is not in history around its time; None: the
+    history could not be read."""
+    due = post.due_at or post.scheduled_at or timezone.now()
+    try:
+        with taisly_for(post.workspace) as client:
+            found = client.history_between(due - LOOK_AROUND, due + LOOK_AROUND)
+    except TaislyActionError:
+        return None
+    return any(item.id == post.taisly_id for item in found)

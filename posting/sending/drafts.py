@@ -5,6 +5,7 @@
     draft page "Post" / "Schedule" ──draft_send──> the post (a group when captions differ),
         QUEUED like any composed post; the draft is marked sent and its video belongs to the post
     draft page "Delete draft" ──draft_delete──> gone, its video deleted
+    calendar "Move" ──draft_move──> the same Draft planned for another time
 
 A draft's video counts against the workspace's kept-video storage (``limits``) from the moment
 it is saved; retention (``cleanup``) never deletes it: it stays until the draft is sent (then its
@@ -31,7 +32,8 @@ from accounts.access import lock_writer
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, User, Workspace
 from posting.models import Draft, DraftVersion, Platform, Post, ReviewState, review_stages
-from posting.sending import groups, limits, queueing, thumbnails
+from posting.sending import groups, limits, probe, queueing, thumbnails
+from posting.sending import slots as slot_queue
 from posting.sending.errors import PostActionError
 from posting.sending.probe import VideoFacts
 from posting.sending.receive import storage_name, usable_platforms
@@ -136,11 +138,15 @@ def draft_update(
     return locked
 
 
-def draft_send(*, draft: Draft, actor: User, request: HttpRequest | None = None) -> Post:
-    """Send the draft as it is: now, or at its planned time. Returns the post (the lead of its
-    group when captions differ). A draft already sent returns the post it became (a double
-    click sends once). A draft that must be reviewed first (``posting.approvals``) is refused:
-    it never reaches Taisly until it is approved (a held one, approved already, may go)."""
+def draft_send(
+    *, draft: Draft, actor: User, queue: bool = False, request: HttpRequest | None = None
+) -> Post:
+    """Send the draft as it is: now, or at its planned time, or (``queue``) at the workspace's
+    next free posting slot, chosen under the workspace's row lock. Returns the post (the lead
+    of its group when captions differ). A draft already sent returns the post it became (a
+    double click sends once). A draft that must be reviewed first (``posting.approvals``) is
+    refused: it never reaches Taisly until it is approved (a held one, approved already, may
+    go)."""
     with transaction.atomic():
         lock_writer(workspace=draft.workspace, actor=actor)
         locked = Draft.objects.select_for_update().get(pk=draft.pk)
@@ -148,9 +154,24 @@ def draft_send(*, draft: Draft, actor: User, request: HttpRequest | None = None)
             return Post.objects.get(pk=locked.sent_post_id)
         review_gate(locked, workflow_of(draft.workspace))
         lead = send_locked(
-            locked=locked, workspace=draft.workspace, actor=actor, author=actor, request=request
+            locked=locked,
+            workspace=draft.workspace,
+            actor=actor,
+            author=actor,
+            queue=queue,
+            request=request,
         )
     return lead
+
+
+def planned_slot(workspace: Workspace) -> datetime:
+    """For "Add to queue" on a post that must be reviewed first: the next free posting slot,
+    to be its planned time (``PostActionError`` when there is none). Only a plan: a draft holds no
+    slot, and once approved it is sent at that time (held if it has passed, like any planned
+    time), so a post scheduled meanwhile at that slot's time may share it."""
+    with transaction.atomic():
+        slot_queue.lock_workspace(workspace)
+        return slot_queue.queue_time(workspace)
 
 
 def workflow_of(workspace: Workspace) -> str:
@@ -178,18 +199,23 @@ def send_locked(
     workspace: Workspace,
     actor: User | None,
     author: User | None,
+    queue: bool = False,
     request: HttpRequest | None = None,
     details: Mapping | None = None,
 ) -> Post:
     """Make the post of a draft whose row the caller has locked and whose authority it has
     checked (the draft page's writer, or the approval that was the last one needed). ``author``
-    is who the post is by; ``actor`` who sent it (None: a review link, named in ``details``)."""
+    is who the post is by; ``actor`` who sent it (None: a review link, named in ``details``).
+    ``queue``: at the workspace's next free posting slot, chosen under its row lock."""
     if locked.sent_at is not None:
         raise PostActionError(_("This draft was sent already."))
     if not locked.video:
         raise PostActionError(_("This draft has no video. Add one, then send it."))
     when = locked.scheduled_at
-    if when is not None and when <= timezone.now():
+    if queue:
+        slot_queue.lock_workspace(workspace)
+        when = slot_queue.queue_time(workspace)
+    elif when is not None and when <= timezone.now():
         raise PostActionError(
             _(
                 "The draft's planned time has passed. Choose a later time, or post now, "
@@ -209,6 +235,7 @@ def send_locked(
         cover_second=locked.cover_second,
         scheduled_at=when,
         token=uuid.uuid4(),
+        from_queue=queue,
     )
     lead = rows[0]
     # The post owns the file now: the draft no longer counts it.
@@ -246,6 +273,39 @@ def draft_delete(*, draft: Draft, actor: User, request: HttpRequest | None = Non
         locked.delete()
         if name:
             transaction.on_commit(lambda: _delete_file(locked, name))
+
+
+def draft_move(
+    *, draft: Draft, actor: User, scheduled_at: datetime, request: HttpRequest | None = None
+) -> Draft:
+    """Plan the draft for another time (the calendar's "Move"); nothing else changes and nothing
+    goes to Taisly. Raises ``RoleRequired`` unless ``actor`` may write (under lock) and
+    ``PostActionError`` when the time has passed or the draft was sent or deleted meanwhile.
+    A draft in review keeps its review state, as any edit of its time alone does
+    (``_back_to_review``: the time is not what reviewers approve); a held one stays held until
+    its author sends it at the new time."""
+    with transaction.atomic():
+        lock_writer(workspace=draft.workspace, actor=actor)
+        locked = _lock_open(draft)
+        if scheduled_at <= timezone.now():
+            raise PostActionError(_("Choose a time that has not passed yet."))
+        before = locked.scheduled_at
+        locked.scheduled_at = scheduled_at
+        locked.save(update_fields=["scheduled_at", "updated_at"])
+        audit_record(
+            workspace=draft.workspace,
+            actor=actor,
+            action=AuditEvent.Action.DRAFT_SAVED,
+            target=str(locked.code),
+            details={
+                "scheduled_at": {
+                    "from": before.isoformat() if before else None,
+                    "to": scheduled_at.isoformat(),
+                }
+            },
+            request=request,
+        )
+    return locked
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -293,7 +353,8 @@ def _lock_open(draft: Draft) -> Draft:
 def _apply(draft: Draft, fields: DraftFields, duration: float) -> None:
     draft.description = fields.description
     draft.captions = dict(fields.captions)
-    draft.cover_second = fields.cover_second if fields.cover_second <= duration else 0.0
+    # Past the video's end: its last frame, and the draft's view says so.
+    draft.cover_second = probe.cover_within(fields.cover_second, duration)
     draft.scheduled_at = fields.scheduled_at
 
 

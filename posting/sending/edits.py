@@ -18,6 +18,16 @@ moment leaves the post silently gone or doubled:
                               the ones already cancelled: SEND_FAILED "nothing is scheduled
                               for these networks now" + alert; "Try sending again" restores them
 
+    a worker that dies (or a task that never comes): the stalled check, after the uploads
+    task timeout and five minutes, claims the edit again (``edit_resume``) and decides from
+    history: the new time still ahead ─> resumed where it stopped (a post already cancelled is
+    found gone and counted, never cancelled or made twice); passed ─> settled as above
+    (kept ones SENT, cancelled ones SEND_FAILED) with an ``edit_failed`` alert.
+
+Every edit not made raises an ``edit_failed`` alert saying what is scheduled now. While a
+cancel is at Taisly (CANCELLING) an edit is refused, and a cancel while EDITING or REPLACING
+(``cancel.refusal``): the two never act on one Taisly post together.
+
 An edit costs one request per Taisly post cancelled and one upload and request per post made
 (``groups.edit_cost``): said on the form before the click. No transaction is held across a
 Taisly call.
@@ -29,21 +39,23 @@ import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop
 
 from accounts.access import lock_writer
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, User, Workspace
+from posting.alerts.rules import edit_failed_alert, post_alerts_resolve
 from posting.models import Platform, Post, PostResult, reasons
 from posting.sending import groups, outcomes, queueing, thumbnails
-from posting.sending.cancel import can_cancel, refusal
+from posting.sending.cancel import can_cancel, refusal, still_at_taisly
 from posting.sending.drafts import workflow_of
 from posting.sending.errors import PostActionError
 from posting.sending.receive import usable_platforms
@@ -53,8 +65,6 @@ from posting.taisly.gateway import TaislyActionError, taisly_for
 logger = logging.getLogger(__name__)
 
 State = Post.State
-#: History is read this far either side of a post's time to see whether it is still there.
-LOOK_AROUND = timedelta(minutes=10)
 
 #: Said when an edit would change the content of a post in a workspace with review.
 REVIEWED_EDIT_REFUSED = gettext_lazy(
@@ -127,6 +137,19 @@ def post_edit(
             )
         if change.scheduled_at <= now:
             raise PostActionError(_("Choose a time that has not passed yet."))
+        duration = lead.video_duration
+        if duration is not None and change.cover_second > duration:
+            # Nothing was uploaded with an edit: the form asks again rather than move the cover.
+            raise PostActionError(
+                _(
+                    "The cover time (%(asked)s s) is past the end of the video (%(duration)s s). "
+                    "Choose a time from 0 to %(duration)s s."
+                )
+                % {
+                    "asked": number_format(change.cover_second, decimal_pos=1),
+                    "duration": number_format(duration, decimal_pos=1),
+                }
+            )
         usable = usable_platforms(post.workspace, change.platforms)
         plan = groups.caption_plan(usable, change.description, change.captions)
         before = _as_plan(rows)
@@ -147,7 +170,8 @@ def post_edit(
             "cover_second": change.cover_second,
             "groups": [{"caption": c, "platforms": pks} for c, pks in after],
         }
-        Post.objects.filter(pk__in=[r.pk for r in rows]).update(state=State.EDITING)
+        # updated_at: when the edit was asked for, read by the stalled check (``edit_resume``).
+        Post.objects.filter(pk__in=[r.pk for r in rows]).update(state=State.EDITING, updated_at=now)
         Post.objects.filter(pk=lead.pk).update(edit_pending=pending, state_reason="")
         audit_record(
             workspace=post.workspace,
@@ -177,23 +201,79 @@ def post_edit(
 def post_replace(*, post_id: int) -> str:
     """The uploads worker's half of an edit (see the module's diagram). Returns what happened."""
     claimed = Post.objects.filter(pk=post_id, state=State.EDITING, group__isnull=True).update(
-        state=State.REPLACING
+        state=State.REPLACING, updated_at=timezone.now()
     )
+    if claimed != 1:
+        return "not claimed"
+    return _replace(post_id)
+
+
+def edit_resume(*, post_id: int, stale_before: datetime, now: datetime | None = None) -> str:
+    """An edit whose worker died (or whose task never came) before ``stale_before``: claimed
+    again (a conditional UPDATE: one check, one task, never two), then decided from Taisly.
+
+    - the edit's new time is still ahead: it is resumed where it stopped. Each Taisly post not
+      yet marked cancelled is cancelled (one the dead worker cancelled already is refused, and
+      history says it is gone), then the edit is applied. Nothing was made again yet: that
+      happens only from QUEUED, whose own stalled check covers it.
+    - the new time has passed: the edit can no longer be made. History says which originals are
+      still there (they stay SENT as they were, with an ``edit_failed`` alert) and which the
+      dead worker cancelled (SEND_FAILED, "nothing is scheduled for these networks now", with a
+      ``send_failed`` alert and the one-click "Try sending again"). History unreadable: nothing
+      is decided and the next check reads it again.
+    """
+    now = now or timezone.now()
+    claimed = Post.objects.filter(
+        pk=post_id,
+        group__isnull=True,
+        state__in=(State.EDITING, State.REPLACING),
+        updated_at__lt=stale_before,
+    ).update(state=State.REPLACING, updated_at=now)
     if claimed != 1:
         return "not claimed"
     Post.objects.filter(group_id=post_id, state=State.EDITING).update(state=State.REPLACING)
     rows = groups.group_rows(Post(pk=post_id))
     lead = rows[0]
-    cancelled: list[Post] = []
+    when = parse_datetime((lead.edit_pending or {}).get("scheduled_at") or "")
+    if when is not None and when > now:
+        logger.warning("Post %s: a stalled edit is resumed", lead.code)
+        return _replace(post_id)
+    gone: list[Post] = []
     for row in rows:
-        if row.state != State.REPLACING:
+        if row.state != State.REPLACING or not row.taisly_id:
+            continue
+        present = still_at_taisly(row)
+        if present is None:
+            logger.warning("Post %s: a stalled edit waits for history to be readable", lead.code)
+            return "unknown"
+        if present is False:
+            gone.append(row)
+    for row in gone:
+        _mark_cancelled(row)
+    cancelled = [r for r in rows if r.state == State.REPLACING and not r.taisly_id]
+    return _stop(
+        lead,
+        rows,
+        cancelled,
+        None,
+        lambda: _("the worker making it stopped, and its new time has passed meanwhile."),
+    )
+
+
+def _replace(lead_id: int) -> str:
+    """The claimed edit of group ``lead_id``: cancel what is still at Taisly, then apply it."""
+    Post.objects.filter(group_id=lead_id, state=State.EDITING).update(state=State.REPLACING)
+    rows = groups.group_rows(Post(pk=lead_id))
+    lead = rows[0]
+    for row in rows:
+        if row.state != State.REPLACING or not row.taisly_id:
+            # Not part of the edit, or cancelled before a worker died (resumed by the check).
             continue
         why = _cancel_one(row)
         if why is not None:
+            cancelled = [r for r in rows if r.state == State.REPLACING and not r.taisly_id]
             return _stop(lead, rows, cancelled, row, why)
-        Post.objects.filter(pk=row.pk).update(replaced_taisly_id=row.taisly_id, taisly_id=None)
-        row.replaced_taisly_id, row.taisly_id = row.taisly_id or "", None
-        cancelled.append(row)
+        _mark_cancelled(row)
     _apply(lead, rows)
     return "edited"
 
@@ -213,7 +293,7 @@ def _cancel_one(row: Post) -> reasons.Sentence | None:
             return exc.sentence
         failure = exc
     # Refused, or no clear answer: history says whether the post is still there.
-    present = _still_at_taisly(row)
+    present = still_at_taisly(row)
     if present is False:
         return None
     if present is None:
@@ -229,15 +309,10 @@ def _cancel_one(row: Post) -> reasons.Sentence | None:
     return failure.sentence
 
 
-def _still_at_taisly(row: Post) -> bool | None:
-    """True / False: the Taisly post is / is not in history around its time; None: unknown."""
-    due = row.due_at or row.scheduled_at or timezone.now()
-    try:
-        with taisly_for(row.workspace) as client:
-            found = client.history_between(due - LOOK_AROUND, due + LOOK_AROUND)
-    except TaislyActionError:
-        return None
-    return any(item.id == row.taisly_id for item in found)
+def _mark_cancelled(row: Post) -> None:
+    """``row``'s Taisly post is cancelled: its id is kept as the one replaced (and ``row`` too)."""
+    Post.objects.filter(pk=row.pk).update(replaced_taisly_id=row.taisly_id, taisly_id=None)
+    row.replaced_taisly_id, row.taisly_id = row.taisly_id or "", None
 
 
 def _apply(lead: Post, rows: list[Post]) -> None:
@@ -290,6 +365,8 @@ def _apply(lead: Post, rows: list[Post]) -> None:
             queued.append(row.pk)
         # Fewer captions than before: the rows left over were cancelled and are not made again.
         Post.objects.filter(pk__in=[r.pk for r in rows[len(parts) :]]).delete()
+        # An earlier failure or edit's alerts belong to that incident: this edit starts anew.
+        post_alerts_resolve(queued)
         audit_record(
             workspace=lead.workspace,
             actor=None,
@@ -311,12 +388,22 @@ def _apply(lead: Post, rows: list[Post]) -> None:
 
 
 def _stop(
-    lead: Post, rows: list[Post], cancelled: list[Post], failed: Post, why: reasons.Sentence
+    lead: Post,
+    rows: list[Post],
+    cancelled: list[Post],
+    failed: Post | None,
+    why: reasons.Sentence,
 ) -> str:
-    """A Taisly post could not be cancelled: it and the rest stay as they were; any already
-    cancelled cannot be put back by themselves and wait for a person, with an alert."""
-    kept = [r for r in rows if r.pk not in {c.pk for c in cancelled}]
-    gone_networks = sorted({p.network for r in cancelled for p in r.target_platforms.all()})
+    """The edit cannot be made (``failed`` could not be cancelled, or a stalled edit's time has
+    passed): the Taisly posts still there stay as they were; any already cancelled cannot be
+    put back by themselves and wait for a person. Either way an ``edit_failed`` alert on the
+    lead says what is scheduled now (the cancelled ones raise ``send_failed`` too)."""
+    gone_ids = {c.pk for c in cancelled}
+    kept = [r for r in rows if r.pk not in gone_ids and r.state == State.REPLACING]
+    gone_networks = ", ".join(
+        sorted({p.network for r in cancelled for p in r.target_platforms.all()})
+    )
+    kept_networks = ", ".join(sorted({p.network for r in kept for p in r.target_platforms.all()}))
 
     def kept_sentence() -> str:
         return _(EDIT_STOPPED_KEPT) % {"why": why().rstrip(".") + "."}
@@ -326,13 +413,30 @@ def _stop(
             "This part of the post was cancelled at Taisly for an edit, but the edit stopped "
             "(%(why)s), so nothing is scheduled for %(networks)s now. Use “Try sending again” "
             "to schedule it again as it was."
-        ) % {"why": why().rstrip("."), "networks": ", ".join(gone_networks)}
+        ) % {"why": why().rstrip("."), "networks": gone_networks}
+
+    def alert_sentence() -> str:
+        said = [_("The edit was not made (%(why)s).") % {"why": why().rstrip(".")}]
+        if kept_networks:
+            said.append(
+                _("Still scheduled at Taisly as it was: %(networks)s.")
+                % {"networks": kept_networks}
+            )
+        if gone_networks:
+            said.append(
+                _(
+                    "Nothing is scheduled for %(networks)s now: use “Try sending again” on the "
+                    "post to schedule it again as it was."
+                )
+                % {"networks": gone_networks}
+            )
+        return " ".join(said)
 
     with transaction.atomic():
         Post.objects.filter(pk__in=[r.pk for r in kept], state=State.REPLACING).update(
             state=State.SENT, state_reason=reasons.store(kept_sentence)
         )
-        Post.objects.filter(pk__in=[r.pk for r in cancelled], state=State.REPLACING).update(
+        Post.objects.filter(pk__in=list(gone_ids), state=State.REPLACING).update(
             state=State.SEND_FAILED, state_reason=reasons.store(gone_sentence)
         )
         Post.objects.filter(pk=lead.pk).update(edit_pending={})
@@ -342,11 +446,12 @@ def _stop(
             action=AuditEvent.Action.POST_EDIT_FAILED,
             target=str(lead.code),
             details={
-                "not_cancelled": failed.taisly_id,
+                "not_cancelled": failed.taisly_id if failed else None,
                 "cancelled": [r.replaced_taisly_id for r in cancelled],
                 "reason": reasons.shown(reasons.store(why)),
             },
         )
+        edit_failed_alert(lead, reasons.store(alert_sentence))
     if cancelled:
         outcomes.raise_alerts(lead)
         return "edit_failed_partly"

@@ -15,11 +15,19 @@ from datetime import datetime, timedelta
 from django import forms
 from django.conf import settings
 from django.utils import formats, timezone
+from django.utils.dates import WEEKDAYS
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from accounts.inputs import BoundedDateTimeField
-from posting.models import DESCRIPTION_LIMIT, VIDEO_MAX_SECONDS, Platform, description_limit
+from posting.models import (
+    DESCRIPTION_LIMIT,
+    VIDEO_MAX_SECONDS,
+    Platform,
+    PostingSlot,
+    description_limit,
+)
+from posting.sending.slots import no_slots_sentence
 
 
 def description_too_long_sentence(network: str, limit, count) -> str:
@@ -37,6 +45,9 @@ class PostFieldsForm(forms.Form):
 
     WHEN_NOW = "now"
     WHEN_LATER = "later"
+    #: "Add to queue": the workspace's next free posting slot (``posting.sending.slots``),
+    #: chosen by the service under the workspace's lock; ``cleaned_data["queue"]`` is True.
+    WHEN_QUEUE = "queue"
 
     token = forms.UUIDField(widget=forms.HiddenInput)
     platforms = forms.ModelMultipleChoiceField(
@@ -54,7 +65,11 @@ class PostFieldsForm(forms.Form):
     )
     when = forms.ChoiceField(
         label=gettext_lazy("When"),
-        choices=[(WHEN_NOW, gettext_lazy("Post now")), (WHEN_LATER, gettext_lazy("Schedule"))],
+        choices=[
+            (WHEN_NOW, gettext_lazy("Post now")),
+            (WHEN_LATER, gettext_lazy("Schedule")),
+            (WHEN_QUEUE, gettext_lazy("Add to queue")),
+        ],
         initial=WHEN_NOW,
         widget=forms.RadioSelect,
     )
@@ -171,6 +186,10 @@ class PostFieldsForm(forms.Form):
                 )
         else:
             data["scheduled_at"] = None
+        data["queue"] = data.get("when") == self.WHEN_QUEUE
+        if data["queue"] and not PostingSlot.objects.filter(workspace=self.workspace).exists():
+            # Said before anything is sent; the service decides again under the lock.
+            self.add_error("when", no_slots_sentence())
         return data
 
 
@@ -207,6 +226,7 @@ class EditForm(PostFieldsForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["when"].required = False
+        self.fields["when"].choices = [(self.WHEN_LATER, _("Schedule"))]
         self.fields["scheduled_at"].required = True
         self.fields["scheduled_at"].error_messages["required"] = _(
             "Choose the date and time to post at."
@@ -227,3 +247,24 @@ def initial_from(post_or_draft, platforms, captions: dict, *, when: str) -> dict
     for network, caption in captions.items():
         initial[CAPTION_PREFIX + network] = caption
     return initial
+
+
+class SlotForm(forms.Form):
+    """Add posting slots: one clock time on any weekdays ("Mon–Fri 09:00" is one submit)."""
+
+    weekdays = forms.TypedMultipleChoiceField(
+        label=gettext_lazy("Days"),
+        choices=[(day, WEEKDAYS[day]) for day in range(7)],
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": gettext_lazy("Choose at least one day.")},
+    )
+    time = forms.TimeField(
+        label=gettext_lazy("Time"),
+        input_formats=["%H:%M", "%H:%M:%S"],
+        widget=forms.TimeInput(attrs={"type": "time", "class": "input"}, format="%H:%M"),
+        error_messages={
+            "required": gettext_lazy("Choose a time of day, such as 09:00."),
+            "invalid": gettext_lazy("Enter a time of day as hours and minutes, such as 09:00."),
+        },
+    )

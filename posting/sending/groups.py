@@ -86,6 +86,7 @@ def group_create(
     scheduled_at: datetime | None,
     token: uuid.UUID | None,
     state: str = Post.State.QUEUED,
+    from_queue: bool = False,
 ) -> list[Post]:
     """Make the rows of ``plan`` (inside the caller's transaction, which has checked who may and
     what fits): the lead takes ``token``, each member a token of its own and the lead's video
@@ -102,6 +103,7 @@ def group_create(
             state=state,
             idempotency_token=token if not rows else uuid.uuid4(),
             group=rows[0] if rows else None,
+            from_queue=from_queue,
             **video,
         )
         row.target_platforms.set(part.platforms)

@@ -2,7 +2,9 @@
 (``POST_UPLOADS_PER_USER``) and kept videos per workspace (``WORKSPACE_VIDEO_STORAGE_MB``:
 posts' videos within their retention, and every draft's video).
 
-    compose POST ──upload_take──> UploadInProgress row (refused past the per-person limit)
+    compose POST ──storage_precheck (Content-Length alone: refused before a byte is read when
+         │                       even the smallest video the body can hold does not fit)
+         ├─upload_take──> UploadInProgress row (refused past the per-person limit)
          │ body read, probed
          ├─ receive.post_create ──storage_check (in its transaction, workspace row locked)
          └─ finally: upload_release (the row goes, whatever happened)
@@ -35,6 +37,10 @@ AFTER_BODY_SECONDS = 10 * 60
 
 class UploadLimitReached(PostActionError):
     """The person already has ``POST_UPLOADS_PER_USER`` uploads being received."""
+
+
+class StorageFull(PostActionError):
+    """The workspace's kept videos leave no room for the video on its way in."""
 
 
 def upload_take(*, user: User, workspace: Workspace, size: int) -> UploadInProgress:
@@ -121,6 +127,32 @@ def storage_check(*, workspace: Workspace, size: int) -> None:
             "used": storage.used_label,
             "limit": storage.limit_label,
             "size": filesizeformat(size),
+            "days": settings.POST_VIDEO_RETAIN_DAYS,
+        }
+    )
+
+
+def storage_precheck(*, workspace: Workspace, at_least: int, frees: int = 0) -> None:
+    """Raise ``StorageFull`` before the body is read when a video of ``at_least`` bytes (the
+    request's Content-Length less what the form's other fields can take) would take
+    ``workspace`` past its limit; ``frees``: the bytes the upload replaces (a draft's video).
+    Content-Length can lie, so ``storage_check`` runs again once the video is in."""
+    if at_least <= 0:
+        return
+    storage = workspace_storage(workspace)
+    if storage.used - frees + at_least <= storage.limit:
+        return
+    raise StorageFull(
+        _(
+            "This workspace already keeps %(used)s of videos and may keep %(limit)s, so a "
+            "video of %(size)s or more does not fit. Nothing was uploaded. A video is deleted "
+            "%(days)s days after its post was sent, cancelled or given up, and when its draft "
+            "is deleted; choose a smaller video, or send it once space is free."
+        )
+        % {
+            "used": storage.used_label,
+            "limit": storage.limit_label,
+            "size": filesizeformat(at_least),
             "days": settings.POST_VIDEO_RETAIN_DAYS,
         }
     )

@@ -80,8 +80,17 @@ def fail(post: Post, reason: reasons.Sentence) -> None:
     if post.replaced_taisly_id:
         # An edit cancelled the post at Taisly to make it again, and making it failed.
         said = reason
+        in_group = post.group_id is not None or Post.objects.filter(group_id=post.pk).exists()
+        networks = ", ".join(sorted(p.network for p in post.target_platforms.all()))
 
         def reason() -> str:
+            if in_group:
+                # A caption of a group: the other captions are made (or not) on their own.
+                return _(
+                    "The original was cancelled at Taisly for your edit, and the edited post "
+                    "for %(networks)s could not be made, so nothing is scheduled for "
+                    "%(networks)s now. %(reason)s Use “Try sending again” to send it."
+                ) % {"reason": said(), "networks": networks}
             return _(
                 "The original was cancelled at Taisly for your edit, and the edited post could "
                 "not be made, so nothing is scheduled now. %(reason)s Use “Try sending again” "

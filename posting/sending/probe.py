@@ -12,11 +12,13 @@ bypassed. ``parse_speed=0`` reads only the headers, so a 500 MB file probes in m
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from pymediainfo import MediaInfo
 
@@ -268,3 +270,23 @@ def _number(value) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+def cover_within(second: float, duration: float) -> float:
+    """The cover time kept for a video of ``duration`` seconds: ``second`` itself, or, past the
+    video's end, its last frame (a tenth of a second before the end, so that Taisly's preview
+    and the thumbnail both find a frame). The person is told (``cover_moved_sentence``)."""
+    if second <= duration:
+        return second
+    return max(0.0, math.floor(duration * 10) / 10 - 0.1)
+
+
+def cover_moved_sentence(asked: float, used: float, duration: float) -> str:
+    return _(
+        "The cover time you chose (%(asked)s s) is past the end of the video (%(duration)s s), "
+        "so the video's last frame (%(used)s s) is the cover. Edit it if you want another."
+    ) % {
+        "asked": number_format(asked, decimal_pos=1),
+        "duration": number_format(duration, decimal_pos=1),
+        "used": number_format(used, decimal_pos=1),
+    }

@@ -29,7 +29,8 @@ from accounts.access import lock_writer
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, TaislyConnection, User, Workspace
 from posting.models import Platform, Post
-from posting.sending import groups, limits, queueing, thumbnails
+from posting.sending import groups, limits, probe, queueing, thumbnails
+from posting.sending import slots as slot_queue
 from posting.sending.errors import PostActionError
 from posting.sending.probe import VideoFacts
 
@@ -48,6 +49,7 @@ def post_create(
     scheduled_at: datetime | None,
     token: uuid.UUID,
     captions: Mapping[str, str] | None = None,
+    queue: bool = False,
     request: HttpRequest | None = None,
 ) -> Post:
     """Store the video and queue the post; its forward to Taisly starts once this commits.
@@ -58,14 +60,17 @@ def post_create(
     Raises ``RoleRequired`` (a ``PermissionDenied``) unless ``actor`` may write in
     ``workspace`` (checked under lock), ``PostActionError`` when a platform cannot be posted to,
     the workspace has no key, or keeping the video would pass its storage limit.
+
+    ``queue``: "Add to queue": ``scheduled_at`` is ignored and the post takes the workspace's
+    next free posting slot, chosen under the workspace's row lock (``posting.sending.queue``).
     """
     existing = _post_for_token(workspace, actor, token)
     if existing is not None:
         return existing
     if not platforms:
         raise PostActionError(_("Choose at least one account to post to."))
-    if cover_second > facts.duration:
-        cover_second = 0.0
+    # Past the video's end: its last frame, and the compose view says so.
+    cover_second = probe.cover_within(cover_second, facts.duration)
 
     post = Post(
         video_name=os.path.basename(video.name or "video")[:255],
@@ -81,7 +86,10 @@ def post_create(
         with transaction.atomic():
             lock_writer(workspace=workspace, actor=actor)
             _no_review_needed(workspace)
+            # Locks the workspace's row: the slot below is chosen under it.
             limits.storage_check(workspace=workspace, size=facts.size)
+            if queue:
+                scheduled_at = slot_queue.queue_time(workspace)
             usable = usable_platforms(workspace, platforms)
             rows = groups.group_create(
                 workspace=workspace,
@@ -91,6 +99,7 @@ def post_create(
                 cover_second=cover_second,
                 scheduled_at=scheduled_at,
                 token=token,
+                from_queue=queue,
             )
             post = rows[0]
             audit_record(
@@ -101,6 +110,7 @@ def post_create(
                 details={
                     "platforms": [p.network for p in usable],
                     "scheduled_at": scheduled_at.isoformat() if scheduled_at else None,
+                    **({"queue": True} if queue else {}),
                     "video": post.video_name,
                     "size": post.video_size,
                     **({"taisly_posts": len(rows)} if len(rows) > 1 else {}),

@@ -149,6 +149,16 @@ def draft_versions(draft: Draft) -> list:
     return list(draft.versions.select_related("author")[:VERSIONS_SHOWN])
 
 
+def group_taisly_ids(lead: Post, members: list[Post]) -> list[tuple[str, str]]:
+    """(networks, Taisly id or "") for the lead and each member of a group, in that order: the
+    post page shows which Taisly post carries which networks. One query (the lead's platforms;
+    the members' come prefetched by ``post_group_members``)."""
+    return [
+        (", ".join(p.network for p in row.target_platforms.all()), row.taisly_id or "")
+        for row in [lead, *members]
+    ]
+
+
 def drafts_page(workspace: Workspace, number, *, per_page: int):
     """Page ``number`` of the workspace's open drafts, the latest changed first, each with its
     author and accounts: three queries (the count, the drafts, their accounts)."""

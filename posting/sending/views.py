@@ -2,7 +2,8 @@
 decides when the forward failed. Views parse and render; the services of ``posting.sending``
 decide (``receive``, ``decisions``, ``reconcile``, ``retry``, ``cancel``, ``seen``).
 
-    GET  new/                 the form (editors and owners; viewers 403)
+    GET  new/                 the form (editors and owners; viewers 403); ?at=2026-12-08T14:00
+                              (the calendar's "+") starts it at "Schedule" for then
     POST new/                 streamed in through LimitedTemporaryFileUploadHandler (at most
                               POST_UPLOADS_PER_USER at once per person), probed, queued → the
                               post page (HX-Redirect for htmx)
@@ -21,9 +22,10 @@ seen (``POST <post>/seen/``, sent by the page once shown), and cancelling it. It
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib import messages
@@ -32,16 +34,18 @@ from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.cache import patch_cache_control
+from django.utils.dates import WEEKDAYS
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import WorkspaceAccess, get_workspace_for_user, get_workspace_for_user_rw
+from accounts.inputs import local_moment
 from posting.access import (
     get_draft_for_user,
     get_draft_for_user_rw,
@@ -49,7 +53,7 @@ from posting.access import (
     get_post_for_user_rw,
 )
 from posting.mirror.selectors import mirror_of, repost_effects
-from posting.models import Draft, Post, ReviewState
+from posting.models import SLOTS_MAX, Draft, Post, PostingSlot, ReviewState
 from posting.reporting import display
 from posting.sending import (
     decisions,
@@ -59,12 +63,14 @@ from posting.sending import (
     limits,
     live,
     probe,
+    queue,
     ranged,
     receive,
     reconcile,
     retry,
     seen,
     selectors,
+    slots,
     thumbnails,
 )
 from posting.sending.cancel import can_cancel, post_cancel
@@ -74,6 +80,7 @@ from posting.sending.forms import (
     DraftForm,
     EditForm,
     PostFieldsForm,
+    SlotForm,
     initial_from,
 )
 from posting.sending.uploadhandlers import LimitedTemporaryFileUploadHandler
@@ -107,25 +114,20 @@ def compose(request: HtmxHttpRequest, code) -> HttpResponse:
     access = get_workspace_for_user_rw(request, code)
     if request.method != "POST":
         return _compose(request, access)
-    try:
-        upload = limits.upload_take(
-            user=request.user, workspace=access.workspace, size=body_length(request)
-        )
-    except limits.UploadLimitReached as exc:
-        # Refused before the body is read.
-        form = ComposeForm(workspace=access.workspace)
-        return _render_form(request, access, form, status=429, error=exc.message)
-    try:
-        return _compose(request, access)
-    finally:
-        limits.upload_release(upload)
+    return with_upload(
+        request,
+        access,
+        lambda: ComposeForm(workspace=access.workspace),
+        lambda: _compose(request, access),
+    )
 
 
 @csrf_protect
 def _compose(request: HtmxHttpRequest, access: WorkspaceAccess) -> HttpResponse:
     workspace = access.workspace
     if request.method != "POST":
-        return _render_form(request, access, ComposeForm(workspace=workspace))
+        form = ComposeForm(workspace=workspace, initial=_planned_for(request.GET.get("at")))
+        return _render_form(request, access, form)
 
     form = ComposeForm(request.POST, request.FILES, workspace=workspace)
     facts, refused = _checked_upload(request, access, form)
@@ -144,17 +146,39 @@ def _compose(request: HtmxHttpRequest, access: WorkspaceAccess) -> HttpResponse:
             cover_second=form.cleaned_data["cover_second"],
             scheduled_at=form.cleaned_data["scheduled_at"],
             token=form.cleaned_data["token"],
+            queue=form.cleaned_data["queue"],
             request=request,
         )
     except PostActionError as exc:
         form.add_error(None, exc.message)
         return _render_form(request, access, form, status=422)
 
-    messages.success(request, _("The video is uploaded and queued for Taisly."))
+    if post.from_queue and post.scheduled_at:
+        messages.success(
+            request,
+            _("The video is uploaded and added to the queue for %(when)s.")
+            % {"when": slot_label(post.scheduled_at, access.workspace)},
+        )
+    else:
+        messages.success(request, _("The video is uploaded and queued for Taisly."))
+    _say_if_cover_moved(request, form.cleaned_data["cover_second"], post)
     url = reverse("posting:post", kwargs={"code": workspace.code, "post_code": post.code})
     # The page becomes the post's page (its title, breadcrumb and actions), which follows the
     # upload, the send and each network's result by itself; a reload or a bookmark finds it.
     return redirect_for(request, url)
+
+
+def _planned_for(at: str | None) -> dict:
+    """The form's "Schedule" time from the calendar's "+" (``?at=2026-12-08T14:00``, the
+    viewer's time): used when it is to come and within the schedule's horizon; anything else
+    is ignored (the form starts at "Post now", as without it)."""
+    moment = local_moment(at)
+    now = timezone.now()
+    if moment is None or moment <= now:
+        return {}
+    if moment - now > timedelta(days=settings.POST_SCHEDULE_MAX_DAYS):
+        return {}
+    return {"when": PostFieldsForm.WHEN_LATER, "scheduled_at": timezone.localtime(moment)}
 
 
 def _checked_upload(
@@ -231,11 +255,29 @@ def _render_form(
             if workspace.approval_workflow != "none"
             else ""
         ),
+        # "Add to queue": the slot it would take now (a forecast; the service decides).
+        "next_slot": slot_label(next_slot, workspace)
+        if (next_slot := slots.next_free_slot(workspace))
+        else "",
+        "workspace_zone": workspace.time_zone,
         **(extra or {}),
     }
     if request.htmx and request.method == "POST":
         template += "#compose-form"
     return render(request, template, context, status=status)
+
+
+def uuid_or_none(value) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)[:40])
+    except ValueError:
+        return None
+
+
+def slot_label(moment: datetime, workspace) -> str:
+    """A slot's time as people read it, in the workspace's time zone: "Tue 8 Dec 09:00"."""
+    local = moment.astimezone(slots.zone_of(workspace))
+    return formats.date_format(local, "D j M H:i")
 
 
 def _cost(form: PostFieldsForm, platforms) -> groups.Cost | None:
@@ -289,6 +331,7 @@ PROGRESS_STATES = (
     Post.State.NEEDS_CHECK,
     Post.State.EDITING,
     Post.State.REPLACING,
+    Post.State.CANCELLING,
 )
 
 
@@ -317,6 +360,8 @@ def live_context(access: WorkspaceAccess, post: Post) -> dict:
         "member_progress": [
             progress_context(access, m) for m in members if m.state in PROGRESS_STATES
         ],
+        # Each caption's own Taisly post, by its networks (one query more for a group).
+        "taisly_ids": selectors.group_taisly_ids(post, members) if members else [],
         # The upload's progress and decisions (one implementation: posting/_progress.html),
         # shown while the dashboard has the post and when it failed or needs a person.
         "progress": progress_context(access, post) if post.state in PROGRESS_STATES else None,
@@ -521,23 +566,42 @@ def draft_url(draft) -> str:
     return reverse("posting:draft", kwargs={"code": draft.workspace.code, "draft_code": draft.code})
 
 
-def _draft_fields(form: PostFieldsForm) -> drafts.DraftFields:
+def _draft_fields(
+    form: PostFieldsForm, *, for_review: bool = False, workspace=None
+) -> drafts.DraftFields:
+    """The form's values for a draft. ``for_review``: the draft is submitted for review next,
+    so "Add to queue" cannot pick its slot now (nothing reaches Taisly before approval): the
+    next free slot becomes its planned time, and the approval sends it then
+    (``drafts.planned_slot``; ``PostActionError`` when there is none)."""
     data = form.cleaned_data
+    scheduled_at = data["scheduled_at"]
+    if for_review and data.get("queue"):
+        scheduled_at = drafts.planned_slot(workspace)
     return drafts.DraftFields(
         platforms=list(data["platforms"]),
         description=data["description"],
         captions=data["captions"],
         cover_second=data["cover_second"],
-        scheduled_at=data["scheduled_at"],
+        scheduled_at=scheduled_at,
     )
 
 
-def with_upload(request: HtmxHttpRequest, access: WorkspaceAccess, form_for, then):
-    """Count the upload against its person (refused before the body is read), then ``then``."""
+def with_upload(
+    request: HtmxHttpRequest, access: WorkspaceAccess, form_for, then, *, frees: int = 0
+):
+    """Refuse what cannot fit the workspace's kept-video storage, from Content-Length alone,
+    and count the upload against its person: both before the body is read (the page can then
+    keep nothing that was typed, and says so). Then ``then``. ``frees``: the bytes of video the
+    upload would replace (a draft's)."""
+    size = body_length(request)
     try:
-        upload = limits.upload_take(
-            user=request.user, workspace=access.workspace, size=body_length(request)
+        limits.storage_precheck(
+            workspace=access.workspace, at_least=size - FORM_OVERHEAD_BYTES, frees=frees
         )
+    except limits.StorageFull as exc:
+        return _render_form(request, access, form_for(), status=413, error=exc.message)
+    try:
+        upload = limits.upload_take(user=request.user, workspace=access.workspace, size=size)
     except limits.UploadLimitReached as exc:
         return _render_form(request, access, form_for(), status=429, error=exc.message)
     try:
@@ -572,27 +636,38 @@ def _draft_create(request: HtmxHttpRequest, access: WorkspaceAccess) -> HttpResp
 
 
 def draft_create_from_form(
-    request: HtmxHttpRequest, access: WorkspaceAccess
+    request: HtmxHttpRequest, access: WorkspaceAccess, *, for_review: bool = False
 ) -> Draft | HttpResponse:
     """The compose form saved as a draft: the draft, or the form's page with what is wrong.
-    (The caller has checked the CSRF token.)"""
+    (The caller has checked the CSRF token.) ``for_review``: see ``_draft_fields``."""
     form = ComposeForm(request.POST, request.FILES, workspace=access.workspace)
     facts, refused = _checked_upload(request, access, form)
     if refused is not None:
         return refused
     try:
-        return drafts.draft_create(
+        draft = drafts.draft_create(
             workspace=access.workspace,
             actor=request.user,
             video=form.cleaned_data["video"],
             facts=facts,
-            fields=_draft_fields(form),
+            fields=_draft_fields(form, for_review=for_review, workspace=access.workspace),
             token=form.cleaned_data["token"],
             request=request,
         )
     except PostActionError as exc:
         form.add_error(None, exc.message)
         return _render_form(request, access, form, status=422)
+    _say_if_cover_moved(request, form.cleaned_data["cover_second"], draft)
+    return draft
+
+
+def _say_if_cover_moved(request: HttpRequest, asked: float, saved) -> None:
+    """A cover time past the video's end was moved to its last frame (``probe.cover_within``):
+    the person is told, on the page the form leads to."""
+    if saved.video_duration and saved.cover_second != asked:
+        messages.warning(
+            request, probe.cover_moved_sentence(asked, saved.cover_second, saved.video_duration)
+        )
 
 
 @never_cache
@@ -662,6 +737,7 @@ def draft_detail(request: HtmxHttpRequest, code, draft_code) -> HttpResponse:
         access,
         lambda: draft_form(draft),
         lambda: _draft_save(request, access, draft, send=False),
+        frees=draft.video_size if draft.video else 0,
     )
 
 
@@ -678,6 +754,7 @@ def draft_send(request: HtmxHttpRequest, code, draft_code) -> HttpResponse:
         access,
         lambda: draft_form(draft),
         lambda: _draft_save(request, access, draft, send=True),
+        frees=draft.video_size if draft.video else 0,
     )
 
 
@@ -690,7 +767,13 @@ def _draft_save(request, access, draft, *, send: bool) -> HttpResponse:
         return saved
     if send:
         try:
-            post = drafts.draft_send(draft=saved, actor=request.user, request=request)
+            post = drafts.draft_send(
+                draft=saved,
+                actor=request.user,
+                # The form was valid (just saved), so "when" is one of its choices.
+                queue=request.POST.get("when") == PostFieldsForm.WHEN_QUEUE,
+                request=request,
+            )
         except PostActionError as exc:
             form = draft_form(saved, request.POST)
             return _render_draft(request, access, saved, form, status=422, error=exc.message)
@@ -700,24 +783,28 @@ def _draft_save(request, access, draft, *, send: bool) -> HttpResponse:
     return redirect_for(request, draft_url(saved))
 
 
-def draft_update_from_form(request, access, draft) -> Draft | HttpResponse:
+def draft_update_from_form(
+    request, access, draft, *, for_review: bool = False
+) -> Draft | HttpResponse:
     """The draft page's form saved: the draft, or the page with what is wrong. (The caller
-    has checked the CSRF token.)"""
+    has checked the CSRF token.) ``for_review``: see ``_draft_fields``."""
     form = draft_form(draft, request.POST, request.FILES)
     facts, refused = _checked_upload(request, access, form, required=False)
     if refused is not None:
         return _render_draft(request, access, draft, form, status=refused.status_code)
     try:
-        return drafts.draft_update(
+        saved = drafts.draft_update(
             draft=draft,
             actor=request.user,
-            fields=_draft_fields(form),
+            fields=_draft_fields(form, for_review=for_review, workspace=access.workspace),
             video=form.cleaned_data.get("video") if facts else None,
             facts=facts,
             request=request,
         )
     except PostActionError as exc:
         return _render_draft(request, access, draft, form, status=422, error=exc.message)
+    _say_if_cover_moved(request, form.cleaned_data["cover_second"], saved)
+    return saved
 
 
 @login_required
@@ -849,3 +936,134 @@ def post_thumbnail(request: HttpRequest, code, post_code) -> HttpResponse:
     response["ETag"] = etag
     patch_cache_control(response, private=True, **cache)
     return response
+
+
+# --- Posting slots and the queue --------------------------------------------------------------
+
+
+def _slots_page(request, access, form=None, *, status=200, error=None) -> HttpResponse:
+    workspace = access.workspace
+    have = list(PostingSlot.objects.filter(workspace=workspace))
+    days = [
+        {"weekday": day, "name": WEEKDAYS[day], "slots": [s for s in have if s.weekday == day]}
+        for day in range(7)
+    ]
+    context = {
+        "access": access,
+        "workspace": workspace,
+        "form": form or SlotForm(initial={"weekdays": [0, 1, 2, 3, 4]}),
+        "days": days,
+        "count": len(have),
+        "slots_max": SLOTS_MAX,
+        "page_error": error,
+    }
+    return render(request, "posting/slots.html", context, status=status)
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def slot_list(request: HttpRequest, code) -> HttpResponse:
+    """The workspace's weekly posting slots; owners and editors add them (POST)."""
+    if request.method != "POST":
+        return _slots_page(request, get_workspace_for_user(request, code))
+    access = get_workspace_for_user_rw(request, code)
+    form = SlotForm(request.POST)
+    if not form.is_valid():
+        return _slots_page(request, access, form, status=422)
+    try:
+        made = slots.slots_add(
+            workspace=access.workspace,
+            actor=request.user,
+            weekdays=form.cleaned_data["weekdays"],
+            at=form.cleaned_data["time"],
+            request=request,
+        )
+    except PostActionError as exc:
+        return _slots_page(request, access, form, status=409, error=exc.message)
+    if made:
+        messages.success(
+            request,
+            ngettext("%(count)d slot added.", "%(count)d slots added.", len(made))
+            % {"count": len(made)},
+        )
+    else:
+        messages.info(request, _("Those slots were there already."))
+    return redirect("posting:slots", code=access.workspace.code)
+
+
+@login_required
+@require_POST
+def slot_remove(request: HttpRequest, code, slot_code) -> HttpResponse:
+    access = get_workspace_for_user_rw(request, code)
+    try:
+        slots.slot_remove(
+            workspace=access.workspace, actor=request.user, code=slot_code, request=request
+        )
+    except PostActionError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Slot removed. Posts already scheduled at it stay."))
+    return redirect("posting:slots", code=access.workspace.code)
+
+
+#: How a queued post's state reads on the queue page ("Sent" would say it went out).
+QUEUE_STATUS = {
+    Post.State.QUEUED: gettext_lazy("Uploading to Taisly"),
+    Post.State.SENDING: gettext_lazy("Uploading to Taisly"),
+    Post.State.SENT: gettext_lazy("Scheduled at Taisly"),
+    Post.State.EDITING: gettext_lazy("Being edited"),
+    Post.State.REPLACING: gettext_lazy("Being edited"),
+}
+
+
+@never_cache
+@login_required
+@require_GET
+def queue_list(request: HttpRequest, code) -> HttpResponse:
+    """What the queue will post next, in order; writers move posts up or down and remove them."""
+    access = get_workspace_for_user(request, code)
+    workspace = access.workspace
+    rows, more = queue.queue_rows(workspace)
+    for row in rows:
+        row["when"] = slot_label(row["post"].due_at, workspace)
+        row["status"] = QUEUE_STATUS.get(row["post"].state, "")
+        # Only a post scheduled at Taisly can be cancelled; one still uploading cannot yet.
+        row["removable"] = can_cancel(row["post"])
+    next_slot = slots.next_free_slot(workspace)
+    context = {
+        "history_url": reverse("posting:history", kwargs={"code": workspace.code}),
+        "access": access,
+        "workspace": workspace,
+        "rows": rows,
+        "more": more,
+        "queue_page": queue.QUEUE_PAGE,
+        "next_slot": slot_label(next_slot, workspace) if next_slot else "",
+        "workspace_zone": workspace.time_zone,
+    }
+    return render(request, "posting/queue.html", context)
+
+
+@login_required
+@require_POST
+def queue_move(request: HttpRequest, code, post_code) -> HttpResponse:
+    """Move a queued post up or down: it swaps times with the post named in ``with``."""
+    post, access = get_post_for_user_rw(request, code, post_code)
+    other_code = uuid_or_none(request.POST.get("with"))
+    other = (
+        Post.objects.filter(workspace=access.workspace, code=other_code).first()
+        if other_code
+        else None
+    )
+    if other is None:
+        messages.error(request, _("That post is no longer in the queue. Reload the page."))
+        return redirect("posting:queue", code=access.workspace.code)
+    try:
+        queue.queue_swap(
+            workspace=access.workspace, actor=request.user, post=post, other=other, request=request
+        )
+    except PostActionError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("The two posts swapped times."))
+    return redirect("posting:queue", code=access.workspace.code)

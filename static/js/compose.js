@@ -330,8 +330,24 @@
       progressPercent.textContent = percent + "%";
     });
     form.addEventListener("htmx:afterRequest", function (event) {
-      if (!ours(event.target) || !progressBox) return;
-      if (!event.detail.successful) progressBox.classList.add("is-hidden");
+      if (!ours(event.target)) return;
+      // Sent: the page is about to become the post's (HX-Redirect). Its one-time id is used.
+      if (event.detail.successful) form.dataset.sent = "1";
+      if (progressBox && !event.detail.successful) progressBox.classList.add("is-hidden");
+    });
+    // Back (or Forward) to this page from the browser's back/forward cache brings it back as it
+    // was left: mid-upload at "100%", or sent. A sent form is fetched again (a fresh form with
+    // a new one-time id, instead of one that would only find the post already made); one that
+    // was not sent keeps what was typed, with its counters and schedule shown again.
+    window.addEventListener("pageshow", function (event) {
+      if (!event.persisted || !document.contains(form)) return;
+      if (form.dataset.sent) {
+        window.location.reload();
+        return;
+      }
+      if (progressBox) progressBox.classList.add("is-hidden");
+      count();
+      showSchedule();
     });
     form.addEventListener("htmx:sendError", function () {
       setMessages(errors, [msg.msgUploadFailed]);

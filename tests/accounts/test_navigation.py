@@ -66,6 +66,7 @@ def test_the_navigation_cache_stays_small_for_a_user_with_many_workspaces():
                 role="owner",
                 is_owner=True,
                 can_write=True,
+                is_agency=True,
             )
             html = navigation.workspace_nav({"nav": nav})
         grown = tracemalloc.get_traced_memory()[0] - before

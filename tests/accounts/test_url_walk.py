@@ -73,6 +73,9 @@ PER_USER_ROUTES = {
     "accounts:account_delete": "the user's own account, behind their password",
     "accounts:workspace_create": "creates the user's own workspace",
     "alerts_everywhere": "the user's own unread counts, of their own workspaces only",
+    "failure_inbox": "failed posts of the user's own workspaces only",
+    "calendar_everywhere": "the user's own calendar, of their own workspaces only",
+    "calendar_everywhere_week": "the user's own calendar, of their own workspaces only",
     "reviews_everywhere": "posts waiting for the user's own review, in their own workspaces only",
     # Shows only the review link held in the session (none: "this link does not work").
     "review:page": "a review link's page: the drafts of the link in the session, nothing else",

@@ -29,10 +29,13 @@ HEADLINES = {
         "p99_ratio_conn60",
         "calendar_p50_ratio_conn60",
         "calendar_p99_ratio_conn60",
+        "calendar_week_p50_ratio_conn60",
+        "calendar_week_p99_ratio_conn60",
         "p50_ratio_conn0",
         "calendar_p50_ratio_conn0",
         "growth_ratio_history",
         "growth_ratio_calendar",
+        "growth_ratio_calendar_week",
     ),
     "load": (
         "users",

@@ -139,6 +139,10 @@ def test_two_captions_make_two_taisly_posts_shown_as_one(
     )
     expect(page.get_by_test_id("result")).to_have_count(2)
     expect(page.get_by_test_id("member-caption")).to_have_text("X")
+    # Each caption's own Taisly post, by its networks.
+    expect(page.get_by_test_id("member-taisly-id")).to_have_text(
+        ["Taisly id for TikTok", "Taisly id for X"]
+    )
     shoot(page, screenshot_dir, "post_two_captions")
     page.goto(live_server.url + reverse("posting:history", kwargs={"code": workspace.code}))
     expect(page.get_by_test_id("post-row")).to_have_count(1)

@@ -81,6 +81,8 @@ def _pages(workspace: Workspace) -> dict[str, str]:
         "delete": f"{w}/delete/",
         "profile": "/profile/",
         "charts": f"{w}/charts/",
+        "queue": f"{w}/queue/",
+        "slots": f"{w}/queue/slots/",
     }
 
 

@@ -73,7 +73,7 @@ def test_turning_on_two_factor_then_logging_in_with_a_code(page: Page, live_serv
     expect(page.get_by_test_id("current-user")).to_have_count(0)
     _shoot(page, screenshot_dir, "2fa_code")
     page.get_by_label("Code").fill(_code(secret))
-    page.get_by_role("button", name="Sign In").click()
+    page.get_by_role("button", name="Log in").click()
     expect(page.get_by_test_id("current-user")).to_have_text("Tess")
     assert User.objects.get(email="tfa@example.test").last_login is not None
 

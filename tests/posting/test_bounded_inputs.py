@@ -7,8 +7,10 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import AuditEvent
+from posting.models import Draft
 from tests.posting.factories import make_platforms, make_post
 
 pytestmark = pytest.mark.django_db
@@ -18,6 +20,8 @@ EXTREMES = [
     "0000-01",
     "1-01-01",
     "9999-12-31",
+    "9999-12-31T23:59",
+    "0001-01-01T00:00",
     "10000-01-01",
     "2026-02-30",
     "-1",
@@ -67,6 +71,8 @@ def overseer(staff, alice, workspace, login):
 
 def test_no_input_of_a_workspace_page_is_a_500(member, workspace):
     code = {"code": workspace.code}
+    draft = Draft.objects.create(workspace=workspace, scheduled_at=timezone.now())
+    draft_move = reverse("posting:calendar_move_draft", kwargs={**code, "draft_code": draft.code})
     pages = {
         reverse("posting:history", kwargs=code): ["start", "end", "q", "status", "page"],
         reverse("posting:calendar", kwargs=code): ["month"],
@@ -77,6 +83,11 @@ def test_no_input_of_a_workspace_page_is_a_500(member, workspace):
         reverse("posting:charts", kwargs=code): ["page"],
         reverse("posting:quota_meter", kwargs=code): ["page"],
         reverse("alerts_everywhere"): ["fragment"],
+        reverse("failure_inbox"): ["w", "show", "page"],
+        reverse("calendar_everywhere"): ["month", "w"],
+        reverse("calendar_everywhere_week"): ["date", "w"],
+        reverse("posting:compose", kwargs=code): ["at"],
+        draft_move: ["at"],
         reverse("home"): ["page"],
     }
     broken = [(url, *b) for url, params in pages.items() for b in walk(member, url, params)]
@@ -84,6 +95,7 @@ def test_no_input_of_a_workspace_page_is_a_500(member, workspace):
     posts = {
         reverse("posting:alerts_read_all", kwargs=code): ["query"],
         reverse("posting:sync", kwargs=code): ["next"],
+        draft_move: ["day", "time"],
     }
     broken += [
         (url, *b) for url, params in posts.items() for b in walk(member, url, params, "post")
@@ -100,6 +112,7 @@ def test_no_typed_date_is_a_500_in_any_time_zone(zone, alice, staff, member, ove
     broken = walk(member, reverse("posting:history", kwargs=code), ["start", "end"])
     broken += walk(member, reverse("posting:calendar", kwargs=code), ["month"])
     broken += walk(member, reverse("posting:calendar_week", kwargs=code), ["date"])
+    broken += walk(member, reverse("posting:compose", kwargs=code), ["at"])
     for name in ("oversight:audit", "oversight:audit_export"):
         broken += walk(overseer, reverse(name), ["since", "until"])
     assert broken == []

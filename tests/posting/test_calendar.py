@@ -11,6 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import Workspace
+from posting.planning.selectors import calendar_days
 from posting.planning.views import MONTH_PER_DAY
 from tests.posting.factories import bulk_posts, make_platforms, make_post
 
@@ -28,10 +30,18 @@ def week_url(workspace, day: str | None = None) -> str:
 
 
 def day_cell(html: str, day: str) -> str:
-    match = re.search(
-        rf'data-date="{day}">(.*?)</(?:div|section)>\s*<(?:div|section|/div)', html, re.S
-    )
-    assert match, f"no cell for {day}"
+    """A day's cell (month) or section (week, its hours inside): from its start to the next
+    day's, or to the end of the calendar."""
+    start = html.find(f'data-testid="calendar-day" data-date="{day}"')
+    assert start != -1, f"no cell for {day}"
+    end = html.find('data-testid="calendar-day"', start + 1)
+    return html[start : end if end != -1 else html.index("</main>", start)]
+
+
+def hour_cell(html: str, at: str) -> str:
+    """A week's hour cell ("2026-03-11T03:00")."""
+    match = re.search(rf'data-at="{at}"(.*?)</div>', html, re.S)
+    assert match, f"no hour cell {at}"
     return match.group(1)
 
 
@@ -55,6 +65,7 @@ def test_a_post_sits_on_the_local_day_and_hour_it_goes_out(workspace, platforms,
     month = client.get(month_url(workspace, "2026-03")).content.decode()
     week = client.get(week_url(workspace, "2026-03-11")).content.decode()
 
+    assert "Late night in UTC" in hour_cell(week, "2026-03-11T03:00")
     for html in (month, week):
         cell = day_cell(html, "2026-03-11")  # 03:30 on the 11th in Jakarta
         assert "03:30" in cell and "Late night in UTC" in cell
@@ -143,6 +154,66 @@ def test_a_busy_day_shows_a_few_posts_and_how_many_more(workspace, platforms, al
     assert "start=2026-05-05&amp;end=2026-05-05" in cell
 
 
+def test_a_caption_group_is_one_entry_and_counts_once(workspace, platforms, alice, login):
+    """A post with a caption per network is two Taisly posts (a lead and a member): the
+    calendar shows the lead only, and the day's total counts the group once."""
+    moment = datetime(2026, 7, 7, 9, 0, tzinfo=UTC)
+    lead = make_post(workspace, platforms, description="Grouped lead", due_at=moment)
+    make_post(workspace, platforms, description="Grouped member", due_at=moment, group=lead)
+    for i in range(MONTH_PER_DAY):
+        make_post(
+            workspace, platforms, description=f"Other {i}", due_at=moment + timedelta(hours=1 + i)
+        )
+    client = login(alice)
+
+    month = day_cell(client.get(month_url(workspace, "2026-07")).content.decode(), "2026-07-07")
+    week = client.get(week_url(workspace, "2026-07-07")).content.decode()
+
+    assert month.count('data-testid="calendar-post"') == MONTH_PER_DAY
+    assert "Grouped lead" in month and "and 1 more" in month  # 1 + 4 others, not 2 + 4
+    assert week.count("Grouped lead") == 1
+    assert "Grouped member" not in week and "Grouped member" not in month
+    assert week.count('data-testid="calendar-post"') == MONTH_PER_DAY + 1
+
+
+def test_the_days_of_several_workspaces_are_read_at_once(workspace, platforms, alice):
+    """calendar_days over two workspaces (the calendar across clients): one statement, each
+    entry named and linked under its own workspace, the day's total summed, a third
+    workspace's post never read."""
+    other = Workspace.objects.create(name="Beta", kind=Workspace.Kind.CLIENT)
+    third = Workspace.objects.create(name="Gamma", kind=Workspace.Kind.CLIENT)
+    moment = datetime(2026, 8, 4, 9, 0, tzinfo=UTC)
+    mine = make_post(workspace, platforms, description="Acme's", due_at=moment)
+    theirs = make_post(
+        other, make_platforms(other), description="Beta's", due_at=moment + timedelta(hours=1)
+    )
+    make_post(third, make_platforms(third), description="Gamma's", due_at=moment)
+    day = moment.date()
+
+    with CaptureQueriesContext(connection) as queries:
+        [only] = calendar_days(
+            [workspace, other], day, day, per_day=1, in_range=lambda d: True, today=day
+        )
+
+    assert len(queries) == 2  # the posts, the drafts
+    assert only["total"] == 2 and only["more"] == 1
+    [entry] = only["entries"]
+    assert (entry["text"], entry["workspace_name"]) == ("Acme's", "Acme")
+    assert entry["url"] == reverse(
+        "posting:post", kwargs={"code": workspace.code, "post_code": mine.code}
+    )
+    [both] = calendar_days(
+        [workspace, other], day, day, per_day=4, in_range=lambda d: True, today=day
+    )
+    assert [(e["text"], e["workspace_code"]) for e in both["entries"]] == [
+        ("Acme's", str(workspace.code)),
+        ("Beta's", str(other.code)),
+    ]
+    assert both["entries"][1]["url"] == reverse(
+        "posting:post", kwargs={"code": other.code, "post_code": theirs.code}
+    )
+
+
 def test_an_empty_month_says_so(workspace, alice, login):
     html = login(alice).get(month_url(workspace, "2020-02")).content.decode()
 
@@ -158,8 +229,9 @@ def test_the_query_count_does_not_grow_with_the_posts(
 
     for address in (month_url(workspace), week_url(workspace)):
         # 1 session, 2 user, 3 the user's memberships (access and navigation), 4 the first
-        # posts of each day with the day's total and their results' statuses.
-        with django_assert_num_queries(4):
+        # posts of each day with the day's total and their results' statuses, 5 the drafts,
+        # 6 the posting slots (none here: no query for the posts at their times).
+        with django_assert_num_queries(6):
             response = client.get(address)
         assert response.status_code == 200
         assert 'data-testid="calendar-post"' in response.content.decode()

@@ -47,16 +47,15 @@ def test_calendar_entries_escape_descriptions():
         iso="2026-05-05T10:00:00+07:00",
         time="10:00",
         text='<b>"Launch"</b> & more',
+        workspace_name="<i>Acme</i>",
     )
-    html = render_to_string(
-        "posting/calendar.html#entries",
-        {"day": {"entries": [entry]}},
-    )
+    html = render_to_string("posting/calendar.html#entry", {"entry": entry, "across": True})
 
     assert 'href="/w/abc/posts/c0de/"' in html
     assert "<b>" not in html
     assert "&lt;b&gt;&quot;Launch&quot;&lt;/b&gt; &amp; more" in html
     assert 'class="calendar-post is-danger"' in html
+    assert "<i>" not in html and "&lt;i&gt;Acme&lt;/i&gt;" in html
 
 
 @pytest.mark.django_db

@@ -14,39 +14,11 @@ from django.utils import timezone
 from accounts.models import AuditEvent
 from posting import tasks
 from posting.models import Alert, Post
-from posting.sending import decisions, edits, queueing
+from posting.sending import decisions, edits
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
-from tests.posting.upload_fixtures import compose_data, compose_url, sandbox_posts
+from tests.posting.upload_fixtures import compose_data, in_sandbox, local
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def queue(monkeypatch):
-    """What would go to the uploads cluster, recorded: the test runs each task itself."""
-    made: list[tuple[str, int]] = []
-    monkeypatch.setattr(queueing, "enqueue_forward", lambda pk: made.append(("forward", pk)))
-    monkeypatch.setattr(queueing, "enqueue_edit", lambda pk: made.append(("edit", pk)))
-    return made
-
-
-def local(moment) -> str:
-    return timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M")
-
-
-@pytest.fixture
-def scheduled(login, bob, workspace, connected_ws, video_file, queue):
-    """A post scheduled at Taisly (the sandbox) two days ahead, through the form and worker."""
-    when = timezone.now() + timedelta(days=2)
-    payload = compose_data(workspace, when="later", scheduled_at=local(when))
-    with open(video_file(), "rb") as fh:
-        response = login(bob).post(compose_url(workspace), {**payload, "video": fh})
-    assert response.status_code == 302, response.content.decode()[:2000]
-    post = Post.objects.get()
-    assert tasks.forward_post(post.pk) == "sent"
-    queue.clear()
-    post.refresh_from_db()
-    return post
 
 
 def edit_url(post) -> str:
@@ -60,14 +32,6 @@ def edit_data(post, when, **extra) -> dict:
     data["description"] = post.description
     data.update(extra)
     return data
-
-
-def in_sandbox(sandbox, account) -> list[dict]:
-    return sandbox_posts(sandbox, account["api_key"])
-
-
-def sandbox_due(item) -> str:
-    return item.get("scheduledDate") or item.get("date") or ""
 
 
 def test_the_form_says_what_the_edit_costs_before_the_click(login, bob, scheduled):

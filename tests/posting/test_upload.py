@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from datetime import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from accounts.models import AuditEvent
-from posting.models import Platform, Post, RepostRule
+from posting.models import Platform, Post, PostingSlot, RepostRule
 from posting.sending import forward, queueing, receive
 from posting.sending import views as compose_views
 from posting.sending.uploadhandlers import LimitedTemporaryFileUploadHandler
@@ -74,8 +75,14 @@ def test_the_compose_page_runs_a_fixed_number_of_queries(
         rule.to_platforms.set([platform(workspace, "YouTube")])
     # session, user, the user's memberships + workspaces (access and navigation), the networks
     # that may have a caption of their own, platforms, the key's status and kept storage, the
-    # active repost rules and their target platforms
-    with django_assert_num_queries(8):
+    # active repost rules and their target platforms, the posting slots
+    with django_assert_num_queries(9):
+        assert client.get(compose_url(workspace)).status_code == 200
+    # With slots, the next free one ("Add to queue" says which): the posts at the next weeks'
+    # slot times, one query more, however many slots.
+    for day in range(7):
+        PostingSlot.objects.create(workspace=workspace, weekday=day, time=time(9, day))
+    with django_assert_num_queries(10):
         assert client.get(compose_url(workspace)).status_code == 200
 
 

@@ -6,6 +6,7 @@ person's language. (Request bodies in general: test_request_bodies.py.)"""
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 import uuid
 from datetime import timedelta
@@ -13,6 +14,7 @@ from datetime import timedelta
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 
 from posting.models import Post, UploadInProgress
@@ -22,7 +24,12 @@ from tests.polling import backend_pid, wait_until, waits_on_a_lock
 from tests.posting.test_request_bodies import text
 from tests.posting.test_upload import post_form, temp_files
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
-from tests.posting.upload_fixtures import compose_url, platform
+from tests.posting.upload_fixtures import compose_data, compose_url, platform
+
+
+def draft_create_url(workspace) -> str:
+    return reverse("posting:draft_create", kwargs={"code": workspace.code})
+
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -161,6 +168,28 @@ def test_an_upload_that_would_pass_the_workspace_storage_is_refused_with_what_is
     assert "deleted 7 days after its post was sent, cancelled or given up" in html
     assert Post.objects.count() == 1
     assert temp_files(media) == [] and list(media.glob("posts/**/*.mp4")) == []
+
+
+@pytest.mark.parametrize("page", ["compose", "draft"])
+def test_a_video_that_cannot_fit_is_refused_from_content_length_before_a_byte_is_read(
+    settings, login, bob, workspace, connected_ws, media, spooled, page
+):
+    """Content-Length already says the video cannot fit: 413 with the sentence, the body never
+    read (no temp file opened), nothing kept. (A body whose Content-Length lies is checked
+    again once it is in: the test above.)"""
+    settings.WORKSPACE_VIDEO_STORAGE_MB = 1
+    kept_post(workspace, MIB - 1024)
+    big = SimpleUploadedFile("big.mp4", b"\0" * (300 * 1024), content_type="video/mp4")
+    payload = {**compose_data(workspace, description="Kept?"), "video": big}
+    url = compose_url(workspace) if page == "compose" else draft_create_url(workspace)
+    response = login(bob).post(url, payload)
+    assert response.status_code == 413
+    html = text(response)
+    assert "already keeps 1023.0 KB of videos and may keep 1.0 MB" in html
+    # At least the body less what the other fields can take (64 KB): about 236 KB here.
+    assert re.search(r"a video of 23\d\.\d KB or more does not fit\. Nothing was uploaded\.", html)
+    assert spooled == [] and temp_files(media) == []
+    assert Post.objects.count() == 1 and not UploadInProgress.objects.exists()
 
 
 def test_deleted_videos_and_retries_do_not_count_and_what_fits_is_taken(

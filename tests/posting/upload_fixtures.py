@@ -6,15 +6,18 @@ compose form. Test modules use them with ``from tests.posting.upload_fixtures im
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import requests
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
+from posting import tasks
 from posting.connection import keys
-from posting.models import Platform
+from posting.models import Platform, Post
 from posting.sending import queueing
 from tests.videos import make_video
 
@@ -25,8 +28,10 @@ __all__ = [
     "media",
     "no_queue",
     "platform",
+    "queue",
     "sandbox_posts",
     "save_draft",
+    "scheduled",
     "spooled",
     "video_file",
 ]
@@ -143,3 +148,38 @@ def save_draft(client, workspace, video_path, **data):
         return client.post(
             reverse("posting:draft_create", kwargs={"code": workspace.code}), payload
         ), payload
+
+
+# --- A post scheduled at the sandbox, and the uploads cluster's tasks run by the test --------
+
+
+@pytest.fixture
+def queue(monkeypatch):
+    """What would go to the uploads cluster, recorded: the test runs each task itself."""
+    made: list[tuple[str, int]] = []
+    monkeypatch.setattr(queueing, "enqueue_forward", lambda pk: made.append(("forward", pk)))
+    monkeypatch.setattr(queueing, "enqueue_edit", lambda pk: made.append(("edit", pk)))
+    return made
+
+
+def local(moment) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M")
+
+
+@pytest.fixture
+def scheduled(login, bob, workspace, connected_ws, video_file, queue):
+    """A post scheduled at Taisly (the sandbox) two days ahead, through the form and worker."""
+    when = timezone.now() + timedelta(days=2)
+    payload = compose_data(workspace, when="later", scheduled_at=local(when))
+    with open(video_file(), "rb") as fh:
+        response = login(bob).post(compose_url(workspace), {**payload, "video": fh})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    post = Post.objects.get()
+    assert tasks.forward_post(post.pk) == "sent"
+    queue.clear()
+    post.refresh_from_db()
+    return post
+
+
+def in_sandbox(sandbox, account) -> list[dict]:
+    return sandbox_posts(sandbox, account["api_key"])

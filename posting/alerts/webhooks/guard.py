@@ -88,16 +88,41 @@ def target_for(url: str, *, timeout: float) -> Target:
     return Target(parts.scheme, parts.hostname, port, path, addresses)
 
 
+def rule() -> str:
+    """Where a webhook may go under the settings, in one sentence for the form's help: the
+    same two settings ``_parts`` and ``target_for`` decide by (development takes http:// and
+    loopback addresses, production neither)."""
+    if settings.WEBHOOK_REQUIRE_HTTPS and not settings.WEBHOOK_ALLOW_PRIVATE:
+        return _("The URL must start with https:// and reach a public address.")
+    if settings.WEBHOOK_REQUIRE_HTTPS:
+        return _(
+            "The URL must start with https://; private and loopback addresses are allowed "
+            "on this server."
+        )
+    if not settings.WEBHOOK_ALLOW_PRIVATE:
+        return _("The URL may start with http:// or https:// and must reach a public address.")
+    return _(
+        "The URL may start with http:// or https://; private and loopback addresses (such as "
+        "127.0.0.1) are allowed on this server."
+    )
+
+
+def _full_url_sentence() -> str:
+    if settings.WEBHOOK_REQUIRE_HTTPS:
+        return _("Enter a full URL that starts with https://.")
+    return _("Enter a full URL that starts with http:// or https://.")
+
+
 def _parts(url: str) -> tuple[SplitResult, int]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise WebhookRefused(_("Enter a full URL that starts with https://."))
+        raise WebhookRefused(_full_url_sentence())
     if settings.WEBHOOK_REQUIRE_HTTPS and parts.scheme != "https":
         raise WebhookRefused(_("Webhook URLs must start with https://."))
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        raise WebhookRefused(_("Enter a full URL that starts with https://.")) from None
+        raise WebhookRefused(_full_url_sentence()) from None
     return parts, port
 
 

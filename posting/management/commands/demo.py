@@ -27,6 +27,7 @@ from django.views.decorators.debug import sensitive_variables
 from accounts import services
 from accounts.crypto import DecryptionError
 from accounts.models import Membership, TaislyConnection, User, Workspace
+from accounts.staff_group import support_group
 from posting.connection import keys
 from posting.management.demo import history as demo_history
 from posting.mirror.reposts import RepostActionError
@@ -107,6 +108,8 @@ class Command(BaseCommand):
         self.created_accounts = 0
         self.unchecked = False
         people = {email: self._person(email, name) for email, name in PEOPLE.items()}
+        # Staff see and change in the admin what support needs (accounts/staff_group.py).
+        people[STAFF].groups.add(support_group())
 
         agency = people[AGENCY]
         keyed = []
@@ -138,7 +141,8 @@ class Command(BaseCommand):
                     f"  {SOLO:<18} solo, owns only '{solo_workspace.name}' "
                     f"({solo_connection.get_plan_display()} {solo_connection.key_hint}); "
                     f"two-factor on, authenticator secret {totp_secret}",
-                    f"  {STAFF:<18} staff: oversight of every workspace",
+                    f"  {STAFF:<18} staff: oversight of every workspace, the admin as "
+                    "Support staff",
                 ]
             )
         )

@@ -10,8 +10,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0013_review_link_actions'),
-        ('posting', '0013_approvals'),
+        ('accounts', '0014_review_link_actions'),
+        ('posting', '0015_approvals'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -9,8 +9,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0012_approvals'),
-        ('posting', '0012_post_thumbnail'),
+        ('accounts', '0013_approvals'),
+        ('posting', '0014_edit_failed_alerts_cancelling'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -7,8 +7,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0013_review_link_actions'),
-        ('posting', '0014_review_links_comments'),
+        ('accounts', '0014_review_link_actions'),
+        ('posting', '0016_review_links_comments'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0011_audit_drafts_and_edits'),
+        ('accounts', '0012_workspace_time_zone_and_slot_audit'),
     ]
 
     operations = [
