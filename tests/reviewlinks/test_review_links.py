@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core import mail
@@ -17,8 +17,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import AuditEvent
-from posting.models import ReviewLink
+from accounts.models import AuditEvent, Workspace
+from posting.models import Draft, ReviewLink
 from posting.reviewlinks import links
 from taisly_dash.logs import ReviewTokenFilter
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
@@ -330,3 +330,19 @@ def test_the_members_review_page_runs_a_fixed_number_of_queries(
     with django_assert_num_queries(few):
         page = client.get(url)
     assert b"Note 2 for @alice" in page.content and b"second@example.test" in page.content
+
+
+def test_the_planned_time_is_in_the_workspaces_time_zone(login, bob, workspace, client_review):
+    """The workspace has a time zone of its own (its posting slots'): the client reads the time
+    as the team plans it, whatever the sender's own zone."""
+    Workspace.objects.filter(pk=workspace.pk).update(time_zone="Asia/Jakarta")
+    bob.timezone = "America/New_York"
+    bob.save(update_fields=["timezone"])
+    when = datetime(2030, 1, 15, 2, 0, tzinfo=UTC)  # 09:00 in Jakarta, 21:00 the day before in NY
+    Draft.objects.filter(pk=client_review.pk).update(scheduled_at=when)
+    response = send_link(login(bob), client_review)
+    assert response.status_code == 200
+    html = open_link(token_from_mail(mail.outbox[-1])).get(reverse("review:page")).content
+    html = html.decode()
+    assert "Tuesday 15 January 2030, 09:00" in html and "Asia/Jakarta" in html
+    assert "America/New_York" not in html
