@@ -125,6 +125,20 @@ class Workspace(models.Model):
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.CLIENT)
     # Set by an owner: members without two-factor sign-in are sent to set it up first.
     require_2fa = models.BooleanField(_("require two-factor sign-in"), default=False)
+
+    class ApprovalWorkflow(models.TextChoices):
+        NONE = "none", _("No review: posts go out when their author sends them")
+        INTERNAL = "internal", _("Internal: an owner or editor other than the author approves")
+        CLIENT = "client", _("Client: a client reviewer approves")
+        INTERNAL_CLIENT = "internal_client", _("Internal, then the client")
+
+    # Set by an owner (audited): who must approve a post before it reaches Taisly.
+    approval_workflow = models.CharField(
+        _("approval workflow"),
+        max_length=16,
+        choices=ApprovalWorkflow.choices,
+        default=ApprovalWorkflow.NONE,
+    )
     #: The time zone its weekly posting slots are in (``posting.models.PostingSlot``): the
     #: team's, whoever looks at them. Set from the creator's own time zone; owners change it.
     time_zone = models.CharField(
@@ -156,6 +170,9 @@ class Membership(models.Model):
     )
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.VIEWER)
+    #: The reviewer right, set by an owner: this member may approve at the client stage of the
+    #: approval workflow (owners and editors approve at the internal stage by their role).
+    can_approve = models.BooleanField(_("may approve for the client"), default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -322,6 +339,17 @@ class AuditEvent(models.Model):
         POST_EDIT_REQUESTED = "post.edit_requested", _("Scheduled post edit requested")
         POST_EDITED = "post.edited", _("Scheduled post edited")
         POST_EDIT_FAILED = "post.edit_failed", _("Scheduled post edit not made")
+        WORKSPACE_APPROVAL_WORKFLOW = "workspace.approval_workflow", _("Approval workflow changed")
+        MEMBER_REVIEWER_CHANGED = "member.reviewer_changed", _("Reviewer right changed")
+        REVIEW_SUBMITTED = "review.submitted", _("Post submitted for review")
+        REVIEW_APPROVED = "review.approved", _("Post approved")
+        REVIEW_CHANGES_REQUESTED = "review.changes_requested", _("Changes requested")
+        REVIEW_HELD = "review.held", _("Approved post held: its time had passed")
+        REVIEW_RETURNED = "review.returned", _("Post returned to drafts: review turned off")
+        REVIEW_RESET = "review.reset", _("Post edited: back to review")
+        REVIEW_LINK_SENT = "review_link.sent", _("Review link sent")
+        REVIEW_LINK_REVOKED = "review_link.revoked", _("Review link revoked")
+        COMMENT_ADDED = "comment.added", _("Comment added")
         WORKSPACE_TIME_ZONE_CHANGED = "workspace.time_zone", _("Workspace time zone changed")
         SLOTS_ADDED = "slots.added", _("Posting slots added")
         SLOT_REMOVED = "slots.removed", _("Posting slot removed")

@@ -417,6 +417,30 @@ def member_role_change(
     return membership
 
 
+def member_set_reviewer(
+    *, membership: Membership, can_approve: bool, actor: User, request: HttpRequest | None = None
+) -> Membership:
+    """Give or take a member's reviewer right: approving posts at the client stage of the
+    approval workflow (owners only; audited). A post waiting for this member is decided by
+    whoever has the right when they decide."""
+    with transaction.atomic():
+        lock_actor_role(workspace=membership.workspace, actor=actor)
+        membership = _locked_membership(membership)
+        if membership.can_approve == can_approve:
+            return membership
+        membership.can_approve = can_approve
+        membership.save(update_fields=["can_approve"])
+        audit_record(
+            workspace=membership.workspace,
+            actor=actor,
+            action=AuditEvent.Action.MEMBER_REVIEWER_CHANGED,
+            target=membership.user.email,
+            details={"can_approve": can_approve},
+            request=request,
+        )
+    return membership
+
+
 def member_remove(
     *,
     membership: Membership,

@@ -31,6 +31,11 @@ urlpatterns = [
     path("w/<uuid:code>/members/invite/", views.member_invite, name="member_invite"),
     path("w/<uuid:code>/members/<uuid:member_code>/role/", views.member_role, name="member_role"),
     path(
+        "w/<uuid:code>/members/<uuid:member_code>/reviewer/",
+        views.member_reviewer,
+        name="member_reviewer",
+    ),
+    path(
         "w/<uuid:code>/members/<uuid:member_code>/remove/",
         views.member_remove,
         name="member_remove",

@@ -426,6 +426,29 @@ def member_role(request: HtmxHttpRequest, code, member_code) -> HttpResponse:
 
 
 @login_required
+@require_POST
+def member_reviewer(request: HttpRequest, code, member_code) -> HttpResponse:
+    """Give or take a member's reviewer right (the members page's checkbox and its button)."""
+    access = get_workspace_for_owner(request, code)
+    membership = _membership_in(access, member_code)
+    try:
+        membership = services.member_set_reviewer(
+            membership=membership,
+            can_approve=request.POST.get("can_approve") == "on",
+            actor=request.user,
+            request=request,
+        )
+    except ValidationError as exc:
+        return _members_refused(request, access, _error_text(exc))
+    if membership.can_approve:
+        text = _("%(email)s may now approve posts for the client.")
+    else:
+        text = _("%(email)s no longer approves posts for the client.")
+    messages.success(request, text % {"email": membership.user.email})
+    return redirect("accounts:members", code=access.workspace.code)
+
+
+@login_required
 @require_http_methods(["GET", "POST"])
 def member_remove(request: HtmxHttpRequest, code, member_code) -> HttpResponse:
     """GET confirms (the no-JavaScript way); POST removes (htmx asks with ``hx-confirm``)."""

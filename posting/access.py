@@ -44,12 +44,16 @@ def get_post_for_user_rw(request: HttpRequest, code, post_code) -> tuple[Post, W
 
 def get_draft_for_user(request: HttpRequest, code, draft_code) -> tuple[Draft, WorkspaceAccess]:
     """The draft ``draft_code`` of workspace ``code`` (with its author) and the user's access."""
-    return _by_code(request, code, Draft.objects.select_related("author"), draft_code, write=False)
+    return _by_code(
+        request, code, Draft.objects.select_related("author", "decided_by"), draft_code, write=False
+    )
 
 
 def get_draft_for_user_rw(request: HttpRequest, code, draft_code) -> tuple[Draft, WorkspaceAccess]:
     """As ``get_draft_for_user``, and 403 unless the user may write (owner or editor)."""
-    return _by_code(request, code, Draft.objects.select_related("author"), draft_code, write=True)
+    return _by_code(
+        request, code, Draft.objects.select_related("author", "decided_by"), draft_code, write=True
+    )
 
 
 def get_repost_rule_for_user(

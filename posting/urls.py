@@ -6,10 +6,12 @@ Each block names the room whose ``views.py`` serves it: ``posting/<room>/views.p
 from django.urls import path
 
 from posting.alerts import views as alerts
+from posting.approvals import views as approvals
 from posting.connection import views as connection
 from posting.mirror import views as mirror
 from posting.planning import views as planning
 from posting.reporting import views as reporting
+from posting.reviewlinks import views as reviewlinks
 from posting.sending import views as sending
 
 app_name = "posting"
@@ -65,12 +67,29 @@ urlpatterns = [
     path("drafts/<uuid:draft_code>/send/", sending.draft_send, name="draft_send"),
     path("drafts/<uuid:draft_code>/delete/", sending.draft_delete, name="draft_delete"),
     path("drafts/<uuid:draft_code>/thumbnail/", sending.draft_thumbnail, name="draft_thumbnail"),
+    path("drafts/<uuid:draft_code>/video/", sending.draft_video, name="draft_video"),
+    # --- comments and review links of a draft ---
+    path("drafts/<uuid:draft_code>/review/", reviewlinks.draft_review, name="draft_review"),
+    path("drafts/<uuid:draft_code>/review/send/", reviewlinks.link_send, name="review_link_send"),
+    path(
+        "drafts/<uuid:draft_code>/review/<uuid:link_code>/revoke/",
+        reviewlinks.link_revoke,
+        name="review_link_revoke",
+    ),
+    path("drafts/<uuid:draft_code>/comments/", reviewlinks.comment_add, name="draft_comment"),
     # --- posting slots and the queue ---
     path("queue/", sending.queue_list, name="queue"),
     path("queue/slots/", sending.slot_list, name="slots"),
     path("queue/slots/<uuid:slot_code>/remove/", sending.slot_remove, name="slot_remove"),
     path("queue/<uuid:post_code>/move/", sending.queue_move, name="queue_move"),
     # --- end compose and upload ---
+    # --- approvals: review of posts before they reach Taisly ---
+    path("reviews/", approvals.review_queue, name="reviews"),
+    path("reviews/new/", approvals.review_new, name="review_new"),
+    path("reviews/workflow/", approvals.workflow_set, name="approval_workflow"),
+    path("drafts/<uuid:draft_code>/submit/", approvals.draft_submit, name="draft_submit"),
+    path("drafts/<uuid:draft_code>/decide/", approvals.draft_decide, name="draft_decide"),
+    # --- end approvals ---
     # --- alerts, alert emails, webhooks, retry of failed platforms ---
     path("alerts/", alerts.alert_list, name="alerts"),
     path("alerts/badge/", alerts.alert_badge, name="alert_badge"),

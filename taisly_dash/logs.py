@@ -11,6 +11,9 @@ scrubbed or never formatted); the format changes nothing about that, and
 
 from __future__ import annotations
 
+import logging
+import re
+
 from pythonjsonlogger.core import RESERVED_ATTRS
 
 FORMATS = ("plain", "json")
@@ -39,11 +42,40 @@ def handler(log_format: str) -> dict:
     return {
         "class": "logging.StreamHandler",
         "formatter": log_format,
-        "filters": ["request_id"],
+        "filters": ["request_id", "review_token"],
     }
 
 
-_FILTERS = {"request_id": {"()": "taisly_dash.requestid.RequestIdFilter"}}
+#: A review link's path: /review/<token>/. Draft codes (UUIDs) under /review/ are no secret.
+_REVIEW_PATH = re.compile(r"(/review/)([^/\s?#\"']+)")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+
+
+def _hide_token(match: re.Match) -> str:
+    segment = match.group(2)
+    return match.group(0) if _UUID.fullmatch(segment) else match.group(1) + "[token]"
+
+
+class ReviewTokenFilter(logging.Filter):
+    """A review link's token never reaches a log line: Django's "Not Found: /review/…" and
+    runserver's request lines carry the path, so any ``/review/<segment>`` that is not a draft's
+    code is written ``/review/[token]``. The link's own view answers with a redirect whatever
+    the token, so Django logs nothing for it; this catches the rest (a path with more after
+    the token, a method it refuses)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "/review/" in message:
+            hidden = _REVIEW_PATH.sub(_hide_token, message)
+            if hidden != message:
+                record.msg, record.args = hidden, None
+        return True
+
+
+_FILTERS = {
+    "request_id": {"()": "taisly_dash.requestid.RequestIdFilter"},
+    "review_token": {"()": "taisly_dash.logs.ReviewTokenFilter"},
+}
 
 
 def logging_config(*, log_format: str, level: str) -> dict:

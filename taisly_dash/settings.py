@@ -236,6 +236,13 @@ INVITATION_EXPIRY_DAYS = env_int("INVITATION_EXPIRY_DAYS", 7, minimum=1)
 # so every web process sees the same count).
 INVITATIONS_PER_INVITER_PER_HOUR = env_int("INVITATIONS_PER_INVITER_PER_HOUR", 20, minimum=1)
 INVITATIONS_PER_ADDRESS_PER_HOUR = env_int("INVITATIONS_PER_ADDRESS_PER_HOUR", 3, minimum=1)
+# Review links (a client reviews drafts without an account): days a link stays valid, and at
+# most this many links an hour per sender and per address (counted in the database, like the
+# invitations). Opening a link is limited per IP, counted by allauth's rate limiter in the cache.
+REVIEW_LINK_DAYS = env_int("REVIEW_LINK_DAYS", 7, minimum=1)
+REVIEW_LINKS_PER_SENDER_PER_HOUR = env_int("REVIEW_LINKS_PER_SENDER_PER_HOUR", 20, minimum=1)
+REVIEW_LINKS_PER_ADDRESS_PER_HOUR = env_int("REVIEW_LINKS_PER_ADDRESS_PER_HOUR", 5, minimum=1)
+REVIEW_LINK_OPENS_PER_MINUTE = env_int("REVIEW_LINK_OPENS_PER_MINUTE", 20, minimum=1)
 
 # --- Accounts (django-allauth) ----------------------------------------------------------------
 # Email is the login; there is no username. Addresses are verified by an emailed link, but an

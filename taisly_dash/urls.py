@@ -5,6 +5,7 @@ from django.urls import include, path
 from accounts import views_auth
 from accounts.access import require_staff_two_factor
 from posting.alerts import views as alert_views
+from posting.approvals import views as approval_views
 from posting.planning import views as planning_views
 from posting.reporting import views as reporting_views
 from taisly_dash import views
@@ -56,8 +57,12 @@ urlpatterns = [
     path("w/<uuid:code>/taisly/", include("posting.connection.urls")),
     # Posting: history, posts, calendar, connected accounts (and compose, reposts).
     path("w/<uuid:code>/", include("posting.urls")),
+    # A review link's holder (no account): the drafts the link is for, nothing else.
+    path("review/", include("posting.reviewlinks.urls")),
     # Unread alerts across every workspace of the user (an agency's count).
     path("alerts/", alert_views.alerts_everywhere, name="alerts_everywhere"),
+    # Posts waiting for the user's review in every workspace (an agency's reviewers).
+    path("reviews/", approval_views.reviews_everywhere, name="reviews_everywhere"),
     # One calendar over every workspace of the user (the view is posting.planning's).
     path("calendar/", planning_views.calendar_everywhere, name="calendar_everywhere"),
     path(

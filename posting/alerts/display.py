@@ -42,6 +42,20 @@ FIXES = {
         "Taisly no longer accepts this workspace's key (it was revoked or regenerated "
         "elsewhere). An owner must connect a working key on the Taisly key page."
     ),
+    Kind.APPROVED: gettext_lazy(
+        "Approved: it is sent or scheduled as you chose, or waits for the next review."
+    ),
+    Kind.CHANGES_REQUESTED: gettext_lazy(
+        "Open the draft, make the changes asked for, then submit it for review again."
+    ),
+    Kind.COMMENTED: gettext_lazy("Open the draft to read the comment and answer it."),
+    Kind.HELD: gettext_lazy(
+        "It was approved after its planned time, so it was not sent. Open the draft, choose a "
+        "new time and send it."
+    ),
+    Kind.RETURNED: gettext_lazy(
+        "Review was turned off: the post is a draft again. Open it to post or schedule it."
+    ),
     Kind.BLOCKED: gettext_lazy(
         "Taisly refused requests for over an hour because the key's hourly limit was used up. "
         "Background sync waits until it works again; fewer “Sync now” clicks help."
@@ -73,7 +87,7 @@ def describe(alert: Alert, *, read: bool = False) -> AlertView:
         explanation = _("Still pending at Taisly long after it was due.")
     elif alert.kind in Alert.POST_KINDS:
         explanation = reasons.shown(alert.message)
-    elif alert.kind == Kind.FAILED and not explanation:
+    elif (alert.kind == Kind.FAILED and not explanation) or alert.kind in Alert.REVIEW_KINDS:
         explanation = alert.message
     return AlertView(alert=alert, read=read, explanation=explanation, fix=str(FIXES[alert.kind]))
 
@@ -83,6 +97,13 @@ def absolute(path: str) -> str:
 
 
 def post_url(alert: Alert) -> str:
+    if alert.post_id is None and alert.draft_id is not None:
+        return absolute(
+            reverse(
+                "posting:draft",
+                kwargs={"code": alert.workspace.code, "draft_code": alert.draft.code},
+            )
+        )
     if alert.post_id is None:
         return absolute(reverse("posting:alerts", kwargs={"code": alert.workspace.code}))
     return absolute(

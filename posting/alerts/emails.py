@@ -11,6 +11,7 @@ from datetime import datetime
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -78,6 +79,11 @@ def _recipients(
     return found
 
 
+def for_user(alerts: list[Alert], user: User) -> list[Alert]:
+    """The alerts that are ``user``'s to hear of: everyone's, and the ones for them alone."""
+    return [a for a in alerts if a.recipient_id in (None, user.pk)]
+
+
 def alerts_email(*, alert_ids: list[int]) -> int:
     """Send the "immediately" emails for these alerts: one per person per workspace, whatever
     the number of alerts. Each alert is claimed once (a redelivered task sends nothing).
@@ -96,7 +102,7 @@ def alerts_email(*, alert_ids: list[int]) -> int:
         return 0
     alerts = list(
         Alert.objects.filter(pk__in=claimable)
-        .select_related("workspace", "post", "platform")
+        .select_related("workspace", "post", "platform", "draft")
         .order_by("created_at", "id")
     )
     by_workspace: dict[int, list[Alert]] = defaultdict(list)
@@ -106,7 +112,9 @@ def alerts_email(*, alert_ids: list[int]) -> int:
     recipients = _recipients(by_workspace, AlertPreference.Email.IMMEDIATELY)
     for workspace_id, items in by_workspace.items():
         for user, _pref in recipients.get(workspace_id, []):
-            sent += _send(user, items[0].workspace, items, digest=False)
+            mine = for_user(items, user)
+            if mine:
+                sent += _send(user, items[0].workspace, mine, digest=False)
     return sent
 
 
@@ -133,7 +141,8 @@ def alerts_digest(*, now: datetime | None = None) -> int:
             Alert.objects.filter(
                 workspace=pref.workspace, created_at__gt=since, created_at__lte=now
             )
-            .select_related("workspace", "post", "platform")
+            .filter(Q(recipient__isnull=True) | Q(recipient=pref.user))
+            .select_related("workspace", "post", "platform", "draft")
             .order_by("created_at", "id")
         )
         if items and pref.user.is_active and pref.user.email:

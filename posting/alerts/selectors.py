@@ -12,6 +12,7 @@ from django.db.models import (
     IntegerField,
     OuterRef,
     Prefetch,
+    Q,
     QuerySet,
     Subquery,
     Value,
@@ -35,11 +36,17 @@ from posting.models import (
 DELIVERY_LOG_SIZE = 30
 
 
+def for_user(user: User) -> Q:
+    """Alerts for everyone, and the ones for ``user`` alone (a review decision on their post)."""
+    return Q(recipient__isnull=True) | Q(recipient_id=user.pk)
+
+
 def alerts_for_user(workspace: Workspace, user: User) -> QuerySet[Alert]:
     """The workspace's alerts with ``is_read`` for this user (one query for a page of them)."""
     return (
         Alert.objects.filter(workspace=workspace)
-        .select_related("post", "platform")
+        .filter(for_user(user))
+        .select_related("post", "platform", "draft")
         .annotate(is_read=Exists(AlertRead.objects.filter(alert=OuterRef("pk"), user=user)))
     )
 
@@ -47,6 +54,7 @@ def alerts_for_user(workspace: Workspace, user: User) -> QuerySet[Alert]:
 def unread_count(workspace_id: int, user: User) -> int:
     return (
         Alert.objects.filter(workspace_id=workspace_id)
+        .filter(for_user(user))
         .exclude(Exists(AlertRead.objects.filter(alert=OuterRef("pk"), user=user)))
         .count()
     )
@@ -58,6 +66,7 @@ def unread_by_workspace(user: User) -> dict[int, int | None]:
     (``accounts.access.two_factor_locked``): its alerts are neither shown nor counted."""
     unread = (
         Alert.objects.filter(workspace=OuterRef("workspace_id"))
+        .filter(for_user(user))
         .exclude(Exists(AlertRead.objects.filter(alert=OuterRef("pk"), user=user)))
         .order_by()
         .values("workspace")

@@ -5,6 +5,8 @@ Workspace ─┬─ MirrorState (when each part was last synced)              mi
            ├─ RepostRule* (from one platform to others)                 mirror.py
            ├─ Post* ─── PostResult* (one per platform)                  posts.py
            ├─ Draft* (a post saved without sending; keeps its video)     drafts.py
+           │    ├─ DraftVersion* (what it said at each review)           drafts.py
+           │    └─ Comment*, ReviewLink* (client review without an account) reviews.py
            ├─ PostingSlot* (weekly slots "Add to queue" fills)          slots.py
            ├─ UploadInProgress* (per user, while a body arrives)         uploads.py
            ├─ Alert* ─── AlertRead*, AlertPreference* (per member)     alerts.py
@@ -13,7 +15,13 @@ TaislyConnection ─┬─ TaislyRequest* (the ledger), KeyBudget (per key)  led
 """
 
 from posting.models.alerts import Alert, AlertPreference, AlertRead
-from posting.models.drafts import Draft
+from posting.models.drafts import (
+    Draft,
+    DraftVersion,
+    ReviewStage,
+    ReviewState,
+    review_stages,
+)
 from posting.models.ledger import KeyBudget, TaislyRequest
 from posting.models.mirror import (
     DESCRIPTION_LIMIT,
@@ -26,6 +34,7 @@ from posting.models.mirror import (
     description_limit,
 )
 from posting.models.posts import Post, PostResult
+from posting.models.reviews import COMMENT_MAX_LENGTH, Comment, ReviewLink
 from posting.models.slots import SLOTS_MAX, PostingSlot
 from posting.models.uploads import UploadInProgress
 from posting.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -38,7 +47,10 @@ __all__ = [
     "Alert",
     "AlertPreference",
     "AlertRead",
+    "COMMENT_MAX_LENGTH",
+    "Comment",
     "Draft",
+    "DraftVersion",
     "KeyBudget",
     "MirrorState",
     "Network",
@@ -47,10 +59,14 @@ __all__ = [
     "PostResult",
     "PostingSlot",
     "RepostRule",
+    "ReviewLink",
+    "ReviewStage",
+    "ReviewState",
     "TaislyRequest",
     "UploadInProgress",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",
     "description_limit",
+    "review_stages",
 ]

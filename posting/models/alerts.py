@@ -28,6 +28,12 @@ class Alert(models.Model):
         SEND_FAILED = "send_failed", _("Send failed")
         NEEDS_CHECK = "needs_check", _("Needs a check")
         BLOCKED = "blocked", _("Blocked by the rate limit")
+        # Review decisions (posting.approvals), told to one person: the draft's author.
+        APPROVED = "approved", _("Approved")
+        CHANGES_REQUESTED = "changes_requested", _("Changes requested")
+        COMMENTED = "commented", _("New comment")
+        HELD = "held", _("Approved but held")
+        RETURNED = "returned", _("Returned to drafts")
         #: An edit was not made and the post stays as it was (``posting.sending.edits``).
         EDIT_FAILED = "edit_failed", _("Edit not made")
 
@@ -35,6 +41,22 @@ class Alert(models.Model):
     RESULT_KINDS = (Kind.FAILED, Kind.STUCK)
     POST_KINDS = (Kind.SEND_FAILED, Kind.NEEDS_CHECK, Kind.EDIT_FAILED)
     CONNECTION_KINDS = (Kind.CONNECTION_INVALID, Kind.BLOCKED)
+    #: Kinds about a draft in review, each for its ``recipient`` only.
+    REVIEW_KINDS = (
+        Kind.APPROVED,
+        Kind.CHANGES_REQUESTED,
+        Kind.COMMENTED,
+        Kind.HELD,
+        Kind.RETURNED,
+    )
+    #: The webhook event of a review kind (the others are "alert.<kind>").
+    REVIEW_EVENTS = {
+        Kind.APPROVED: "post.approved",
+        Kind.CHANGES_REQUESTED: "post.changes_requested",
+        Kind.COMMENTED: "post.commented",
+        Kind.HELD: "post.held",
+        Kind.RETURNED: "post.returned",
+    }
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="alerts")
@@ -43,6 +65,13 @@ class Alert(models.Model):
     )
     platform = models.ForeignKey(
         "posting.Platform", null=True, blank=True, on_delete=models.CASCADE, related_name="alerts"
+    )
+    draft = models.ForeignKey(
+        "posting.Draft", null=True, blank=True, on_delete=models.CASCADE, related_name="alerts"
+    )
+    #: The one member it is for (a review decision, for the draft's author); None: everyone.
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     kind = models.CharField(_("kind"), max_length=24, choices=Kind.choices)
     #: Taisly's machine code (``DESCRIPTION_TOO_LONG``), or "" when there is none.
@@ -72,7 +101,8 @@ class Alert(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["workspace", "kind"],
-                condition=Q(post__isnull=True, resolved_at__isnull=True),
+                # A review alert (about a draft) is an event: many per workspace and kind.
+                condition=Q(post__isnull=True, draft__isnull=True, resolved_at__isnull=True),
                 name="one_open_connection_alert_per_kind",
             ),
         ]

@@ -16,6 +16,35 @@ from posting.models.mirror import Platform
 from posting.models.posts import Post, thumbnail_version
 
 
+class ReviewState(models.TextChoices):
+    """Where a draft is in its workspace's approval workflow ("" : a plain draft)."""
+
+    NONE = "", _("Draft")
+    IN_REVIEW = "in_review", _("In review")
+    CHANGES_REQUESTED = "changes_requested", _("Changes requested")
+    APPROVED = "approved", _("Approved")
+    HELD = "held", _("Approved, held: its time passed")
+
+
+class ReviewStage(models.TextChoices):
+    NONE = "", _("None")
+    INTERNAL = "internal", _("Internal review")
+    CLIENT = "client", _("Client review")
+
+
+#: The stages of each approval workflow (accounts.Workspace.ApprovalWorkflow), in order.
+WORKFLOW_STAGES: dict[str, tuple[str, ...]] = {
+    "none": (),
+    "internal": (ReviewStage.INTERNAL,),
+    "client": (ReviewStage.CLIENT,),
+    "internal_client": (ReviewStage.INTERNAL, ReviewStage.CLIENT),
+}
+
+
+def review_stages(workflow: str) -> tuple[str, ...]:
+    return WORKFLOW_STAGES.get(workflow, ())
+
+
 class Draft(models.Model):
     """A post being prepared: the caption (and any caption per network), the accounts, a
     planned time and cover, and its video. Sending it makes the post (``posting.sending.drafts``)
@@ -58,12 +87,40 @@ class Draft(models.Model):
     )
     sent_at = models.DateTimeField(null=True, blank=True)
 
+    # --- review (posting.approvals): a draft in review never reaches Taisly ---
+    review_state = models.CharField(
+        _("review"), max_length=20, choices=ReviewState.choices, default="", blank=True
+    )
+    review_stage = models.CharField(
+        _("review stage"), max_length=10, choices=ReviewStage.choices, default="", blank=True
+    )
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    #: The last decision: who made it (a member, or the address a review link was sent to),
+    #: when, and what they wrote.
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    decided_by_address = models.EmailField(max_length=254, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_comment = models.TextField(blank=True)
+    #: Why an approved draft was not sent (its planned time had passed), for the author.
+    held_reason = models.TextField(blank=True)
+
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-updated_at", "-id"]
         indexes = [
+            models.Index(
+                fields=["workspace", "review_state", "submitted_at"],
+                condition=models.Q(sent_at__isnull=True) & ~models.Q(review_state=""),
+                name="draft_review_idx",
+            ),
             models.Index(
                 fields=["workspace", "-updated_at", "-id"],
                 condition=models.Q(sent_at__isnull=True),
@@ -85,3 +142,90 @@ class Draft(models.Model):
     def thumbnail_version(self) -> str:
         """As ``Post.thumbnail_version``: the thumbnail's random file name, for its URL."""
         return thumbnail_version(self.thumbnail.name if self.thumbnail else "")
+
+    def waits_for_review(self) -> bool:
+        """In review or sent back with changes requested: it cannot reach Taisly."""
+        return self.review_state in (ReviewState.IN_REVIEW, ReviewState.CHANGES_REQUESTED)
+
+    def may_decide(self, membership) -> bool:
+        """Whether this member may approve or request changes now (the rule; the service
+        applies it again under lock): never its author; owners and editors at the internal
+        stage; members with the reviewer right at the client stage."""
+        if self.review_state != ReviewState.IN_REVIEW or membership is None:
+            return False
+        if membership.user_id == self.author_id:
+            return False
+        if self.review_stage == ReviewStage.INTERNAL:
+            return membership.can_write
+        if self.review_stage == ReviewStage.CLIENT:
+            return bool(membership.can_approve)
+        return False
+
+    def review_content(self, networks) -> tuple:
+        """What a reviewer approves, comparable with ``DraftVersion.content``."""
+        return (
+            self.description,
+            dict(sorted((self.captions or {}).items())),
+            sorted(networks),
+            round(self.cover_second or 0, 3),
+            self.video_name,
+            self.video_size,
+        )
+
+
+class DraftVersion(models.Model):
+    """What a draft said each time it was submitted or edited in review: shown to reviewers so
+    they see what changed. Video files are not copied: its name and size say which it was."""
+
+    draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    description = models.TextField(blank=True)
+    captions = models.JSONField(default=dict, blank=True)
+    networks = models.JSONField(default=list, blank=True)
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    cover_second = models.FloatField(default=0)
+    video_name = models.CharField(max_length=255, blank=True)
+    video_size = models.BigIntegerField(default=0)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["draft", "number"], name="one_draft_version_number")
+        ]
+        verbose_name = _("draft version")
+        verbose_name_plural = _("draft versions")
+
+    def __str__(self) -> str:
+        return f"{self.draft_id} v{self.number}"
+
+    def content(self) -> tuple:
+        """What a reviewer approves (the time apart: a held post's new time keeps it)."""
+        return (
+            self.description,
+            dict(sorted(self.captions.items())),
+            sorted(self.networks),
+            round(self.cover_second, 3),
+            self.video_name,
+            self.video_size,
+        )
+
+    @classmethod
+    def record(cls, draft: Draft, author, networks) -> DraftVersion:
+        """The draft as it is now, as its next version (under the caller's draft row lock)."""
+        last = cls.objects.filter(draft=draft).order_by("-number").first()
+        return cls.objects.create(
+            draft=draft,
+            number=(last.number + 1) if last else 1,
+            description=draft.description,
+            captions=dict(draft.captions or {}),
+            networks=sorted(networks),
+            scheduled_at=draft.scheduled_at,
+            cover_second=draft.cover_second or 0,
+            video_name=draft.video_name,
+            video_size=draft.video_size,
+            author=author if getattr(author, "is_authenticated", False) else None,
+        )

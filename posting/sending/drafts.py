@@ -31,7 +31,7 @@ from django.utils.translation import gettext as _
 from accounts.access import lock_writer
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, User, Workspace
-from posting.models import Draft, Platform, Post
+from posting.models import Draft, DraftVersion, Platform, Post, ReviewState, review_stages
 from posting.sending import groups, limits, probe, queueing, thumbnails
 from posting.sending import slots as slot_queue
 from posting.sending.errors import PostActionError
@@ -126,9 +126,11 @@ def draft_update(
                     setattr(locked, name, value)
             _apply(locked, fields, locked.video_duration or 0)
             thumbnails.draft_thumbnail_refresh(locked, video=old_name, cover=old_cover)
+            platforms = _own_platforms(draft.workspace, fields.platforms)
             locked.save()
-            locked.target_platforms.set(_own_platforms(draft.workspace, fields.platforms))
+            locked.target_platforms.set(platforms)
             _audit(locked, actor, AuditEvent.Action.DRAFT_SAVED, request, new=False)
+            _back_to_review(locked, actor, [p.network for p in platforms], request)
             if new_name is not None and old_name:
                 transaction.on_commit(lambda: _delete_file(locked, old_name))
     except BaseException:
@@ -144,65 +146,125 @@ def draft_send(
     """Send the draft as it is: now, or at its planned time, or (``queue``) at the workspace's
     next free posting slot, chosen under the workspace's row lock. Returns the post (the lead
     of its group when captions differ). A draft already sent returns the post it became (a
-    double click sends once)."""
+    double click sends once). A draft that must be reviewed first (``posting.approvals``) is
+    refused: it never reaches Taisly until it is approved (a held one, approved already, may
+    go)."""
     with transaction.atomic():
         lock_writer(workspace=draft.workspace, actor=actor)
         locked = Draft.objects.select_for_update().get(pk=draft.pk)
         if locked.sent_post_id is not None:
             return Post.objects.get(pk=locked.sent_post_id)
-        if locked.sent_at is not None:
-            raise PostActionError(_("This draft was sent already."))
-        if not locked.video:
-            raise PostActionError(_("This draft has no video. Add one, then send it."))
-        when = locked.scheduled_at
-        if queue:
-            slot_queue.lock_workspace(draft.workspace)
-            when = slot_queue.queue_time(draft.workspace)
-        elif when is not None and when <= timezone.now():
-            raise PostActionError(
-                _(
-                    "The draft's planned time has passed. Choose a later time, or post now, "
-                    "then send it."
-                )
-            )
-        chosen = list(locked.target_platforms.all())
-        if not chosen:
-            raise PostActionError(_("Choose at least one account to post to."))
-        usable = usable_platforms(draft.workspace, chosen)
-        plan = groups.caption_plan(usable, locked.description, locked.captions)
-        rows = groups.group_create(
+        review_gate(locked, workflow_of(draft.workspace))
+        lead = send_locked(
+            locked=locked,
             workspace=draft.workspace,
             actor=actor,
-            plan=plan,
-            video=groups.video_fields(locked),
-            cover_second=locked.cover_second,
-            scheduled_at=when,
-            token=uuid.uuid4(),
-            from_queue=queue,
-        )
-        lead = rows[0]
-        # The post owns the file now: the draft no longer counts it. Its thumbnail too.
-        thumbnails.draft_thumbnail_hand_over(locked, lead)
-        Draft.objects.filter(pk=locked.pk).update(
-            sent_post=lead, sent_at=timezone.now(), video="", thumbnail=""
-        )
-        audit_record(
-            workspace=draft.workspace,
-            actor=actor,
-            action=AuditEvent.Action.DRAFT_SENT,
-            target=str(lead.code),
-            details={
-                "draft": str(locked.code),
-                "platforms": [p.network for p in usable],
-                "scheduled_at": when.isoformat() if when else None,
-                "taisly_posts": len(rows),
-            },
+            author=actor,
+            queue=queue,
             request=request,
         )
-        for row in rows:
-            transaction.on_commit(lambda pk=row.pk: queueing.enqueue_forward(pk))
-            transaction.on_commit(lambda pk=row.pk: thumbnails.thumbnail_enqueue(pk))
-    logger.info("Draft %s sent as post %s", draft.code, lead.code)
+    return lead
+
+
+def planned_slot(workspace: Workspace) -> datetime:
+    """For "Add to queue" on a post that must be reviewed first: the next free posting slot,
+    to be its planned time (``PostActionError`` when there is none). Only a plan: a draft holds no
+    slot, and once approved it is sent at that time (held if it has passed, like any planned
+    time), so a post scheduled meanwhile at that slot's time may share it."""
+    with transaction.atomic():
+        slot_queue.lock_workspace(workspace)
+        return slot_queue.queue_time(workspace)
+
+
+def workflow_of(workspace: Workspace) -> str:
+    """The workspace's approval workflow as stored now (read inside the caller's transaction)."""
+    return Workspace.objects.values_list("approval_workflow", flat=True).get(pk=workspace.pk)
+
+
+def review_gate(draft: Draft, workflow: str) -> None:
+    """Refuse to send a draft whose review is not done (``PostActionError``)."""
+    if draft.review_state == ReviewState.IN_REVIEW:
+        raise PostActionError(_("This post is in review: it is sent when it is approved."))
+    if draft.review_state == ReviewState.CHANGES_REQUESTED:
+        raise PostActionError(
+            _("Changes were requested: edit the post, then submit it for review again.")
+        )
+    if draft.review_state == "" and workflow != Workspace.ApprovalWorkflow.NONE:
+        raise PostActionError(
+            _("Posts in this workspace are reviewed before they are sent: submit it for review.")
+        )
+
+
+def send_locked(
+    *,
+    locked: Draft,
+    workspace: Workspace,
+    actor: User | None,
+    author: User | None,
+    queue: bool = False,
+    request: HttpRequest | None = None,
+    details: Mapping | None = None,
+) -> Post:
+    """Make the post of a draft whose row the caller has locked and whose authority it has
+    checked (the draft page's writer, or the approval that was the last one needed). ``author``
+    is who the post is by; ``actor`` who sent it (None: a review link, named in ``details``).
+    ``queue``: at the workspace's next free posting slot, chosen under its row lock."""
+    if locked.sent_at is not None:
+        raise PostActionError(_("This draft was sent already."))
+    if not locked.video:
+        raise PostActionError(_("This draft has no video. Add one, then send it."))
+    when = locked.scheduled_at
+    if queue:
+        slot_queue.lock_workspace(workspace)
+        when = slot_queue.queue_time(workspace)
+    elif when is not None and when <= timezone.now():
+        raise PostActionError(
+            _(
+                "The draft's planned time has passed. Choose a later time, or post now, "
+                "then send it."
+            )
+        )
+    chosen = list(locked.target_platforms.all())
+    if not chosen:
+        raise PostActionError(_("Choose at least one account to post to."))
+    usable = usable_platforms(workspace, chosen)
+    plan = groups.caption_plan(usable, locked.description, locked.captions)
+    rows = groups.group_create(
+        workspace=workspace,
+        actor=author,
+        plan=plan,
+        video=groups.video_fields(locked),
+        cover_second=locked.cover_second,
+        scheduled_at=when,
+        token=uuid.uuid4(),
+        from_queue=queue,
+    )
+    lead = rows[0]
+    sent_at = timezone.now()
+    # The post owns the file now: the draft no longer counts it. Its thumbnail too.
+    thumbnails.draft_thumbnail_hand_over(locked, lead)
+    Draft.objects.filter(pk=locked.pk).update(
+        sent_post=lead, sent_at=sent_at, video="", thumbnail=""
+    )
+    locked.sent_post, locked.sent_at, locked.video, locked.thumbnail = lead, sent_at, "", ""
+    audit_record(
+        workspace=workspace,
+        actor=actor,
+        action=AuditEvent.Action.DRAFT_SENT,
+        target=str(lead.code),
+        details={
+            "draft": str(locked.code),
+            "platforms": [p.network for p in usable],
+            "scheduled_at": when.isoformat() if when else None,
+            "taisly_posts": len(rows),
+            **(details or {}),
+        },
+        request=request,
+    )
+    for row in rows:
+        transaction.on_commit(lambda pk=row.pk: queueing.enqueue_forward(pk))
+        transaction.on_commit(lambda pk=row.pk: thumbnails.thumbnail_enqueue(pk))
+    logger.info("Draft %s sent as post %s", locked.code, lead.code)
     return lead
 
 
@@ -223,7 +285,10 @@ def draft_move(
 ) -> Draft:
     """Plan the draft for another time (the calendar's "Move"); nothing else changes and nothing
     goes to Taisly. Raises ``RoleRequired`` unless ``actor`` may write (under lock) and
-    ``PostActionError`` when the time has passed or the draft was sent or deleted meanwhile."""
+    ``PostActionError`` when the time has passed or the draft was sent or deleted meanwhile.
+    A draft in review keeps its review state, as any edit of its time alone does
+    (``_back_to_review``: the time is not what reviewers approve); a held one stays held until
+    its author sends it at the new time."""
     with transaction.atomic():
         lock_writer(workspace=draft.workspace, actor=actor)
         locked = _lock_open(draft)
@@ -249,6 +314,37 @@ def draft_move(
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _back_to_review(draft: Draft, actor: User, networks: list[str], request) -> None:
+    """An edit of a draft in review, or of an approved one held past its time, that changes
+    what the reviewers saw (anything but the time) sends it back to the workflow's first stage,
+    as a new version. Changes requested: it stays so until its author submits it again."""
+    if draft.review_state not in (ReviewState.IN_REVIEW, ReviewState.HELD):
+        return
+    last = DraftVersion.objects.filter(draft=draft).order_by("-number").first()
+    if last is not None and last.content() == draft.review_content(networks):
+        return
+    stages = review_stages(workflow_of(draft.workspace))
+    if not stages:
+        return
+    before = draft.review_state
+    DraftVersion.record(draft, actor, networks)
+    Draft.objects.filter(pk=draft.pk).update(
+        review_state=ReviewState.IN_REVIEW,
+        review_stage=stages[0],
+        submitted_at=timezone.now(),
+        held_reason="",
+    )
+    draft.review_state, draft.review_stage = ReviewState.IN_REVIEW, stages[0]
+    audit_record(
+        workspace=draft.workspace,
+        actor=actor,
+        action=AuditEvent.Action.REVIEW_RESET,
+        target=str(draft.code),
+        details={"from": before, "stage": stages[0]},
+        request=request,
+    )
 
 
 def _lock_open(draft: Draft) -> Draft:

@@ -47,15 +47,16 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from accounts.access import lock_writer
 from accounts.audit import audit_record
-from accounts.models import AuditEvent, User
+from accounts.models import AuditEvent, User, Workspace
 from posting.alerts.rules import edit_failed_alert, post_alerts_resolve
 from posting.models import Platform, Post, PostResult, reasons
 from posting.sending import groups, outcomes, queueing, thumbnails
 from posting.sending.cancel import can_cancel, refusal, still_at_taisly
+from posting.sending.drafts import workflow_of
 from posting.sending.errors import PostActionError
 from posting.sending.receive import usable_platforms
 from posting.taisly import TaislyRejected
@@ -64,6 +65,13 @@ from posting.taisly.gateway import TaislyActionError, taisly_for
 logger = logging.getLogger(__name__)
 
 State = Post.State
+
+#: Said when an edit would change the content of a post in a workspace with review.
+REVIEWED_EDIT_REFUSED = gettext_lazy(
+    "Posts in this workspace are reviewed: only the time of a scheduled post can be changed "
+    "here. To change its caption, accounts or cover, cancel it and submit the new version for "
+    "review."
+)
 
 EDIT_STOPPED_KEPT = gettext_noop(
     "The edit was not made: %(why)s The post is still scheduled at Taisly as it was."
@@ -146,6 +154,11 @@ def post_edit(
         plan = groups.caption_plan(usable, change.description, change.captions)
         before = _as_plan(rows)
         after = [[part.caption, sorted(p.pk for p in part.platforms)] for part in plan]
+        content_same = sorted(before) == sorted(after) and lead.cover_second == change.cover_second
+        if not content_same and workflow_of(post.workspace) != Workspace.ApprovalWorkflow.NONE:
+            # What reviewers approved is not changed behind their backs (posting.approvals);
+            # a new time is no new content and goes through.
+            raise PostActionError(REVIEWED_EDIT_REFUSED)
         if (
             sorted(before) == sorted(after)
             and lead.scheduled_at == change.scheduled_at

@@ -85,6 +85,7 @@ def post_create(
     try:
         with transaction.atomic():
             lock_writer(workspace=workspace, actor=actor)
+            _no_review_needed(workspace)
             # Locks the workspace's row: the slot below is chosen under it.
             limits.storage_check(workspace=workspace, size=facts.size)
             if queue:
@@ -131,6 +132,16 @@ def post_create(
         raise
     logger.info("Post %s queued (%d bytes)", post.code, post.video_size)
     return post
+
+
+def _no_review_needed(workspace: Workspace) -> None:
+    """A workspace with an approval workflow sends nothing that was not approved: the compose
+    form's "Submit for review" saves a draft instead (``posting.approvals``)."""
+    workflow = Workspace.objects.values_list("approval_workflow", flat=True).get(pk=workspace.pk)
+    if workflow != Workspace.ApprovalWorkflow.NONE:
+        raise PostActionError(
+            _("Posts in this workspace are reviewed before they are sent: submit it for review.")
+        )
 
 
 def usable_platforms(workspace: Workspace, platforms: Sequence[Platform]) -> list[Platform]:

@@ -139,6 +139,16 @@ def post_group_members(post: Post) -> list[Post]:
     return list(Post.objects.filter(group=post).prefetch_related("target_platforms").order_by("id"))
 
 
+#: How many versions of a draft in review its page shows (the latest first).
+VERSIONS_SHOWN = 20
+
+
+def draft_versions(draft: Draft) -> list:
+    """What the draft said at each submission and edit in review, the latest first (one
+    query)."""
+    return list(draft.versions.select_related("author")[:VERSIONS_SHOWN])
+
+
 def group_taisly_ids(lead: Post, members: list[Post]) -> list[tuple[str, str]]:
     """(networks, Taisly id or "") for the lead and each member of a group, in that order: the
     post page shows which Taisly post carries which networks. One query (the lead's platforms;

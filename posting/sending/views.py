@@ -54,7 +54,7 @@ from posting.access import (
     get_post_for_user_rw,
 )
 from posting.mirror.selectors import mirror_of, repost_effects
-from posting.models import SLOTS_MAX, Post, PostingSlot
+from posting.models import SLOTS_MAX, Draft, Post, PostingSlot, ReviewState
 from posting.reporting import display
 from posting.sending import (
     decisions,
@@ -65,6 +65,7 @@ from posting.sending import (
     live,
     probe,
     queue,
+    ranged,
     receive,
     reconcile,
     retry,
@@ -114,7 +115,7 @@ def compose(request: HtmxHttpRequest, code) -> HttpResponse:
     access = get_workspace_for_user_rw(request, code)
     if request.method != "POST":
         return _compose(request, access)
-    return _with_upload(
+    return with_upload(
         request,
         access,
         lambda: ComposeForm(workspace=access.workspace),
@@ -249,6 +250,12 @@ def _render_form(
             for rule in repost_effects(workspace)
         ],
         "cost": _cost(form, platforms),
+        # With an approval workflow, the compose form's main button submits for review.
+        "review_url": (
+            reverse("posting:review_new", kwargs={"code": workspace.code})
+            if workspace.approval_workflow != "none"
+            else ""
+        ),
         # "Add to queue": the slot it would take now (a forecast; the service decides).
         "next_slot": slot_label(next_slot, workspace)
         if (next_slot := slots.next_free_slot(workspace))
@@ -560,18 +567,27 @@ def draft_url(draft) -> str:
     return reverse("posting:draft", kwargs={"code": draft.workspace.code, "draft_code": draft.code})
 
 
-def _draft_fields(form: PostFieldsForm) -> drafts.DraftFields:
+def _draft_fields(
+    form: PostFieldsForm, *, for_review: bool = False, workspace=None
+) -> drafts.DraftFields:
+    """The form's values for a draft. ``for_review``: the draft is submitted for review next,
+    so "Add to queue" cannot pick its slot now (nothing reaches Taisly before approval): the
+    next free slot becomes its planned time, and the approval sends it then
+    (``drafts.planned_slot``; ``PostActionError`` when there is none)."""
     data = form.cleaned_data
+    scheduled_at = data["scheduled_at"]
+    if for_review and data.get("queue"):
+        scheduled_at = drafts.planned_slot(workspace)
     return drafts.DraftFields(
         platforms=list(data["platforms"]),
         description=data["description"],
         captions=data["captions"],
         cover_second=data["cover_second"],
-        scheduled_at=data["scheduled_at"],
+        scheduled_at=scheduled_at,
     )
 
 
-def _with_upload(
+def with_upload(
     request: HtmxHttpRequest, access: WorkspaceAccess, form_for, then, *, frees: int = 0
 ):
     """Refuse what cannot fit the workspace's kept-video storage, from Content-Length alone,
@@ -603,7 +619,7 @@ def _with_upload(
 def draft_create(request: HtmxHttpRequest, code) -> HttpResponse:
     """The compose form's "Save as draft": the video is kept, nothing goes to Taisly."""
     access = get_workspace_for_user_rw(request, code)
-    return _with_upload(
+    return with_upload(
         request,
         access,
         lambda: ComposeForm(workspace=access.workspace),
@@ -613,6 +629,18 @@ def draft_create(request: HtmxHttpRequest, code) -> HttpResponse:
 
 @csrf_protect
 def _draft_create(request: HtmxHttpRequest, access: WorkspaceAccess) -> HttpResponse:
+    saved = draft_create_from_form(request, access)
+    if not isinstance(saved, Draft):
+        return saved
+    messages.success(request, _("The draft is saved. Nothing was sent to Taisly."))
+    return redirect_for(request, draft_url(saved))
+
+
+def draft_create_from_form(
+    request: HtmxHttpRequest, access: WorkspaceAccess, *, for_review: bool = False
+) -> Draft | HttpResponse:
+    """The compose form saved as a draft: the draft, or the form's page with what is wrong.
+    (The caller has checked the CSRF token.) ``for_review``: see ``_draft_fields``."""
     form = ComposeForm(request.POST, request.FILES, workspace=access.workspace)
     facts, refused = _checked_upload(request, access, form)
     if refused is not None:
@@ -623,16 +651,15 @@ def _draft_create(request: HtmxHttpRequest, access: WorkspaceAccess) -> HttpResp
             actor=request.user,
             video=form.cleaned_data["video"],
             facts=facts,
-            fields=_draft_fields(form),
+            fields=_draft_fields(form, for_review=for_review, workspace=access.workspace),
             token=form.cleaned_data["token"],
             request=request,
         )
     except PostActionError as exc:
         form.add_error(None, exc.message)
         return _render_form(request, access, form, status=422)
-    messages.success(request, _("The draft is saved. Nothing was sent to Taisly."))
     _say_if_cover_moved(request, form.cleaned_data["cover_second"], draft)
-    return redirect_for(request, draft_url(draft))
+    return draft
 
 
 def _say_if_cover_moved(request: HttpRequest, asked: float, saved) -> None:
@@ -656,7 +683,7 @@ def draft_list(request: HttpRequest, code) -> HttpResponse:
     return render(request, "posting/drafts.html", context)
 
 
-def _draft_form(draft, data=None, files=None) -> DraftForm:
+def draft_form(draft, data=None, files=None) -> DraftForm:
     chosen = list(draft.target_platforms.all())
     return DraftForm(
         data,
@@ -672,6 +699,14 @@ def _draft_form(draft, data=None, files=None) -> DraftForm:
 
 
 def _render_draft(request, access, draft, form, *, status=200, error=None) -> HttpResponse:
+    workflow = access.workspace.approval_workflow
+    review = {
+        # The page offers "Submit for review" instead of sending, while review is needed.
+        "needs_review": workflow != "none" and draft.review_state != ReviewState.HELD,
+        "in_review": draft.review_state != "",
+        "may_decide": draft.may_decide(access.membership),
+        "versions": selectors.draft_versions(draft) if draft.review_state else [],
+    }
     return _render_form(
         request,
         access,
@@ -679,7 +714,7 @@ def _render_draft(request, access, draft, form, *, status=200, error=None) -> Ht
         status=status,
         error=error,
         template="posting/draft.html",
-        extra={"draft": draft},
+        extra={"draft": draft, "review": review},
     )
 
 
@@ -696,12 +731,12 @@ def draft_detail(request: HtmxHttpRequest, code, draft_code) -> HttpResponse:
             return redirect(
                 "posting:post", code=access.workspace.code, post_code=draft.sent_post.code
             )
-        return _render_draft(request, access, draft, _draft_form(draft))
+        return _render_draft(request, access, draft, draft_form(draft))
     draft, access = get_draft_for_user_rw(request, code, draft_code)
-    return _with_upload(
+    return with_upload(
         request,
         access,
-        lambda: _draft_form(draft),
+        lambda: draft_form(draft),
         lambda: _draft_save(request, access, draft, send=False),
         frees=draft.video_size if draft.video else 0,
     )
@@ -715,10 +750,10 @@ def draft_detail(request: HtmxHttpRequest, code, draft_code) -> HttpResponse:
 def draft_send(request: HtmxHttpRequest, code, draft_code) -> HttpResponse:
     """The draft page's "Post" / "Schedule": save what the form says, then send it."""
     draft, access = get_draft_for_user_rw(request, code, draft_code)
-    return _with_upload(
+    return with_upload(
         request,
         access,
-        lambda: _draft_form(draft),
+        lambda: draft_form(draft),
         lambda: _draft_save(request, access, draft, send=True),
         frees=draft.video_size if draft.video else 0,
     )
@@ -728,34 +763,57 @@ def draft_send(request: HtmxHttpRequest, code, draft_code) -> HttpResponse:
 def _draft_save(request, access, draft, *, send: bool) -> HttpResponse:
     if draft.sent_post_id:  # a second click of "Post": the post the first one made
         return redirect_for(request, post_url(draft.sent_post))
-    form = _draft_form(draft, request.POST, request.FILES)
+    saved = draft_update_from_form(request, access, draft)
+    if not isinstance(saved, Draft):
+        return saved
+    if send:
+        try:
+            post = drafts.draft_send(
+                draft=saved,
+                actor=request.user,
+                # The form was valid (just saved), so "when" is one of its choices.
+                queue=request.POST.get("when") == PostFieldsForm.WHEN_QUEUE,
+                request=request,
+            )
+        except PostActionError as exc:
+            form = draft_form(saved, request.POST)
+            return _render_draft(request, access, saved, form, status=422, error=exc.message)
+        messages.success(request, _("The draft is on its way to Taisly."))
+        return redirect_for(request, post_url(post))
+    messages.success(request, _("The draft is saved. Nothing was sent to Taisly."))
+    return redirect_for(request, draft_url(saved))
+
+
+def draft_update_from_form(
+    request, access, draft, *, for_review: bool = False
+) -> Draft | HttpResponse:
+    """The draft page's form saved: the draft, or the page with what is wrong. (The caller
+    has checked the CSRF token.) ``for_review``: see ``_draft_fields``."""
+    form = draft_form(draft, request.POST, request.FILES)
     facts, refused = _checked_upload(request, access, form, required=False)
     if refused is not None:
         return _render_draft(request, access, draft, form, status=refused.status_code)
     try:
-        draft = drafts.draft_update(
+        saved = drafts.draft_update(
             draft=draft,
             actor=request.user,
-            fields=_draft_fields(form),
+            fields=_draft_fields(form, for_review=for_review, workspace=access.workspace),
             video=form.cleaned_data.get("video") if facts else None,
             facts=facts,
             request=request,
         )
-        if send:
-            post = drafts.draft_send(
-                draft=draft,
-                actor=request.user,
-                queue=form.cleaned_data.get("queue", False),
-                request=request,
-            )
     except PostActionError as exc:
         return _render_draft(request, access, draft, form, status=422, error=exc.message)
-    _say_if_cover_moved(request, form.cleaned_data["cover_second"], draft)
-    if send:
-        messages.success(request, _("The draft is on its way to Taisly."))
-        return redirect_for(request, post_url(post))
-    messages.success(request, _("The draft is saved. Nothing was sent to Taisly."))
-    return redirect_for(request, draft_url(draft))
+    _say_if_cover_moved(request, form.cleaned_data["cover_second"], saved)
+    return saved
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def draft_video(request: HttpRequest, code, draft_code) -> HttpResponse:
+    """The draft's kept video, to the workspace's members: ranged, so the page's player seeks."""
+    draft, _access = get_draft_for_user(request, code, draft_code)
+    return ranged.draft_video_answer(request, draft)
 
 
 @login_required

@@ -20,20 +20,26 @@ import pytest
 import responses
 from django.apps import apps
 from django.db import models
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from accounts.models import Invitation, Membership, TaislyConnection, Workspace
 from posting.connection import keys
 from posting.models import (
     Alert,
+    Comment,
+    Draft,
+    DraftVersion,
     Platform,
     Post,
     PostResult,
     RepostRule,
+    ReviewLink,
     WebhookDelivery,
     WebhookEndpoint,
 )
+from posting.reviewlinks import links as review_links
 
 # Namespaces not walked, and why.
 SKIPPED_NAMESPACES = {
@@ -70,6 +76,16 @@ PER_USER_ROUTES = {
     "failure_inbox": "failed posts of the user's own workspaces only",
     "calendar_everywhere": "the user's own calendar, of their own workspaces only",
     "calendar_everywhere_week": "the user's own calendar, of their own workspaces only",
+    "reviews_everywhere": "posts waiting for the user's own review, in their own workspaces only",
+    # Shows only the review link held in the session (none: "this link does not work").
+    "review:page": "a review link's page: the drafts of the link in the session, nothing else",
+}
+
+# Routes a review link's holder (no account) uses, and why an outsider's walk passes them by.
+LINK_ROUTES = {
+    # Always a redirect to review:page (so the token never sits in a logged error line); the
+    # page then says the made-up token does not work. Checked in test_a_link_holder_*.
+    "review:enter": "the emailed link: moves the token into the session, then redirects",
 }
 
 # What a viewer may still POST in a workspace they can read (everything else needs write).
@@ -79,6 +95,7 @@ VIEWER_MAY_POST = {
     "posting:alerts_read_all": "each member marks alerts read for themselves",
     "posting:alert_settings": "each member chooses their own alert emails",
     "posting:post_seen": "a member's look at the post page marks its failures seen",
+    "posting:draft_comment": "every member comments on a draft (a client viewer too)",
 }
 
 PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
@@ -204,7 +221,30 @@ def populated(workspace, alice, bob, vera):
         workspace=workspace, url="https://hooks.example.test/x", format="json", secret="whsec_x"
     )
     WebhookDelivery.objects.create(endpoint=endpoint, alert=alert, event="alert.failed")
+    # A draft in review at the client stage, with a version, a comment and a review link
+    # (token LINK_TOKEN): the review pages get real codes.
+    draft = Draft.objects.create(
+        workspace=workspace,
+        author=bob,
+        description="Walk draft",
+        review_state="in_review",
+        review_stage="client",
+    )
+    DraftVersion.record(draft, bob, ["TikTok"])
+    Comment.objects.create(draft=draft, author=alice, body="Walk comment", internal=True)
+    link = ReviewLink.objects.create(
+        workspace=workspace,
+        address="client@example.test",
+        token_hash=review_links.token_hash(LINK_TOKEN),
+        language="en",
+        created_by=bob,
+        expires_at=timezone.now() + timedelta(days=7),
+    )
+    link.drafts.set([draft])
     return workspace
+
+
+LINK_TOKEN = "walk-link-token-0123456789abcdefghijklmnopq"
 
 
 def test_the_walk_finds_the_workspace_routes():
@@ -228,7 +268,7 @@ def test_an_outsider_gets_nothing_from_any_url(populated, charlie, login):
                     "PER_USER_ROUTES with a reason if any logged-in person may use it"
                 )
                 continue
-            if route.name in PER_USER_ROUTES:
+            if route.name in PER_USER_ROUTES or route.name in LINK_ROUTES:
                 continue
             for url in _urls(route, populated, objects):
                 for method in ("get", "post"):
@@ -262,6 +302,35 @@ def test_a_viewer_cannot_write_anywhere(populated, vera, login):
     assert not problems, "\n".join(problems)
 
 
+def test_a_client_reviewer_writes_nothing_but_decisions(populated, vera, login):
+    """A viewer with the reviewer right may post a decision (approvals); every other POST
+    answers 403 (or 404/405) as for any viewer."""
+    Membership.objects.filter(user=vera, workspace=populated).update(can_approve=True)
+    client = login(vera)
+    objects = _workspace_objects(populated)
+    problems, decided = [], 0
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as taisly:
+        for route in all_routes():
+            if not any(name == "code" for _, name in route.params):
+                continue
+            if route.name in VIEWER_MAY_POST:  # leaving the workspace would end the walk
+                continue
+            for url in _urls(route, populated, objects):
+                response = client.post(url)
+                if route.name == "posting:draft_decide":
+                    decided += response.status_code == 302
+                elif response.status_code not in (403, 404, 405):
+                    problems.append(f"POST {url} ({route.name}) → {response.status_code}")
+        assert len(taisly.calls) == 0
+    assert not problems, "\n".join(problems)
+    assert decided == 1  # the real draft's decision form answered (an empty form: its message)
+    # Their review page and the draft page open; the queue marks the draft as theirs.
+    draft = Draft.objects.get(workspace=populated)
+    page = client.get(f"/w/{populated.code}/reviews/").content.decode()
+    assert 'data-testid="review-yours"' in page
+    assert client.get(f"/w/{populated.code}/drafts/{draft.code}/").status_code == 200
+
+
 def test_staff_pages_are_a_404_for_everyone_else(alice, login):
     client = login(alice)  # owns a workspace, but is not staff
     for route in all_routes():
@@ -273,3 +342,55 @@ def test_the_admin_sends_non_staff_to_its_login(charlie, login):
     response = login(charlie).get("/admin/accounts/membership/")
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def _walk_for_others(client, populated, *, allowed) -> list[str]:
+    """Every workspace and staff route with ``client``: the answers ``allowed`` does not accept."""
+    objects = _workspace_objects(populated)
+    problems = []
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as taisly:
+        for route in all_routes():
+            if route.name in PER_USER_ROUTES or route.namespace == "review":
+                continue
+            if not route.params and route.namespace != "oversight":
+                continue
+            for url in _urls(route, populated, objects):
+                for method in ("get", "post"):
+                    response = getattr(client, method)(url)
+                    if not allowed(response):
+                        problems.append(
+                            f"{method.upper()} {url} ({route.name}) → {response.status_code}"
+                        )
+        assert len(taisly.calls) == 0
+    return problems
+
+
+def _to_login_or_refused(response) -> bool:
+    if response.status_code == 302:
+        return response["Location"].startswith(reverse("account_login"))
+    return response.status_code in (403, 404, 405)
+
+
+def test_a_link_holder_reaches_only_the_links_drafts(populated):
+    """A review link's holder (no account) gets the link's page and the link's draft's video
+    only: every other page sends them to log in, or answers 403/404/405."""
+    client = Client()
+    entered = client.get(reverse("review:enter", args=[LINK_TOKEN]))
+    assert entered.status_code == 302 and entered["Location"] == reverse("review:page")
+    page = client.get(reverse("review:page"))
+    assert page.status_code == 200 and b"Walk draft" in page.content
+    assert b"Walk comment" not in page.content  # internal
+    problems = _walk_for_others(client, populated, allowed=_to_login_or_refused)
+    assert not problems, "\n".join(problems)
+    # The review routes with another draft's code (or none of ours): 404.
+    assert client.get(reverse("review:video", args=[uuid.uuid4()])).status_code == 404
+    for name in ("review:decide", "review:comment"):
+        response = client.post(reverse(name, args=[uuid.uuid4()]))
+        assert response.status_code == 404, name
+
+
+def test_a_made_up_link_shows_nothing(populated):
+    client = Client()
+    assert client.get(reverse("review:enter", args=["not-a-real-token"])).status_code == 302
+    page = client.get(reverse("review:page"))
+    assert page.status_code == 404 and b"Walk draft" not in page.content

@@ -14,10 +14,10 @@ from django.utils import timezone
 from accounts.models import AuditEvent
 from posting import tasks
 from posting.models import Draft, Post
-from posting.sending import cleanup, limits, queueing
+from posting.sending import cleanup, limits
 from tests.posting.sandbox_posts import *  # noqa: F403 (fixtures)
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
-from tests.posting.upload_fixtures import compose_data, sandbox_posts
+from tests.posting.upload_fixtures import compose_data, sandbox_posts, save_draft
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,21 +32,6 @@ def draft_url(draft, name="posting:draft") -> str:
 
 def drafts_url(workspace) -> str:
     return reverse("posting:drafts", kwargs={"code": workspace.code})
-
-
-@pytest.fixture
-def no_queue(monkeypatch):
-    """Queueing records the post ids instead: the test runs the uploads worker's task."""
-    queued: list[int] = []
-    monkeypatch.setattr(queueing, "enqueue_forward", queued.append)
-    return queued
-
-
-def save_draft(client, workspace, video_path, **data):
-    payload = compose_data(workspace, **data)
-    with open(video_path, "rb") as fh:
-        payload["video"] = fh
-        return client.post(draft_create_url(workspace), payload), payload
 
 
 def test_saving_a_draft_keeps_the_video_and_asks_taisly_nothing(

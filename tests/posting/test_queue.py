@@ -364,3 +364,50 @@ def test_a_draft_added_to_the_queue_takes_the_next_free_slot(
     assert post.scheduled_at == post.due_at == expected and no_queue == [post.pk]
     draft.refresh_from_db()
     assert draft.sent_post == post
+
+
+# --- With an approval workflow --------------------------------------------------------------
+
+
+def test_add_to_queue_with_review_on_goes_to_review_planned_at_the_next_free_slot(
+    login, alice, bob, workspace, connected_ws, video_file, no_queue
+):
+    """Review is not bypassed: "Add to queue" submits the post for review with the next free
+    slot as its planned time, nothing goes to Taisly, and the approval sends it at that time."""
+    from posting.approvals import services as approvals
+    from posting.sending import drafts
+
+    Workspace.objects.filter(pk=workspace.pk).update(approval_workflow="internal")
+    client = login(bob)
+    data = compose_data(workspace, description="Queued for review", when="queue")
+    new = reverse("posting:review_new", kwargs={"code": workspace.code})
+    # No slots: said, and nothing is kept half-made.
+    with open(video_file(), "rb") as fh:
+        assert client.post(new, {**data, "video": fh}).status_code == 422
+    assert not Draft.objects.exists()
+    add_slots(workspace, range(7), "10:45")
+    expected = slots.next_free_slot(workspace)
+    # The compose form's own post is refused while review is on.
+    with open(video_file(), "rb") as fh:
+        refused = client.post(
+            reverse("posting:compose", kwargs={"code": workspace.code}), {**data, "video": fh}
+        )
+    assert refused.status_code == 422 and not Post.objects.exists()
+    with open(video_file(), "rb") as fh:
+        assert client.post(new, {**data, "video": fh}).status_code == 302
+    draft = Draft.objects.get()
+    assert draft.review_state == "in_review" and draft.scheduled_at == expected
+    assert not Post.objects.exists() and no_queue == []
+    # Sending it to the queue from its page is refused while it waits.
+    send = reverse("posting:draft_send", kwargs={"code": workspace.code, "draft_code": draft.code})
+    assert client.post(send, data).status_code == 422 and not Post.objects.exists()
+    # Moving it on the calendar changes only its time: it stays in review, no new version.
+    versions = draft.versions.count()
+    later = expected + timedelta(days=1)
+    drafts.draft_move(draft=draft, actor=bob, scheduled_at=later)
+    draft.refresh_from_db()
+    assert draft.review_state == "in_review" and draft.scheduled_at == later
+    assert draft.versions.count() == versions
+    outcome = approvals.decide(draft_id=draft.pk, decision="approve", by_user=alice)
+    post = Post.objects.get()
+    assert outcome.post == post and post.scheduled_at == later and no_queue == [post.pk]

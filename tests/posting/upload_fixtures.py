@@ -26,9 +26,11 @@ __all__ = [
     "compose_url",
     "connected_ws",
     "media",
+    "no_queue",
     "platform",
     "queue",
     "sandbox_posts",
+    "save_draft",
     "scheduled",
     "spooled",
     "video_file",
@@ -128,6 +130,24 @@ def spooled(monkeypatch):
 
     monkeypatch.setattr(TemporaryUploadedFile, "__init__", recording_init)
     return opened
+
+
+@pytest.fixture
+def no_queue(monkeypatch):
+    """Queueing records the post ids instead: the test runs the uploads worker's task."""
+    queued: list[int] = []
+    monkeypatch.setattr(queueing, "enqueue_forward", queued.append)
+    return queued
+
+
+def save_draft(client, workspace, video_path, **data):
+    """The compose form's "Save as draft" with a real video: (response, the form's data)."""
+    payload = compose_data(workspace, **data)
+    with open(video_path, "rb") as fh:
+        payload["video"] = fh
+        return client.post(
+            reverse("posting:draft_create", kwargs={"code": workspace.code}), payload
+        ), payload
 
 
 # --- A post scheduled at the sandbox, and the uploads cluster's tasks run by the test --------

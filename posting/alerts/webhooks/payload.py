@@ -33,8 +33,9 @@ def alert_payload(alert: Alert) -> dict:
     platform = alert.platform
     with translation.override("en"):
         view = describe(alert)
+    draft = alert.draft if alert.draft_id else None
     return {
-        "event": f"alert.{alert.kind}",
+        "event": Alert.REVIEW_EVENTS.get(alert.kind, f"alert.{alert.kind}"),
         "id": str(alert.code),
         "kind": alert.kind,
         "workspace": {
@@ -54,6 +55,24 @@ def alert_payload(alert: Alert) -> dict:
             }
             if post
             else None
+        ),
+        **(
+            {
+                "draft": {
+                    "code": str(draft.code),
+                    "description": draft.description,
+                    "review_state": draft.review_state,
+                    "review_stage": draft.review_stage,
+                    "url": absolute(
+                        reverse(
+                            "posting:draft",
+                            kwargs={"code": workspace.code, "draft_code": draft.code},
+                        )
+                    ),
+                }
+            }
+            if draft
+            else {}
         ),
         "platform": (
             {"id": platform.taisly_id, "name": platform.name, "network": platform.network}
@@ -108,6 +127,9 @@ def slack_text(payload: dict) -> str:
     if payload["post"]:
         description = _slack((payload["post"]["description"] or "(no description)")[:200])
         lines.append(f"Post: <{payload['post']['url']}|{description}>")
+    elif payload.get("draft"):
+        description = _slack((payload["draft"]["description"] or "(no description)")[:200])
+        lines.append(f"Draft: <{payload['draft']['url']}|{description}>")
     if payload["platform"]:
         account = payload["platform"]["name"] or payload["platform"]["id"]
         lines.append(f"Account: {_slack(payload['network'])} {_slack(account)}")

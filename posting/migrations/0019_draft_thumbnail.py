@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('posting', '0014_edit_failed_alerts_cancelling'),
+        ('posting', '0018_alert_kinds_after_merge'),
     ]
 
     operations = [

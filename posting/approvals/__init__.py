@@ -1,0 +1,1 @@
+"""Approvals (issue 18): a post reviewed before it reaches Taisly. See ``services``."""

@@ -1,0 +1,122 @@
+"""Comments on a draft: by members (internal ones for the team only) and by a review link's
+holder (always client-visible). Mentions of members (``@name`` or ``@email``) are kept and
+told to the mentioned; every comment is told to the draft's author and watchers and reaches
+webhooks as ``post.commented``."""
+
+from __future__ import annotations
+
+import re
+
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+
+from accounts.access import lock_member
+from accounts.audit import audit_record
+from accounts.models import AuditEvent, Membership, User
+from posting.alerts.reviews import post_commented
+from posting.models import COMMENT_MAX_LENGTH, Comment, Draft, ReviewLink
+from posting.sending.errors import PostActionError
+
+_MENTION = re.compile(r"(?<![\w@])@([\w.+-]+@[\w-]+(?:\.[\w-]+)+|[\w][\w.-]*)", re.UNICODE)
+#: The most mentions one comment notifies.
+MAX_MENTIONS = 20
+
+
+def mentioned_members(body: str, workspace_id: int) -> list[User]:
+    """The members of the workspace a body mentions: ``@alice@example.com`` by address,
+    ``@Alice`` by the first word of the display name or by the part of the address before the
+    ``@`` (case ignored). Unknown names are plain text."""
+    words = {w.lower().rstrip(".") for w in _MENTION.findall(body)}
+    if not words:
+        return []
+    found = []
+    for membership in Membership.objects.filter(workspace_id=workspace_id).select_related("user"):
+        user = membership.user
+        names = {user.email.lower(), user.email.split("@")[0].lower()}
+        if user.display_name:
+            names.add(user.display_name.split()[0].lower())
+            names.add(user.display_name.replace(" ", "").lower())
+        if names & words:
+            found.append(user)
+    return found[:MAX_MENTIONS]
+
+
+def _clean_body(body: str) -> str:
+    body = (body or "").strip()
+    if not body:
+        raise PostActionError(_("Write a comment first."))
+    if len(body) > COMMENT_MAX_LENGTH:
+        raise PostActionError(
+            _("A comment has at most %(limit)d characters; this one has %(length)d.")
+            % {"limit": COMMENT_MAX_LENGTH, "length": len(body)}
+        )
+    if "\x00" in body:
+        raise PostActionError(_("A comment cannot contain that character."))
+    return body
+
+
+def comment_add(
+    *,
+    draft: Draft,
+    body: str,
+    internal: bool = False,
+    by_user: User | None = None,
+    by_link: ReviewLink | None = None,
+    request: HttpRequest | None = None,
+) -> Comment:
+    """Add a comment by a member (``by_user``, any role) or a link holder (``by_link``: a
+    usable link covering ``draft``, never internal). Decided on locked rows."""
+    if (by_user is None) == (by_link is None):
+        raise ValueError("exactly one of by_user and by_link")
+    body = _clean_body(body)
+    with transaction.atomic():
+        if by_user is not None:
+            lock_member(workspace=draft.workspace, actor=by_user)
+        else:
+            link = by_link.locked()
+            if link is None or not link.is_usable() or not link.covers(draft):
+                raise PostActionError(_("This review link can no longer be used."))
+            internal = False
+        locked = Draft.objects.select_for_update().filter(pk=draft.pk, sent_at__isnull=True)
+        if not locked.exists():
+            raise PostActionError(_("This post was sent or deleted meanwhile."))
+        comment = Comment.objects.create(
+            draft=draft,
+            author=by_user,
+            author_address=by_link.address if by_link else "",
+            link=by_link,
+            body=body,
+            internal=internal,
+        )
+        mentions = mentioned_members(body, draft.workspace_id)
+        if mentions:
+            comment.mentions.set(mentions)
+        audit_record(
+            workspace=draft.workspace,
+            actor=by_user,
+            action=AuditEvent.Action.COMMENT_ADDED,
+            target=by_link.address if by_link else str(draft.code),
+            details={
+                "draft": str(draft.code),
+                "internal": internal,
+                "mentions": [u.email for u in mentions],
+                **({"address": by_link.address} if by_link else {}),
+            },
+            request=request,
+        )
+        _notify(draft, comment, mentions)
+    return comment
+
+
+def _notify(draft: Draft, comment: Comment, mentions: list[User]) -> None:
+    """The draft's author and each member mentioned, once each and never the comment's own
+    writer, through the review alerts (in the app, by email per their preference, and to the
+    workspace's webhooks as ``post.commented``); queued when the transaction commits."""
+    recipients = [draft.author_id, *(user.pk for user in mentions)]
+    told = set()
+    for recipient in recipients:
+        if recipient is None or recipient == comment.author_id or recipient in told:
+            continue
+        told.add(recipient)
+        post_commented(draft=draft, comment=comment.body, recipient_id=recipient)
