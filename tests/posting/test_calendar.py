@@ -238,6 +238,26 @@ def test_the_query_count_does_not_grow_with_the_posts(
 
 
 @pytest.mark.postgres_only
+def test_the_days_are_read_from_the_partial_index_of_leads(workspace, platforms, alice, login):
+    """Each day's posts and total come from ``post_lead_due_idx`` (workspace, due_at, id where
+    the post leads its group): the statement's ``group_id IS NULL`` must match the index's
+    condition, or PostgreSQL reads the whole (workspace, due_at) range, members and all. Sequential
+    scans are turned off so the plan says which index the statement can use, not what a small
+    test table makes cheapest."""
+    bulk_posts(workspace, platforms, 200)
+    with CaptureQueriesContext(connection) as queries:
+        login(alice).get(month_url(workspace))
+    [calendar] = [q["sql"] for q in queries if "LATERAL" in q["sql"]]
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {calendar}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    assert plan.count("post_lead_due_idx") == 2, plan  # the day's first posts and its total
+
+
+@pytest.mark.postgres_only
 def test_on_postgresql_the_days_are_read_by_one_lateral_statement(
     workspace, platforms, alice, login
 ):
