@@ -127,7 +127,10 @@ def compose(request: HtmxHttpRequest, code) -> HttpResponse:
 def _compose(request: HtmxHttpRequest, access: WorkspaceAccess) -> HttpResponse:
     workspace = access.workspace
     if request.method != "POST":
-        form = ComposeForm(workspace=workspace, initial=_planned_for(request.GET.get("at")))
+        initial, unusable = _planned_for(request.GET.get("at"))
+        if unusable:
+            messages.warning(request, unusable)
+        form = ComposeForm(workspace=workspace, initial=initial)
         return _render_form(request, access, form)
 
     form = ComposeForm(request.POST, request.FILES, workspace=workspace)
@@ -169,17 +172,25 @@ def _compose(request: HtmxHttpRequest, access: WorkspaceAccess) -> HttpResponse:
     return redirect_for(request, url)
 
 
-def _planned_for(at: str | None) -> dict:
+def _planned_for(at: str | None) -> tuple[dict, str]:
     """The form's "Schedule" time from the calendar's "+" (``?at=2026-12-08T14:00``, the
-    viewer's time): used when it is to come and within the schedule's horizon; anything else
-    is ignored (the form starts at "Post now", as without it)."""
+    viewer's time), and "": used when it is to come and within the schedule's horizon. A time
+    that has passed (a calendar left open), is too far or is unreadable starts the form at
+    "Schedule" with no time, and a sentence saying why (the page says it, nothing is lost)."""
+    if at is None:
+        return {}, ""
     moment = local_moment(at)
     now = timezone.now()
-    if moment is None or moment <= now:
-        return {}
+    later = {"when": PostFieldsForm.WHEN_LATER}
+    if moment is None:
+        return later, _("The calendar's time could not be read: pick a time under “Schedule”.")
+    if moment <= now:
+        return later, _("That time has passed: pick a new one under “Schedule”.")
     if moment - now > timedelta(days=settings.POST_SCHEDULE_MAX_DAYS):
-        return {}
-    return {"when": PostFieldsForm.WHEN_LATER, "scheduled_at": timezone.localtime(moment)}
+        return later, _(
+            "That time is more than %(days)s days ahead: pick one sooner under “Schedule”."
+        ) % {"days": settings.POST_SCHEDULE_MAX_DAYS}
+    return {**later, "scheduled_at": timezone.localtime(moment)}, ""
 
 
 def _checked_upload(

@@ -294,13 +294,17 @@ def test_compose_starts_at_the_time_the_calendar_asked_for(login, alice, workspa
     html = planned.content.decode()
     assert f'value="{later:%Y-%m-%dT%H:%M}"' in html
     assert re.search(r'value="later"[^>]*checked', html)
-    for response in (passed, bad):  # ignored: the form starts at "Post now", no error
+    sentences = ("That time has passed", "The calendar's time could not be read")
+    for response, sentence in zip((passed, bad), sentences, strict=True):
+        # Not used, and said: the form is at "Schedule" with no time, no field in error.
         assert response.status_code == 200
         page = response.content.decode()
-        assert re.search(r'value="now"[^>]*checked', page)
+        assert re.search(r'value="later"[^>]*checked', page)
         [field] = re.findall(r'<input[^>]*name="scheduled_at"[^>]*>', page)
         assert "value=" not in field
         assert 'class="help is-danger" role="alert">' not in page
+        assert sentence in htmllib.unescape(page)
+    assert "That time has passed" not in htmllib.unescape(html)
 
 
 # --- Fixed queries ---------------------------------------------------------------------------
