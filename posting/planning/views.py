@@ -522,9 +522,18 @@ def _everywhere(request: HttpRequest, context_for) -> HttpResponse:
     needs_check = any(m.workspace.require_2fa for m in memberships)
     has_2fa = is_mfa_enabled(request.user) if needs_check else True
     # Only the person's own codes choose anything; none of them (or an outsider's): all.
-    wanted = set(request.GET.getlist("w")[:MAX_FILTERED]) & {
-        str(m.workspace.code) for m in memberships
-    }
+    asked = set(request.GET.getlist("w")[:MAX_FILTERED])
+    wanted = asked & {str(m.workspace.code) for m in memberships}
+    if asked - wanted:  # said, as the failure inbox says it
+        if wanted:
+            not_yours = _("A workspace in the address is not one of yours, so it is left out.")
+        else:
+            not_yours = _(
+                "A workspace in the address is not one of yours, so the calendar shows all of "
+                "your workspaces."
+            )
+    else:
+        not_yours = ""
     choices, shown, writable, locked = [], [], set(), []
     for membership in memberships:
         workspace = membership.workspace
@@ -540,6 +549,7 @@ def _everywhere(request: HttpRequest, context_for) -> HttpResponse:
             if membership.can_write:
                 writable.add(workspace.pk)
     context = context_for(shown, writable)
+    context["problem"] = " ".join(filter(None, (context["problem"], not_yours)))
     context |= {
         "across": True,
         "choices": choices,

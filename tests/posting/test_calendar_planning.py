@@ -400,6 +400,11 @@ def test_the_filter_shows_only_the_chosen_workspaces_and_never_an_outsiders(logi
     # An outsider's code chooses nothing of theirs: it is no choice at all, so all of hers show.
     assert "Gamma" not in asked_gamma and f'value="{gamma.code}"' not in asked_gamma
     assert "Acme post" in asked_gamma and "Beta post" in asked_gamma
+    assert "so the calendar shows all of your workspaces" in asked_gamma  # and says so
+    mixed = login(alice).get(everywhere(f"?w={beta.code}&w={gamma.code}"))
+    assert mixed.status_code == 422
+    assert "so it is left out" in text_of(mixed) and "Acme post" not in text_of(mixed)
+    assert "not one of yours" not in only_beta
 
 
 def test_across_clients_the_queries_do_not_grow_with_the_workspaces(
