@@ -23,9 +23,11 @@ LAST_DAY = date(2099, 12, 31)
 
 
 def out_of_range_sentence() -> str:
+    # Written as every date of the app is ("1 Jan 2000", templates/accounts/_time.html), not
+    # the locale's long DATE_FORMAT ("Jan. 1, 2000").
     return _("Enter a date between %(first)s and %(last)s.") % {
-        "first": date_format(FIRST_DAY),
-        "last": date_format(LAST_DAY),
+        "first": date_format(FIRST_DAY, "j M Y"),
+        "last": date_format(LAST_DAY, "j M Y"),
     }
 
 

@@ -166,6 +166,8 @@ def test_a_calendar_date_out_of_bounds_shows_today_and_says_why(
     assert response.status_code == 422
     html = response.content.decode()
     assert 'data-testid="calendar-problem"' in html and "Enter a date between" in html
+    # The bounds read as every date of the app does ("1 Jan 2000"), not "Jan. 1, 2000".
+    assert "1 Jan 2000 and 31 Dec 2099" in html
     assert f'data-date="{timezone.localdate():%Y-%m-%d}"' in html
     problem = html.split('data-testid="calendar-problem">')[1].split("</p>")[0]
     assert len(problem) < 300  # what was typed is quoted back short
