@@ -215,6 +215,9 @@ def test_the_pages_show_it_with_their_query_counts_unchanged(
             assert f"{thumb_url(draft)}?v={draft.thumbnail_version}" in html, address
     page = client.get(url(drafts[0], "posting:draft")).content.decode()
     assert 'data-testid="draft-cover"' in page and thumb_url(drafts[0]) in page
+    # The player opens on the same frame, not a black box until it plays.
+    poster = f'poster="{thumb_url(drafts[0])}?v={drafts[0].thumbnail_version}"'
+    assert poster in page
 
 
 def test_deleting_the_draft_deletes_its_thumbnail(saved, login, bob, run_on_commit):
