@@ -169,7 +169,7 @@ def decide(
         locked = _lock(draft_id, missing=_("This post is no longer waiting for review."))
         workspace = locked.workspace
         stages = review_stages(workspace.approval_workflow)
-        repeated = _repeated(locked, decision, by_user)
+        repeated = _repeated(locked, decision, by_user, comment)
         if repeated is not None:
             return repeated
         if locked.review_state != ReviewState.IN_REVIEW or locked.sent_at is not None:
@@ -247,13 +247,18 @@ def decide(
         return Outcome(locked, locked.review_state, locked.review_stage, post=post)
 
 
-def _repeated(locked: Draft, decision: str, by_user: User | None) -> Outcome | None:
+def _repeated(locked: Draft, decision: str, by_user: User | None, comment: str) -> Outcome | None:
     """The same decision made again (a double click, a redelivered request, the other of two
-    approvers): the outcome of the first, with nothing done."""
+    approvers): the outcome of the first, with nothing done. A request for changes with other
+    words is not a repeat: it is refused with its reason, never swallowed as done."""
     post = Post.objects.filter(pk=locked.sent_post_id).first() if locked.sent_post_id else None
     if decision == "approve" and locked.review_state in (ReviewState.APPROVED, ReviewState.HELD):
         return Outcome(locked, locked.review_state, locked.review_stage, post, repeated=True)
-    if decision == "changes" and locked.review_state == ReviewState.CHANGES_REQUESTED:
+    if (
+        decision == "changes"
+        and locked.review_state == ReviewState.CHANGES_REQUESTED
+        and comment == locked.decision_comment
+    ):
         return Outcome(locked, locked.review_state, locked.review_stage, repeated=True)
     if (
         decision == "approve"
@@ -274,7 +279,10 @@ def _check_member(locked: Draft, workspace: Workspace, user: User) -> Membership
         )
     except RoleRequired:
         raise NotAReviewer(_("You are not a member of this workspace any more.")) from None
-    if membership.user_id == locked.author_id:
+    # Four eyes: its author, and whoever wrote the version under review (an editor who
+    # rewrote it in review), may not approve their own words.
+    last = DraftVersion.objects.filter(draft=locked).order_by("-number").first()
+    if membership.user_id in (locked.author_id, last and last.author_id):
         raise NotAReviewer(_("You wrote this post: someone else reviews it."))
     if not locked.may_decide(membership):
         if locked.review_stage == ReviewStage.INTERNAL:

@@ -1,0 +1,41 @@
+"""A link holder's abuse of the review page (issue 18's review): a second request for changes
+with a new comment is not swallowed as a double click, and a comment's markup is shown as text."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from posting.models import Draft
+from tests.posting.sandbox_posts import *  # noqa: F403 (fixtures)
+from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
+from tests.reviewlinks import test_link_decisions
+from tests.reviewlinks.test_link_decisions import decide
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+waiting = test_link_decisions.waiting  # the fixture: bob's draft waiting for the client
+
+
+def test_a_second_request_for_changes_with_new_words_is_not_lost(waiting, calls, no_queue):
+    draft, client = waiting
+    decide(client, draft, "changes", "Shorter caption, please")
+    again = decide(client, draft, "changes", "And a brighter thumbnail")
+    # Not "the team was told" while the new words went nowhere: the page says it was not taken.
+    assert b"the team was told" not in again.content
+    assert b"Changes were requested already" in again.content
+    assert Draft.objects.get(pk=draft.pk).decision_comment == "Shorter caption, please"
+    # The same words again (a double click) are still the first request, quietly.
+    same = decide(client, draft, "changes", "Shorter caption, please")
+    assert b"the team was told" in same.content
+
+
+def test_a_comment_with_markup_is_shown_as_text(waiting):
+    draft, client = waiting
+    client.post(
+        reverse("review:comment", args=[draft.code]),
+        {"body": '<script>alert(1)</script><img src=x onerror="alert(2)">'},
+    )
+    page = client.get(reverse("review:page")).content
+    assert b"<script>alert(1)" not in page and b"<img src=x" not in page
+    assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in page
