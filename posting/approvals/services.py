@@ -147,12 +147,15 @@ def decide(
     comment: str = "",
     by_user: User | None = None,
     by_link: Any = None,
+    seen: str | None = None,
     request: HttpRequest | None = None,
 ) -> Outcome:
     """Approve the draft, or request changes, as ``by_user`` (a member) or ``by_link`` (a
     review link), exactly one of them. Authority is decided here, under the draft's row lock
     (and the member's). The last approval sends it, once. Raises ``NotAReviewer`` (a 403) for a
-    member who may not decide, ``ReviewError`` for anything else refused, with its reason."""
+    member who may not decide, ``ReviewError`` for anything else refused, with its reason.
+    ``seen``: the ``Draft.review_round`` the reviewer's page showed; when given and the post was
+    submitted again since (edited in review), the decision is refused: it was not seen."""
     if (by_user is None) == (by_link is None):
         raise ValueError("decide takes exactly one of by_user and by_link")
     if decision not in ("approve", "changes"):
@@ -176,6 +179,10 @@ def decide(
             raise ReviewError(_not_waiting(locked))
         if locked.review_stage not in stages:
             raise ReviewError(_("The review of this post changed meanwhile. Reload the page."))
+        if seen is not None and seen != locked.review_round:
+            raise ReviewError(
+                _("The post was edited after you opened it. Look at it again, then decide.")
+            )
         address = ""
         if by_user is not None:
             _check_member(locked, workspace, by_user)

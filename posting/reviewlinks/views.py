@@ -210,7 +210,12 @@ def decide(request: HttpRequest, draft_code) -> HttpResponse:
     comment = request.POST.get("comment", "")[: comments.COMMENT_MAX_LENGTH + 1]
     try:
         text = decisions.decide_by_link(
-            link=link, draft=draft, decision=decision, comment=comment, request=request
+            link=link,
+            draft=draft,
+            decision=decision,
+            comment=comment,
+            seen=(request.POST.get("seen") or "")[:40] or None,
+            request=request,
         )
     except PostActionError as exc:
         messages.error(request, exc.message)

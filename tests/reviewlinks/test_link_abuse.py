@@ -39,3 +39,36 @@ def test_a_comment_with_markup_is_shown_as_text(waiting):
     page = client.get(reverse("review:page")).content
     assert b"<script>alert(1)" not in page and b"<img src=x" not in page
     assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_an_edit_after_the_page_was_opened_is_not_approved_unseen(waiting, bob, calls, no_queue):
+    from posting.sending import drafts
+
+    draft, client = waiting
+    page = client.get(reverse("review:page")).content.decode()
+    seen = Draft.objects.get(pk=draft.pk).review_round
+    assert f'name="seen" value="{seen}"' in page
+    fields = drafts.DraftFields(
+        platforms=list(draft.target_platforms.all()),
+        description="Words the client never saw",
+        captions={},
+        cover_second=draft.cover_second,
+        scheduled_at=draft.scheduled_at,
+    )
+    drafts.draft_update(draft=draft, actor=bob, fields=fields)
+    late = client.post(
+        reverse("review:decide", args=[draft.code]),
+        {"decision": "approve", "seen": seen},
+        follow=True,
+    )
+    assert b"edited after you opened it" in late.content
+    assert Draft.objects.get(pk=draft.pk).review_state == "in_review" and calls == []
+    fresh = Draft.objects.get(pk=draft.pk).review_round
+    assert fresh != seen
+    done = client.post(
+        reverse("review:decide", args=[draft.code]),
+        {"decision": "approve", "seen": fresh},
+        follow=True,
+    )
+    assert b"you approved this post" in done.content
+    assert Draft.objects.get(pk=draft.pk).sent_post_id is not None
