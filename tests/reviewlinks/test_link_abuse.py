@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from posting.models import Draft
+from posting.models import Comment, Draft
 from tests.posting.sandbox_posts import *  # noqa: F403 (fixtures)
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
 from tests.reviewlinks import test_link_decisions
@@ -72,3 +72,14 @@ def test_an_edit_after_the_page_was_opened_is_not_approved_unseen(waiting, bob, 
     )
     assert b"you approved this post" in done.content
     assert Draft.objects.get(pk=draft.pk).sent_post_id is not None
+
+
+def test_comments_through_one_link_are_limited(settings, waiting):
+    settings.REVIEW_LINK_POSTS_PER_HOUR = 3
+    draft, client = waiting
+    url = reverse("review:comment", args=[draft.code])
+    for n in range(3):
+        assert b"was sent to the team" in client.post(url, {"body": f"n{n}"}, follow=True).content
+    refused = client.post(url, {"body": "one too many"}, follow=True)
+    assert refused.status_code == 200 and b"Too many comments" in refused.content
+    assert Comment.objects.filter(draft=draft).count() == 3
