@@ -243,6 +243,8 @@ REVIEW_LINK_DAYS = env_int("REVIEW_LINK_DAYS", 7, minimum=1)
 REVIEW_LINKS_PER_SENDER_PER_HOUR = env_int("REVIEW_LINKS_PER_SENDER_PER_HOUR", 20, minimum=1)
 REVIEW_LINKS_PER_ADDRESS_PER_HOUR = env_int("REVIEW_LINKS_PER_ADDRESS_PER_HOUR", 5, minimum=1)
 REVIEW_LINK_OPENS_PER_MINUTE = env_int("REVIEW_LINK_OPENS_PER_MINUTE", 20, minimum=1)
+# Comments and decisions through one review link (each one emails the team).
+REVIEW_LINK_POSTS_PER_HOUR = env_int("REVIEW_LINK_POSTS_PER_HOUR", 30, minimum=1)
 
 # --- Accounts (django-allauth) ----------------------------------------------------------------
 # Email is the login; there is no username. Addresses are verified by an emailed link, but an

@@ -147,12 +147,15 @@ def decide(
     comment: str = "",
     by_user: User | None = None,
     by_link: Any = None,
+    seen: str | None = None,
     request: HttpRequest | None = None,
 ) -> Outcome:
     """Approve the draft, or request changes, as ``by_user`` (a member) or ``by_link`` (a
     review link), exactly one of them. Authority is decided here, under the draft's row lock
     (and the member's). The last approval sends it, once. Raises ``NotAReviewer`` (a 403) for a
-    member who may not decide, ``ReviewError`` for anything else refused, with its reason."""
+    member who may not decide, ``ReviewError`` for anything else refused, with its reason.
+    ``seen``: the ``Draft.review_round`` the reviewer's page showed; when given and the post was
+    submitted again since (edited in review), the decision is refused: it was not seen."""
     if (by_user is None) == (by_link is None):
         raise ValueError("decide takes exactly one of by_user and by_link")
     if decision not in ("approve", "changes"):
@@ -169,13 +172,17 @@ def decide(
         locked = _lock(draft_id, missing=_("This post is no longer waiting for review."))
         workspace = locked.workspace
         stages = review_stages(workspace.approval_workflow)
-        repeated = _repeated(locked, decision, by_user)
+        repeated = _repeated(locked, decision, by_user, comment)
         if repeated is not None:
             return repeated
         if locked.review_state != ReviewState.IN_REVIEW or locked.sent_at is not None:
             raise ReviewError(_not_waiting(locked))
         if locked.review_stage not in stages:
             raise ReviewError(_("The review of this post changed meanwhile. Reload the page."))
+        if seen is not None and seen != locked.review_round:
+            raise ReviewError(
+                _("The post was edited after you opened it. Look at it again, then decide.")
+            )
         address = ""
         if by_user is not None:
             _check_member(locked, workspace, by_user)
@@ -247,13 +254,18 @@ def decide(
         return Outcome(locked, locked.review_state, locked.review_stage, post=post)
 
 
-def _repeated(locked: Draft, decision: str, by_user: User | None) -> Outcome | None:
+def _repeated(locked: Draft, decision: str, by_user: User | None, comment: str) -> Outcome | None:
     """The same decision made again (a double click, a redelivered request, the other of two
-    approvers): the outcome of the first, with nothing done."""
+    approvers): the outcome of the first, with nothing done. A request for changes with other
+    words is not a repeat: it is refused with its reason, never swallowed as done."""
     post = Post.objects.filter(pk=locked.sent_post_id).first() if locked.sent_post_id else None
     if decision == "approve" and locked.review_state in (ReviewState.APPROVED, ReviewState.HELD):
         return Outcome(locked, locked.review_state, locked.review_stage, post, repeated=True)
-    if decision == "changes" and locked.review_state == ReviewState.CHANGES_REQUESTED:
+    if (
+        decision == "changes"
+        and locked.review_state == ReviewState.CHANGES_REQUESTED
+        and comment == locked.decision_comment
+    ):
         return Outcome(locked, locked.review_state, locked.review_stage, repeated=True)
     if (
         decision == "approve"
@@ -274,7 +286,10 @@ def _check_member(locked: Draft, workspace: Workspace, user: User) -> Membership
         )
     except RoleRequired:
         raise NotAReviewer(_("You are not a member of this workspace any more.")) from None
-    if membership.user_id == locked.author_id:
+    # Four eyes: its author, and whoever wrote the version under review (an editor who
+    # rewrote it in review), may not approve their own words.
+    last = DraftVersion.objects.filter(draft=locked).order_by("-number").first()
+    if membership.user_id in (locked.author_id, last and last.author_id):
         raise NotAReviewer(_("You wrote this post: someone else reviews it."))
     if not locked.may_decide(membership):
         if locked.review_stage == ReviewStage.INTERNAL:

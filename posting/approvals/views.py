@@ -160,6 +160,7 @@ def draft_decide(request: HttpRequest, code, draft_code) -> HttpResponse:
             decision=form.cleaned_data["decision"],
             comment=form.cleaned_data["comment"],
             by_user=request.user,
+            seen=(request.POST.get("seen") or "")[:40] or None,
             request=request,
         )
     except services.ReviewError as exc:

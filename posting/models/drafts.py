@@ -147,6 +147,12 @@ class Draft(models.Model):
         """In review or sent back with changes requested: it cannot reach Taisly."""
         return self.review_state in (ReviewState.IN_REVIEW, ReviewState.CHANGES_REQUESTED)
 
+    @property
+    def review_round(self) -> str:
+        """Which submission reviewers are looking at: a decision form sends it back, so an
+        edit made after the page was opened (a new submission) is not approved unseen."""
+        return str(int(self.submitted_at.timestamp() * 1_000_000)) if self.submitted_at else ""
+
     def may_decide(self, membership) -> bool:
         """Whether this member may approve or request changes now (the rule; the service
         applies it again under lock): never its author; owners and editors at the internal

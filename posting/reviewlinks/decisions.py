@@ -21,12 +21,23 @@ def decidable(draft: Draft) -> bool:
 
 
 def decide_by_link(
-    *, link: ReviewLink, draft: Draft, decision: str, comment: str, request: HttpRequest
+    *,
+    link: ReviewLink,
+    draft: Draft,
+    decision: str,
+    comment: str,
+    request: HttpRequest,
+    seen: str | None = None,
 ) -> str:
     if decision not in (APPROVE, CHANGES):
         raise PostActionError(_("Choose Approve or Request changes."))
     approvals.decide(
-        draft_id=draft.pk, decision=decision, comment=comment, by_link=link, request=request
+        draft_id=draft.pk,
+        decision=decision,
+        comment=comment,
+        by_link=link,
+        seen=seen,
+        request=request,
     )
     if decision == APPROVE:
         return _("Thank you: you approved this post.")

@@ -101,6 +101,25 @@ def _open_allowed(request: HttpRequest) -> bool:
     )
 
 
+def _post_allowed(request: HttpRequest, link: ReviewLink) -> bool:
+    """Comments and decisions per link (each emails the team): counted per link, not per IP,
+    so a forwarded or leaked link cannot flood the team's inboxes from many addresses."""
+    action = "review_link_post"
+    return bool(
+        ratelimit.consume(
+            request,
+            app="allauth.account",
+            action=action,
+            key=str(link.code),
+            config={action: f"{settings.REVIEW_LINK_POSTS_PER_HOUR}/h/key"},
+        )
+    )
+
+
+def _too_many_posts() -> str:
+    return _("Too many comments and decisions through this link in the last hour. Try later.")
+
+
 @never_cache
 @require_GET
 def enter(request: HttpRequest, token: str) -> HttpResponse:
@@ -206,11 +225,19 @@ def decide(request: HttpRequest, draft_code) -> HttpResponse:
     draft = link.drafts.filter(code=draft_code).first()
     if draft is None:
         raise Http404
+    if not _post_allowed(request, link):
+        messages.error(request, _too_many_posts())
+        return redirect(reverse("review:page") + f"#draft-{draft.code}")
     decision = request.POST.get("decision", "")
     comment = request.POST.get("comment", "")[: comments.COMMENT_MAX_LENGTH + 1]
     try:
         text = decisions.decide_by_link(
-            link=link, draft=draft, decision=decision, comment=comment, request=request
+            link=link,
+            draft=draft,
+            decision=decision,
+            comment=comment,
+            seen=(request.POST.get("seen") or "")[:40] or None,
+            request=request,
         )
     except PostActionError as exc:
         messages.error(request, exc.message)
@@ -228,6 +255,9 @@ def comment(request: HttpRequest, draft_code) -> HttpResponse:
     draft = link.drafts.select_related("workspace").filter(code=draft_code).first()
     if draft is None:
         raise Http404
+    if not _post_allowed(request, link):
+        messages.error(request, _too_many_posts())
+        return redirect(reverse("review:page") + f"#draft-{draft.code}")
     try:
         comments.comment_add(
             draft=draft,
