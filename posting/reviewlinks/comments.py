@@ -65,14 +65,18 @@ def comment_add(
     by_link: ReviewLink | None = None,
     request: HttpRequest | None = None,
 ) -> Comment:
-    """Add a comment by a member (``by_user``, any role) or a link holder (``by_link``: a
-    usable link covering ``draft``, never internal). Decided on locked rows."""
+    """Add a comment by a member (``by_user``, any role; internal only for owners and editors)
+    or a link holder (``by_link``: a usable link covering ``draft``, never internal). Decided on
+    locked rows."""
     if (by_user is None) == (by_link is None):
         raise ValueError("exactly one of by_user and by_link")
     body = _clean_body(body)
     with transaction.atomic():
         if by_user is not None:
-            lock_member(workspace=draft.workspace, actor=by_user)
+            membership = lock_member(workspace=draft.workspace, actor=by_user)
+            # Internal comments are the team's (owners and editors): a viewer is the client's
+            # side (a client reviewer, or someone shown the work), who writes for everyone.
+            internal = internal and membership.can_write
         else:
             link = by_link.locked()
             if link is None or not link.is_usable() or not link.covers(draft):

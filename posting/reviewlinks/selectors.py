@@ -62,9 +62,12 @@ def draft_links(draft: Draft) -> list[ReviewLink]:
     return list(draft.review_links.select_related("created_by").order_by("-created_at")[:50])
 
 
-def draft_comments(draft: Draft) -> list[Comment]:
+def draft_comments(draft: Draft, *, internal: bool) -> list[Comment]:
+    """The draft's comments, the team's internal ones only when ``internal`` (owners and
+    editors; a viewer is the client's side and reads what a review link's holder reads)."""
+    found = draft.comments.all() if internal else draft.comments.filter(internal=False)
     return list(
-        draft.comments.select_related("author").prefetch_related(
+        found.select_related("author").prefetch_related(
             Prefetch("mentions", queryset=User.objects.only("pk", "display_name", "email"))
         )
     )

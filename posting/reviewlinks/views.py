@@ -291,7 +291,7 @@ def draft_review(request: HttpRequest, code, draft_code) -> HttpResponse:
         "access": access,
         "workspace": access.workspace,
         "draft": draft,
-        "comments": selectors.draft_comments(draft),
+        "comments": selectors.draft_comments(draft, internal=access.can_write),
         "comment_max": comments.COMMENT_MAX_LENGTH,
         "links": selectors.draft_links(draft) if access.can_write else [],
         "batchable": selectors.batchable_drafts(draft) if access.can_write else [],

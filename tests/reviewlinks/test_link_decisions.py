@@ -116,6 +116,32 @@ def test_comments_internal_ones_stay_with_the_team(waiting, login, bob, alice, w
     assert b"check the hook" in members_page.content and b"Love the video" in members_page.content
 
 
+def test_a_viewer_is_the_clients_side_and_reads_no_internal_comment(
+    waiting, login, alice, vera, workspace
+):
+    """A viewer (a client reviewer, or someone shown the work) reads what a link's holder
+    reads: not the team's internal comments; and what they write is for everyone, even when
+    the form is sent with ``internal`` (the service decides it, not the page)."""
+    draft, _client = waiting
+    kwargs = {"code": workspace.code, "draft_code": draft.code}
+    login(alice).post(
+        reverse("posting:draft_comment", kwargs=kwargs),
+        {"body": "Internal: the margin is thin", "internal": "1"},
+    )
+    viewer = login(vera)
+
+    page = viewer.get(reverse("posting:draft_review", kwargs=kwargs)).content.decode()
+    viewer.post(
+        reverse("posting:draft_comment", kwargs=kwargs),
+        {"body": "Looks good to us", "internal": "1"},
+    )
+
+    assert "the margin is thin" not in page and 'data-testid="comment-internal-box"' not in page
+    assert not Comment.objects.get(body="Looks good to us").internal
+    team_page = login(alice).get(reverse("posting:draft_review", kwargs=kwargs)).content.decode()
+    assert "the margin is thin" in team_page and "Looks good to us" in team_page
+
+
 @pytest.mark.parametrize(("body", "words"), [("", b"Write a comment"), ("x" * 2001, b"at most")])
 def test_a_bad_comment_gets_a_sentence(waiting, body, words):
     draft, client = waiting
