@@ -33,7 +33,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.cache import patch_cache_control
@@ -1022,6 +1022,9 @@ def slot_list(request: HttpRequest, code) -> HttpResponse:
 @require_POST
 def slot_remove(request: HttpRequest, code, slot_code) -> HttpResponse:
     access = get_workspace_for_user_rw(request, code)
+    # A slot of another workspace (or none) is not found, as every object by its code; the
+    # service still says "removed already" to the second of two clicks that race.
+    get_object_or_404(PostingSlot, workspace=access.workspace, code=slot_code)
     try:
         slots.slot_remove(
             workspace=access.workspace, actor=request.user, code=slot_code, request=request
