@@ -13,7 +13,9 @@ from posting.models import (
     Alert,
     AlertPreference,
     AlertRead,
+    Comment,
     Draft,
+    DraftVersion,
     KeyBudget,
     MirrorState,
     Platform,
@@ -21,6 +23,7 @@ from posting.models import (
     PostingSlot,
     PostResult,
     RepostRule,
+    ReviewLink,
     TaislyRequest,
     UploadInProgress,
     WebhookAttempt,
@@ -345,3 +348,33 @@ class PostingSlotAdmin(MirrorAdmin):
     list_display = ("workspace", "weekday", "time")
     list_select_related = ("workspace",)
     search_fields = ("workspace__name",)
+
+
+@admin.register(DraftVersion)
+class DraftVersionAdmin(ReadOnlyAdmin):
+    """What a draft said at each step of its review: a record, never changed."""
+
+    list_display = ("created_at", "draft", "number", "author", "video_name")
+    list_select_related = ("draft", "author")
+    search_fields = ("draft__workspace__name", "author__email", "description")
+
+
+@admin.register(ReviewLink)
+class ReviewLinkAdmin(StaffAuditMixin, MirrorAdmin):
+    """Review links, to look at (and delete, audited): sent and revoked on their workspace's
+    pages. The token's hash is never shown, though it could not be turned back."""
+
+    list_display = ("created_at", "workspace", "address", "expires_at", "revoked_at")
+    list_select_related = ("workspace",)
+    search_fields = ("workspace__name", "address")
+    exclude = ("token_hash",)
+
+
+@admin.register(Comment)
+class CommentAdmin(StaffAuditMixin, MirrorAdmin):
+    """Comments on drafts, to look at and delete (audited in the draft's workspace)."""
+
+    audit_workspace = "draft__workspace"
+    list_display = ("created_at", "draft", "author", "author_address", "internal")
+    list_select_related = ("draft", "author")
+    search_fields = ("draft__workspace__name", "author__email", "author_address", "body")

@@ -114,7 +114,7 @@ def test_sign_up_create_a_client_connect_a_key_invite_a_viewer_who_cannot_touch(
     # htmx: the last owner's refusal comes back inside the row, without a reload.
     own_row = page.get_by_test_id("members").locator("tr", has_text="olivia@agency.test")
     own_row.get_by_role("combobox").select_option("viewer")
-    own_row.get_by_role("button", name="Save").click()
+    own_row.get_by_role("button", name="Save the role").click()
     expect(page.get_by_test_id("members")).to_contain_text("always keeps at least one owner")
     page.screenshot(path=f"{screenshot_dir}/people_members.png", full_page=True)
 
