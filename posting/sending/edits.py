@@ -225,6 +225,7 @@ def edit_resume(*, post_id: int, stale_before: datetime, now: datetime | None = 
       yet marked cancelled is cancelled (one the dead worker cancelled already is refused, and
       history says it is gone), then the edit is applied. Nothing was made again yet: that
       happens only from QUEUED, whose own stalled check covers it.
+    - an edit going back to review (``rereview``) is resumed so whatever its time.
     - the new time has passed: the edit can no longer be made. History says which originals are
       still there (they stay SENT as they were, with an ``edit_failed`` alert) and which the
       dead worker cancelled (SEND_FAILED, "nothing is scheduled for these networks now", with a
@@ -244,7 +245,9 @@ def edit_resume(*, post_id: int, stale_before: datetime, now: datetime | None = 
     rows = groups.group_rows(Post(pk=post_id))
     lead = rows[0]
     when = parse_datetime((lead.edit_pending or {}).get("scheduled_at") or "")
-    if when is not None and when > now:
+    if (when is not None and when > now) or rereview.review_pending(lead.edit_pending):
+        # An edit going back to review is resumed whatever its time: a draft is made, and
+        # approved after its time it is held, not sent late (``posting.approvals``).
         logger.warning("Post %s: a stalled edit is resumed", lead.code)
         return _replace(post_id)
     gone: list[Post] = []

@@ -77,6 +77,7 @@ def test_a_content_edit_goes_back_to_review_with_its_video_and_versions(
     form = login(bob).get(edit_url(post)).content.decode()
     assert 'data-testid="edit-review"' in form
     assert "takes the post off Taisly's schedule (1 request, to cancel it)" in html.unescape(form)
+    assert "it costs 1 Taisly request now, to cancel it" in html.unescape(form)
 
     response = login(bob).post(
         edit_url(post), edit_data(post, post.scheduled_at, description="New words")
@@ -215,3 +216,22 @@ def test_a_time_only_edit_is_made_at_once_without_review(
     [at_taisly] = in_sandbox(sandbox, connected_ws)
     assert at_taisly["id"] == post.taisly_id
     assert not Draft.objects.filter(from_post__isnull=False).exists()
+
+
+def test_a_stalled_edit_going_to_review_is_resumed_even_past_its_time(
+    login, bob, approved, sandbox, connected_ws, queue, monkeypatch
+):
+    """The edit is kept (a draft in review; approved late it is held), not dropped because the
+    worker died until after its time."""
+    post = approved
+    login(bob).post(edit_url(post), edit_data(post, post.scheduled_at, description="New words"))
+    Post.objects.filter(pk=post.pk).update(
+        state=Post.State.REPLACING, updated_at=timezone.now() - timedelta(hours=1)
+    )
+    later = post.scheduled_at + timedelta(hours=1)
+    assert (
+        edits.edit_resume(post_id=post.pk, stale_before=timezone.now(), now=later)
+        == "back_to_review"
+    )
+    assert in_sandbox(sandbox, connected_ws) == []
+    assert Draft.objects.get(from_post=post).description == "New words"
