@@ -235,3 +235,31 @@ def test_a_stalled_edit_going_to_review_is_resumed_even_past_its_time(
     )
     assert in_sandbox(sandbox, connected_ws) == []
     assert Draft.objects.get(from_post=post).description == "New words"
+
+
+def test_the_pages_run_a_fixed_number_of_queries_whatever_the_versions(
+    login, bob, alice, approved, queue
+):
+    """The post page's link and the draft page's note and versions: as many queries with two
+    versions as with five."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    post = approved
+    login(bob).post(edit_url(post), edit_data(post, post.scheduled_at, description="New words"))
+    assert tasks.edit_post(post.pk) == "back_to_review"
+    draft = Draft.objects.get(from_post=post)
+    client = login(alice)
+
+    def counted(url) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        return len(queries)
+
+    counted(post_url(post)), counted(draft_url(draft))  # once: anything a first visit marks
+    before = (counted(post_url(post)), counted(draft_url(draft)))
+    for number in (3, 4, 5):
+        DraftVersion.objects.create(draft=draft, number=number, description=f"v{number}")
+    after = (counted(post_url(post)), counted(draft_url(draft)))
+    assert before == after
+    assert client.get(draft_url(draft)).content.decode().count('data-testid="review-version"') == 5
