@@ -263,3 +263,45 @@ def test_the_pages_run_a_fixed_number_of_queries_whatever_the_versions(
     after = (counted(post_url(post)), counted(draft_url(draft)))
     assert before == after
     assert client.get(draft_url(draft)).content.decode().count('data-testid="review-version"') == 5
+
+
+def test_a_caption_per_network_goes_to_review_and_out_as_two_taisly_posts(
+    login, bob, alice, approved, sandbox, connected_ws, queue
+):
+    post = approved
+    data = edit_data(
+        post,
+        post.scheduled_at,
+        description="For all",
+        separate_captions="on",
+        caption_TikTok="Only for TikTok",
+    )
+    response = login(bob).post(edit_url(post), data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert tasks.edit_post(post.pk) == "back_to_review"
+    draft = Draft.objects.get(from_post=post)
+    assert draft.description == "For all" and draft.captions == {"TikTok": "Only for TikTok"}
+    made = approvals.decide(draft_id=draft.pk, decision="approve", by_user=alice).post
+    rows = [made, *Post.objects.filter(group=made)]
+    for row in rows:
+        assert tasks.forward_post(row.pk) == "sent"
+    at_taisly = sorted(p["description"] for p in in_sandbox(sandbox, connected_ws))
+    assert at_taisly == ["For all", "Only for TikTok"]
+    # Edited again: both Taisly posts are cancelled, one draft, the whole history carried.
+    made.refresh_from_db()
+    response = login(bob).post(
+        edit_url(made), edit_data(made, made.scheduled_at, description="Third")
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert tasks.edit_post(made.pk) == "back_to_review"
+    assert in_sandbox(sandbox, connected_ws) == []
+    assert set(
+        Post.objects.filter(pk__in=[r.pk for r in rows]).values_list("state", flat=True)
+    ) == {Post.State.CANCELLED}
+    third = Draft.objects.get(from_post=made)
+    assert list(third.versions.order_by("number").values_list("description", flat=True)) == [
+        "Approved words",
+        "For all",
+        "Third",
+    ]
+    assert limits.workspace_storage(post.workspace).used == third.video_size
