@@ -86,6 +86,8 @@ def test_a_content_edit_goes_back_to_review_with_its_video_and_versions(
     post.refresh_from_db()
     assert post.state == Post.State.EDITING and queue == [("edit", post.pk)]
     assert post.edit_pending["review"]["editor"] == bob.pk
+    waiting = html.unescape(login(bob).get(post_url(post)).content.decode())
+    assert "takes the post off Taisly's schedule, then sends it back for review" in waiting
 
     assert tasks.edit_post(post.pk) == "back_to_review"
     assert tasks.edit_post(post.pk) == "not claimed"
