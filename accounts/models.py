@@ -339,6 +339,10 @@ class AuditEvent(models.Model):
         POST_EDIT_REQUESTED = "post.edit_requested", _("Scheduled post edit requested")
         POST_EDITED = "post.edited", _("Scheduled post edited")
         POST_EDIT_FAILED = "post.edit_failed", _("Scheduled post edit not made")
+        POST_BACK_TO_REVIEW = (
+            "post.back_to_review",
+            _("Scheduled post edited: taken off the schedule, back to review"),
+        )
         WORKSPACE_APPROVAL_WORKFLOW = "workspace.approval_workflow", _("Approval workflow changed")
         MEMBER_REVIEWER_CHANGED = "member.reviewer_changed", _("Reviewer right changed")
         REVIEW_SUBMITTED = "review.submitted", _("Post submitted for review")

@@ -86,6 +86,12 @@ class Draft(models.Model):
         Post, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     sent_at = models.DateTimeField(null=True, blank=True)
+    #: The scheduled post this draft came from: its content was edited in a workspace with review,
+    #: so it was taken off Taisly's schedule and came back to review as this draft, with its video
+    #: (``posting.sending.rereview``). One draft per post: a resumed worker never makes a second.
+    from_post = models.OneToOneField(
+        Post, null=True, blank=True, on_delete=models.SET_NULL, related_name="review_draft"
+    )
 
     # --- review (posting.approvals): a draft in review never reaches Taisly ---
     review_state = models.CharField(

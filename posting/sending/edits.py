@@ -11,6 +11,9 @@ moment leaves the post silently gone or doubled:
             cancelled ──> taisly_id cleared, kept as replaced_taisly_id
             refused / unreachable ──> history read once: still there ─> the edit stops here
                                                           gone ────────> counted as cancelled
+        every one cancelled, in a workspace with review and new content (captions, accounts,
+            cover) ──> back to review: a draft in review, the post CANCELLED (posting.sending.
+            rereview); nothing is made at Taisly until it is approved again
         every one cancelled ──> the edit applied: QUEUED (the forward, posting.sending.forward)
             its re-create failing ─> SEND_FAILED "nothing is scheduled now" + alert;
                                      "Try sending again" (one click) sends the edited post
@@ -47,14 +50,14 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, gettext_noop
+from django.utils.translation import gettext_noop
 
 from accounts.access import lock_writer
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, User, Workspace
 from posting.alerts.rules import edit_failed_alert, post_alerts_resolve
-from posting.models import Platform, Post, PostResult, reasons
-from posting.sending import groups, outcomes, queueing, thumbnails
+from posting.models import Platform, Post, PostResult, reasons, review_stages
+from posting.sending import groups, outcomes, queueing, rereview, thumbnails
 from posting.sending.cancel import can_cancel, refusal, still_at_taisly
 from posting.sending.drafts import workflow_of
 from posting.sending.errors import PostActionError
@@ -65,13 +68,6 @@ from posting.taisly.gateway import TaislyActionError, taisly_for
 logger = logging.getLogger(__name__)
 
 State = Post.State
-
-#: Said when an edit would change the content of a post in a workspace with review.
-REVIEWED_EDIT_REFUSED = gettext_lazy(
-    "Posts in this workspace are reviewed: only the time of a scheduled post can be changed "
-    "here. To change its caption, accounts or cover, cancel it and submit the new version for "
-    "review."
-)
 
 EDIT_STOPPED_KEPT = gettext_noop(
     "The edit was not made: %(why)s The post is still scheduled at Taisly as it was."
@@ -155,10 +151,11 @@ def post_edit(
         before = _as_plan(rows)
         after = [[part.caption, sorted(p.pk for p in part.platforms)] for part in plan]
         content_same = sorted(before) == sorted(after) and lead.cover_second == change.cover_second
-        if not content_same and workflow_of(post.workspace) != Workspace.ApprovalWorkflow.NONE:
-            # What reviewers approved is not changed behind their backs (posting.approvals);
-            # a new time is no new content and goes through.
-            raise PostActionError(REVIEWED_EDIT_REFUSED)
+        # What reviewers approved is not changed behind their backs: new content goes back to
+        # review (``posting.sending.rereview``); a new time alone is no new content.
+        to_review = (
+            not content_same and workflow_of(post.workspace) != Workspace.ApprovalWorkflow.NONE
+        )
         if (
             sorted(before) == sorted(after)
             and lead.scheduled_at == change.scheduled_at
@@ -170,6 +167,17 @@ def post_edit(
             "cover_second": change.cover_second,
             "groups": [{"caption": c, "platforms": pks} for c, pks in after],
         }
+        if to_review:
+            pending["review"] = {
+                "editor": actor.pk,
+                "description": change.description,
+                "captions": {
+                    network: caption
+                    for network, caption in change.captions.items()
+                    if network in {p.network for p in usable}
+                },
+                "platforms": [p.pk for p in usable],
+            }
         # updated_at: when the edit was asked for, read by the stalled check (``edit_resume``).
         Post.objects.filter(pk__in=[r.pk for r in rows]).update(state=State.EDITING, updated_at=now)
         Post.objects.filter(pk=lead.pk).update(edit_pending=pending, state_reason="")
@@ -189,7 +197,8 @@ def post_edit(
                     "captions": [c for c, _pks in after],
                     "platforms": [p.network for p in usable],
                 },
-                "requests": groups.edit_cost(len(rows), plan).requests,
+                "requests": len(rows) if to_review else groups.edit_cost(len(rows), plan).requests,
+                **({"review": True} if to_review else {}),
             },
             request=request,
         )
@@ -216,6 +225,7 @@ def edit_resume(*, post_id: int, stale_before: datetime, now: datetime | None = 
       yet marked cancelled is cancelled (one the dead worker cancelled already is refused, and
       history says it is gone), then the edit is applied. Nothing was made again yet: that
       happens only from QUEUED, whose own stalled check covers it.
+    - an edit going back to review (``rereview``) is resumed so whatever its time.
     - the new time has passed: the edit can no longer be made. History says which originals are
       still there (they stay SENT as they were, with an ``edit_failed`` alert) and which the
       dead worker cancelled (SEND_FAILED, "nothing is scheduled for these networks now", with a
@@ -235,7 +245,9 @@ def edit_resume(*, post_id: int, stale_before: datetime, now: datetime | None = 
     rows = groups.group_rows(Post(pk=post_id))
     lead = rows[0]
     when = parse_datetime((lead.edit_pending or {}).get("scheduled_at") or "")
-    if when is not None and when > now:
+    if (when is not None and when > now) or rereview.review_pending(lead.edit_pending):
+        # An edit going back to review is resumed whatever its time: a draft is made, and
+        # approved after its time it is held, not sent late (``posting.approvals``).
         logger.warning("Post %s: a stalled edit is resumed", lead.code)
         return _replace(post_id)
     gone: list[Post] = []
@@ -274,6 +286,11 @@ def _replace(lead_id: int) -> str:
             cancelled = [r for r in rows if r.state == State.REPLACING and not r.taisly_id]
             return _stop(lead, rows, cancelled, row, why)
         _mark_cancelled(row)
+    workflow = workflow_of(lead.workspace)
+    if rereview.review_pending(lead.edit_pending) and review_stages(workflow):
+        rereview.back_to_review(lead, rows, workflow)
+        return "back_to_review"
+    # An ordinary edit, or review turned off meanwhile: made again at Taisly as edited.
     _apply(lead, rows)
     return "edited"
 

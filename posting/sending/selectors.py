@@ -196,3 +196,9 @@ def drafts_planned_between(workspace: Workspace, start, end) -> list[dict]:
         if network and network not in entry["networks"]:
             entry["networks"].append(network)
     return list(drafts.values())
+
+
+def review_draft_of(post: Post) -> Draft | None:
+    """The draft a scheduled post went back to review as, once its content was edited in a
+    workspace with review (``posting.sending.rereview``); None for any other post."""
+    return Draft.objects.filter(from_post_id=post.group_id or post.pk).only("code").first()

@@ -68,6 +68,7 @@ from posting.sending import (
     ranged,
     receive,
     reconcile,
+    rereview,
     retry,
     seen,
     selectors,
@@ -379,6 +380,10 @@ def live_context(access: WorkspaceAccess, post: Post) -> dict:
         "progress": progress_context(access, post) if post.state in PROGRESS_STATES else None,
         # Failures shown here for the first time: the page posts back that they were seen.
         "mark_seen": seen.unseen_failures(results, access),
+        # Edited after approval: the draft it went back to review as (one query, cancelled only).
+        "review_draft": selectors.review_draft_of(post)
+        if post.state == Post.State.CANCELLED
+        else None,
         "retry": selectors.retry_box(post, results),
         "poll_after": poll,
         "noscript_refresh": live.NOSCRIPT_REFRESH if poll else None,
@@ -717,6 +722,12 @@ def _render_draft(request, access, draft, form, *, status=200, error=None) -> Ht
         "in_review": draft.review_state != "",
         "may_decide": draft.may_decide(access.membership),
         "versions": selectors.draft_versions(draft) if draft.review_state else [],
+        # A scheduled post edited after approval came back as this draft: its page links it.
+        "from_post": (
+            Post.objects.filter(pk=draft.from_post_id).only("code").first()
+            if draft.from_post_id
+            else None
+        ),
     }
     return _render_form(
         request,
@@ -873,6 +884,8 @@ def post_edit_view(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
         "editable": edits.can_edit(post),
         "edit_cost": groups.edit_cost(len(rows), plan),
         "edit_rows": len(rows),
+        # New content goes back to review there (posting.sending.rereview): said before the click.
+        "edit_reviewed": access.workspace.approval_workflow != "none",
     }
     if request.method != "POST":
         return _render_form(request, access, form, template="posting/post_edit.html", extra=extra)
@@ -889,7 +902,7 @@ def post_edit_view(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
         scheduled_at=data["scheduled_at"],
     )
     try:
-        edits.post_edit(post=post, actor=request.user, change=change, request=request)
+        lead = edits.post_edit(post=post, actor=request.user, change=change, request=request)
     except PostActionError as exc:
         return _render_form(
             request,
@@ -900,13 +913,22 @@ def post_edit_view(request: HtmxHttpRequest, code, post_code) -> HttpResponse:
             template="posting/post_edit.html",
             extra=extra,
         )
-    messages.success(
-        request,
-        _(
-            "The edit is on its way: the post is cancelled at Taisly and made again with your "
-            "changes. This page shows when it is done."
-        ),
-    )
+    if rereview.review_pending(lead.edit_pending):
+        messages.success(
+            request,
+            _(
+                "The edit is on its way: the post is taken off Taisly's schedule and sent back "
+                "for review with your changes. This page shows when it is done."
+            ),
+        )
+    else:
+        messages.success(
+            request,
+            _(
+                "The edit is on its way: the post is cancelled at Taisly and made again with "
+                "your changes. This page shows when it is done."
+            ),
+        )
     return redirect_for(request, post_url(post))
 
 

@@ -342,8 +342,9 @@ def test_decisions_and_comments_reach_webhooks(in_review, workspace, alice, bob,
 
 
 def test_an_approved_scheduled_post_keeps_what_was_approved(in_review, alice, bob, no_queue):
-    """The edit path of a scheduled post changes its time only, while review is on: a new
-    caption, account or cover would go out unreviewed."""
+    """While review is on, a new time for a scheduled post is made at once; a new caption,
+    account or cover sends it back to review (tests/posting/test_edit_back_to_review.py), never
+    out unreviewed."""
     from posting import tasks
     from posting.sending import edits
 
@@ -363,11 +364,16 @@ def test_an_approved_scheduled_post_keeps_what_was_approved(in_review, alice, bo
         } | fields
         return edits.PostChange(**values)
 
-    with pytest.raises(PostActionError, match="only the time"):
-        edits.post_edit(post=post, actor=bob, change=change(description="Sneaky"))
-    assert Post.objects.get().description == "For review"
     later = post.scheduled_at + timedelta(hours=3)
     edits.post_edit(post=post, actor=bob, change=change(scheduled_at=later))
     # The edit ran (its task runs at once under pytest): remade at the new time, same words.
     remade = Post.objects.get()
     assert remade.scheduled_at == later and remade.description == "For review"
+    assert tasks.forward_post(remade.pk) == "sent"
+    remade.refresh_from_db()
+    edits.post_edit(post=remade, actor=bob, change=change(description="Sneaky"))
+    # New words: off the schedule and back in review, not out unreviewed.
+    remade.refresh_from_db()
+    assert remade.state == Post.State.CANCELLED and remade.description == "For review"
+    again = Draft.objects.get(from_post=remade)
+    assert again.description == "Sneaky" and again.review_state == ReviewState.IN_REVIEW
