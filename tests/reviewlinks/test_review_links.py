@@ -289,7 +289,12 @@ def test_the_link_page_runs_a_fixed_number_of_queries(
     for n in range(3):
         link.drafts.add(
             make_kept_draft(
-                workspace, bob, video_file("review.mp4", seconds=3.0), description=f"More {n}"
+                workspace,
+                bob,
+                video_file("review.mp4", seconds=3.0),
+                description=f"More {n}",
+                review_state="in_review",
+                review_stage="client",
             )
         )
     with django_assert_num_queries(5):
