@@ -17,11 +17,6 @@ APPROVE = "approve"
 CHANGES = "changes"
 
 
-def decidable(draft: Draft) -> bool:
-    """Whether the page offers the buttons: the draft waits for the client."""
-    return links.draft_status(draft) == links.Status.WAITING
-
-
 def decide_by_link(
     *,
     link: ReviewLink,
