@@ -6,7 +6,9 @@ class PostingConfig(AppConfig):
     name = "posting"
 
     def ready(self) -> None:
+        from posting.approvals.services import client_stage_reached
         from posting.models import Draft, Post
+        from posting.reviewlinks.links import on_client_stage
         from posting.schedules import ensure_schedules
         from posting.sending.thumbnails import thumbnail_delete_with_row
         from posting.taisly.governor import connect_ledger
@@ -21,3 +23,5 @@ class PostingConfig(AppConfig):
         post_delete.connect(
             thumbnail_delete_with_row, sender=Draft, dispatch_uid="posting.draft_thumbnails"
         )
+        # A post back at the client's stage: its review links' holders are emailed.
+        client_stage_reached.connect(on_client_stage, dispatch_uid="posting.review_links_ready")

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from django.db import transaction
+from django.dispatch import Signal
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -42,6 +43,10 @@ from posting.sending.drafts import send_locked, workflow_of
 from posting.sending.errors import PostActionError
 
 logger = logging.getLogger(__name__)
+
+#: Sent with ``draft_id`` when a post reaches the client's stage (inside the transaction): the
+#: review links, which depend on this module, email their holders (``posting.reviewlinks``).
+client_stage_reached = Signal()
 
 #: The longest comment a decision takes (the form's field says the same).
 COMMENT_MAX = 2000
@@ -126,6 +131,8 @@ def submit_for_review(*, draft: Draft, actor: User, request: HttpRequest | None 
             submitted_at=timezone.now(),
             held_reason="",
         )
+        if stages[0] == ReviewStage.CLIENT:
+            client_stage_reached.send(sender=Draft, draft_id=locked.pk)
         audit_record(
             workspace=draft.workspace,
             actor=actor,
@@ -224,6 +231,8 @@ def decide(
         )
         if not final:
             _set(locked, review_stage=stages[stage_index + 1], **decided)
+            if locked.review_stage == ReviewStage.CLIENT:
+                client_stage_reached.send(sender=Draft, draft_id=locked.pk)
             _tell_author(locked, Alert.Kind.APPROVED, comment)
             return Outcome(draft=locked, state=locked.review_state, stage=locked.review_stage)
 
@@ -288,9 +297,10 @@ def _check_member(locked: Draft, workspace: Workspace, user: User) -> Membership
         raise NotAReviewer(_("You are not a member of this workspace any more.")) from None
     # Four eyes: its author, and whoever wrote the version under review (an editor who
     # rewrote it in review), may not approve their own words.
-    last = DraftVersion.objects.filter(draft=locked).order_by("-number").first()
-    if membership.user_id in (locked.author_id, last and last.author_id):
+    if membership.user_id == locked.author_id:
         raise NotAReviewer(_("You wrote this post: someone else reviews it."))
+    if membership.user_id == locked.version_author_id():
+        raise NotAReviewer(_("You edited this version: someone else reviews it."))
     if not locked.may_decide(membership):
         if locked.review_stage == ReviewStage.INTERNAL:
             raise NotAReviewer(_("Only an owner or editor other than its author approves it now."))

@@ -159,14 +159,39 @@ class Draft(models.Model):
         edit made after the page was opened (a new submission) is not approved unseen."""
         return str(int(self.submitted_at.timestamp() * 1_000_000)) if self.submitted_at else ""
 
+    def version_author_id(self) -> int | None:
+        """Who wrote the version under review (the last ``DraftVersion``): list pages annotate
+        it as ``last_version_author_id`` (``posting.approvals.selectors``), else one query."""
+        if not hasattr(self, "last_version_author_id"):
+            last = self.versions.order_by("-number").values_list("author_id", flat=True)
+            self.last_version_author_id = last.first()
+        return self.last_version_author_id
+
     def may_decide(self, membership) -> bool:
         """Whether this member may approve or request changes now (the rule; the service
-        applies it again under lock): never its author; owners and editors at the internal
-        stage; members with the reviewer right at the client stage."""
+        applies it again under lock): never its author nor who wrote the version under review
+        (four eyes); owners and editors at the internal stage; members with the reviewer right
+        at the client stage."""
         if self.review_state != ReviewState.IN_REVIEW or membership is None:
             return False
         if membership.user_id == self.author_id:
             return False
+        if not self._may_decide_by_role(membership):
+            return False
+        return membership.user_id != self.version_author_id()
+
+    def wrote_this_version(self, membership) -> bool:
+        """A member the role would let decide, refused as the version's writer (four eyes):
+        the page says so instead of showing buttons the service would refuse."""
+        return (
+            self.review_state == ReviewState.IN_REVIEW
+            and membership is not None
+            and membership.user_id != self.author_id
+            and self._may_decide_by_role(membership)
+            and membership.user_id == self.version_author_id()
+        )
+
+    def _may_decide_by_role(self, membership) -> bool:
         if self.review_stage == ReviewStage.INTERNAL:
             return membership.can_write
         if self.review_stage == ReviewStage.CLIENT:

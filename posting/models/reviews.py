@@ -43,6 +43,11 @@ class ReviewLink(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     last_used_at = models.DateTimeField(null=True, blank=True)
+    #: The holder's last decision on each of its drafts, by the draft's code:
+    #: {"<code>": {"decision": "approve" | "changes", "at": "<ISO time>"}}. Kept here, not read
+    #: from the draft, so the finished link still says what was decided once a draft is sent
+    #: or deleted (written under the link's row lock, with the decision).
+    decisions = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -1,7 +1,8 @@
 """Comments on a draft: by members (internal ones for the team only) and by a review link's
-holder (always client-visible). Mentions of members (``@name`` or ``@email``) are kept and
-told to the mentioned; every comment is told to the draft's author and watchers and reaches
-webhooks as ``post.commented``."""
+holder (always client-visible). Mentions of members (``@name`` or ``@email``) by a member are
+kept and told to the mentioned; a link holder's are plain text (a link, forwarded or leaked,
+must not page the team's members one by one, nor find out who they are); every comment is
+told to the draft's author and watchers and reaches webhooks as ``post.commented``."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from accounts.audit import audit_record
 from accounts.models import AuditEvent, Membership, User
 from posting.alerts.reviews import post_commented
 from posting.models import COMMENT_MAX_LENGTH, Comment, Draft, ReviewLink
+from posting.reviewlinks import links
 from posting.sending.errors import PostActionError
 
 _MENTION = re.compile(r"(?<![\w@])@([\w.+-]+@[\w-]+(?:\.[\w-]+)+|[\w][\w.-]*)", re.UNICODE)
@@ -82,9 +84,13 @@ def comment_add(
             if link is None or not link.is_usable() or not link.covers(draft):
                 raise PostActionError(_("This review link can no longer be used."))
             internal = False
-        locked = Draft.objects.select_for_update().filter(pk=draft.pk, sent_at__isnull=True)
-        if not locked.exists():
+        locked = Draft.objects.select_for_update().filter(pk=draft.pk, sent_at__isnull=True).first()
+        if locked is None:
             raise PostActionError(_("This post was sent or deleted meanwhile."))
+        if by_link is not None and links.draft_status(locked) == links.Status.FINISHED:
+            raise PostActionError(
+                _("The review of this post is finished: there is nothing more to comment on.")
+            )
         comment = Comment.objects.create(
             draft=draft,
             author=by_user,
@@ -93,7 +99,7 @@ def comment_add(
             body=body,
             internal=internal,
         )
-        mentions = mentioned_members(body, draft.workspace_id)
+        mentions = mentioned_members(body, draft.workspace_id) if by_user is not None else []
         if mentions:
             comment.mentions.set(mentions)
         audit_record(

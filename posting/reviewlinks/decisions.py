@@ -4,20 +4,17 @@ waits at the client stage), and the sentence the reviewer reads after it."""
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
 from posting.approvals import services as approvals
-from posting.models import Draft, ReviewLink, ReviewStage, ReviewState
+from posting.models import Draft, ReviewLink
+from posting.reviewlinks import links
 from posting.sending.errors import PostActionError
 
 APPROVE = "approve"
 CHANGES = "changes"
-
-
-def decidable(draft: Draft) -> bool:
-    """Whether the page offers the buttons: the draft waits for the client."""
-    return draft.review_state == ReviewState.IN_REVIEW and draft.review_stage == ReviewStage.CLIENT
 
 
 def decide_by_link(
@@ -31,14 +28,18 @@ def decide_by_link(
 ) -> str:
     if decision not in (APPROVE, CHANGES):
         raise PostActionError(_("Choose Approve or Request changes."))
-    approvals.decide(
-        draft_id=draft.pk,
-        decision=decision,
-        comment=comment,
-        by_link=link,
-        seen=seen,
-        request=request,
-    )
+    with transaction.atomic():
+        # The service re-reads the link under its row lock; the decision is kept on it in the
+        # same transaction, so the link says what its holder decided once the review is over.
+        approvals.decide(
+            draft_id=draft.pk,
+            decision=decision,
+            comment=comment,
+            by_link=link,
+            seen=seen,
+            request=request,
+        )
+        links.record_decision(link=link, draft=draft, decision=decision)
     if decision == APPROVE:
         return _("Thank you: you approved this post.")
     return _("Thank you: the team was told what to change.")

@@ -38,7 +38,7 @@ from django.utils.translation import ngettext
 from accounts.access import lock_writer
 from accounts.audit import audit_record
 from accounts.models import EMAIL_MAX_LENGTH, AuditEvent, User, Workspace
-from posting.models import Draft, ReviewLink
+from posting.models import Draft, ReviewLink, ReviewStage, ReviewState
 from posting.sending.errors import PostActionError
 
 logger = logging.getLogger(__name__)
@@ -94,6 +94,19 @@ def review_link_create(
             raise PostActionError(
                 _("A chosen draft was sent or deleted meanwhile. Reload the page and try again.")
             )
+        not_waiting = [draft for draft in chosen if draft_status(draft) != Status.WAITING]
+        if not_waiting:
+            names = ", ".join(f"“{_draft_name(draft)}”" for draft in not_waiting)
+            raise PostActionError(
+                ngettext(
+                    "A review link is only for posts waiting for the client's review, and "
+                    "%(names)s is not. Take it off the link, or send it for review first.",
+                    "A review link is only for posts waiting for the client's review, and "
+                    "%(names)s are not. Take them off the link, or send them for review first.",
+                    len(not_waiting),
+                )
+                % {"names": names}
+            )
         _sending_allowed(actor=actor, address=address, now=now)
         link = ReviewLink.objects.create(
             workspace=workspace,
@@ -125,6 +138,11 @@ def review_link_create(
             _("The review link could not be emailed, so it was withdrawn. Try again.")
         ) from None
     return link, token
+
+
+def _draft_name(draft: Draft) -> str:
+    text = " ".join(draft.description.split())
+    return (text[:40] + "…") if len(text) > 40 else (text or _("Draft without a caption"))
 
 
 def _send(*, link: ReviewLink, drafts: list[Draft], url: str, sender: User) -> None:
@@ -233,3 +251,74 @@ def review_link_touch(link: ReviewLink) -> None:
     if link.last_used_at is None or now - link.last_used_at > timedelta(minutes=1):
         ReviewLink.objects.filter(pk=link.pk).update(last_used_at=now)
         link.last_used_at = now
+
+
+class Status:
+    """Where one of a link's drafts is, for its holder.
+
+    WAITING: in review at the client stage: the holder sees it and decides.
+    CHANGING: changes were asked for (or the edited post is back at the team's own review):
+        nothing of it is shown; the same link opens it again when it returns to the client.
+    FINISHED: approved, held, sent, deleted or a plain draft again (the workflow off): the
+        review it was sent for is over; the page says what was decided and shows nothing of it.
+    """
+
+    WAITING = "waiting"
+    CHANGING = "changing"
+    FINISHED = "finished"
+
+
+def draft_status(draft: Draft) -> str:
+    if draft.sent_at is not None:
+        return Status.FINISHED
+    if draft.review_state == ReviewState.IN_REVIEW and draft.review_stage == ReviewStage.CLIENT:
+        return Status.WAITING
+    if draft.review_state in (ReviewState.IN_REVIEW, ReviewState.CHANGES_REQUESTED):
+        return Status.CHANGING
+    return Status.FINISHED
+
+
+def record_decision(*, link: ReviewLink, draft: Draft, decision: str) -> None:
+    """Keep the holder's decision on ``draft`` on the link (the caller holds the link's row
+    lock, inside the transaction that decided), so the finished link can say what it was."""
+    decisions = dict(
+        ReviewLink.objects.filter(pk=link.pk).values_list("decisions", flat=True).first() or {}
+    )
+    decisions[str(draft.code)] = {"decision": decision, "at": timezone.now().isoformat()}
+    # Bounded: a link covers at most MAX_DRAFTS_PER_LINK drafts.
+    ReviewLink.objects.filter(pk=link.pk).update(decisions=decisions)
+    link.decisions = decisions
+
+
+def on_client_stage(sender, *, draft_id: int, **kwargs) -> None:
+    """``posting.approvals.services.client_stage_reached``'s receiver (``posting.apps``)."""
+    tell_holders_ready(draft_id)
+
+
+def tell_holders_ready(draft_id: int) -> None:
+    """The draft reached the client stage again (edited after changes were asked for): email
+    the holder of each usable link for it, once the transaction commits (their page said they
+    would be). The
+    email has no link in it (the token is kept nowhere): it asks them to open the one they
+    have, which opens the post again."""
+
+    def after_commit() -> None:
+        draft = Draft.objects.select_related("workspace").filter(pk=draft_id).first()
+        if draft is None or draft_status(draft) != Status.WAITING:
+            return
+        now = timezone.now()
+        for link in draft.review_links.filter(revoked_at__isnull=True, expires_at__gt=now):
+            context = {"link": link, "workspace": draft.workspace}
+            try:
+                with translation.override(link.language):
+                    subject = render_to_string(
+                        "posting/reviewlinks/email/ready_subject.txt", context
+                    )
+                    body = render_to_string("posting/reviewlinks/email/ready_body.txt", context)
+                send_mail(
+                    " ".join(subject.split()), body, settings.DEFAULT_FROM_EMAIL, [link.address]
+                )
+            except (OSError, smtplib.SMTPException):
+                logger.exception("Could not tell review link %s its post is ready", link.code)
+
+    transaction.on_commit(after_commit)

@@ -9,19 +9,27 @@ from dataclasses import dataclass, field
 from django.db.models import Prefetch
 
 from accounts.models import Membership, User
-from posting.models import Comment, Draft, Platform, ReviewLink
+from posting.models import Comment, Draft, Platform, ReviewLink, ReviewStage, ReviewState
+from posting.reviewlinks import links
 from posting.sending import slots
 
 
 @dataclass
 class ReviewItem:
-    draft: Draft
+    #: None for a draft deleted since its holder decided on it (known from ``link.decisions``).
+    draft: Draft | None
     #: (network, caption) for each chosen account's network, in a stable order.
     captions: list[tuple[str, str]]
     networks: list[str]
     comments: list[Comment] = field(default_factory=list)
     #: Whether the reviewer may decide now (it waits at the client stage).
     decidable: bool = False
+    #: ``links.Status``: waiting, changing or finished.
+    status: str = links.Status.FINISHED
+    #: The holder's own last decision on it ({"decision", "at"}), if any.
+    decision: dict | None = None
+    #: What the page says of it instead of its content (changing and finished).
+    sentences: list[str] = field(default_factory=list)
 
 
 def _captions(draft: Draft) -> tuple[list[str], list[tuple[str, str]]]:
@@ -31,24 +39,40 @@ def _captions(draft: Draft) -> tuple[list[str], list[tuple[str, str]]]:
 
 
 def link_items(link: ReviewLink) -> list[ReviewItem]:
-    """The drafts a link is for (not yet sent), with their client-visible comments: 3 queries."""
-    drafts = (
-        link.drafts.filter(sent_at__isnull=True)
-        .order_by("scheduled_at", "pk")
-        .prefetch_related(
-            Prefetch("target_platforms", queryset=Platform.objects.only("pk", "network")),
-            Prefetch(
-                "comments",
-                queryset=Comment.objects.filter(internal=False).select_related("author"),
-                to_attr="visible_comments",
-            ),
-        )
+    """The drafts a link is for, with their client-visible comments and where each is for the
+    holder (``links.Status``), then those deleted since the holder decided on them: 3
+    queries."""
+    drafts = link.drafts.order_by("scheduled_at", "pk").prefetch_related(
+        Prefetch("target_platforms", queryset=Platform.objects.only("pk", "network")),
+        Prefetch(
+            "comments",
+            queryset=Comment.objects.filter(internal=False).select_related("author"),
+            to_attr="visible_comments",
+        ),
     )
     items = []
+    decided = dict(link.decisions or {})
     for draft in drafts:
         networks, captions = _captions(draft)
-        items.append(ReviewItem(draft, captions, networks, draft.visible_comments))
+        item = ReviewItem(draft, captions, networks, draft.visible_comments)
+        item.status = links.draft_status(draft)
+        item.decidable = item.status == links.Status.WAITING
+        item.decision = decided.pop(str(draft.code), None)
+        if item.status != links.Status.WAITING:
+            # Nothing of a post the holder is not deciding on now.
+            item.captions, item.networks = [], []
+        if item.status == links.Status.FINISHED:
+            item.comments = []
+        items.append(item)
+    for decision in decided.values():
+        items.append(ReviewItem(None, [], [], decision=decision))
     return items
+
+
+def link_finished(items: list[ReviewItem]) -> bool:
+    """The link's review is over: none of its drafts waits for the holder or for the team's
+    changes (a link whose drafts are all gone is over too)."""
+    return all(item.status == links.Status.FINISHED for item in items)
 
 
 def link_time_zone(link: ReviewLink) -> zoneinfo.ZoneInfo:
@@ -83,11 +107,16 @@ def mentionable_members(workspace) -> list[User]:
 
 
 def batchable_drafts(draft: Draft) -> list[Draft]:
-    """Other drafts of the workspace waiting in review, that a link for ``draft`` may include."""
+    """Other drafts of the workspace waiting for the client's review, that a link for
+    ``draft`` may include (the only ones ``links.review_link_create`` accepts)."""
     return list(
-        Draft.objects.filter(workspace_id=draft.workspace_id, sent_at__isnull=True)
+        Draft.objects.filter(
+            workspace_id=draft.workspace_id,
+            sent_at__isnull=True,
+            review_state=ReviewState.IN_REVIEW,
+            review_stage=ReviewStage.CLIENT,
+        )
         .exclude(pk=draft.pk)
-        .exclude(review_state="")
         .order_by("scheduled_at", "pk")
         .only("pk", "code", "description", "scheduled_at")[:19]
     )

@@ -4,7 +4,11 @@
     GET  /review/<token>/           the emailed link: the link's id goes into the session and
                                     the browser is sent on to /review/; the token stays in no
                                     URL, no page and no log line (``taisly_dash.logs``)
-    GET  /review/                   the drafts the link is for, or why it cannot be used
+    GET  /review/                   the drafts the link is for, or why it cannot be used; a
+                                    link whose review is over (each draft approved, sent,
+                                    deleted or out of review) is a 410 saying what was decided,
+                                    with nothing of the drafts; it opens again when the team
+                                    sends a draft of it back to the client's review
     GET  /review/<draft>/video/     a covered draft's video, ranged (the player seeks)
     POST /review/<draft>/decide/    approve, or ask for changes with a comment
     POST /review/<draft>/comment/   a comment the team sees
@@ -24,12 +28,14 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.dateparse import parse_datetime
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from posting.access import get_draft_for_user, get_draft_for_user_rw
-from posting.models import Draft, ReviewLink
+from posting.models import Draft, ReviewLink, ReviewState
 from posting.reviewlinks import comments, decisions, links, selectors
 from posting.sending.errors import PostActionError
 from posting.sending.ranged import draft_video_answer
@@ -170,6 +176,49 @@ def _activate_language(request: HttpRequest, link: ReviewLink) -> None:
     request.LANGUAGE_CODE = language
 
 
+def _day(value, zone) -> str:
+    return date_format(timezone.localtime(value, zone), "j M Y")
+
+
+def _sentences(item: selectors.ReviewItem, zone) -> list[str]:
+    """What the holder reads of a draft they are not deciding on now, in words: what they
+    decided, what became of it, and what happens next. Nothing of its content."""
+    said = []
+    mine = item.decision or {}
+    at = parse_datetime(mine.get("at") or "")
+    if mine.get("decision") == decisions.APPROVE and at:
+        said.append(_("You approved this post on %(date)s.") % {"date": _day(at, zone)})
+    elif mine.get("decision") == decisions.CHANGES and at:
+        said.append(_("You asked for changes to this post on %(date)s.") % {"date": _day(at, zone)})
+    draft = item.draft
+    if draft is None:
+        said.append(_("The team has since deleted it."))
+        return said
+    decided = draft.decided_at and _day(draft.decided_at, zone)
+    if item.status == links.Status.CHANGING:
+        asked = draft.review_state == ReviewState.CHANGES_REQUESTED and decided
+        if asked and mine.get("decision") != decisions.CHANGES:
+            said.append(_("Changes to it were asked for on %(date)s.") % {"date": decided})
+        said.append(
+            _(
+                "The team is making changes to it. When it is ready, you will get an email, "
+                "and this same link will show it to you again for your decision."
+            )
+        )
+        return said
+    if draft.sent_at is not None or draft.review_state in (
+        ReviewState.APPROVED,
+        ReviewState.HELD,
+    ):
+        if mine.get("decision") != decisions.APPROVE and decided:
+            said.append(_("It was approved on %(date)s.") % {"date": decided})
+    elif not draft.review_state:
+        said.append(_("The team took it out of review, so there is nothing to decide."))
+    if not said:
+        said.append(_("It is not waiting for your review."))
+    return said
+
+
 @never_cache
 @require_GET
 def page(request: HttpRequest) -> HttpResponse:
@@ -181,17 +230,14 @@ def page(request: HttpRequest) -> HttpResponse:
     zone = selectors.link_time_zone(link)
     items = selectors.link_items(link)
     for item in items:
-        item.decidable = decisions.decidable(item.draft)
-    return render(
-        request,
-        "posting/reviewlinks/page.html",
-        {
-            "link": link,
-            "items": items,
-            "zone": zone,
-            "comment_max": comments.COMMENT_MAX_LENGTH,
-        },
-    )
+        if item.status != links.Status.WAITING:
+            item.sentences = _sentences(item, zone)
+    context = {"link": link, "items": items, "zone": zone, "numbered": len(items) > 1}
+    if selectors.link_finished(items):
+        # The review this link was for is over: a page that says so and what was decided.
+        return render(request, "posting/reviewlinks/finished.html", context, status=410)
+    context["comment_max"] = comments.COMMENT_MAX_LENGTH
+    return render(request, "posting/reviewlinks/page.html", context)
 
 
 def _covered_draft(request: HttpRequest, draft_code) -> tuple[ReviewLink, Draft]:
@@ -199,7 +245,8 @@ def _covered_draft(request: HttpRequest, draft_code) -> tuple[ReviewLink, Draft]
     if problem:
         raise Http404
     draft = link.drafts.select_related("workspace").filter(code=draft_code).first()
-    if draft is None:
+    if draft is None or links.draft_status(draft) != links.Status.WAITING:
+        # Only a post waiting for the holder's decision is shown (its video included).
         raise Http404
     return link, draft
 
@@ -295,6 +342,7 @@ def draft_review(request: HttpRequest, code, draft_code) -> HttpResponse:
         "comment_max": comments.COMMENT_MAX_LENGTH,
         "links": selectors.draft_links(draft) if access.can_write else [],
         "batchable": selectors.batchable_drafts(draft) if access.can_write else [],
+        "linkable": links.draft_status(draft) == links.Status.WAITING,
         "now": timezone.now(),
         "days": settings.REVIEW_LINK_DAYS,
         "languages": settings.LANGUAGES,

@@ -721,6 +721,7 @@ def _render_draft(request, access, draft, form, *, status=200, error=None) -> Ht
         "needs_review": workflow != "none" and draft.review_state != ReviewState.HELD,
         "in_review": draft.review_state != "",
         "may_decide": draft.may_decide(access.membership),
+        "wrote_version": draft.wrote_this_version(access.membership),
         "versions": selectors.draft_versions(draft) if draft.review_state else [],
         # A scheduled post edited after approval came back as this draft: its page links it.
         "from_post": (

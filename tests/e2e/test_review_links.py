@@ -142,7 +142,11 @@ def test_a_client_without_an_account_reviews_through_an_emailed_link(
     client.get_by_test_id("review-comment").fill("Please mention the 20% discount.")
     client.get_by_test_id("review-changes").click()
     expect(client.get_by_text("Thank you: the team was told what to change.")).to_be_visible()
-    expect(client.get_by_test_id("review-done")).to_be_visible()
+    # Meanwhile the link shows nothing of the post, and says what happens next.
+    expect(client.get_by_test_id("review-done")).to_contain_text("The team is making changes")
+    expect(client.get_by_test_id("review-caption")).to_have_count(0)
+    expect(client.get_by_test_id("review-approve")).to_have_count(0)
+    shoot(client, screenshot_dir, "review_link_changing")
 
     # The editor edits and submits again; the owner approves again.
     page.goto(url)
@@ -157,6 +161,17 @@ def test_a_client_without_an_account_reviews_through_an_emailed_link(
     expect(client.get_by_test_id("review-caption")).to_have_text("Summer sale teaser: 20% off")
     client.get_by_test_id("review-approve").click()
     expect(client.get_by_text("Thank you: you approved this post.")).to_be_visible()
+    # The review is over: the link says what was decided, and nothing of the post.
+    expect(client.get_by_test_id("review-problem-title")).to_have_text("This review is finished")
+    expect(client.get_by_test_id("review-verdict")).to_contain_text("You approved this post on")
+    expect(client.locator("video")).to_have_count(0)
+    shoot(client, screenshot_dir, "review_link_finished")
+    client.goto(link_url)
+    expect(client.get_by_test_id("review-problem-title")).to_have_text("This review is finished")
+    client.get_by_label("Language").select_option("id")
+    client.get_by_role("button", name="Change").click()
+    expect(client.get_by_test_id("review-problem-title")).to_have_text("Tinjauan ini sudah selesai")
+    shoot(client, screenshot_dir, "review_link_finished_id")
     worker_thread.finish(1)
     [made] = sandbox_posts(sandbox, connected_ws["api_key"])
     post = Post.objects.get()
@@ -211,3 +226,32 @@ def test_an_expired_link_says_so_in_both_languages(
         "Tautan tinjauan ini sudah kedaluwarsa"
     )
     shoot(page, screenshot_dir, "review_link_expired_id")
+
+
+def test_the_review_page_in_bahasa_indonesia(
+    page: Page, live_server, workspace, bob, media, video_file, screenshot_dir
+):
+    from posting.reviewlinks.links import token_hash
+    from tests.reviewlinks.fixtures import make_kept_draft
+
+    draft = make_kept_draft(
+        workspace,
+        bob,
+        video_file("review.mp4", seconds=3.0),
+        description="Promo akhir pekan",
+        review_state="in_review",
+        review_stage="client",
+    )
+    link = ReviewLink.objects.create(
+        workspace=workspace,
+        address="klien@example.test",
+        token_hash=token_hash("indonesian-token-for-the-screenshot-0123456"),
+        language="id",
+        created_by=bob,
+        expires_at=timezone.now() + timedelta(days=7),
+    )
+    link.drafts.add(draft)
+    page.goto(live_server.url + "/review/indonesian-token-for-the-screenshot-0123456/")
+    expect(page.get_by_test_id("review-caption").first).to_have_text("Promo akhir pekan")
+    expect(page.get_by_test_id("review-approve")).to_have_text("Setujui")
+    shoot(page, screenshot_dir, "review_link_page_id")

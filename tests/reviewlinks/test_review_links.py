@@ -289,7 +289,12 @@ def test_the_link_page_runs_a_fixed_number_of_queries(
     for n in range(3):
         link.drafts.add(
             make_kept_draft(
-                workspace, bob, video_file("review.mp4", seconds=3.0), description=f"More {n}"
+                workspace,
+                bob,
+                video_file("review.mp4", seconds=3.0),
+                description=f"More {n}",
+                review_state="in_review",
+                review_stage="client",
             )
         )
     with django_assert_num_queries(5):
@@ -346,3 +351,33 @@ def test_the_planned_time_is_in_the_workspaces_time_zone(login, bob, workspace, 
     html = html.decode()
     assert "Tuesday 15 January 2030, 09:00" in html and "Asia/Jakarta" in html
     assert "America/New_York" not in html
+
+
+def test_the_finished_page_runs_a_fixed_number_of_queries(
+    sent, workspace, bob, video_file, client_review, django_assert_num_queries
+):
+    """A link whose drafts are all approved is a 410 saying so, in as many queries for one
+    draft as for several (and with nothing of them)."""
+    link, token = sent
+    Draft.objects.filter(pk=client_review.pk).update(
+        review_state="approved", decided_at=timezone.now()
+    )
+    client = open_link(token)
+    client.get(reverse("review:page"))
+    with django_assert_num_queries(5):
+        assert client.get(reverse("review:page")).status_code == 410
+    for n in range(3):
+        link.drafts.add(
+            make_kept_draft(
+                workspace,
+                bob,
+                video_file("review.mp4", seconds=3.0),
+                description=f"Done {n}",
+                review_state="approved",
+                decided_at=timezone.now(),
+            )
+        )
+    with django_assert_num_queries(5):
+        page = client.get(reverse("review:page"))
+    assert page.status_code == 410 and b"Done 2" not in page.content
+    assert page.content.count(b"It was approved on") == 4
