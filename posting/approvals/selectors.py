@@ -51,3 +51,17 @@ def everywhere_queue(user: User, memberships: list[Membership], number, *, per_p
     drafts = Draft.objects.none() if where is None else Draft.objects.filter(where)
     drafts = drafts.exclude(two_factor_locked(user, workspace="workspace"))
     return Paginator(_queue(drafts), per_page).get_page(number)
+
+
+def waiting_count(user: User, memberships: list[Membership]) -> int:
+    """How many posts wait for ``user``'s decision across ``memberships`` (pass one membership
+    for one workspace), leaving out workspaces locked until two-factor sign-in: one query,
+    none when they may decide nothing."""
+    where = waiting_for(user, memberships)
+    if where is None:
+        return 0
+    return (
+        Draft.objects.filter(where, sent_at__isnull=True)
+        .exclude(two_factor_locked(user, workspace="workspace"))
+        .count()
+    )

@@ -6,6 +6,7 @@ POST drafts/<draft>/submit/       the draft page's "Submit for review": saved, t
 POST drafts/<draft>/decide/       Approve / Request changes, with a comment
 GET  reviews/                     the workspace's posts in review
 POST reviews/workflow/            the owners' choice of workflow (the settings page's form)
+GET  reviews/badge/               the nav's count of posts waiting for my decision (htmx)
 GET  /reviews/                    the posts waiting for me in all my workspaces
 """
 
@@ -187,6 +188,18 @@ def review_queue(request: HttpRequest, code) -> HttpResponse:
         draft.mine_to_decide = draft.may_decide(access.membership)
     context = {"access": access, "workspace": access.workspace, "page": page}
     return render(request, "posting/approvals/queue.html", context)
+
+
+@never_cache
+@login_required
+@require_GET
+def review_badge(request: HttpRequest, code) -> HttpResponse:
+    """The nav's count of this workspace's posts waiting for my decision (htmx loads it, so no
+    page pays its query; without JavaScript the Review link alone)."""
+    access = get_workspace_for_user(request, code)
+    mine = [access.membership] if access.membership is not None else []
+    count = selectors.waiting_count(request.user, mine)
+    return render(request, "posting/approvals/queue.html#badge", {"waiting": count})
 
 
 @never_cache

