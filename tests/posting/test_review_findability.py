@@ -5,11 +5,8 @@ a workflow nobody can complete is named when saved; the compose form says who re
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from accounts.models import Workspace
 from posting.approvals import services as approvals
