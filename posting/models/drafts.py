@@ -167,6 +167,16 @@ class Draft(models.Model):
             return bool(membership.can_approve)
         return False
 
+    @property
+    def time_passed(self) -> bool:
+        """Waiting for a decision past its planned time: approving it holds it (its author then
+        chooses a new time), it is never sent late."""
+        return (
+            self.review_state == ReviewState.IN_REVIEW
+            and self.scheduled_at is not None
+            and self.scheduled_at <= timezone.now()
+        )
+
     def review_content(self, networks) -> tuple:
         """What a reviewer approves, comparable with ``DraftVersion.content``."""
         return (

@@ -5,8 +5,11 @@ a workflow nobody can complete is named when saved; the compose form says who re
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import Workspace
 from posting.approvals import services as approvals
@@ -71,3 +74,19 @@ def test_the_review_link_shows_with_a_workflow_and_counts_what_waits_for_me(
     with django_assert_num_queries(4):
         assert ">3</span>" in client.get(badge).content.decode()
     assert 'data-testid="review-badge"' not in login(bob).get(badge).content.decode()
+
+
+def test_a_post_whose_time_passed_while_it_waits_warns_before_approving(
+    login, submitted, alice, workspace
+):
+    (draft,) = submitted(1)
+    client = login(alice)
+    queue = url("posting:reviews", workspace)
+    page = url("posting:draft", workspace, draft_code=draft.code)
+    assert 'data-testid="review-time-passed"' not in client.get(queue).content.decode()
+    Draft.objects.filter(pk=draft.pk).update(scheduled_at=timezone.now() - timedelta(hours=2))
+    for target in (queue, page):
+        text = client.get(target).content.decode()
+        assert 'data-testid="review-time-passed"' in text, target
+        assert "has passed: approving will hold it" in text
+    assert "Approving schedules it for its planned time." not in client.get(page).content.decode()
