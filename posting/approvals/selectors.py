@@ -4,11 +4,15 @@ each in a fixed number of queries whatever the number of posts."""
 from __future__ import annotations
 
 from django.core.paginator import Paginator
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from accounts.access import two_factor_locked
 from accounts.models import Membership, User, Workspace
-from posting.models import Draft, ReviewStage, ReviewState
+from posting.models import Draft, ReviewState
+from posting.models.drafts import waiting_count, waiting_for
+
+# The rule of who decides lives beside Draft.may_decide; the review pages read it from here.
+__all__ = ["everywhere_queue", "waiting_count", "waiting_for", "workspace_queue"]
 
 #: The states a review queue lists: waiting for a reviewer, for its author, or held.
 QUEUE_STATES = (ReviewState.IN_REVIEW, ReviewState.CHANGES_REQUESTED, ReviewState.HELD)
@@ -29,20 +33,6 @@ def workspace_queue(workspace: Workspace, number, *, per_page: int):
     return Paginator(_queue(Draft.objects.filter(workspace=workspace)), per_page).get_page(number)
 
 
-def waiting_for(user: User, memberships: list[Membership]) -> Q | None:
-    """The drafts ``user`` may decide on now, across ``memberships`` (None: none): the
-    internal stage where they write, the client stage where they have the reviewer right, never
-    their own posts (the same rule as ``Draft.may_decide``)."""
-    internal = [m.workspace_id for m in memberships if m.can_write]
-    client = [m.workspace_id for m in memberships if m.can_approve]
-    if not internal and not client:
-        return None
-    where = Q(workspace_id__in=internal, review_stage=ReviewStage.INTERNAL) | Q(
-        workspace_id__in=client, review_stage=ReviewStage.CLIENT
-    )
-    return where & Q(review_state=ReviewState.IN_REVIEW) & ~Q(author_id=user.pk)
-
-
 def everywhere_queue(user: User, memberships: list[Membership], number, *, per_page: int):
     """Page ``number`` of the posts waiting for ``user``'s decision in all their workspaces,
     leaving out the ones they may not open until they set up two-factor sign-in: three
@@ -51,17 +41,3 @@ def everywhere_queue(user: User, memberships: list[Membership], number, *, per_p
     drafts = Draft.objects.none() if where is None else Draft.objects.filter(where)
     drafts = drafts.exclude(two_factor_locked(user, workspace="workspace"))
     return Paginator(_queue(drafts), per_page).get_page(number)
-
-
-def waiting_count(user: User, memberships: list[Membership]) -> int:
-    """How many posts wait for ``user``'s decision across ``memberships`` (pass one membership
-    for one workspace), leaving out workspaces locked until two-factor sign-in: one query,
-    none when they may decide nothing."""
-    where = waiting_for(user, memberships)
-    if where is None:
-        return 0
-    return (
-        Draft.objects.filter(where, sent_at__isnull=True)
-        .exclude(two_factor_locked(user, workspace="workspace"))
-        .count()
-    )

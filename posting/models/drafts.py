@@ -8,10 +8,12 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Workspace
+from accounts.access import two_factor_locked
+from accounts.models import Membership, User, Workspace
 from posting.models.mirror import Platform
 from posting.models.posts import Post, thumbnail_version
 
@@ -245,3 +247,31 @@ class DraftVersion(models.Model):
             video_size=draft.video_size,
             author=author if getattr(author, "is_authenticated", False) else None,
         )
+
+
+def waiting_for(user: User, memberships: list[Membership]) -> Q | None:
+    """The drafts ``user`` may decide on now, across ``memberships`` (None: none): the
+    internal stage where they write, the client stage where they have the reviewer right, never
+    their own posts (the same rule as ``Draft.may_decide``)."""
+    internal = [m.workspace_id for m in memberships if m.can_write]
+    client = [m.workspace_id for m in memberships if m.can_approve]
+    if not internal and not client:
+        return None
+    where = Q(workspace_id__in=internal, review_stage=ReviewStage.INTERNAL) | Q(
+        workspace_id__in=client, review_stage=ReviewStage.CLIENT
+    )
+    return where & Q(review_state=ReviewState.IN_REVIEW) & ~Q(author_id=user.pk)
+
+
+def waiting_count(user: User, memberships: list[Membership]) -> int:
+    """How many posts wait for ``user``'s decision across ``memberships`` (pass one membership
+    for one workspace), leaving out workspaces locked until two-factor sign-in: one query,
+    none when they may decide nothing."""
+    where = waiting_for(user, memberships)
+    if where is None:
+        return 0
+    return (
+        Draft.objects.filter(where, sent_at__isnull=True)
+        .exclude(two_factor_locked(user, workspace="workspace"))
+        .count()
+    )

@@ -13,9 +13,11 @@ from django.utils import timezone
 from posting.models import Draft
 from tests.posting.sandbox_posts import *  # noqa: F403 (fixtures)
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
-from tests.reviewlinks.test_link_decisions import waiting  # noqa: F401 (fixture)
+from tests.reviewlinks import test_link_decisions as decisions
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+waiting = decisions.waiting  # the fixture: a client-stage draft and a link holder on it
 
 
 def test_the_expiry_and_comment_times_name_their_zone(waiting):
