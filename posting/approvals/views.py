@@ -233,6 +233,8 @@ def workflow_set(request: HttpRequest, code) -> HttpResponse:
         request=request,
     )
     messages.success(request, _("The approval workflow is saved."))
+    for gap in access.workspace.approval_gaps():
+        messages.warning(request, gap)
     if moved and form.cleaned_data["workflow"] == Workspace.ApprovalWorkflow.NONE:
         messages.info(
             request,

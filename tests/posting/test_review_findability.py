@@ -8,10 +8,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.core import mail
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
-from accounts.models import Workspace
+from accounts.models import Membership, Workspace
 from posting.approvals import services as approvals
 from posting.models import Draft
 from tests.posting.sandbox_posts import *  # noqa: F403 (fixtures)
@@ -90,3 +91,60 @@ def test_a_post_whose_time_passed_while_it_waits_warns_before_approving(
         assert 'data-testid="review-time-passed"' in text, target
         assert "has passed: approving will hold it" in text
     assert "Approving schedules it for its planned time." not in client.get(page).content.decode()
+
+
+def test_review_alert_emails_say_what_happened_in_the_recipients_language(
+    submitted, alice, bob, workspace
+):
+    first, second = submitted(2)
+    mail.outbox.clear()
+    approvals.decide(draft_id=first.pk, decision="changes", comment="Shorter", by_user=alice)
+    assert [m.subject for m in mail.outbox] == [
+        f"{workspace.name}: changes were requested on your post"
+    ]
+    html = mail.outbox[0].alternatives[0][0]
+    assert '<html lang="en">' in html
+    type(bob).objects.filter(pk=bob.pk).update(language="id")
+    mail.outbox.clear()
+    approvals.decide(draft_id=second.pk, decision="changes", comment="Lagi", by_user=alice)
+    html = mail.outbox[0].alternatives[0][0]
+    assert '<html lang="id">' in html
+    assert "changes were requested" not in mail.outbox[0].subject
+
+
+def test_a_workflow_nobody_can_complete_is_named_when_saved_and_on_the_settings_page(
+    login, alice, workspace
+):
+    client = login(alice)
+    settings_page = url("accounts:workspace_settings", workspace)
+    target = url("posting:approval_workflow", workspace)
+    # Alice alone writes here: internal review has nobody to approve her posts.
+    saved = client.post(target, {"workflow": "internal"}, follow=True).content.decode()
+    assert "this workspace has only one" in saved
+    # No member holds the client reviewer right: the links are named, it is still saved.
+    saved = client.post(target, {"workflow": "client"}, follow=True).content.decode()
+    assert "No member has the client reviewer right yet" in saved and "review link" in saved
+    workspace.refresh_from_db()
+    assert workspace.approval_workflow == "client"
+    assert 'data-testid="approval-gap"' in client.get(settings_page).content.decode()
+
+
+def test_a_workflow_that_can_complete_says_nothing_and_compose_names_the_reviewers(
+    login, alice, bob, vera, workspace, connected_ws
+):
+    Membership.objects.filter(user=vera).update(can_approve=True)
+    set_workflow(workspace, "internal_client")
+    assert (
+        'data-testid="approval-gap"'
+        not in login(alice).get(url("accounts:workspace_settings", workspace)).content.decode()
+    )
+    compose = login(bob).get(url("posting:compose", workspace)).content.decode()
+    assert "reviewed by the team, then the client, before they go out" in compose
+
+
+def test_in_indonesian_a_viewer_is_not_called_a_reviewer():
+    with translation.override("id"):
+        viewer = str(Membership.Role.VIEWER.label)
+        reviewer = translation.gettext("Client: a client reviewer approves")
+    assert viewer == "Pelihat"
+    assert "eninjau" not in viewer.lower() and "peninjau" in reviewer
