@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import AuditEvent, Membership, User, Workspace
 from accounts.taisly_key import scrub
@@ -55,23 +57,62 @@ def audit_record(
     )
 
 
+#: Short names of the approval workflows (Workspace.ApprovalWorkflow codes), for a change's
+#: "from → to"; the settings page's own labels are sentences.
+WORKFLOW_WORDS = {
+    "none": gettext_lazy("No review"),
+    "internal": gettext_lazy("Internal review"),
+    "client": gettext_lazy("Client review"),
+    "internal_client": gettext_lazy("Internal, then the client"),
+}
+
+A = AuditEvent.Action
+
+
+def _what(event: AuditEvent, details: dict) -> str:
+    """The action in words; a review decision says at which stage it was made."""
+    stage = details.get("stage")
+    if event.action == A.REVIEW_APPROVED and stage == "client":
+        return _("Approved for the client")
+    if event.action == A.REVIEW_APPROVED and stage == "internal":
+        return _("Approved (internal review)")
+    if event.action == A.REVIEW_CHANGES_REQUESTED and stage == "client":
+        return _("Changes requested by the client")
+    if event.action == A.REVIEW_CHANGES_REQUESTED and stage == "internal":
+        return _("Changes requested (internal review)")
+    if event.action == A.REVIEW_SUBMITTED and stage in WORKFLOW_WORDS:
+        return _("Post submitted for review (%(stage)s)") % {"stage": WORKFLOW_WORDS[stage]}
+    return event.get_action_display()
+
+
 def audit_rows(events) -> list[AuditEvent]:
-    """Audit events with ``change``: the role (or from → to) from their details, in words."""
+    """Audit events with ``change`` (the role, or from → to, from their details, in words),
+    ``what`` (the action, with a review's stage) and ``who`` (the member, or the address of
+    the review link that decided). From the rows alone: no query."""
     labels = dict(Membership.Role.choices)
 
-    def word(value) -> str:
+    def word(value, names) -> str:
         # Details hold roles, platform names, or lists of them (a repost rule's targets).
         if isinstance(value, list):
-            return ", ".join(word(item) for item in value)
-        return str(labels.get(value, value)) if isinstance(value, str) else str(value)
+            return ", ".join(word(item, names) for item in value)
+        return str(names.get(value, value)) if isinstance(value, str) else str(value)
 
     rows = list(events)
     for event in rows:
-        details = event.details or {}
+        details = event.details if isinstance(event.details, dict) else {}
+        names = WORKFLOW_WORDS if event.action == A.WORKSPACE_APPROVAL_WORKFLOW else labels
         if "from" in details and "to" in details:
-            event.change = f"{word(details['from'])} → {word(details['to'])}"
+            event.change = f"{word(details['from'], names)} → {word(details['to'], names)}"
         elif "role" in details:
-            event.change = word(details["role"])
+            event.change = word(details["role"], names)
         else:
             event.change = ""
+        event.what = _what(event, details)
+        address = details.get("address")
+        if event.actor_email:
+            event.who = event.actor_email
+        elif isinstance(address, str) and address:
+            event.who = _("%(address)s (review link)") % {"address": address}
+        else:
+            event.who = ""
     return rows

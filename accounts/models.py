@@ -157,6 +157,60 @@ class Workspace(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def review_sentence(self) -> str:
+        """Who reviews a post here before it goes out, for the compose form ("" without
+        review)."""
+        return {
+            self.ApprovalWorkflow.INTERNAL: _(
+                "Posts here are reviewed by the team before they go out."
+            ),
+            self.ApprovalWorkflow.CLIENT: _(
+                "Posts here are reviewed by the client before they go out."
+            ),
+            self.ApprovalWorkflow.INTERNAL_CLIENT: _(
+                "Posts here are reviewed by the team, then the client, before they go out."
+            ),
+        }.get(self.approval_workflow, "")
+
+    def approval_gaps(self) -> list[str]:
+        """Why the workflow cannot complete as the members stand, in sentences (empty: it can):
+        internal review with a single owner or editor, who may not approve their own posts; a
+        client stage with no member holding the reviewer right (review links still work). A
+        warning, never a refusal. One query; none without review."""
+        stages = {
+            self.ApprovalWorkflow.INTERNAL: (True, False),
+            self.ApprovalWorkflow.CLIENT: (False, True),
+            self.ApprovalWorkflow.INTERNAL_CLIENT: (True, True),
+        }
+        internal, client = stages.get(self.approval_workflow, (False, False))
+        if not internal and not client:
+            return []
+        counts = self.memberships.aggregate(
+            writers=models.Count(
+                "pk", filter=models.Q(role__in=[Membership.Role.OWNER, Membership.Role.EDITOR])
+            ),
+            approvers=models.Count("pk", filter=models.Q(can_approve=True)),
+        )
+        gaps = []
+        if internal and counts["writers"] < 2:
+            gaps.append(
+                _(
+                    "Internal review needs an owner or editor other than the post's author, and "
+                    "this workspace has only one: nobody can approve their posts. Invite a second "
+                    "editor, or choose another workflow."
+                )
+            )
+        if client and not counts["approvers"]:
+            gaps.append(
+                _(
+                    "No member has the client reviewer right yet: send the client a review link "
+                    "from each post in review (no account needed), or give a member the right on "
+                    "the Members page."
+                )
+            )
+        return gaps
+
 
 class Membership(models.Model):
     class Role(models.TextChoices):

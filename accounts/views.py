@@ -199,6 +199,7 @@ def _settings_page(request, access, form=None, zone_form=None, status=200) -> Ht
             "form": form or WorkspaceNameForm(initial={"name": workspace.name}),
             "zone_form": zone_form
             or WorkspaceTimeZoneForm(initial={"time_zone": workspace.time_zone}),
+            "approval_gaps": workspace.approval_gaps(),
         },
         status=status,
     )

@@ -85,6 +85,7 @@ urlpatterns = [
     # --- end compose and upload ---
     # --- approvals: review of posts before they reach Taisly ---
     path("reviews/", approvals.review_queue, name="reviews"),
+    path("reviews/badge/", approvals.review_badge, name="review_badge"),
     path("reviews/new/", approvals.review_new, name="review_new"),
     path("reviews/workflow/", approvals.workflow_set, name="approval_workflow"),
     path("drafts/<uuid:draft_code>/submit/", approvals.draft_submit, name="draft_submit"),

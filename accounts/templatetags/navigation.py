@@ -3,7 +3,8 @@
 Every page shows them, and as a template they were most of the base template's time (a dozen
 URL reversals and translations). The markup depends only on the few values in the key below,
 so it is rendered once per process for each set of them: the language, the URL prefix, the
-user's memberships (code, name, kind), the workspace in the URL and the user's role there. A
+user's memberships (code, name, kind), the workspace in the URL, whether it has an approval
+workflow on (its Review link) and the user's role there. A
 change to any of them is a new key, so a cached navigation is never stale; the key holds no
 secret (the log-out form, with its CSRF token, stays in the page).
 
@@ -40,6 +41,7 @@ def workspace_nav(context) -> SafeString:
         get_script_prefix(),
         tuple((str(m.workspace.code), m.workspace.name, m.workspace.kind) for m in nav.memberships),
         (str(current.code), current.name) if current else None,
+        bool(current) and current.approval_workflow != "none",
         nav.role,
         nav.is_owner,
         nav.can_write,
@@ -52,7 +54,7 @@ def workspace_nav(context) -> SafeString:
 
 @lru_cache(maxsize=256)
 def _render(key: tuple) -> SafeString:
-    _language, _prefix, memberships, current, role, is_owner, can_write, is_agency = key
+    _language, _prefix, memberships, current, review_on, role, is_owner, can_write, is_agency = key
     return SafeString(
         render_to_string(
             "accounts/_workspace_nav.html",
@@ -62,6 +64,7 @@ def _render(key: tuple) -> SafeString:
                     for code, name, kind in memberships
                 ],
                 "current": SimpleNamespace(code=current[0], name=current[1]) if current else None,
+                "review_on": review_on,
                 "role": role,
                 "is_owner": is_owner,
                 "can_write": can_write,

@@ -150,6 +150,43 @@ def alerts_digest(*, now: datetime | None = None) -> int:
     return sent
 
 
+def _review_subject(kind: str, count: int) -> str | None:
+    """The subject of an email of review alerts of one ``kind`` (to the draft's author): what
+    happened. None for other kinds (their subject says how many posts need attention)."""
+    K = Alert.Kind
+    if kind == K.APPROVED:
+        return ngettext(
+            "%(workspace)s: your post was approved",
+            "%(workspace)s: %(count)d of your posts were approved",
+            count,
+        )
+    if kind == K.CHANGES_REQUESTED:
+        return ngettext(
+            "%(workspace)s: changes were requested on your post",
+            "%(workspace)s: changes were requested on %(count)d of your posts",
+            count,
+        )
+    if kind == K.HELD:
+        return ngettext(
+            "%(workspace)s: your post was approved after its time and is held",
+            "%(workspace)s: %(count)d of your posts were approved after their time and are held",
+            count,
+        )
+    if kind == K.RETURNED:
+        return ngettext(
+            "%(workspace)s: review was turned off, your post is a draft again",
+            "%(workspace)s: review was turned off, %(count)d of your posts are drafts again",
+            count,
+        )
+    if kind == K.COMMENTED:
+        return ngettext(
+            "%(workspace)s: a new comment on your post",
+            "%(workspace)s: %(count)d new comments on your posts",
+            count,
+        )
+    return None
+
+
 def _send(user: User, workspace: Workspace, alerts: list[Alert], *, digest: bool) -> int:
     with translation.override(user.language or settings.LANGUAGE_CODE):
         views = [describe(a) for a in alerts]
@@ -160,17 +197,23 @@ def _send(user: User, workspace: Workspace, alerts: list[Alert], *, digest: bool
             "workspace": workspace,
             "alerts": views,
             "digest": digest,
+            "language": translation.get_language(),
             "alerts_url": absolute(reverse("posting:alerts", kwargs={"code": workspace.code})),
             "settings_url": absolute(
                 reverse("posting:alert_settings", kwargs={"code": workspace.code})
             ),
         }
+        kinds = {a.kind for a in alerts}
+        # A review's news to its author: the subject says what happened.
+        review = _review_subject(kinds.pop(), len(alerts)) if len(kinds) == 1 else None
         if digest:
             subject = ngettext(
                 "%(workspace)s: %(count)d alert in the last hour",
                 "%(workspace)s: %(count)d alerts in the last hour",
                 len(alerts),
             )
+        elif review is not None:
+            subject = review
         else:
             subject = ngettext(
                 "%(workspace)s: %(count)d post needs attention",

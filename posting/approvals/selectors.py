@@ -4,21 +4,24 @@ each in a fixed number of queries whatever the number of posts."""
 from __future__ import annotations
 
 from django.core.paginator import Paginator
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import QuerySet
 
 from accounts.access import two_factor_locked
 from accounts.models import Membership, User, Workspace
-from posting.models import Draft, DraftVersion, ReviewStage, ReviewState
+from posting.models import Draft, ReviewState
+from posting.models.drafts import waiting_count, waiting_for, with_version_author
+
+# The rule of who decides lives beside Draft.may_decide; the review pages read it from here.
+__all__ = [
+    "everywhere_queue",
+    "waiting_count",
+    "waiting_for",
+    "with_version_author",
+    "workspace_queue",
+]
 
 #: The states a review queue lists: waiting for a reviewer, for its author, or held.
 QUEUE_STATES = (ReviewState.IN_REVIEW, ReviewState.CHANGES_REQUESTED, ReviewState.HELD)
-
-
-def with_version_author(drafts: QuerySet[Draft]) -> QuerySet[Draft]:
-    """``last_version_author_id`` on each draft, in the same query: who wrote the version under
-    review, whom ``Draft.may_decide`` refuses as the service does (four eyes)."""
-    last = DraftVersion.objects.filter(draft=OuterRef("pk")).order_by("-number")
-    return drafts.annotate(last_version_author_id=Subquery(last.values("author_id")[:1]))
 
 
 def _queue(drafts: QuerySet[Draft]) -> QuerySet[Draft]:
@@ -35,22 +38,6 @@ def workspace_queue(workspace: Workspace, number, *, per_page: int):
     """Page ``number`` of the workspace's posts in review, the longest waiting first: three
     queries (the count, the drafts with their people, their accounts)."""
     return Paginator(_queue(Draft.objects.filter(workspace=workspace)), per_page).get_page(number)
-
-
-def waiting_for(user: User, memberships: list[Membership]) -> Q | None:
-    """The drafts ``user`` may decide on now, across ``memberships`` (None: none): the
-    internal stage where they write, the client stage where they have the reviewer right, never
-    their own posts nor a version they wrote (the same rule as ``Draft.may_decide``; the
-    drafts need ``with_version_author``)."""
-    internal = [m.workspace_id for m in memberships if m.can_write]
-    client = [m.workspace_id for m in memberships if m.can_approve]
-    if not internal and not client:
-        return None
-    where = Q(workspace_id__in=internal, review_stage=ReviewStage.INTERNAL) | Q(
-        workspace_id__in=client, review_stage=ReviewStage.CLIENT
-    )
-    wrote_version = Q(last_version_author_id=user.pk) & Q(last_version_author_id__isnull=False)
-    return where & Q(review_state=ReviewState.IN_REVIEW) & ~Q(author_id=user.pk) & ~wrote_version
 
 
 def everywhere_queue(user: User, memberships: list[Membership], number, *, per_page: int):

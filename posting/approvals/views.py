@@ -6,6 +6,7 @@ POST drafts/<draft>/submit/       the draft page's "Submit for review": saved, t
 POST drafts/<draft>/decide/       Approve / Request changes, with a comment
 GET  reviews/                     the workspace's posts in review
 POST reviews/workflow/            the owners' choice of workflow (the settings page's form)
+GET  reviews/badge/               the nav's count of posts waiting for my decision (htmx)
 GET  /reviews/                    the posts waiting for me in all my workspaces
 """
 
@@ -192,6 +193,18 @@ def review_queue(request: HttpRequest, code) -> HttpResponse:
 @never_cache
 @login_required
 @require_GET
+def review_badge(request: HttpRequest, code) -> HttpResponse:
+    """The nav's count of this workspace's posts waiting for my decision (htmx loads it, so no
+    page pays its query; without JavaScript the Review link alone)."""
+    access = get_workspace_for_user(request, code)
+    mine = [access.membership] if access.membership is not None else []
+    count = selectors.waiting_count(request.user, mine)
+    return render(request, "posting/approvals/queue.html#badge", {"waiting": count})
+
+
+@never_cache
+@login_required
+@require_GET
 def reviews_everywhere(request: HttpRequest) -> HttpResponse:
     """The posts waiting for my decision in all my workspaces (an agency's reviewers)."""
     memberships = user_memberships(request)
@@ -220,6 +233,8 @@ def workflow_set(request: HttpRequest, code) -> HttpResponse:
         request=request,
     )
     messages.success(request, _("The approval workflow is saved."))
+    for gap in access.workspace.approval_gaps():
+        messages.warning(request, gap)
     if moved and form.cleaned_data["workflow"] == Workspace.ApprovalWorkflow.NONE:
         messages.info(
             request,

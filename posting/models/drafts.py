@@ -8,10 +8,12 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Workspace
+from accounts.access import two_factor_locked
+from accounts.models import Membership, User, Workspace
 from posting.models.mirror import Platform
 from posting.models.posts import Post, thumbnail_version
 
@@ -198,6 +200,16 @@ class Draft(models.Model):
             return bool(membership.can_approve)
         return False
 
+    @property
+    def time_passed(self) -> bool:
+        """Waiting for a decision past its planned time: approving it holds it (its author then
+        chooses a new time), it is never sent late."""
+        return (
+            self.review_state == ReviewState.IN_REVIEW
+            and self.scheduled_at is not None
+            and self.scheduled_at <= timezone.now()
+        )
+
     def review_content(self, networks) -> tuple:
         """What a reviewer approves, comparable with ``DraftVersion.content``."""
         return (
@@ -266,3 +278,41 @@ class DraftVersion(models.Model):
             video_size=draft.video_size,
             author=author if getattr(author, "is_authenticated", False) else None,
         )
+
+
+def waiting_for(user: User, memberships: list[Membership]) -> Q | None:
+    """The drafts ``user`` may decide on now, across ``memberships`` (None: none): the
+    internal stage where they write, the client stage where they have the reviewer right, never
+    their own posts nor a version they wrote (the same rule as ``Draft.may_decide``; the
+    drafts need ``with_version_author``)."""
+    internal = [m.workspace_id for m in memberships if m.can_write]
+    client = [m.workspace_id for m in memberships if m.can_approve]
+    if not internal and not client:
+        return None
+    where = Q(workspace_id__in=internal, review_stage=ReviewStage.INTERNAL) | Q(
+        workspace_id__in=client, review_stage=ReviewStage.CLIENT
+    )
+    wrote_version = Q(last_version_author_id=user.pk) & Q(last_version_author_id__isnull=False)
+    return where & Q(review_state=ReviewState.IN_REVIEW) & ~Q(author_id=user.pk) & ~wrote_version
+
+
+def with_version_author(drafts: models.QuerySet[Draft]) -> models.QuerySet[Draft]:
+    """``last_version_author_id`` on each draft, in the same query: who wrote the version under
+    review, whom ``Draft.may_decide`` refuses as the service does (four eyes)."""
+    last = DraftVersion.objects.filter(draft=models.OuterRef("pk")).order_by("-number")
+    return drafts.annotate(last_version_author_id=models.Subquery(last.values("author_id")[:1]))
+
+
+def waiting_count(user: User, memberships: list[Membership]) -> int:
+    """How many posts wait for ``user``'s decision across ``memberships`` (pass one membership
+    for one workspace), leaving out workspaces locked until two-factor sign-in: one query,
+    none when they may decide nothing."""
+    where = waiting_for(user, memberships)
+    if where is None:
+        return 0
+    return (
+        with_version_author(Draft.objects.filter(sent_at__isnull=True))
+        .filter(where)
+        .exclude(two_factor_locked(user, workspace="workspace"))
+        .count()
+    )

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.access import get_workspace_for_user, two_factor_locked_ids, user_memberships
 from posting.mirror.selectors import mirror_of
+from posting.models.drafts import waiting_count
 from posting.reporting import failures, selectors
 from posting.reporting.filters import HistoryFilterForm
 
@@ -91,7 +92,9 @@ def home(request: HttpRequest) -> HttpResponse:
         now=timezone.now(),
         tz=timezone.get_current_timezone(),
     )
-    return render(request, "home.html", {"page": page, "rows": page.object_list})
+    waiting = waiting_count(request.user, user_memberships(request))
+    context = {"page": page, "rows": page.object_list, "reviews_waiting": waiting}
+    return render(request, "home.html", context)
 
 
 @login_required

@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.db.models import BigIntegerField, Count, Exists, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
+from accounts.audit import audit_rows
 from accounts.models import AuditEvent, TaislyConnection, Workspace
 from posting.models import Draft, Platform, Post, PostResult
 from posting.reporting import display
@@ -123,8 +124,8 @@ def post_targets(post: Post) -> list[Platform]:
 
 
 def post_events(post: Post, workspace: Workspace, *, limit: int) -> list[AuditEvent]:
-    """The post's audit trail, newest first, at most ``limit`` events."""
-    return list(
+    """The post's audit trail, newest first, at most ``limit`` events, in words (``audit_rows``)."""
+    return audit_rows(
         AuditEvent.objects.filter(workspace=workspace, target=str(post.code)).order_by(
             "-created_at", "-id"
         )[:limit]

@@ -172,3 +172,34 @@ def test_an_event_with_lists_in_its_details_reads_in_words(alice, staff, workspa
         response = client.get(url)
         assert response.status_code == 200
         assert "TikTok @shop → Instagram @shop, X @shop" in response.content.decode()
+
+
+def test_review_events_say_who_decided_at_which_stage_and_workflows_in_words(
+    alice, workspace, login
+):
+    code = "d-1"
+    audit_record(
+        workspace=workspace,
+        actor=None,
+        action=AuditEvent.Action.REVIEW_APPROVED,
+        target=code,
+        details={"draft": code, "stage": "client", "address": "client@brand.test", "final": True},
+    )
+    audit_record(
+        workspace=workspace,
+        actor=alice,
+        action=AuditEvent.Action.REVIEW_APPROVED,
+        target=code,
+        details={"draft": code, "stage": "internal", "final": False},
+    )
+    audit_record(
+        workspace=workspace,
+        actor=alice,
+        action=AuditEvent.Action.WORKSPACE_APPROVAL_WORKFLOW,
+        details={"from": "none", "to": "internal_client"},
+    )
+    text = login(alice).get(_audit_url(workspace)).content.decode()
+    assert "client@brand.test (review link)" in text
+    assert "Approved for the client" in text and "Approved (internal review)" in text
+    assert "No review → Internal, then the client" in text
+    assert "internal_client" not in text

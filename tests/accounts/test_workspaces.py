@@ -168,8 +168,8 @@ def test_home_has_a_fixed_number_of_queries_whatever_the_workspace_count(
     for round_ in range(2):
         # 1 session, 2 user, 3 keys shared by several workspaces (their staleness), 4 count,
         # 5 the page of the user's workspaces with every health figure (posting.reporting.health),
-        # 6 their sparklines, 7 navigation memberships.
-        with django_assert_num_queries(7):
+        # 6 their sparklines, 7 navigation memberships, 8 posts waiting for her review.
+        with django_assert_num_queries(8):
             page = client.get(reverse("home"))
         assert page.content.decode().count('data-testid="health-row"') == 2 + 3 * round_
         for i in range(3):

@@ -1,7 +1,7 @@
 import re
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -59,7 +59,7 @@ def test_the_layout_fits_a_phone(page: Page, live_server, django_user_model, scr
     page.get_by_role("button", name="Log in").click()
     # Logged in (past the login page, whose bar has no "Log out" to hide), then: folded away.
     expect(page).not_to_have_url(re.compile(r"/login/"))
-    burger = page.get_by_role("button", name="Menu")
+    burger = page.get_by_test_id("nav-burger")
     expect(burger).to_be_visible()
     expect(page.get_by_role("button", name="Log out")).to_be_hidden()
     burger.click()
@@ -67,3 +67,31 @@ def test_the_layout_fits_a_phone(page: Page, live_server, django_user_model, scr
     # Nothing overflows sideways.
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     page.screenshot(path=f"{screenshot_dir}/base_layout_phone.png", full_page=True)
+
+
+def test_without_javascript_the_phone_menu_opens_and_logs_out(
+    browser: Browser, live_server, django_user_model, screenshot_dir
+):
+    django_user_model.objects.create_user(email="dan@example.test", password="s3cret-pass-123")
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 390, "height": 800})
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/login/")
+        page.get_by_label("Email").fill("dan@example.test")
+        page.get_by_label("Password").fill("s3cret-pass-123")
+        page.get_by_role("button", name="Log in").click()
+        expect(page).not_to_have_url(re.compile(r"/login/"))
+        log_out = page.get_by_role("button", name="Log out")
+        expect(log_out).to_be_hidden()
+        page.get_by_test_id("nav-burger").click()
+        expect(log_out).to_be_visible()
+        expect(page.get_by_test_id("nav-reviews-everywhere")).to_be_attached()
+        page.screenshot(path=f"{screenshot_dir}/nojs_phone_menu.png", full_page=True)
+        # The burger closes it again.
+        page.get_by_test_id("nav-burger").click()
+        expect(log_out).to_be_hidden()
+        page.get_by_test_id("nav-burger").click()
+        log_out.click()
+        expect(page).to_have_url(re.compile(r"/login/"))
+    finally:
+        context.close()

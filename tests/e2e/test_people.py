@@ -200,7 +200,7 @@ def test_the_members_page_fits_a_phone(page: Page, live_server, screenshot_dir):
     page.get_by_role("button", name="Log in").click()
     page.screenshot(path=f"{screenshot_dir}/people_home_phone.png", full_page=True)
     page.locator("main").get_by_role("link", name="Pat").click()
-    page.get_by_role("button", name="Menu").click()
+    page.get_by_test_id("nav-burger").click()
     manage_menu(page).get_by_role("link", name="Members").click()
     expect(page.get_by_test_id("members")).to_contain_text("phone@example.test")
     assert page.evaluate("document.documentElement.scrollWidth") <= 375

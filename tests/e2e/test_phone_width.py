@@ -134,7 +134,7 @@ def test_no_workspace_or_oversight_page_is_wider_than_a_phone(
 
     # The menu opened on the phone: the long name is cut, not pushed sideways.
     page.goto(f"{live_server.url}/w/{workspace.code}/")
-    page.get_by_role("button", name="Menu").click()
+    page.get_by_test_id("nav-burger").click()
     expect(page.get_by_test_id("current-user")).to_be_visible()
     assert _too_wide(page) == []
     page.screenshot(path=f"{screenshot_dir}/width-{PHONE}-menu-open.png", full_page=True)

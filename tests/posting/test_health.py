@@ -154,8 +154,8 @@ def test_the_overview_runs_the_same_queries_for_5_and_500_workspaces(
         Workspace.objects.filter(pk__in=half).update(require_2fa=True)
         # 1 session, 2 user, 3 keys shared by several workspaces (their staleness), 4 count,
         # 5 the page of workspaces with every figure (one SELECT of correlated subqueries),
-        # 6 the page's sparklines, 7 navigation memberships.
-        with django_assert_num_queries(7):
+        # 6 the page's sparklines, 7 navigation memberships, 8 posts waiting for her review.
+        with django_assert_num_queries(8):
             page = client.get(reverse(path)).content.decode()
         # Rows and locked rows, with Acme and her personal one.
         assert page.count('data-testid="health-row') == min(total + 2, 50)
