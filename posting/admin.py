@@ -16,6 +16,7 @@ from posting.models import (
     Comment,
     Draft,
     DraftVersion,
+    DraftWatch,
     KeyBudget,
     MirrorState,
     Platform,
@@ -378,3 +379,13 @@ class CommentAdmin(StaffAuditMixin, MirrorAdmin):
     list_display = ("created_at", "draft", "author", "author_address", "internal")
     list_select_related = ("draft", "author")
     search_fields = ("draft__workspace__name", "author__email", "author_address", "body")
+
+
+@admin.register(DraftWatch)
+class DraftWatchAdmin(StaffAuditMixin, MirrorAdmin):
+    """Who watches which draft (set by the members themselves on the draft page)."""
+
+    audit_workspace = "draft__workspace"
+    list_display = ("created_at", "draft", "user", "watching")
+    list_select_related = ("draft", "user")
+    search_fields = ("draft__workspace__name", "user__email")

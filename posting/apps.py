@@ -6,7 +6,7 @@ class PostingConfig(AppConfig):
     name = "posting"
 
     def ready(self) -> None:
-        from posting.approvals.services import client_stage_reached
+        from posting.alerts.watchers import client_stage_reached
         from posting.models import Draft, Post
         from posting.reviewlinks.links import on_client_stage
         from posting.schedules import ensure_schedules

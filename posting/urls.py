@@ -90,6 +90,7 @@ urlpatterns = [
     path("reviews/workflow/", approvals.workflow_set, name="approval_workflow"),
     path("drafts/<uuid:draft_code>/submit/", approvals.draft_submit, name="draft_submit"),
     path("drafts/<uuid:draft_code>/decide/", approvals.draft_decide, name="draft_decide"),
+    path("drafts/<uuid:draft_code>/watch/", approvals.draft_watch, name="draft_watch"),
     # --- end approvals ---
     # --- alerts, alert emails, webhooks, retry of failed platforms ---
     path("alerts/", alerts.alert_list, name="alerts"),

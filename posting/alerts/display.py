@@ -56,6 +56,9 @@ FIXES = {
     Kind.RETURNED: gettext_lazy(
         "Review was turned off: the post is a draft again. Open it to post or schedule it."
     ),
+    Kind.REVIEW_REQUESTED: gettext_lazy(
+        "A post waits for your review. Open the draft to approve it or request changes."
+    ),
     Kind.BLOCKED: gettext_lazy(
         "Taisly refused requests for over an hour because the key's hourly limit was used up. "
         "Background sync waits until it works again; fewer “Sync now” clicks help."

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from django.db import transaction
-from django.dispatch import Signal
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -37,16 +36,21 @@ from django.utils.translation import gettext as _
 from accounts.access import RoleRequired, lock_actor_role, lock_writer
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, Membership, User, Workspace
-from posting.alerts.reviews import review_alert
+from posting.alerts.watchers import (
+    request_review,
+    reviewers_of,
+    submitted,
+    tell_watchers,
+    watch_add,
+)
 from posting.models import Alert, Draft, DraftVersion, Post, ReviewStage, ReviewState, review_stages
 from posting.sending.drafts import send_locked, workflow_of
 from posting.sending.errors import PostActionError
 
 logger = logging.getLogger(__name__)
 
-#: Sent with ``draft_id`` when a post reaches the client's stage (inside the transaction): the
-#: review links, which depend on this module, email their holders (``posting.reviewlinks``).
-client_stage_reached = Signal()
+# ``client_stage_reached`` (``posting.alerts.watchers``) is sent wherever a post reaches the
+# client's stage: ``request_review`` sends it.
 
 #: The longest comment a decision takes (the form's field says the same).
 COMMENT_MAX = 2000
@@ -131,8 +135,6 @@ def submit_for_review(*, draft: Draft, actor: User, request: HttpRequest | None 
             submitted_at=timezone.now(),
             held_reason="",
         )
-        if stages[0] == ReviewStage.CLIENT:
-            client_stage_reached.send(sender=Draft, draft_id=locked.pk)
         audit_record(
             workspace=draft.workspace,
             actor=actor,
@@ -141,6 +143,9 @@ def submit_for_review(*, draft: Draft, actor: User, request: HttpRequest | None 
             details={"stage": stages[0], "description": locked.description[:100]},
             request=request,
         )
+        # Its author and whoever submits it hear of what happens to it; its first stage's
+        # reviewers are told it waits for them.
+        submitted(locked, actor_id=actor.pk)
     return locked
 
 
@@ -197,6 +202,8 @@ def decide(
             by_link = _check_link(locked, by_link)
             address = str(getattr(by_link, "address", ""))[:254]
         actor = by_user
+        actor_id = by_user.pk if by_user is not None else None
+        watch_add(locked, [actor_id])
         base = {"draft": str(locked.code), "stage": locked.review_stage}
         if address:
             base["address"] = address
@@ -217,7 +224,7 @@ def decide(
                 request,
                 {**base, "comment": comment[:200]},
             )
-            _tell_author(locked, Alert.Kind.CHANGES_REQUESTED, comment)
+            tell_watchers(locked, Alert.Kind.CHANGES_REQUESTED, comment, actor_id=actor_id)
             return Outcome(draft=locked, state=locked.review_state, stage=locked.review_stage)
 
         stage_index = stages.index(locked.review_stage)
@@ -231,9 +238,13 @@ def decide(
         )
         if not final:
             _set(locked, review_stage=stages[stage_index + 1], **decided)
-            if locked.review_stage == ReviewStage.CLIENT:
-                client_stage_reached.send(sender=Draft, draft_id=locked.pk)
-            _tell_author(locked, Alert.Kind.APPROVED, comment)
+            # The next stage's reviewers are told it waits for them (a watcher among them
+            # hears that alone); the other watchers that it was approved.
+            reviewers = reviewers_of(locked, actor_id=actor_id)
+            told = tell_watchers(
+                locked, Alert.Kind.APPROVED, comment, actor_id=actor_id, leave_out=reviewers
+            )
+            request_review(locked, actor_id=actor_id, reviewers=reviewers, told=told)
             return Outcome(draft=locked, state=locked.review_state, stage=locked.review_stage)
 
         if locked.scheduled_at is not None and locked.scheduled_at <= now:
@@ -247,7 +258,7 @@ def decide(
                 request,
                 {**base, "scheduled_at": locked.scheduled_at.isoformat()},
             )
-            _tell_author(locked, Alert.Kind.HELD, reason)
+            tell_watchers(locked, Alert.Kind.HELD, reason, actor_id=actor_id)
             return Outcome(draft=locked, state=locked.review_state, stage=locked.review_stage)
 
         _set(locked, review_state=ReviewState.APPROVED, **decided)
@@ -259,7 +270,7 @@ def decide(
             request=request,
             details={"approved": True, **({"address": address} if address else {})},
         )
-        _tell_author(locked, Alert.Kind.APPROVED, comment, post=post)
+        tell_watchers(locked, Alert.Kind.APPROVED, comment, actor_id=actor_id, post=post)
         return Outcome(locked, locked.review_state, locked.review_stage, post=post)
 
 
@@ -358,6 +369,7 @@ def workflow_set(
             request=request,
         )
         stages = review_stages(workflow)
+        told = None  # one email per person for the whole change, however many posts it moves
         waiting = Draft.objects.select_for_update().filter(
             workspace=workspace,
             sent_at__isnull=True,
@@ -378,13 +390,15 @@ def workflow_set(
                     request,
                     {"draft": str(draft.code)},
                 )
-                _tell_author(
+                told = tell_watchers(
                     draft,
                     Alert.Kind.RETURNED,
                     _(
                         "Review was turned off in this workspace: the post is a draft again, "
                         "and you may post or schedule it yourself."
                     ),
+                    actor_id=actor.pk,
+                    told=told,
                 )
                 moved += 1
             elif draft.review_state == ReviewState.IN_REVIEW and draft.review_stage not in stages:
@@ -431,9 +445,3 @@ def _audit(draft: Draft, actor, action: str, request, details: dict) -> None:
         details=details,
         request=request,
     )
-
-
-def _tell_author(draft: Draft, kind: str, message: str, *, post: Post | None = None) -> None:
-    if draft.author_id is None:
-        return
-    review_alert(draft=draft, kind=kind, message=message, post=post)

@@ -4,6 +4,7 @@ POST reviews/new/                 the compose form's "Submit for review": saved 
                                   (``posting.sending``), then submitted
 POST drafts/<draft>/submit/       the draft page's "Submit for review": saved, then submitted
 POST drafts/<draft>/decide/       Approve / Request changes, with a comment
+POST drafts/<draft>/watch/        Watch / Stop watching (``watching`` 1 or 0)
 GET  reviews/                     the workspace's posts in review
 POST reviews/workflow/            the owners' choice of workflow (the settings page's form)
 GET  reviews/badge/               the nav's count of posts waiting for my decision (htmx)
@@ -33,6 +34,7 @@ from accounts.access import (
 )
 from accounts.models import Workspace
 from posting.access import get_draft_for_user, get_draft_for_user_rw
+from posting.alerts import watchers
 from posting.approvals import selectors, services
 from posting.models import Draft
 from posting.sending import views as sending
@@ -171,6 +173,45 @@ def draft_decide(request: HttpRequest, code, draft_code) -> HttpResponse:
     if outcome.post is not None:
         return redirect(sending.post_url(outcome.post))
     return redirect(sending.draft_url(draft))
+
+
+# --- watching --------------------------------------------------------------------------------
+
+
+@never_cache
+@login_required
+@require_POST
+def draft_watch(request: HttpRequest, code, draft_code) -> HttpResponse:
+    """The draft page's "Watch" / "Stop watching": an outsider gets the 404 of any draft of
+    the workspace; who may watch is the service's to say, under lock (staff looking in: 403)."""
+    draft, _access = get_draft_for_user(request, code, draft_code)
+    choice = request.POST.get("watching", "")
+    if choice not in ("0", "1"):
+        messages.error(request, _("Choose Watch or Stop watching."))
+        return redirect_for(request, sending.draft_url(draft))
+    try:
+        watching = watchers.watch_set(draft=draft, actor=request.user, watching=choice == "1")
+    except watchers.WatchError as exc:
+        messages.error(request, exc.message)
+        return redirect_for(request, sending.draft_url(draft))
+    if watching:
+        messages.success(
+            request, _("You are watching this draft: you hear of its decisions and comments.")
+        )
+    elif draft.author_id == request.user.pk:
+        messages.success(
+            request,
+            _(
+                "You stopped watching this draft. As its author you still hear when changes are "
+                "requested or it is held."
+            ),
+        )
+    else:
+        messages.success(
+            request,
+            _("You stopped watching this draft: its decisions and comments no longer reach you."),
+        )
+    return redirect_for(request, sending.draft_url(draft))
 
 
 # --- the queues ------------------------------------------------------------------------------

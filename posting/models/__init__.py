@@ -6,7 +6,8 @@ Workspace ─┬─ MirrorState (when each part was last synced)              mi
            ├─ Post* ─── PostResult* (one per platform)                  posts.py
            ├─ Draft* (a post saved without sending; keeps its video)     drafts.py
            │    ├─ DraftVersion* (what it said at each review)           drafts.py
-           │    └─ Comment*, ReviewLink* (client review without an account) reviews.py
+           │    ├─ Comment*, ReviewLink* (client review without an account) reviews.py
+           │    └─ DraftWatch* (who hears of its review: Draft.watchers)   reviews.py
            ├─ PostingSlot* (weekly slots "Add to queue" fills)          slots.py
            ├─ UploadInProgress* (per user, while a body arrives)         uploads.py
            ├─ Alert* ─── AlertRead*, AlertPreference* (per member)     alerts.py
@@ -34,7 +35,7 @@ from posting.models.mirror import (
     description_limit,
 )
 from posting.models.posts import Post, PostResult
-from posting.models.reviews import COMMENT_MAX_LENGTH, Comment, ReviewLink
+from posting.models.reviews import COMMENT_MAX_LENGTH, Comment, DraftWatch, ReviewLink
 from posting.models.slots import SLOTS_MAX, PostingSlot
 from posting.models.uploads import UploadInProgress
 from posting.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -51,6 +52,7 @@ __all__ = [
     "Comment",
     "Draft",
     "DraftVersion",
+    "DraftWatch",
     "KeyBudget",
     "MirrorState",
     "Network",

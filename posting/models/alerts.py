@@ -28,12 +28,14 @@ class Alert(models.Model):
         SEND_FAILED = "send_failed", _("Send failed")
         NEEDS_CHECK = "needs_check", _("Needs a check")
         BLOCKED = "blocked", _("Blocked by the rate limit")
-        # Review decisions (posting.approvals), told to one person: the draft's author.
+        # Review events (posting.approvals), each told to one person (``recipient``): the
+        # draft's watchers, and the reviewers of the stage it waits at.
         APPROVED = "approved", _("Approved")
         CHANGES_REQUESTED = "changes_requested", _("Changes requested")
         COMMENTED = "commented", _("New comment")
         HELD = "held", _("Approved but held")
         RETURNED = "returned", _("Returned to drafts")
+        REVIEW_REQUESTED = "review_requested", _("Waiting for your review")
         #: An edit was not made and the post stays as it was (``posting.sending.edits``).
         EDIT_FAILED = "edit_failed", _("Edit not made")
 
@@ -48,6 +50,7 @@ class Alert(models.Model):
         Kind.COMMENTED,
         Kind.HELD,
         Kind.RETURNED,
+        Kind.REVIEW_REQUESTED,
     )
     #: The webhook event of a review kind (the others are "alert.<kind>").
     REVIEW_EVENTS = {
@@ -56,6 +59,7 @@ class Alert(models.Model):
         Kind.COMMENTED: "post.commented",
         Kind.HELD: "post.held",
         Kind.RETURNED: "post.returned",
+        Kind.REVIEW_REQUESTED: "post.review_requested",
     }
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -96,7 +100,14 @@ class Alert(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["post", "kind"],
-                condition=Q(post__isnull=False, platform__isnull=True, resolved_at__isnull=True),
+                # A review alert (about a draft, and the post its approval made) is an event
+                # told to each watcher: one per person.
+                condition=Q(
+                    post__isnull=False,
+                    platform__isnull=True,
+                    resolved_at__isnull=True,
+                    draft__isnull=True,
+                ),
                 name="one_open_alert_per_post_and_kind",
             ),
             models.UniqueConstraint(

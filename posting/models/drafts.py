@@ -117,6 +117,15 @@ class Draft(models.Model):
     decision_comment = models.TextField(blank=True)
     #: Why an approved draft was not sent (its planned time had passed), for the author.
     held_reason = models.TextField(blank=True)
+    #: Members who hear of its review's decisions and comments (``posting.alerts.watchers``):
+    #: added on their own when they write, submit, decide, comment or are mentioned; a row
+    #: with ``DraftWatch.watching`` false is one who stopped, and is not added again on its own.
+    watchers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        through="posting.DraftWatch",
+        blank=True,
+        related_name="watched_drafts",
+    )
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

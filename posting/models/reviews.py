@@ -107,3 +107,26 @@ class Comment(models.Model):
         if self.author_id:
             return str(self.author)
         return self.author_address
+
+
+class DraftWatch(models.Model):
+    """One member watching one draft (``Draft.watchers``): they hear of its review's decisions
+    and comments in the app and by email per their preference. ``watching`` false: they said
+    "Stop watching", which an automatic add does not undo (only their own "Watch" does)."""
+
+    draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="watches")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    watching = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["draft", "user"], name="one_watch_per_draft_and_user")
+        ]
+        verbose_name = _("watcher")
+        verbose_name_plural = _("watchers")
+
+    def __str__(self) -> str:
+        return (
+            f"{self.user_id} {'watches' if self.watching else 'stopped watching'} {self.draft_id}"
+        )

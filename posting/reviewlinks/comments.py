@@ -1,8 +1,10 @@
 """Comments on a draft: by members (internal ones for the team only) and by a review link's
 holder (always client-visible). Mentions of members (``@name`` or ``@email``) by a member are
 kept and told to the mentioned; a link holder's are plain text (a link, forwarded or leaked,
-must not page the team's members one by one, nor find out who they are); every comment is
-told to the draft's author and watchers and reaches webhooks as ``post.commented``."""
+must not page the team's members one by one, nor find out who they are). Every comment is told
+to the draft's watchers (``posting.alerts.watchers``: its writer, the mentioned and the author
+become watchers) and reaches webhooks once as ``post.commented``. An internal comment is told
+to the team alone."""
 
 from __future__ import annotations
 
@@ -15,8 +17,9 @@ from django.utils.translation import gettext as _
 from accounts.access import lock_member
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, Membership, User
-from posting.alerts.reviews import post_commented
-from posting.models import COMMENT_MAX_LENGTH, Comment, Draft, ReviewLink
+from posting.alerts.reviews import review_event
+from posting.alerts.watchers import watch_add, watchers_to_tell
+from posting.models import COMMENT_MAX_LENGTH, Alert, Comment, Draft, ReviewLink
 from posting.reviewlinks import links
 from posting.sending.errors import PostActionError
 
@@ -120,13 +123,23 @@ def comment_add(
 
 
 def _notify(draft: Draft, comment: Comment, mentions: list[User]) -> None:
-    """The draft's author and each member mentioned, once each and never the comment's own
-    writer, through the review alerts (in the app, by email per their preference, and to the
-    workspace's webhooks as ``post.commented``); queued when the transaction commits."""
-    recipients = [draft.author_id, *(user.pk for user in mentions)]
-    told = set()
-    for recipient in recipients:
-        if recipient is None or recipient == comment.author_id or recipient in told:
-            continue
-        told.add(recipient)
-        post_commented(draft=draft, comment=comment.body, recipient_id=recipient)
+    """The draft's watchers and each member mentioned (even one who stopped watching: they
+    were addressed), once each and never the comment's own writer, through the review alerts
+    (in the app, by email per their preference) and once to the workspace's webhooks as
+    ``post.commented``; queued when the transaction commits. An internal comment reaches the
+    team alone: a viewer mentioned in one is neither told nor made a watcher."""
+    mentioned = [user.pk for user in mentions]
+    if comment.internal and mentioned:
+        mentioned = list(
+            Membership.objects.filter(
+                workspace_id=draft.workspace_id,
+                user_id__in=mentioned,
+                role__in=(Membership.Role.OWNER, Membership.Role.EDITOR),
+            ).values_list("user_id", flat=True)
+        )
+    watch_add(draft, [draft.author_id, comment.author_id, *mentioned])
+    people = watchers_to_tell(
+        draft, Alert.Kind.COMMENTED, actor_id=comment.author_id, team_only=comment.internal
+    )
+    people += [pk for pk in mentioned if pk != comment.author_id]
+    review_event(draft=draft, kind=Alert.Kind.COMMENTED, message=comment.body, recipients=people)

@@ -31,6 +31,7 @@ from django.utils.translation import gettext as _
 from accounts.access import lock_writer
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, User, Workspace
+from posting.alerts import watchers
 from posting.models import Draft, DraftVersion, Platform, Post, ReviewState, review_stages
 from posting.sending import groups, limits, probe, queueing, thumbnails
 from posting.sending import slots as slot_queue
@@ -345,6 +346,7 @@ def _back_to_review(draft: Draft, actor: User, networks: list[str], request) -> 
         details={"from": before, "stage": stages[0]},
         request=request,
     )
+    watchers.submitted(draft, actor_id=actor.pk)
 
 
 def _lock_open(draft: Draft) -> Draft:

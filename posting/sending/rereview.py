@@ -32,6 +32,7 @@ from django.utils.translation import gettext as _
 
 from accounts.audit import audit_record
 from accounts.models import AuditEvent, User
+from posting.alerts import watchers
 from posting.models import (
     Draft,
     DraftVersion,
@@ -94,6 +95,8 @@ def back_to_review(lead: Post, rows: list[Post], workflow: str) -> Draft:
         draft.target_platforms.set(chosen)
         _versions_carried(locked, draft)
         DraftVersion.record(draft, editor, [p.network for p in chosen])
+        # Its reviewers are told it waits for them again (the editor and author watch it).
+        watchers.submitted(draft, actor_id=editor.pk if editor else None)
         handed = _thumbnail_handed(locked, draft)
 
         def reason() -> str:

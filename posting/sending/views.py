@@ -53,6 +53,7 @@ from posting.access import (
     get_post_for_user,
     get_post_for_user_rw,
 )
+from posting.alerts import watchers
 from posting.mirror.selectors import mirror_of, repost_effects
 from posting.models import SLOTS_MAX, Draft, Post, PostingSlot, ReviewState
 from posting.reporting import display
@@ -729,6 +730,9 @@ def _render_draft(request, access, draft, form, *, status=200, error=None) -> Ht
             if draft.from_post_id
             else None
         ),
+        # "Watch" / "Stop watching": for members (staff looking in are none); one query.
+        "may_watch": access.membership is not None,
+        "watching": access.membership is not None and watchers.is_watching(draft, request.user),
     }
     return _render_form(
         request,

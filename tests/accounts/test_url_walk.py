@@ -96,6 +96,7 @@ VIEWER_MAY_POST = {
     "posting:alert_settings": "each member chooses their own alert emails",
     "posting:post_seen": "a member's look at the post page marks its failures seen",
     "posting:draft_comment": "every member comments on a draft (a client viewer too)",
+    "posting:draft_watch": "each member watches a draft they see for themselves (a viewer too)",
 }
 
 PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")

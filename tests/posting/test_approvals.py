@@ -98,9 +98,10 @@ def test_approving_sends_it_once_and_tells_the_author(in_review, alice, bob, wor
     assert actions[-3:] == [Action.REVIEW_SUBMITTED, Action.REVIEW_APPROVED, Action.DRAFT_SENT]
     [alert] = Alert.objects.filter(kind=Alert.Kind.APPROVED)
     assert alert.recipient == bob and alert.draft_id == draft.pk and alert.post == post
-    # Only the author sees it among the workspace's alerts.
+    # Only the author (its one watcher) sees it among the workspace's alerts; alice saw the
+    # request for her review, and not her own approval.
     assert list(alerts_for_user(workspace, bob)) == [alert]
-    assert list(alerts_for_user(workspace, alice)) == []
+    assert [a.kind for a in alerts_for_user(workspace, alice)] == [Alert.Kind.REVIEW_REQUESTED]
 
 
 @pytest.mark.postgres_only
@@ -331,14 +332,16 @@ def test_decisions_and_comments_reach_webhooks(in_review, workspace, alice, bob,
     approvals.decide(draft_id=draft.pk, decision="approve", by_user=alice)
     bodies = [r.json() for r in receiver.received if r.path == "/json"]
     assert [b["event"] for b in bodies] == [
+        "post.review_requested",
         "post.changes_requested",
         "post.commented",
+        "post.review_requested",
         "post.approved",
     ]
-    assert bodies[0]["draft"]["code"] == str(draft.code) and bodies[0]["post"] is None
-    assert bodies[2]["post"]["code"] == str(Post.objects.get().code)
+    assert bodies[1]["draft"]["code"] == str(draft.code) and bodies[1]["post"] is None
+    assert bodies[4]["post"]["code"] == str(Post.objects.get().code)
     slack = [r.json()["text"] for r in receiver.received if r.path == "/slack"]
-    assert len(slack) == 3 and "&lt;!channel&gt;" in slack[0] and "<!channel>" not in slack[0]
+    assert len(slack) == 5 and "&lt;!channel&gt;" in slack[1] and "<!channel>" not in slack[1]
 
 
 def test_an_approved_scheduled_post_keeps_what_was_approved(in_review, alice, bob, no_queue):

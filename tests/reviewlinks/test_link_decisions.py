@@ -106,9 +106,10 @@ def test_comments_internal_ones_stay_with_the_team(waiting, login, bob, alice, w
     page = client.get(reverse("review:page")).content
     assert b"Hello client" in page and b"Love the video" in page
     assert b"check the hook" not in page
-    # bob (the author, and mentioned) is told once per comment; nobody of their own comment.
-    told = Alert.objects.filter(kind=Alert.Kind.COMMENTED)
-    assert sorted(a.recipient_id for a in told) == [bob.pk] * 3
+    # bob (the author, and mentioned) is told once per comment; alice, a watcher once she
+    # commented, of the client's; nobody of their own comment.
+    told = Alert.objects.filter(kind=Alert.Kind.COMMENTED).order_by("id")
+    assert [a.recipient_id for a in told] == [bob.pk, bob.pk, bob.pk, alice.pk]
     assert AuditEvent.objects.filter(action=Action.COMMENT_ADDED).count() == 3
     members_page = login(bob).get(
         reverse("posting:draft_review", kwargs={"code": workspace.code, "draft_code": draft.code})

@@ -52,7 +52,8 @@ State = WebhookDelivery.State
 
 
 def deliveries_create(alerts: list[Alert]) -> list[int]:
-    """One pending delivery per (enabled endpoint that wants its kind, alert); the ids made."""
+    """One pending delivery per (enabled endpoint that wants its kind, alert); the ids made.
+    An alert not saved (a review event told to nobody) gets deliveries without an alert."""
     workspace_ids = {a.workspace_id for a in alerts}
     endpoints = list(WebhookEndpoint.objects.filter(workspace_id__in=workspace_ids, enabled=True))
     if not endpoints:
@@ -65,6 +66,14 @@ def deliveries_create(alerts: list[Alert]) -> list[int]:
                 continue
             if payload is None:
                 payload = alert_payload(alert)
+            if alert.pk is None:
+                # An event told to nobody in the app (``posting.alerts.reviews``): its delivery
+                # stands alone, made once by the one act that made the event.
+                delivery = WebhookDelivery.objects.create(
+                    endpoint=endpoint, event=payload["event"], payload=payload
+                )
+                made.append(delivery.pk)
+                continue
             delivery, created = WebhookDelivery.objects.get_or_create(
                 endpoint=endpoint,
                 alert=alert,
