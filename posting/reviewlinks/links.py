@@ -94,6 +94,7 @@ def review_link_create(
             raise PostActionError(
                 _("A chosen draft was sent or deleted meanwhile. Reload the page and try again.")
             )
+        _not_to_a_writer(actor=actor, drafts=chosen, address=address)
         _sending_allowed(actor=actor, address=address, now=now)
         link = ReviewLink.objects.create(
             workspace=workspace,
@@ -139,6 +140,22 @@ def _send(*, link: ReviewLink, drafts: list[Draft], url: str, sender: User) -> N
     subject = render_to_string("posting/reviewlinks/email/link_subject.txt", context)
     body = render_to_string("posting/reviewlinks/email/link_body.txt", context)
     send_mail(" ".join(subject.split()), body, settings.DEFAULT_FROM_EMAIL, [link.address])
+
+
+def _not_to_a_writer(*, actor: User, drafts: list[Draft], address: str) -> None:
+    """Four eyes: a link to the sender's own address, or to a post's author's, would let them
+    approve it themselves."""
+    authors = [draft.author_id for draft in drafts]
+    if (
+        address == actor.email.lower()
+        or User.objects.filter(pk__in=authors, email__iexact=address).exists()
+    ):
+        raise PostActionError(
+            _(
+                "A review link goes to the client, not to you or to the post's author: they "
+                "may not approve their own post. Enter the client's address."
+            )
+        )
 
 
 def _sending_allowed(*, actor: User, address: str, now) -> None:
