@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts import services as account_services
 from accounts.models import Membership, Workspace
 from posting.approvals import services as approvals
-from posting.models import Comment, Draft, Post, ReviewLink, ReviewState
+from posting.models import Comment, Draft, Platform, Post, ReviewLink, ReviewState
 from posting.reviewlinks import comments
 from tests.personas import verified_user
 from tests.posting.sandbox_posts import *  # noqa: F403 (fixtures)
@@ -90,6 +90,10 @@ def test_a_removed_editors_link_stops_deciding_and_commenting(login, alice, dora
     )
     page = link_decide(client, client_draft)
     assert b"no longer on the team" in page.content
+    # The link's page says so too, and shows the post no more.
+    page = client.get(reverse("review:page"))
+    assert page.status_code == 410 and b"no longer on the team" in page.content
+    assert client.get(reverse("review:video", args=[client_draft.code])).status_code == 404
     client_draft.refresh_from_db()
     assert client_draft.review_state == ReviewState.IN_REVIEW and Post.objects.count() == 0
     with pytest.raises(approvals.ReviewError):
@@ -163,3 +167,15 @@ def _wait_for_a_blocked_backend() -> None:
             if cursor.fetchone()[0]:
                 return
     raise AssertionError("the decision never waited on the comment's locks")
+
+
+def test_a_link_decision_that_cannot_send_is_a_sentence(login, bob, client_draft, workspace):
+    """The client's approval when the accounts went away meanwhile: the sentence on the page,
+    the approval rolled back, the post still waiting for review."""
+    client = linked(login, bob, client_draft)
+    Platform.objects.filter(workspace=workspace).update(connected=False)
+    page = link_decide(client, client_draft)
+    assert page.status_code == 200 and b"is-danger" in page.content
+    client_draft.refresh_from_db()
+    assert client_draft.review_state == ReviewState.IN_REVIEW and client_draft.decided_at is None
+    assert Post.objects.count() == 0
