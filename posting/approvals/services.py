@@ -32,6 +32,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.access import RoleRequired, lock_actor_role, lock_writer
 from accounts.audit import audit_record
@@ -56,6 +57,12 @@ logger = logging.getLogger(__name__)
 COMMENT_MAX = 2000
 
 Decision = Literal["approve", "changes"]
+
+#: A review link whose sender was removed from the team (or is no longer an owner or editor).
+SENDER_GONE = gettext_lazy(
+    "Whoever sent you this review link is no longer on the team, so it cannot be used. Ask "
+    "the team for a new link."
+)
 
 
 class ReviewError(PostActionError):
@@ -120,14 +127,14 @@ def submit_for_review(*, draft: Draft, actor: User, request: HttpRequest | None 
             return locked
         if not locked.video:
             raise ReviewError(_("This draft has no video. Add one, then submit it for review."))
-        networks = list(locked.target_platforms.values_list("network", flat=True))
-        if not networks:
+        platforms = list(locked.target_platforms.all())
+        if not platforms:
             raise ReviewError(_("Choose at least one account to post to."))
         if locked.scheduled_at is not None and locked.scheduled_at <= timezone.now():
             raise ReviewError(
                 _("The planned time has passed. Choose a later time, or post now, then submit it.")
             )
-        DraftVersion.record(locked, actor, networks)
+        DraftVersion.record(locked, actor, platforms)
         _set(
             locked,
             review_state=ReviewState.IN_REVIEW,
@@ -166,8 +173,10 @@ def decide(
     review link), exactly one of them. Authority is decided here, under the draft's row lock
     (and the member's). The last approval sends it, once. Raises ``NotAReviewer`` (a 403) for a
     member who may not decide, ``ReviewError`` for anything else refused, with its reason.
-    ``seen``: the ``Draft.review_round`` the reviewer's page showed; when given and the post was
-    submitted again since (edited in review), the decision is refused: it was not seen."""
+    ``seen``: the ``Draft.review_seen`` the reviewer's page showed (its round, and its stage);
+    when given and the post was submitted again since (edited in review), or moved to another
+    stage, the decision is refused: it was not seen. Locks are taken in one order everywhere:
+    the member's row (for a link, its sender's), then the draft's, then the link's."""
     if (by_user is None) == (by_link is None):
         raise ValueError("decide takes exactly one of by_user and by_link")
     if decision not in ("approve", "changes"):
@@ -180,7 +189,13 @@ def decide(
     if decision == "changes" and not comment:
         raise ReviewError(_("Say what should change: the comment is needed to request changes."))
 
+    seen_round, _sep, seen_stage = (seen or "").partition(":")
     with transaction.atomic():
+        membership = sender_on_team = None
+        if by_user is not None:
+            membership = _lock_member(draft_id, by_user)
+        else:
+            sender_on_team = lock_link_sender(by_link)
         locked = _lock(draft_id, missing=_("This post is no longer waiting for review."))
         workspace = locked.workspace
         stages = review_stages(workspace.approval_workflow)
@@ -191,15 +206,24 @@ def decide(
             raise ReviewError(_not_waiting(locked))
         if locked.review_stage not in stages:
             raise ReviewError(_("The review of this post changed meanwhile. Reload the page."))
-        if seen is not None and seen != locked.review_round:
+        if seen and seen_round != locked.review_round:
             raise ReviewError(
                 _("The post was edited after you opened it. Look at it again, then decide.")
             )
+        if seen_stage and seen_stage != locked.review_stage:
+            raise ReviewError(
+                _(
+                    "The post moved to another review stage after you opened it. Look at it "
+                    "again, then decide."
+                )
+            )
         address = ""
         if by_user is not None:
-            _check_member(locked, workspace, by_user)
+            _check_member(locked, membership)
         else:
             by_link = _check_link(locked, by_link)
+            if not sender_on_team:
+                raise ReviewError(SENDER_GONE)
             address = str(getattr(by_link, "address", ""))[:254]
         actor = by_user
         actor_id = by_user.pk if by_user is not None else None
@@ -213,6 +237,7 @@ def decide(
             "decided_by_address": address,
             "decided_at": now,
             "decision_comment": comment,
+            "decided_stage": locked.review_stage,
         }
 
         if decision == "changes":
@@ -293,25 +318,54 @@ def _repeated(locked: Draft, decision: str, by_user: User | None, comment: str) 
         and locked.review_state == ReviewState.IN_REVIEW
         and locked.review_stage == ReviewStage.CLIENT
         and locked.decided_by_id == by_user.pk
+        and locked.decided_stage == ReviewStage.INTERNAL
+        and locked.decided_at is not None
+        and locked.submitted_at is not None
+        and locked.decided_at >= locked.submitted_at
     ):
-        # This member approved the internal stage a moment ago: that click, again.
+        # This member approved the internal stage of this round a moment ago: that click,
+        # again (a decision of an earlier round, or at the client stage, is not).
         return Outcome(locked, locked.review_state, locked.review_stage, repeated=True)
     return None
 
 
-def _check_member(locked: Draft, workspace: Workspace, user: User) -> Membership:
+def _lock_member(draft_id: int, user: User) -> Membership:
+    """The member's row, locked before the draft's (the order every writer takes)."""
+    workspace = Workspace.objects.filter(drafts__pk=draft_id).first()
+    if workspace is None:
+        raise ReviewError(_("This post is no longer waiting for review."))
     try:
-        membership = lock_actor_role(
-            workspace=workspace, actor=user, roles=tuple(Membership.Role.values)
+        return lock_actor_role(
+            workspace=workspace,
+            actor=user,
+            roles=tuple(Membership.Role.values),
         )
     except RoleRequired:
         raise NotAReviewer(_("You are not a member of this workspace any more.")) from None
-    # Four eyes: its author, and whoever wrote the version under review (an editor who
-    # rewrote it in review), may not approve their own words.
-    if membership.user_id == locked.author_id:
-        raise NotAReviewer(_("You wrote this post: someone else reviews it."))
+
+
+def lock_link_sender(link: Any) -> bool:
+    """Lock the membership of whoever sent ``link`` (before the draft's row: the order every
+    writer takes) and say whether they are still an owner or editor: a link of someone removed
+    or made a viewer decides and comments no more."""
+    sender_id = getattr(link, "created_by_id", None)
+    if sender_id is None:
+        return False
+    membership = (
+        Membership.objects.select_for_update()
+        .filter(workspace_id=link.workspace_id, user_id=sender_id)
+        .first()
+    )
+    return membership is not None and membership.can_write
+
+
+def _check_member(locked: Draft, membership: Membership) -> Membership:
+    # Four eyes: its author, and whoever wrote any version of it (an editor who rewrote it in
+    # review, or while changes were asked for), may not approve their own words.
     if membership.user_id == locked.version_author_id():
         raise NotAReviewer(_("You edited this version: someone else reviews it."))
+    if membership.user_id == locked.author_id or membership.user_id in _version_writers(locked):
+        raise NotAReviewer(_("You wrote this post: someone else reviews it."))
     if not locked.may_decide(membership):
         if locked.review_stage == ReviewStage.INTERNAL:
             raise NotAReviewer(_("Only an owner or editor other than its author approves it now."))
@@ -329,7 +383,21 @@ def _check_link(locked: Draft, link: Any) -> Any:
         raise ReviewError(_("This review link is not for this post."))
     if locked.review_stage != ReviewStage.CLIENT:
         raise ReviewError(_("This post is not waiting for the client's review."))
+    # Four eyes: a link sent to its author's (or a version's writer's) own address is theirs.
+    writers = [locked.author_id, *_version_writers(locked)]
+    if User.objects.filter(pk__in=writers, email__iexact=str(link.address)).exists():
+        raise ReviewError(
+            _("This link was sent to someone who wrote this post: someone else approves it.")
+        )
     return link
+
+
+def _version_writers(draft: Draft) -> set[int]:
+    return set(
+        DraftVersion.objects.filter(draft=draft, author__isnull=False).values_list(
+            "author_id", flat=True
+        )
+    )
 
 
 def _not_waiting(draft: Draft) -> str:

@@ -38,6 +38,7 @@ from posting.alerts import watchers
 from posting.approvals import selectors, services
 from posting.models import Draft
 from posting.sending import views as sending
+from posting.sending.errors import PostActionError
 from posting.sending.forms import ComposeForm
 from taisly_dash.htmx import HtmxHttpRequest, redirect_for
 from taisly_dash.request_body import accepts_files
@@ -166,7 +167,9 @@ def draft_decide(request: HttpRequest, code, draft_code) -> HttpResponse:
             seen=(request.POST.get("seen") or "")[:40] or None,
             request=request,
         )
-    except services.ReviewError as exc:
+    except PostActionError as exc:
+        # Refused, or the last approval could not send (an account went away meanwhile): the
+        # decision was rolled back with its transaction and the post still waits for review.
         messages.error(request, exc.message)
         return redirect(sending.draft_url(draft))
     messages.success(request, outcome.message)

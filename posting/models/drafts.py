@@ -73,6 +73,9 @@ class Draft(models.Model):
     video = models.FileField(upload_to="posts/%Y/%m/", max_length=300, blank=True)
     video_name = models.CharField(_("file name"), max_length=255, blank=True)
     video_size = models.BigIntegerField(_("size"), default=0)
+    #: The SHA-256 of the video's bytes (hex), taken as it was uploaded: which video reviewers
+    #: approved (a name and a size can be copied). Empty for a draft saved before it was kept.
+    video_sha256 = models.CharField(max_length=64, blank=True)
     video_duration = models.FloatField(_("duration"), null=True, blank=True)
     video_width = models.PositiveIntegerField(null=True, blank=True)
     video_height = models.PositiveIntegerField(null=True, blank=True)
@@ -115,6 +118,8 @@ class Draft(models.Model):
     decided_by_address = models.EmailField(max_length=254, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_comment = models.TextField(blank=True)
+    #: The stage the last decision was made at: words said at the internal stage are the team's.
+    decided_stage = models.CharField(max_length=10, choices=ReviewStage.choices, blank=True)
     #: Why an approved draft was not sent (its planned time had passed), for the author.
     held_reason = models.TextField(blank=True)
     #: Members who hear of its review's decisions and comments (``posting.alerts.watchers``):
@@ -178,6 +183,17 @@ class Draft(models.Model):
             self.last_version_author_id = last.first()
         return self.last_version_author_id
 
+    @property
+    def review_seen(self) -> str:
+        """What a decision form sends back: the submission and the stage shown, so a click made
+        on a page of an earlier stage is not taken at a later one."""
+        return f"{self.review_round}:{self.review_stage}"
+
+    @property
+    def decision_internal(self) -> bool:
+        """The last decision was the team's (the internal stage): its words are for the team."""
+        return self.decided_stage == ReviewStage.INTERNAL
+
     def may_decide(self, membership) -> bool:
         """Whether this member may approve or request changes now (the rule; the service
         applies it again under lock): never its author nor who wrote the version under review
@@ -219,31 +235,36 @@ class Draft(models.Model):
             and self.scheduled_at <= timezone.now()
         )
 
-    def review_content(self, networks) -> tuple:
-        """What a reviewer approves, comparable with ``DraftVersion.content``."""
+    def review_content(self, platforms) -> tuple:
+        """What a reviewer approves (``platforms``: the accounts it goes to), comparable with
+        ``DraftVersion.content``."""
         return (
             self.description,
             dict(sorted((self.captions or {}).items())),
-            sorted(networks),
+            sorted(p.pk for p in platforms),
             round(self.cover_second or 0, 3),
             self.video_name,
             self.video_size,
+            self.video_sha256,
         )
 
 
 class DraftVersion(models.Model):
     """What a draft said each time it was submitted or edited in review: shown to reviewers so
-    they see what changed. Video files are not copied: its name and size say which it was."""
+        they see what changed. Video files are not copied: its name, size and SHA-256 say which it
+    was. ``networks`` is what reviewers read; ``platform_ids`` the accounts they approved."""
 
     draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
     description = models.TextField(blank=True)
     captions = models.JSONField(default=dict, blank=True)
     networks = models.JSONField(default=list, blank=True)
+    platform_ids = models.JSONField(default=list, blank=True)
     scheduled_at = models.DateTimeField(null=True, blank=True)
     cover_second = models.FloatField(default=0)
     video_name = models.CharField(max_length=255, blank=True)
     video_size = models.BigIntegerField(default=0)
+    video_sha256 = models.CharField(max_length=64, blank=True)
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -265,26 +286,30 @@ class DraftVersion(models.Model):
         return (
             self.description,
             dict(sorted(self.captions.items())),
-            sorted(self.networks),
+            sorted(self.platform_ids),
             round(self.cover_second, 3),
             self.video_name,
             self.video_size,
+            self.video_sha256,
         )
 
     @classmethod
-    def record(cls, draft: Draft, author, networks) -> DraftVersion:
-        """The draft as it is now, as its next version (under the caller's draft row lock)."""
+    def record(cls, draft: Draft, author, platforms) -> DraftVersion:
+        """The draft as it is now, going to ``platforms``, as its next version (under the
+        caller's draft row lock)."""
         last = cls.objects.filter(draft=draft).order_by("-number").first()
         return cls.objects.create(
             draft=draft,
             number=(last.number + 1) if last else 1,
             description=draft.description,
             captions=dict(draft.captions or {}),
-            networks=sorted(networks),
+            networks=sorted(p.network for p in platforms),
+            platform_ids=sorted(p.pk for p in platforms),
             scheduled_at=draft.scheduled_at,
             cover_second=draft.cover_second or 0,
             video_name=draft.video_name,
             video_size=draft.video_size,
+            video_sha256=draft.video_sha256,
             author=author if getattr(author, "is_authenticated", False) else None,
         )
 

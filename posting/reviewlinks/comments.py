@@ -19,6 +19,7 @@ from accounts.audit import audit_record
 from accounts.models import AuditEvent, Membership, User
 from posting.alerts.reviews import review_event
 from posting.alerts.watchers import watch_add, watchers_to_tell
+from posting.approvals import services as approvals
 from posting.models import COMMENT_MAX_LENGTH, Alert, Comment, Draft, ReviewLink
 from posting.reviewlinks import links
 from posting.sending.errors import PostActionError
@@ -77,23 +78,29 @@ def comment_add(
         raise ValueError("exactly one of by_user and by_link")
     body = _clean_body(body)
     with transaction.atomic():
+        # One lock order everywhere (as ``approvals.decide``): the member's row (a link's
+        # sender's), then the draft's, then the link's.
         if by_user is not None:
             membership = lock_member(workspace=draft.workspace, actor=by_user)
             # Internal comments are the team's (owners and editors): a viewer is the client's
             # side (a client reviewer, or someone shown the work), who writes for everyone.
             internal = internal and membership.can_write
         else:
-            link = by_link.locked()
-            if link is None or not link.is_usable() or not link.covers(draft):
-                raise PostActionError(_("This review link can no longer be used."))
+            sender_on_team = approvals.lock_link_sender(by_link)
             internal = False
         locked = Draft.objects.select_for_update().filter(pk=draft.pk, sent_at__isnull=True).first()
         if locked is None:
             raise PostActionError(_("This post was sent or deleted meanwhile."))
-        if by_link is not None and links.draft_status(locked) == links.Status.FINISHED:
-            raise PostActionError(
-                _("The review of this post is finished: there is nothing more to comment on.")
-            )
+        if by_link is not None:
+            link = by_link.locked()
+            if link is None or not link.is_usable() or not link.covers(draft):
+                raise PostActionError(_("This review link can no longer be used."))
+            if not sender_on_team:
+                raise PostActionError(approvals.SENDER_GONE)
+            if links.draft_status(locked) == links.Status.FINISHED:
+                raise PostActionError(
+                    _("The review of this post is finished: there is nothing more to comment on.")
+                )
         comment = Comment.objects.create(
             draft=draft,
             author=by_user,
@@ -103,6 +110,8 @@ def comment_add(
             internal=internal,
         )
         mentions = mentioned_members(body, draft.workspace_id) if by_user is not None else []
+        if internal:
+            mentions = _writers(mentions, draft.workspace_id)
         if mentions:
             comment.mentions.set(mentions)
         audit_record(
@@ -143,3 +152,19 @@ def _notify(draft: Draft, comment: Comment, mentions: list[User]) -> None:
     )
     people += [pk for pk in mentioned if pk != comment.author_id]
     review_event(draft=draft, kind=Alert.Kind.COMMENTED, message=comment.body, recipients=people)
+
+
+def _writers_ids(user_ids, workspace_id: int) -> set[int]:
+    return set(
+        Membership.objects.filter(
+            workspace_id=workspace_id,
+            user_id__in=[pk for pk in user_ids if pk is not None],
+            role__in=(Membership.Role.OWNER, Membership.Role.EDITOR),
+        ).values_list("user_id", flat=True)
+    )
+
+
+def _writers(users: list[User], workspace_id: int) -> list[User]:
+    """The owners and editors among ``users``: who may read an internal comment."""
+    writers = _writers_ids([user.pk for user in users], workspace_id)
+    return [user for user in users if user.pk in writers]

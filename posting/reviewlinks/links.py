@@ -28,6 +28,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -37,7 +38,7 @@ from django.utils.translation import ngettext
 
 from accounts.access import lock_writer
 from accounts.audit import audit_record
-from accounts.models import EMAIL_MAX_LENGTH, AuditEvent, User, Workspace
+from accounts.models import EMAIL_MAX_LENGTH, AuditEvent, Membership, User, Workspace
 from posting.models import Draft, ReviewLink, ReviewStage, ReviewState
 from posting.sending.errors import PostActionError
 
@@ -107,6 +108,7 @@ def review_link_create(
                 )
                 % {"names": names}
             )
+        _not_to_a_writer(actor=actor, drafts=chosen, address=address)
         _sending_allowed(actor=actor, address=address, now=now)
         link = ReviewLink.objects.create(
             workspace=workspace,
@@ -157,6 +159,22 @@ def _send(*, link: ReviewLink, drafts: list[Draft], url: str, sender: User) -> N
     subject = render_to_string("posting/reviewlinks/email/link_subject.txt", context)
     body = render_to_string("posting/reviewlinks/email/link_body.txt", context)
     send_mail(" ".join(subject.split()), body, settings.DEFAULT_FROM_EMAIL, [link.address])
+
+
+def _not_to_a_writer(*, actor: User, drafts: list[Draft], address: str) -> None:
+    """Four eyes: a link to the sender's own address, or to a post's author's, would let them
+    approve it themselves."""
+    authors = [draft.author_id for draft in drafts]
+    if (
+        address == actor.email.lower()
+        or User.objects.filter(pk__in=authors, email__iexact=address).exists()
+    ):
+        raise PostActionError(
+            _(
+                "A review link goes to the client, not to you or to the post's author: they "
+                "may not approve their own post. Enter the client's address."
+            )
+        )
 
 
 def _sending_allowed(*, actor: User, address: str, now) -> None:
@@ -222,8 +240,22 @@ def review_link_for_token(token: str) -> ReviewLink | None:
     if not token or len(token) > TOKEN_MAX_LENGTH or not token.isascii():
         return None
     return (
-        ReviewLink.objects.select_related("workspace").filter(token_hash=token_hash(token)).first()
+        with_sender_on_team(ReviewLink.objects.select_related("workspace"))
+        .filter(token_hash=token_hash(token))
+        .first()
     )
+
+
+def with_sender_on_team(links: QuerySet[ReviewLink]) -> QuerySet[ReviewLink]:
+    """``links`` each with ``sender_on_team``: whether whoever sent it is still an owner or
+    editor of its workspace (in the same query). A removed member's link opens nothing; a
+    decision checks again under lock (``posting.approvals.services.lock_link_sender``)."""
+    writers = Membership.objects.filter(
+        workspace=OuterRef("workspace"),
+        user=OuterRef("created_by"),
+        role__in=(Membership.Role.OWNER, Membership.Role.EDITOR),
+    )
+    return links.annotate(sender_on_team=Exists(writers))
 
 
 class Problem:
@@ -233,6 +265,7 @@ class Problem:
     EXPIRED = "expired"
     REVOKED = "revoked"
     LIMITED = "limited"
+    SENDER_GONE = "sender_gone"
 
 
 def review_link_problem(link: ReviewLink | None) -> str | None:
@@ -242,6 +275,8 @@ def review_link_problem(link: ReviewLink | None) -> str | None:
         return Problem.REVOKED
     if not link.is_usable():
         return Problem.EXPIRED
+    if not getattr(link, "sender_on_team", True):
+        return Problem.SENDER_GONE
     return None
 
 

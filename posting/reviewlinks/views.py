@@ -35,6 +35,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from posting.access import get_draft_for_user, get_draft_for_user_rw
+from posting.approvals import services as approvals
 from posting.models import Draft, ReviewLink, ReviewState
 from posting.reviewlinks import comments, decisions, links, selectors
 from posting.sending.errors import PostActionError
@@ -65,6 +66,8 @@ def _problem_sentence(problem: str) -> tuple[str, str, int]:
             ),
             410,
         )
+    if problem == links.Problem.SENDER_GONE:
+        return (_("This review link no longer works"), str(approvals.SENDER_GONE), 410)
     if problem == links.Problem.LIMITED:
         return (
             _("Too many attempts"),
@@ -162,7 +165,11 @@ def _session_link(request: HttpRequest) -> tuple[ReviewLink | None, str | None]:
     link_id = request.session.get(SESSION_LINK)
     if not isinstance(link_id, int):
         return None, request.session.get(SESSION_PROBLEM) or links.Problem.UNKNOWN
-    link = ReviewLink.objects.select_related("workspace", "created_by").filter(pk=link_id).first()
+    link = (
+        links.with_sender_on_team(ReviewLink.objects.select_related("workspace", "created_by"))
+        .filter(pk=link_id)
+        .first()
+    )
     return link, links.review_link_problem(link)
 
 

@@ -15,6 +15,7 @@ draft's row lock, and is audited.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import uuid
@@ -131,7 +132,7 @@ def draft_update(
             locked.save()
             locked.target_platforms.set(platforms)
             _audit(locked, actor, AuditEvent.Action.DRAFT_SAVED, request, new=False)
-            _back_to_review(locked, actor, [p.network for p in platforms], request)
+            _back_to_review(locked, actor, platforms, request)
             if new_name is not None and old_name:
                 transaction.on_commit(lambda: _delete_file(locked, old_name))
     except BaseException:
@@ -317,20 +318,28 @@ def draft_move(
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _back_to_review(draft: Draft, actor: User, networks: list[str], request) -> None:
+def _back_to_review(draft: Draft, actor: User, platforms: list[Platform], request) -> None:
     """An edit of a draft in review, or of an approved one held past its time, that changes
     what the reviewers saw (anything but the time) sends it back to the workflow's first stage,
-    as a new version. Changes requested: it stays so until its author submits it again."""
-    if draft.review_state not in (ReviewState.IN_REVIEW, ReviewState.HELD):
+    as a new version. Changes requested: it stays so until its author submits it again, but
+    the edit is a version (its writer may not approve the post: ``posting.approvals``)."""
+    if draft.review_state not in (
+        ReviewState.IN_REVIEW,
+        ReviewState.HELD,
+        ReviewState.CHANGES_REQUESTED,
+    ):
         return
     last = DraftVersion.objects.filter(draft=draft).order_by("-number").first()
-    if last is not None and last.content() == draft.review_content(networks):
+    if last is not None and last.content() == draft.review_content(platforms):
+        return
+    if draft.review_state == ReviewState.CHANGES_REQUESTED:
+        DraftVersion.record(draft, actor, platforms)
         return
     stages = review_stages(workflow_of(draft.workspace))
     if not stages:
         return
     before = draft.review_state
-    DraftVersion.record(draft, actor, networks)
+    DraftVersion.record(draft, actor, platforms)
     Draft.objects.filter(pk=draft.pk).update(
         review_state=ReviewState.IN_REVIEW,
         review_stage=stages[0],
@@ -373,10 +382,24 @@ def _video_facts(video: UploadedFile, facts: VideoFacts) -> dict:
     return {
         "video_name": os.path.basename(video.name or "video")[:255],
         "video_size": facts.size,
+        "video_sha256": video_digest(video),
         "video_duration": facts.duration,
         "video_width": facts.width,
         "video_height": facts.height,
     }
+
+
+def video_digest(video: UploadedFile) -> str:
+    """The upload's SHA-256: taken while it streamed in (``LimitedTemporaryFileUploadHandler``),
+    or read now for a file that came another way."""
+    digest = getattr(video, "sha256", "")
+    if digest:
+        return digest
+    hasher = hashlib.sha256()
+    for chunk in video.chunks():
+        hasher.update(chunk)
+    video.seek(0)
+    return hasher.hexdigest()
 
 
 def _delete_file(draft: Draft, name: str) -> None:

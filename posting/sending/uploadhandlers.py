@@ -7,11 +7,14 @@
 
 Django's default handlers keep small files in memory and large ones in a temp file; a video is
 always large, and memory must stay flat whatever arrives, so this one always streams to disk.
-The view checks ``request.upload_too_large`` afterwards and answers with a sentence.
+The view checks ``request.upload_too_large`` afterwards and answers with a sentence. Each file's
+SHA-256 is taken as its chunks stream in (``file.sha256``), so the video is read once: what
+reviewers approve is compared by it (``posting.models.Draft.video_sha256``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 from django.conf import settings
@@ -33,6 +36,7 @@ class LimitedTemporaryFileUploadHandler(TemporaryFileUploadHandler):
         if settings.FILE_UPLOAD_TEMP_DIR:
             os.makedirs(settings.FILE_UPLOAD_TEMP_DIR, exist_ok=True)
         super().new_file(*args, **kwargs)
+        self.digest = hashlib.sha256()
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
         if start + len(raw_data) > self.limit:
@@ -40,4 +44,10 @@ class LimitedTemporaryFileUploadHandler(TemporaryFileUploadHandler):
                 self.request.upload_too_large = True
             # connection_reset: Django stops reading the body here instead of draining it.
             raise StopUpload(connection_reset=True)
+        self.digest.update(raw_data)
         return super().receive_data_chunk(raw_data, start)
+
+    def file_complete(self, file_size: int):
+        file = super().file_complete(file_size)
+        file.sha256 = self.digest.hexdigest()
+        return file

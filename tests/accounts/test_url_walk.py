@@ -231,7 +231,7 @@ def populated(workspace, alice, bob, vera):
         review_state="in_review",
         review_stage="client",
     )
-    DraftVersion.record(draft, bob, ["TikTok"])
+    DraftVersion.record(draft, bob, [platform])
     Comment.objects.create(draft=draft, author=alice, body="Walk comment", internal=True)
     link = ReviewLink.objects.create(
         workspace=workspace,

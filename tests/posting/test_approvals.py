@@ -195,6 +195,8 @@ class Link:
 
     def __init__(self, draft, usable=True):
         self.draft, self.usable = draft, usable
+        # Sent by the draft's author, an editor still on the team.
+        self.workspace_id, self.created_by_id = draft.workspace_id, draft.author_id
 
     def is_usable(self):
         return self.usable

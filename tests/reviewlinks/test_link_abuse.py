@@ -46,7 +46,7 @@ def test_an_edit_after_the_page_was_opened_is_not_approved_unseen(waiting, bob, 
 
     draft, client = waiting
     page = client.get(reverse("review:page")).content.decode()
-    seen = Draft.objects.get(pk=draft.pk).review_round
+    seen = Draft.objects.get(pk=draft.pk).review_seen
     assert f'name="seen" value="{seen}"' in page
     fields = drafts.DraftFields(
         platforms=list(draft.target_platforms.all()),
@@ -63,7 +63,7 @@ def test_an_edit_after_the_page_was_opened_is_not_approved_unseen(waiting, bob, 
     )
     assert b"edited after you opened it" in late.content
     assert Draft.objects.get(pk=draft.pk).review_state == "in_review" and calls == []
-    fresh = Draft.objects.get(pk=draft.pk).review_round
+    fresh = Draft.objects.get(pk=draft.pk).review_seen
     assert fresh != seen
     done = client.post(
         reverse("review:decide", args=[draft.code]),
