@@ -87,6 +87,11 @@ def back_to_review(lead: Post, rows: list[Post], workflow: str) -> Draft:
             video=locked.video.name,
             video_name=locked.video_name,
             video_size=locked.video_size,
+            # The file is the one its source draft was approved with: its hash goes on with it.
+            video_sha256=Draft.objects.filter(sent_post=locked)
+            .values_list("video_sha256", flat=True)
+            .first()
+            or "",
             video_duration=locked.video_duration,
             video_width=locked.video_width,
             video_height=locked.video_height,
@@ -94,7 +99,7 @@ def back_to_review(lead: Post, rows: list[Post], workflow: str) -> Draft:
         draft.workspace = lead.workspace
         draft.target_platforms.set(chosen)
         _versions_carried(locked, draft)
-        DraftVersion.record(draft, editor, [p.network for p in chosen])
+        DraftVersion.record(draft, editor, chosen)
         # Its reviewers are told it waits for them again (the editor and author watch it).
         watchers.submitted(draft, actor_id=editor.pk if editor else None)
         handed = _thumbnail_handed(locked, draft)
@@ -149,10 +154,12 @@ def _versions_carried(post: Post, draft: Draft) -> None:
             description=v.description,
             captions=v.captions,
             networks=v.networks,
+            platform_ids=v.platform_ids,
             scheduled_at=v.scheduled_at,
             cover_second=v.cover_second,
             video_name=v.video_name,
             video_size=v.video_size,
+            video_sha256=v.video_sha256,
             author_id=v.author_id,
             created_at=v.created_at,
         )

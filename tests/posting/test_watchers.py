@@ -277,5 +277,6 @@ def test_the_draft_page_runs_a_fixed_number_of_queries_whatever_the_watchers(
 
 
 #: The draft page's queries (see the test above): the eleven it has always run (session, user,
-#: memberships, the draft, its accounts, versions, storage, ...) and one for "am I watching".
-QUERIES = 12
+#: memberships, the draft, its accounts, versions, storage, ...), one for who wrote the version
+#: under review (four eyes on the page) and one for "am I watching".
+QUERIES = 13
