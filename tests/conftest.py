@@ -86,3 +86,24 @@ def sandbox_account(sandbox):
     yield account
     sandbox.clear_faults()
     sandbox.reset_clock()
+
+
+_TRANSACTIONAL = {"transactional_db", "live_server", "django_db_reset_sequences"}
+
+
+@pytest.fixture(autouse=True)
+def _cache_emptied_after_transactional_tests(request, django_db_blocker):
+    """The cache is a database table (rate limits count there: review link opens per IP, sign
+    in attempts). A test in a transaction leaves nothing behind; one that commits (a live server,
+    a worker) would leave its counts to the next test in the same process, which then meets a
+    429 that depends on the order the tests ran in. Such a test empties it when it ends."""
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool(marker and marker.kwargs.get("transaction")) or bool(
+        _TRANSACTIONAL & set(request.fixturenames)
+    )
+    if transactional:
+        from django.core.cache import cache
+
+        with django_db_blocker.unblock():
+            cache.clear()
