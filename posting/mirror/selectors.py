@@ -19,3 +19,23 @@ def repost_effects(workspace) -> list[RepostRule]:
         .prefetch_related("to_platforms")
         .order_by("from_platform__network", "created_at", "id")
     )
+
+
+def repost_hints(workspace) -> list[dict]:
+    """The active repost rules as the post pages say them ("Instagram will also get this, by
+    the rule TikTok → Instagram"): ``from_id`` (the Taisly id of the account that triggers
+    it), ``source`` and ``targets`` (networks). The queries of ``repost_effects``."""
+    return [
+        {
+            "from_id": rule.from_platform.taisly_id,
+            "source": rule.from_platform.network,
+            "targets": ", ".join(p.network for p in rule.to_platforms.all()),
+        }
+        for rule in repost_effects(workspace)
+    ]
+
+
+def hints_for(hints: list[dict], taisly_ids) -> list[dict]:
+    """Those of ``hints`` (``repost_hints``) a post to the accounts ``taisly_ids`` triggers."""
+    ids = {str(i) for i in taisly_ids}
+    return [hint for hint in hints if hint["from_id"] in ids]

@@ -235,6 +235,13 @@ class Draft(models.Model):
             and self.scheduled_at <= timezone.now()
         )
 
+    def network_captions(self) -> tuple[list[str], list[tuple[str, str]]]:
+        """The networks of its accounts (sorted) and (network, the caption it gets) for each:
+        the network's own caption, else the one for all. Reads ``target_platforms.all()`` (a
+        prefetch serves it)."""
+        networks = sorted({p.network for p in self.target_platforms.all()})
+        return networks, [(n, (self.captions or {}).get(n) or self.description) for n in networks]
+
     def review_content(self, platforms) -> tuple:
         """What a reviewer approves (``platforms``: the accounts it goes to), comparable with
         ``DraftVersion.content``."""

@@ -30,12 +30,8 @@ class ReviewItem:
     decision: dict | None = None
     #: What the page says of it instead of its content (changing and finished).
     sentences: list[str] = field(default_factory=list)
-
-
-def _captions(draft: Draft) -> tuple[list[str], list[tuple[str, str]]]:
-    networks = sorted({p.network for p in draft.target_platforms.all()})
-    captions = [(n, (draft.captions or {}).get(n) or draft.description) for n in networks]
-    return networks, captions
+    #: The active repost rules that post it elsewhere too (``posting.mirror.selectors``).
+    reposts: list[dict] = field(default_factory=list)
 
 
 def link_items(link: ReviewLink) -> list[ReviewItem]:
@@ -43,7 +39,7 @@ def link_items(link: ReviewLink) -> list[ReviewItem]:
     holder (``links.Status``), then those deleted since the holder decided on them: 3
     queries."""
     drafts = link.drafts.order_by("scheduled_at", "pk").prefetch_related(
-        Prefetch("target_platforms", queryset=Platform.objects.only("pk", "network")),
+        Prefetch("target_platforms", queryset=Platform.objects.only("pk", "network", "taisly_id")),
         Prefetch(
             "comments",
             queryset=Comment.objects.filter(internal=False).select_related("author"),
@@ -53,7 +49,7 @@ def link_items(link: ReviewLink) -> list[ReviewItem]:
     items = []
     decided = dict(link.decisions or {})
     for draft in drafts:
-        networks, captions = _captions(draft)
+        networks, captions = draft.network_captions()
         item = ReviewItem(draft, captions, networks, draft.visible_comments)
         item.status = links.draft_status(draft)
         item.decidable = item.status == links.Status.WAITING

@@ -36,6 +36,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from posting.access import get_draft_for_user, get_draft_for_user_rw
 from posting.approvals import services as approvals
+from posting.mirror.selectors import hints_for, repost_hints
 from posting.models import Draft, ReviewLink, ReviewState
 from posting.reviewlinks import comments, decisions, links, selectors
 from posting.sending.errors import PostActionError
@@ -244,6 +245,13 @@ def page(request: HttpRequest) -> HttpResponse:
         # The review this link was for is over: a page that says so and what was decided.
         return render(request, "posting/reviewlinks/finished.html", context, status=410)
     context["comment_max"] = comments.COMMENT_MAX_LENGTH
+    # Like the team's draft page, the client reads which rules post it elsewhere too.
+    hints = repost_hints(link.workspace)
+    for item in items:
+        if item.status == links.Status.WAITING:
+            item.reposts = hints_for(
+                hints, (p.taisly_id for p in item.draft.target_platforms.all())
+            )
     return render(request, "posting/reviewlinks/page.html", context)
 
 

@@ -340,13 +340,15 @@ def _back_to_review(draft: Draft, actor: User, platforms: list[Platform], reques
         return
     before = draft.review_state
     DraftVersion.record(draft, actor, platforms)
+    now = timezone.now()
     Draft.objects.filter(pk=draft.pk).update(
         review_state=ReviewState.IN_REVIEW,
         review_stage=stages[0],
-        submitted_at=timezone.now(),
+        submitted_at=now,
         held_reason="",
     )
     draft.review_state, draft.review_stage = ReviewState.IN_REVIEW, stages[0]
+    draft.submitted_at, draft.held_reason = now, ""
     audit_record(
         workspace=draft.workspace,
         actor=actor,

@@ -32,6 +32,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.uploadedfile import TemporaryUploadedFile
+from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -54,8 +55,8 @@ from posting.access import (
     get_post_for_user_rw,
 )
 from posting.alerts import watchers
-from posting.mirror.selectors import mirror_of, repost_effects
-from posting.models import SLOTS_MAX, Draft, Post, PostingSlot, ReviewState
+from posting.mirror.selectors import hints_for, mirror_of, repost_hints
+from posting.models import SLOTS_MAX, Draft, Post, PostingSlot, ReviewStage, ReviewState
 from posting.reporting import display
 from posting.sending import (
     decisions,
@@ -235,6 +236,7 @@ def _render_form(
     platforms = selectors.compose_platforms(workspace)
     now = timezone.localtime()
     state = selectors.compose_state(workspace)
+    reposts = repost_hints(workspace)
     context = {
         "access": access,
         "workspace": workspace,
@@ -254,14 +256,9 @@ def _render_form(
         "browser_messages": probe.browser_messages(),
         "storage": state.storage,
         "uploads_per_user": settings.POST_UPLOADS_PER_USER,
-        "reposts": [
-            {
-                "from_id": rule.from_platform.taisly_id,
-                "source": rule.from_platform.network,
-                "targets": ", ".join(p.network for p in rule.to_platforms.all()),
-            }
-            for rule in repost_effects(workspace)
-        ],
+        "reposts": reposts,
+        # The rules the accounts as chosen trigger (the read-only draft page's sentence).
+        "repost_notes": hints_for(reposts, selected),
         "cost": _cost(form, platforms),
         # With an approval workflow, the compose form's main button submits for review.
         "review_url": (
@@ -701,6 +698,8 @@ def draft_list(request: HttpRequest, code) -> HttpResponse:
 
 
 def draft_form(draft, data=None, files=None) -> DraftForm:
+    # Kept on the draft: the read-only page reads its accounts again without a query.
+    prefetch_related_objects([draft], "target_platforms")
     chosen = list(draft.target_platforms.all())
     return DraftForm(
         data,
@@ -734,6 +733,12 @@ def _render_draft(request, access, draft, form, *, status=200, error=None) -> Ht
         "may_watch": access.membership is not None,
         "watching": access.membership is not None and watchers.is_watching(draft, request.user),
     }
+    extra = {"draft": draft, "review": review}
+    if not access.can_write:
+        # Who may not edit it reads it: no form, what it is and where it goes (no query:
+        # ``draft_form`` fetched its accounts).
+        accounts = sorted(draft.target_platforms.all(), key=lambda p: (p.network, p.name))
+        extra["preview"] = {"accounts": accounts, "captions": draft.network_captions()[1]}
     return _render_form(
         request,
         access,
@@ -741,7 +746,7 @@ def _render_draft(request, access, draft, form, *, status=200, error=None) -> Ht
         status=status,
         error=error,
         template="posting/draft.html",
-        extra={"draft": draft, "review": review},
+        extra=extra,
     )
 
 
@@ -790,9 +795,15 @@ def draft_send(request: HtmxHttpRequest, code, draft_code) -> HttpResponse:
 def _draft_save(request, access, draft, *, send: bool) -> HttpResponse:
     if draft.sent_post_id:  # a second click of "Post": the post the first one made
         return redirect_for(request, post_url(draft.sent_post))
+    held = draft.review_state == ReviewState.HELD
     saved = draft_update_from_form(request, access, draft)
     if not isinstance(saved, Draft):
         return saved
+    if held and saved.review_state == ReviewState.IN_REVIEW:
+        # The edit changed what was approved (``drafts._back_to_review``): it is saved and
+        # reviewed again, not sent, whichever button was clicked.
+        messages.success(request, _back_in_review_sentence(saved))
+        return redirect_for(request, draft_url(saved))
     if send:
         try:
             post = drafts.draft_send(
@@ -809,6 +820,19 @@ def _draft_save(request, access, draft, *, send: bool) -> HttpResponse:
         return redirect_for(request, post_url(post))
     messages.success(request, _("The draft is saved. Nothing was sent to Taisly."))
     return redirect_for(request, draft_url(saved))
+
+
+def _back_in_review_sentence(draft: Draft) -> str:
+    if draft.review_stage == ReviewStage.CLIENT:
+        return _(
+            "Your changes are saved. They change what was approved, so it was not sent: it is "
+            "back in review, with the client. It is sent once they approve it."
+        )
+    return _(
+        "Your changes are saved. They change what was approved, so it was not sent: it is "
+        "back in review, with your team (someone other than who edited it). It is sent once "
+        "approved."
+    )
 
 
 def draft_update_from_form(
