@@ -66,6 +66,12 @@ WORKFLOW_WORDS = {
     "internal_client": gettext_lazy("Internal, then the client"),
 }
 
+#: A review stage inside a sentence ("Post submitted for review (internal review)").
+STAGE_WORDS = {
+    "internal": gettext_lazy("internal review"),
+    "client": gettext_lazy("client review"),
+}
+
 A = AuditEvent.Action
 
 
@@ -80,8 +86,8 @@ def _what(event: AuditEvent, details: dict) -> str:
         return _("Changes requested by the client")
     if event.action == A.REVIEW_CHANGES_REQUESTED and stage == "internal":
         return _("Changes requested (internal review)")
-    if event.action == A.REVIEW_SUBMITTED and stage in WORKFLOW_WORDS:
-        return _("Post submitted for review (%(stage)s)") % {"stage": WORKFLOW_WORDS[stage]}
+    if event.action == A.REVIEW_SUBMITTED and stage in STAGE_WORDS:
+        return _("Post submitted for review (%(stage)s)") % {"stage": STAGE_WORDS[stage]}
     return event.get_action_display()
 
 

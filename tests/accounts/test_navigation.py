@@ -53,7 +53,11 @@ def test_the_navigation_cache_stays_small_for_a_user_with_many_workspaces():
 
     navigation._render.cache_clear()
     memberships = [
-        SimpleNamespace(workspace=SimpleNamespace(code=uuid.uuid4(), name="&<" * 50, kind="client"))
+        SimpleNamespace(
+            workspace=SimpleNamespace(
+                code=uuid.uuid4(), name="&<" * 50, kind="client", approval_workflow="internal"
+            )
+        )
         for _ in range(300)
     ]
     tracemalloc.start()

@@ -101,7 +101,11 @@ def test_an_editor_submits_an_owner_approves_one_post_goes_out_at_its_time(
     expect(page.locator("[data-kind='approved']")).to_have_count(1)
     owner.goto(live_server.url + reverse("accounts:audit", kwargs={"code": workspace.code}))
     log = owner.get_by_test_id("audit-events")
-    for step in ("Approval workflow changed", "Post submitted for review", "Post approved"):
+    for step in (
+        "Approval workflow changed",
+        "Post submitted for review (internal review)",
+        "Approved (internal review)",
+    ):
         expect(log).to_contain_text(step)
     expect(log).to_contain_text("Draft sent")
     assert csp_violations == []

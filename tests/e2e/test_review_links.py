@@ -186,8 +186,9 @@ def test_a_client_without_an_account_reviews_through_an_emailed_link(
         "Approval workflow changed",
         "Post submitted for review",
         "Review link sent",
-        "Changes requested",
-        "Post approved",
+        "Approved (internal review)",
+        "Changes requested by the client",
+        "Approved for the client",
         "Draft sent",
     ):
         expect(log).to_contain_text(step)
