@@ -16,21 +16,20 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Membership, Workspace
+from accounts.models import Membership
 from posting.approvals import services as approvals
 from posting.models import Alert, Draft, DraftVersion, Platform, Post, ReviewState
 from posting.sending import drafts
-from tests.personas import verified_user
+from tests.posting import test_approvals as base
 from tests.posting.sandbox_posts import *  # noqa: F403 (fixtures)
 from tests.posting.upload_fixtures import *  # noqa: F403 (fixtures)
-from tests.posting.upload_fixtures import compose_data, save_draft
+from tests.posting.upload_fixtures import compose_data
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-
-def set_workflow(workspace, workflow) -> None:
-    Workspace.objects.filter(pk=workspace.pk).update(approval_workflow=workflow)
-    workspace.approval_workflow = workflow
+# The fixtures: bob's draft submitted for review (``in_review(workflow, later=...)``), and
+# dora, a second editor.
+in_review, dora = base.in_review, base.dora
 
 
 def draft_url(draft) -> str:
@@ -48,36 +47,9 @@ def flashed(response) -> list[str]:
     return re.findall(r"is-danger[^>]*>\s*([^<]+)", response.content.decode())
 
 
-@pytest.fixture
-def dora(workspace):
-    """A second editor."""
-    user = verified_user("dora@example.test", "Dora")
-    Membership.objects.create(workspace=workspace, user=user, role=Membership.Role.EDITOR)
-    return user
-
-
-@pytest.fixture
-def make_review(login, bob, workspace, connected_ws, video_file, calls, no_queue):
-    """``make_review(workflow, later=None)``: bob's draft, submitted for review."""
-
-    def make(workflow="internal", *, later: timedelta | None = None) -> Draft:
-        set_workflow(workspace, workflow)
-        extra = {}
-        if later is not None:
-            when = timezone.localtime() + later
-            extra = {"when": "later", "scheduled_at": when.strftime("%Y-%m-%dT%H:%M")}
-        response, _ = save_draft(
-            login(bob), workspace, video_file(), description="For review", **extra
-        )
-        assert response.status_code in (200, 302), response.content[:400]
-        return approvals.submit_for_review(draft=Draft.objects.latest("id"), actor=bob)
-
-    return make
-
-
-def _held(make_review, alice) -> Draft:
+def _held(in_review, alice) -> Draft:
     """Approved after its planned time: held, the approval standing for a new time."""
-    draft = make_review("internal", later=timedelta(hours=2))
+    draft = in_review("internal", later=timedelta(hours=2))
     Draft.objects.filter(pk=draft.pk).update(scheduled_at=timezone.now() - timedelta(minutes=5))
     assert approvals.decide(draft_id=draft.pk, decision="approve", by_user=alice).state == "held"
     draft.refresh_from_db()
@@ -88,11 +60,11 @@ def _held(make_review, alice) -> Draft:
 
 
 def test_a_swapped_video_of_the_same_name_and_size_is_reviewed_again(
-    make_review, login, alice, bob, workspace, video_file, tmp_path
+    in_review, login, alice, bob, workspace, video_file, tmp_path
 ):
     """Another clip under the approved one's file name, padded to its size: once only the name
     and size were compared, and the held post kept its approval for a video nobody saw."""
-    draft = _held(make_review, alice)
+    draft = _held(in_review, alice)
     original = video_file()
     assert draft.video_sha256 == hashlib.sha256(original.read_bytes()).hexdigest()
     other = video_file("tiny.mp4", seconds=3.5, width=90, height=160).read_bytes()
@@ -121,11 +93,11 @@ def test_a_swapped_video_of_the_same_name_and_size_is_reviewed_again(
 
 
 def test_a_held_post_moved_to_another_account_of_the_same_network_is_reviewed_again(
-    make_review, alice, bob, workspace
+    in_review, alice, bob, workspace
 ):
     """Moved from the approved TikTok account to another TikTok account: once only network
     names were compared, so it stayed approved for an account nobody approved."""
-    draft = _held(make_review, alice)
+    draft = _held(in_review, alice)
     approved_tiktok = draft.target_platforms.get(network="TikTok")
     other = Platform.objects.create(
         workspace=workspace, taisly_id="p-other-tiktok", network="TikTok", connected=True
@@ -149,12 +121,12 @@ def test_a_held_post_moved_to_another_account_of_the_same_network_is_reviewed_ag
 
 
 def test_a_client_reviewer_who_asked_for_changes_can_approve_the_resubmission(
-    make_review, login, bob, vera, workspace
+    in_review, login, bob, vera, workspace
 ):
     """vera (client reviewer) asks for changes, bob submits again: her approval was taken for
     a repeat of an internal approval ("Approved internally...") and did nothing, for ever."""
     Membership.objects.filter(user=vera, workspace=workspace).update(can_approve=True)
-    draft = make_review("client")
+    draft = in_review("client")
     assert member_decide(login(vera), draft, "changes", "Shorter, please").status_code == 302
     draft.refresh_from_db()
     assert draft.review_state == ReviewState.CHANGES_REQUESTED
@@ -166,12 +138,12 @@ def test_a_client_reviewer_who_asked_for_changes_can_approve_the_resubmission(
 
 
 def test_a_double_click_on_an_internal_approval_is_still_a_repeat(
-    make_review, alice, dora, workspace
+    in_review, alice, dora, workspace
 ):
     """The fix above keeps what the repeat was for: the same member's second click, just after
     their internal approval, does nothing more."""
     Membership.objects.filter(user=dora, workspace=workspace).update(can_approve=True)
-    draft = make_review("internal_client")
+    draft = in_review("internal_client")
     seen = draft.review_seen
     approvals.decide(draft_id=draft.pk, decision="approve", by_user=dora, seen=seen)
     again = approvals.decide(draft_id=draft.pk, decision="approve", by_user=dora, seen=seen)
@@ -179,13 +151,13 @@ def test_a_double_click_on_an_internal_approval_is_still_a_repeat(
 
 
 def test_an_internal_approval_click_is_not_taken_as_the_clients(
-    make_review, login, alice, dora, workspace
+    in_review, login, alice, dora, workspace
 ):
     """alice (owner, also a client reviewer) opens the page at the internal stage; dora
     approves first; alice's click, with the round she saw, was applied at the client stage and
     sent the post without the client's review. The form now sends the stage it showed."""
     Membership.objects.filter(user=alice, workspace=workspace).update(can_approve=True)
-    draft = make_review("internal_client")
+    draft = in_review("internal_client")
     page = login(alice).get(draft_url(draft))
     seen = draft.review_seen
     assert f'name="seen" value="{seen}"' in page.content.decode()
@@ -207,10 +179,10 @@ def test_an_internal_approval_click_is_not_taken_as_the_clients(
     assert Post.objects.count() == 1
 
 
-def test_a_decision_that_cannot_send_is_a_sentence_not_a_500(make_review, login, alice, workspace):
+def test_a_decision_that_cannot_send_is_a_sentence_not_a_500(in_review, login, alice, workspace):
     """The last approval when the accounts went away meanwhile: send_locked's PostActionError
     was a 500. Now the approval is rolled back and the post still waits for review."""
-    draft = make_review("internal")
+    draft = in_review("internal")
     Platform.objects.filter(workspace=workspace).update(connected=False)
     client = login(alice)
     client.raise_request_exception = False
@@ -223,11 +195,11 @@ def test_a_decision_that_cannot_send_is_a_sentence_not_a_500(make_review, login,
 
 
 def test_who_rewrote_a_post_while_changes_were_asked_does_not_approve_it(
-    make_review, alice, bob, dora
+    in_review, alice, bob, dora
 ):
     """dora rewrites bob's post while changes are requested (no version was recorded), bob
     resubmits it, and dora approved her own words. Every writer of it is refused now."""
-    draft = make_review("internal")
+    draft = in_review("internal")
     approvals.decide(draft_id=draft.pk, decision="changes", comment="Redo", by_user=alice)
     draft.refresh_from_db()
     fields = drafts.DraftFields(
@@ -249,12 +221,10 @@ def test_who_rewrote_a_post_while_changes_were_asked_does_not_approve_it(
 # --- the team's words stay the team's ----------------------------------------------------------
 
 
-def test_an_internal_comment_does_not_reach_a_viewer_by_mention(
-    make_review, login, bob, vera, alice
-):
+def test_an_internal_comment_does_not_reach_a_viewer_by_mention(in_review, login, bob, vera, alice):
     """Mentioning @vera (a viewer, the client's side) in an internal comment sent her its
     words as an alert and an email; the team's mentions still tell them."""
-    draft = make_review("internal")
+    draft = in_review("internal")
     url = reverse(
         "posting:draft_comment", kwargs={"code": draft.workspace.code, "draft_code": draft.code}
     )
@@ -268,10 +238,10 @@ def test_an_internal_comment_does_not_reach_a_viewer_by_mention(
     assert Alert.objects.filter(recipient=alice, message__contains="margin").exists()
 
 
-def test_a_viewer_does_not_read_the_internal_reviewers_words(make_review, login, alice, vera):
+def test_a_viewer_does_not_read_the_internal_reviewers_words(in_review, login, alice, vera):
     """alice asks for changes at the internal stage with words for the team; vera, a viewer,
     read them on the draft page. The team still does."""
-    draft = make_review("internal_client")
+    draft = in_review("internal_client")
     approvals.decide(
         draft_id=draft.pk,
         decision="changes",
